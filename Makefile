@@ -1,0 +1,52 @@
+# pbft-node — every install step lives here. The libp2p line needs Node >= 22; when the system
+# Node is older, the npm package `node@22` (a devDependency) supplies a project-local binary in
+# node_modules/.bin, which we put first on PATH for every target.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+STAMP := node_modules/.install-stamp
+
+.PHONY: all install build lint test test-unit test-long sim bench run devnet devnet-clean clean coverage
+
+all: build
+
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 22) { console.error("Node >= 22 required, got " + process.version); process.exit(1) }'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+build: $(STAMP)
+	npm run build --silent
+
+lint: $(STAMP)
+	npx biome check .
+	npx tsc -p tsconfig.json --noEmit
+
+test: lint build
+	npx mocha
+
+test-unit: $(STAMP)
+	npx mocha 'test/unit/**/*.spec.ts'
+
+test-long: build
+	PBFT_LONG=1 npx mocha 'test/long/**/*.spec.ts'
+
+coverage: $(STAMP)
+	npx c8 --reporter=text-summary mocha 'test/unit/**/*.spec.ts'
+
+sim: $(STAMP)
+	npx tsx test/sim/cli.ts --seeds 1..10000
+
+bench: build
+	npx tsx bench/run.ts
+
+run: build
+	@if [ ! -f keys/node0/genesis.json ]; then node dist/cli.js testnet --validators 4 --output keys; fi
+	node dist/cli.js devnet --dir keys
+
+devnet-clean:
+	find keys -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,61 @@
+import { verifySignature } from '../crypto/ed25519.js'
+import { bytesEqual, toHex } from '../crypto/hash.js'
+
+export interface Validator {
+  readonly index: number
+  readonly publicKey: Uint8Array
+  readonly peerId: string
+}
+
+/** The fixed validator set from genesis: n = 3f+1 (any n >= 1 works; f = floor((n-1)/3)). */
+export class ValidatorSet {
+  readonly validators: readonly Validator[]
+  readonly n: number
+  readonly f: number
+  /** 2f+1: any two quorums intersect in at least one honest validator */
+  readonly quorum: number
+  private readonly byKey = new Map<string, Validator>()
+  private readonly byPeer = new Map<string, Validator>()
+
+  constructor(validators: readonly { publicKey: Uint8Array; peerId: string }[]) {
+    if (validators.length === 0) throw new RangeError('a validator set needs at least one validator')
+    this.validators = validators.map((v, index) => ({ index, publicKey: v.publicKey, peerId: v.peerId }))
+    this.n = this.validators.length
+    this.f = Math.floor((this.n - 1) / 3)
+    this.quorum = 2 * this.f + 1
+    for (const v of this.validators) {
+      const key = toHex(v.publicKey)
+      if (this.byKey.has(key)) throw new RangeError(`duplicate validator ${key}`)
+      this.byKey.set(key, v)
+      this.byPeer.set(v.peerId, v)
+    }
+  }
+
+  /** PBFT §4.1: the primary of view v is replica v mod n. */
+  primary(view: number): Validator {
+    return this.validators[view % this.n] as Validator
+  }
+
+  at(index: number): Validator | undefined {
+    return this.validators[index]
+  }
+
+  byPublicKey(publicKey: Uint8Array): Validator | undefined {
+    return this.byKey.get(toHex(publicKey))
+  }
+
+  byPeerId(peerId: string): Validator | undefined {
+    return this.byPeer.get(peerId)
+  }
+
+  isValidatorKey(publicKey: Uint8Array): boolean {
+    const v = this.byPublicKey(publicKey)
+    return v !== undefined && bytesEqual(v.publicKey, publicKey)
+  }
+
+  /** Checks one signature by the validator at `index`. */
+  verify(index: number, message: Uint8Array, signature: Uint8Array): boolean {
+    const v = this.validators[index]
+    return v !== undefined && verifySignature(v.publicKey, message, signature)
+  }
+}

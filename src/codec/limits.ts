@@ -1,0 +1,13 @@
+/** Size limits enforced by every decoder (and by the mempool and block builder before encoding). */
+export const MAX_CHAIN_ID_BYTES = 64
+export const MAX_KEY_BYTES = 256
+export const MAX_VALUE_BYTES = 4096
+/** A whole encoded, signed transaction. */
+export const MAX_TX_BYTES = 8192
+export const MAX_TXS_PER_BLOCK = 5000
+/** A whole encoded block (header + txs); fits one gossip message with room for the envelope. */
+export const MAX_BLOCK_BYTES = 1024 * 1024
+export const MAX_VALIDATORS = 256
+export const MAX_REASON_BYTES = 256
+/** Any single gossip message or sync frame. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
