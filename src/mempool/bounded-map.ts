@@ -1,0 +1,37 @@
+/**
+ * A Map that keeps at most `limit` entries, forgetting the oldest insertion first. Used for
+ * histories that must stay bounded whatever a peer sends (dropped txs, verified signatures).
+ */
+export class BoundedMap<K, V> {
+  private readonly entries = new Map<K, V>()
+
+  constructor(private readonly limit: number) {}
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  get(key: K): V | undefined {
+    return this.entries.get(key)
+  }
+
+  has(key: K): boolean {
+    return this.entries.has(key)
+  }
+
+  /** Inserts or refreshes `key` as the newest entry. */
+  set(key: K, value: V): void {
+    if (this.limit === 0) return
+    this.entries.delete(key)
+    this.entries.set(key, value)
+    while (this.entries.size > this.limit) {
+      const oldest = this.entries.keys().next()
+      if (oldest.done === true) break
+      this.entries.delete(oldest.value)
+    }
+  }
+
+  delete(key: K): boolean {
+    return this.entries.delete(key)
+  }
+}

@@ -1,0 +1,327 @@
+import { decodeTx, encodeTxBody, txHash } from '../codec/chain.js'
+import { CodecError } from '../codec/errors.js'
+import type { SignedTx } from '../codec/types.js'
+import { verifySignature } from '../crypto/ed25519.js'
+import { BoundedMap } from './bounded-map.js'
+import { MempoolError } from './errors.js'
+import { type MempoolOptions, resolveMempoolOptions } from './options.js'
+
+/** The committed state as the mempool sees it: each sender's next nonce. */
+export interface NonceSource {
+  nonce(address: Uint8Array): number
+}
+
+/** Why a pending tx left the pool without being committed. */
+export type DropReason = 'expired' | 'stale_nonce'
+
+export interface DroppedTx {
+  readonly hash: Uint8Array
+  readonly reason: DropReason
+}
+
+export type MempoolTxStatus =
+  | { readonly status: 'pending' }
+  | { readonly status: 'dropped'; readonly reason: DropReason }
+
+export type AddResult =
+  | { readonly hash: Uint8Array; readonly status: 'added' }
+  /** the same bytes are already pending: a resubmission is an answer, not a failure (SPEC §6) */
+  | { readonly hash: Uint8Array; readonly status: 'known'; readonly current: { readonly status: 'pending' } }
+
+export interface MempoolInit {
+  readonly chainId: string
+  readonly state: NonceSource
+  /** milliseconds; injected so tests and the simulator drive time */
+  readonly now: () => number
+  readonly options?: Partial<MempoolOptions>
+  /** called once for every tx dropped by update() or evictExpired(), e.g. to emit an event */
+  readonly onDrop?: (hash: Uint8Array, reason: DropReason) => void
+}
+
+interface PendingTx {
+  /** hex of the tx hash: the index key */
+  readonly key: string
+  readonly hash: Uint8Array
+  readonly encoded: Uint8Array
+  readonly sender: Sender
+  readonly nonce: number
+  readonly addedAt: number
+  /** arrival order, for fair reaping */
+  readonly seq: number
+}
+
+interface Sender {
+  readonly key: string
+  readonly address: Uint8Array
+  /** this sender's pending txs by nonce; at most maxNonceAhead + 1 of them */
+  readonly txs: Map<number, PendingTx>
+}
+
+function hexKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+/**
+ * Pending transactions: admission (SPEC §5 validity minus execution), fair batching for the
+ * proposer, and re-checking after each committed block. Does no I/O and reads no clock.
+ *
+ * Indexes: by hash (a Map in arrival order, so TTL eviction walks only the expired prefix) and
+ * per sender by nonce (so executability and pendingNonce are a few Map lookups). Every tx
+ * acknowledged by add() either is committed (the node sees it in the chain's tx index) or is
+ * recorded here as dropped with a reason — never silently forgotten (SPEC §8).
+ */
+export class Mempool {
+  readonly options: MempoolOptions
+  private readonly chainId: string
+  private readonly state: NonceSource
+  private readonly now: () => number
+  private readonly onDrop: ((hash: Uint8Array, reason: DropReason) => void) | undefined
+  private readonly byHash = new Map<string, PendingTx>()
+  private readonly senders = new Map<string, Sender>()
+  private readonly dropped: BoundedMap<string, DropReason>
+  /** hashes whose signature verified, kept after they leave the pool: verify each tx once */
+  private readonly verified: BoundedMap<string, true>
+  private totalBytes = 0
+  private nextSeq = 0
+
+  constructor(init: MempoolInit) {
+    this.options = resolveMempoolOptions(init.options)
+    this.chainId = init.chainId
+    this.state = init.state
+    this.now = init.now
+    this.onDrop = init.onDrop
+    this.dropped = new BoundedMap(this.options.maxDroppedHistory)
+    this.verified = new BoundedMap(this.options.maxVerifiedCache)
+  }
+
+  /** number of pending txs */
+  get size(): number {
+    return this.byHash.size
+  }
+
+  /** encoded bytes of all pending txs */
+  get bytes(): number {
+    return this.totalBytes
+  }
+
+  /**
+   * Admits an encoded signed tx or throws a MempoolError saying why not. Cheap checks run
+   * first and the signature (the dominant cost) last, so spam and replays cost no verify.
+   */
+  add(encodedTx: Uint8Array): AddResult {
+    const { maxTxBytes, maxNonceAhead, maxTxs, maxBytes } = this.options
+    if (encodedTx.length > maxTxBytes) {
+      throw new MempoolError('too_large', `tx too large: ${encodedTx.length} > ${maxTxBytes} bytes`)
+    }
+    const hash = txHash(encodedTx)
+    const key = hexKey(hash)
+    if (this.byHash.has(key)) return { hash, status: 'known', current: { status: 'pending' } }
+
+    const tx = decodeOrThrow(encodedTx)
+    if (tx.chainId !== this.chainId) {
+      throw new MempoolError(
+        'wrong_chain',
+        `tx chain_id ${JSON.stringify(tx.chainId)} is not ${this.chainId}`,
+      )
+    }
+    const stateNonce = this.state.nonce(tx.from)
+    if (tx.nonce < stateNonce) {
+      throw new MempoolError(
+        'bad_nonce',
+        `nonce ${tx.nonce} already used: the sender's next nonce is ${stateNonce}`,
+      )
+    }
+    if (tx.nonce > stateNonce + maxNonceAhead) {
+      throw new MempoolError(
+        'nonce_too_far',
+        `nonce ${tx.nonce} is too far ahead: at most ${stateNonce + maxNonceAhead} (next nonce ${stateNonce})`,
+      )
+    }
+    const senderKey = hexKey(tx.from)
+    const sender = this.senders.get(senderKey)
+    if (sender?.txs.has(tx.nonce) === true) {
+      // First one wins: replacing would let anyone who saw a tx race a conflicting one past it.
+      throw new MempoolError(
+        'nonce_taken',
+        `another pending tx from this sender already has nonce ${tx.nonce}`,
+      )
+    }
+    if (this.byHash.size >= maxTxs) {
+      throw new MempoolError('mempool_full', `mempool full: ${this.byHash.size} txs (max ${maxTxs})`)
+    }
+    if (this.totalBytes + encodedTx.length > maxBytes) {
+      throw new MempoolError('mempool_full', `mempool full: ${this.totalBytes} bytes (max ${maxBytes})`)
+    }
+    if (!this.verified.has(key)) {
+      if (!verifySignature(tx.from, encodeTxBody(tx), tx.signature)) {
+        throw new MempoolError('invalid_signature', 'tx signature does not verify')
+      }
+      this.verified.set(key, true)
+    }
+
+    this.insert(key, hash, encodedTx, tx, sender ?? this.newSender(senderKey, tx.from))
+    // A resubmitted tx that was dropped (e.g. expired) is pending again.
+    this.dropped.delete(key)
+    return { hash, status: 'added' }
+  }
+
+  /**
+   * Txs for the next proposal, without removing them: only txs executable in order (each
+   * sender's nonces contiguous from its state nonce), at most `maxTxs` and `maxBytes` of encoded
+   * tx bytes (block framing is the caller's to subtract). Fair across senders: round-robin, one
+   * tx per sender a round, senders ordered by the arrival of their first executable tx.
+   * The returned arrays are the pool's own copies: do not mutate them.
+   */
+  reap(maxTxs: number, maxBytes: number): Uint8Array[] {
+    let round: PendingTx[] = []
+    for (const sender of this.senders.values()) {
+      const head = sender.txs.get(this.state.nonce(sender.address))
+      if (head !== undefined) round.push(head)
+    }
+    round.sort((a, b) => a.seq - b.seq)
+
+    const out: Uint8Array[] = []
+    let bytes = 0
+    while (round.length > 0 && out.length < maxTxs) {
+      const next: PendingTx[] = []
+      for (const tx of round) {
+        if (out.length >= maxTxs) break
+        // A tx that does not fit blocks only its own sender (its successors need it first).
+        if (bytes + tx.encoded.length > maxBytes) continue
+        out.push(tx.encoded)
+        bytes += tx.encoded.length
+        const successor = tx.sender.txs.get(tx.nonce + 1)
+        if (successor !== undefined) next.push(successor)
+      }
+      round = next
+    }
+    return out
+  }
+
+  /**
+   * After a block is applied (state nonces already advanced): forgets its txs (the chain's tx
+   * index reports them from now on) and drops pending txs whose nonce the state has passed,
+   * e.g. a conflicting tx with the same nonce got committed. Returns the dropped txs.
+   * Walks every pending tx once — per block, not per tx.
+   */
+  update(committedTxHashes: readonly Uint8Array[]): DroppedTx[] {
+    for (const hash of committedTxHashes) {
+      const key = hexKey(hash)
+      const tx = this.byHash.get(key)
+      if (tx !== undefined) this.remove(tx)
+      // Committed after all (e.g. via another node's pool): final beats an earlier drop.
+      this.dropped.delete(key)
+    }
+    const droppedNow: DroppedTx[] = []
+    // Deleting the current entry while iterating a Map is well defined in JS.
+    for (const sender of this.senders.values()) {
+      const stateNonce = this.state.nonce(sender.address)
+      for (const tx of sender.txs.values()) {
+        if (tx.nonce < stateNonce) droppedNow.push(this.drop(tx, 'stale_nonce'))
+      }
+    }
+    return droppedNow
+  }
+
+  /** Drops txs pending for longer than ttlMs; the node calls this periodically. */
+  evictExpired(): DroppedTx[] {
+    const cutoff = this.now() - this.options.ttlMs
+    const droppedNow: DroppedTx[] = []
+    // byHash is in arrival order, so the expired txs are a prefix.
+    for (const tx of this.byHash.values()) {
+      if (tx.addedAt >= cutoff) break
+      droppedNow.push(this.drop(tx, 'expired'))
+    }
+    return droppedNow
+  }
+
+  /** 'pending', 'dropped' with its reason, or undefined (never seen, committed, or forgotten). */
+  status(hash: Uint8Array): MempoolTxStatus | undefined {
+    const key = hexKey(hash)
+    if (this.byHash.has(key)) return { status: 'pending' }
+    const reason = this.dropped.get(key)
+    return reason === undefined ? undefined : { status: 'dropped', reason }
+  }
+
+  has(hash: Uint8Array): boolean {
+    return this.byHash.has(hexKey(hash))
+  }
+
+  /** The encoded tx if pending (the pool's own copy: do not mutate). */
+  get(hash: Uint8Array): Uint8Array | undefined {
+    return this.byHash.get(hexKey(hash))?.encoded
+  }
+
+  /**
+   * True when this exact tx (hash covers body and signature) has had its signature verified by
+   * this pool recently, so a block validator may skip verifying it again.
+   */
+  hasVerifiedSignature(hash: Uint8Array): boolean {
+    const key = hexKey(hash)
+    return this.byHash.has(key) || this.verified.has(key)
+  }
+
+  /** The sender's next nonce counting its pending txs contiguous from the state nonce. */
+  pendingNonce(address: Uint8Array): number {
+    let nonce = this.state.nonce(address)
+    const sender = this.senders.get(hexKey(address))
+    if (sender === undefined) return nonce
+    while (sender.txs.has(nonce)) nonce++
+    return nonce
+  }
+
+  /** Up to `limit` pending txs in arrival order (for unconfirmed_txs). */
+  list(limit: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const tx of this.byHash.values()) {
+      if (out.length >= limit) break
+      out.push(tx.encoded)
+    }
+    return out
+  }
+
+  private newSender(key: string, address: Uint8Array): Sender {
+    const sender: Sender = { key, address, txs: new Map() }
+    this.senders.set(key, sender)
+    return sender
+  }
+
+  private insert(key: string, hash: Uint8Array, encodedTx: Uint8Array, tx: SignedTx, sender: Sender): void {
+    const entry: PendingTx = {
+      key,
+      hash,
+      // A copy: the input may be a view into a large gossip message we must not keep alive.
+      encoded: encodedTx.slice(),
+      sender,
+      nonce: tx.nonce,
+      addedAt: this.now(),
+      seq: this.nextSeq++,
+    }
+    this.byHash.set(key, entry)
+    sender.txs.set(tx.nonce, entry)
+    this.totalBytes += entry.encoded.length
+  }
+
+  private remove(tx: PendingTx): void {
+    this.byHash.delete(tx.key)
+    tx.sender.txs.delete(tx.nonce)
+    if (tx.sender.txs.size === 0) this.senders.delete(tx.sender.key)
+    this.totalBytes -= tx.encoded.length
+  }
+
+  private drop(tx: PendingTx, reason: DropReason): DroppedTx {
+    this.remove(tx)
+    this.dropped.set(tx.key, reason)
+    this.onDrop?.(tx.hash, reason)
+    return { hash: tx.hash, reason }
+  }
+}
+
+function decodeOrThrow(encodedTx: Uint8Array): SignedTx {
+  try {
+    return decodeTx(encodedTx)
+  } catch (err) {
+    if (err instanceof CodecError) throw new MempoolError('malformed', `malformed tx: ${err.message}`)
+    throw err
+  }
+}

@@ -1,0 +1,219 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+/** Real-process test harness: the built CLI (dist/cli.js), real libp2p over loopback, real LevelDB. */
+export const CLI = resolve('dist/cli.js')
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe()
+      if (v !== undefined && v !== false) return v
+    } catch (err) {
+      lastError = err
+    }
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+  )
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
+  })
+}
+
+/** A base port with `count` consecutive free ports, searched from a pid-derived start. */
+export async function freePortBlock(count: number): Promise<number> {
+  let base = 20_000 + ((process.pid * 37) % 400) * 50
+  for (let attempt = 0; attempt < 200; attempt++, base += count + 1) {
+    if (base + count > 60_000) base = 20_000
+    let ok = true
+    for (let p = base; p < base + count && ok; p++) ok = await portFree(p)
+    if (ok) return base
+  }
+  throw new Error('no free block of ports')
+}
+
+export interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+export function runCli(args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`pbft ${args.join(' ')} timed out`))
+    }, timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolvePromise({ code, stdout, stderr })
+    })
+  })
+}
+
+export async function rpc<T = unknown>(url: string, method: string, params?: object): Promise<T> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const body = (await res.json()) as { result?: T; error?: { code: number; message: string } }
+  if (body.error) throw Object.assign(new Error(body.error.message), { code: body.error.code })
+  return body.result as T
+}
+
+export interface StatusResult {
+  node_info: { peer_id: string; chain_id: string; listen_addrs: string[]; version: string }
+  sync_info: {
+    latest_block_height: number
+    latest_block_hash: string
+    latest_app_hash: string
+    latest_block_time: string
+    catching_up: boolean
+  }
+  consensus: { view: number; primary: string; is_validator: boolean }
+  mempool: { n_txs: number; total_bytes: number }
+  n_peers: number
+}
+
+export class TestNode {
+  child: ChildProcess | undefined
+  readonly logPath: string
+  constructor(
+    readonly name: string,
+    readonly home: string,
+    readonly logDir: string,
+    readonly extraArgs: string[] = [],
+  ) {
+    this.logPath = join(logDir, `${name}.log`)
+  }
+
+  get rpcUrl(): string {
+    const config = JSON.parse(readFileSync(join(this.home, 'config.json'), 'utf8')) as {
+      rpc: { laddr: string }
+    }
+    return `http://${config.rpc.laddr}`
+  }
+
+  start(): void {
+    const log = createWriteStream(this.logPath, { flags: 'a' })
+    const child = spawn(process.execPath, [CLI, 'start', '--home', this.home, ...this.extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PBFT_LOG_LEVEL: process.env.PBFT_LOG_LEVEL ?? 'debug', PBFT_LOG_PRETTY: '0' },
+    })
+    child.stdout?.pipe(log)
+    child.stderr?.pipe(log)
+    this.child = child
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+    const child = this.child
+    if (child === undefined || !this.running) return child?.exitCode ?? null
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    child.kill(signal)
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    const code = await exited
+    clearTimeout(timer)
+    return code
+  }
+
+  status(): Promise<StatusResult> {
+    return rpc<StatusResult>(this.rpcUrl, 'status')
+  }
+
+  async height(): Promise<number> {
+    return (await this.status()).sync_info.latest_block_height
+  }
+}
+
+/** A devnet of real node processes made with `pbft testnet`, torn down by close(). */
+export class TestNet {
+  readonly nodes: TestNode[] = []
+  private constructor(
+    readonly dir: string,
+    readonly basePort: number,
+  ) {}
+
+  static async create(validators: number, observers = 0): Promise<TestNet> {
+    const dir = mkdtempSync(join(tmpdir(), 'pbft-e2e-'))
+    const basePort = await freePortBlock(2 * (validators + observers))
+    const res = await runCli([
+      'testnet',
+      '--validators',
+      String(validators),
+      '--observers',
+      String(observers),
+      '--output',
+      join(dir, 'net'),
+      '--base-port',
+      String(basePort),
+      '--chain-id',
+      'e2e-chain',
+    ])
+    if (res.code !== 0) throw new Error(`pbft testnet failed: ${res.stderr}`)
+    const net = new TestNet(dir, basePort)
+    for (let i = 0; i < validators; i++)
+      net.nodes.push(new TestNode(`node${i}`, join(dir, 'net', `node${i}`), dir))
+    for (let i = 0; i < observers; i++) {
+      net.nodes.push(new TestNode(`observer${i}`, join(dir, 'net', `observer${i}`), dir))
+    }
+    return net
+  }
+
+  node(name: string): TestNode {
+    const n = this.nodes.find((x) => x.name === name)
+    if (n === undefined) throw new Error(`no node ${name}`)
+    return n
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')))
+    if (process.env.PBFT_KEEP_E2E === '1') return
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** Last lines of every node's log, for a failing test's message. */
+  logsTail(lines = 30): string {
+    return this.nodes
+      .map((n) => {
+        try {
+          const text = readFileSync(n.logPath, 'utf8').trim().split('\n')
+          return `--- ${n.name} ---\n${text.slice(-lines).join('\n')}`
+        } catch {
+          return `--- ${n.name} --- (no log)`
+        }
+      })
+      .join('\n')
+  }
+}
