@@ -24,7 +24,7 @@ lint: $(STAMP)
 	npx tsc -p tsconfig.json --noEmit
 
 test: lint build
-	npx mocha
+	npx mocha 'test/unit/**/*.spec.ts' 'test/sim/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
 
 test-unit: $(STAMP)
 	npx mocha 'test/unit/**/*.spec.ts'

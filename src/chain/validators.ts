@@ -12,7 +12,10 @@ export class ValidatorSet {
   readonly validators: readonly Validator[]
   readonly n: number
   readonly f: number
-  /** 2f+1: any two quorums intersect in at least one honest validator */
+  /**
+   * ceil((n+f+1)/2): any two quorums intersect in at least f+1 validators, so in one honest one.
+   * It is 2f+1 when n = 3f+1 (the paper's setting) and stays safe for other n (e.g. n = 2, 3, 5).
+   */
   readonly quorum: number
   private readonly byKey = new Map<string, Validator>()
   private readonly byPeer = new Map<string, Validator>()
@@ -22,7 +25,7 @@ export class ValidatorSet {
     this.validators = validators.map((v, index) => ({ index, publicKey: v.publicKey, peerId: v.peerId }))
     this.n = this.validators.length
     this.f = Math.floor((this.n - 1) / 3)
-    this.quorum = 2 * this.f + 1
+    this.quorum = Math.floor((this.n + this.f) / 2) + 1
     for (const v of this.validators) {
       const key = toHex(v.publicKey)
       if (this.byKey.has(key)) throw new RangeError(`duplicate validator ${key}`)

@@ -1,0 +1,104 @@
+import { expect } from 'chai'
+import { Command } from 'commander'
+import { addNodeFlags, nodeFlagsFromOptions } from '../../../src/cli/node-flags.js'
+import { COMMAND_GROUPS, type CommandRegistrar, errorLine } from '../../../src/cli/program.js'
+import type { NodeFlags } from '../../../src/node/config.js'
+import { oneErrorLine, runPbft } from './run.js'
+
+describe('cli/program', () => {
+  it('--help works for the program and every command, exit 0 on stdout', async () => {
+    for (const argv of [
+      ['--help'],
+      ['init', '--help'],
+      ['testnet', '--help'],
+      ['show-node-id', '--help'],
+      ['keys', '--help'],
+      ['keys', 'generate', '--help'],
+      ['help', 'testnet'],
+    ]) {
+      const result = await runPbft(argv)
+      expect(result.code, argv.join(' ')).to.equal(0)
+      expect(result.stderr, argv.join(' ')).to.equal('')
+      expect(result.stdout, argv.join(' ')).to.match(/^Usage: pbft/)
+    }
+    const top = await runPbft(['--help'])
+    for (const cmd of ['init', 'testnet', 'show-node-id', 'keys']) expect(top.stdout).to.include(cmd)
+  })
+
+  it('--version prints the package version', async () => {
+    const result = await runPbft(['--version'])
+    expect(result.code).to.equal(0)
+    expect(result.stdout).to.match(/^\d+\.\d+\.\d+\n$/)
+  })
+
+  it('usage errors are one line on stderr with a non-zero exit', async () => {
+    expect(oneErrorLine(await runPbft(['--bogus']))).to.equal("error: unknown option '--bogus'")
+    // no "(Did you mean ...)" second line
+    expect(oneErrorLine(await runPbft(['init', '--home', '/tmp/x', '--hme']))).to.equal(
+      "error: unknown option '--hme'",
+    )
+    expect(oneErrorLine(await runPbft(['frobnicate']))).to.equal("error: unknown command 'frobnicate'")
+    expect(oneErrorLine(await runPbft([]))).to.equal("error: missing command; run 'pbft --help' to list them")
+    expect(oneErrorLine(await runPbft(['keys']))).to.equal(
+      "error: missing command; run 'pbft keys --help' to list them",
+    )
+    expect(oneErrorLine(await runPbft(['init', '--home']))).to.match(/argument missing/)
+    expect(oneErrorLine(await runPbft(['init', '--home', '/tmp/x', 'extra']))).to.match(/too many arguments/)
+  })
+
+  it('errorLine makes any error one line', () => {
+    expect(errorLine(new Error('first\n  second\n'))).to.equal('error: first second')
+    expect(errorLine(new Error('error: already prefixed'))).to.equal('error: already prefixed')
+    expect(errorLine('a string')).to.equal('error: a string')
+  })
+
+  it('commands added later (also via addCommand) get the same error handling', async () => {
+    const failing: CommandRegistrar = (program) => {
+      const cmd = new Command('explode').action(() => {
+        throw new Error('bad thing\nwith detail')
+      })
+      program.addCommand(cmd)
+    }
+    const groups = [...COMMAND_GROUPS, failing]
+    expect(oneErrorLine(await runPbft(['explode'], groups))).to.equal('error: bad thing with detail')
+    expect(oneErrorLine(await runPbft(['explode', '--nope'], groups))).to.equal(
+      "error: unknown option '--nope'",
+    )
+    const help = await runPbft(['explode', '--help'], groups)
+    expect(help.code).to.equal(0)
+    expect(help.stdout).to.match(/^Usage: pbft explode/)
+  })
+
+  it('addNodeFlags parses the start flags of SPEC §3', async () => {
+    let seen: NodeFlags | undefined
+    const start: CommandRegistrar = (program) => {
+      addNodeFlags(program.command('start')).action((opts: Record<string, unknown>) => {
+        seen = nodeFlagsFromOptions(opts)
+      })
+    }
+    const argv = [
+      'start',
+      '--bootstrap',
+      '/ip4/1.2.3.4/tcp/1/p2p/A, /ip4/1.2.3.5/tcp/1/p2p/B',
+      '--p2p.listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--p2p.announce',
+      '/ip4/203.0.113.1/tcp/26656',
+      '--rpc.laddr',
+      '127.0.0.1:0',
+      '--mdns',
+    ]
+    expect((await runPbft(argv, [start])).code).to.equal(0)
+    expect(seen).to.deep.equal({
+      bootstrap: ['/ip4/1.2.3.4/tcp/1/p2p/A', '/ip4/1.2.3.5/tcp/1/p2p/B'],
+      p2pListen: ['/ip4/127.0.0.1/tcp/0'],
+      p2pAnnounce: ['/ip4/203.0.113.1/tcp/26656'],
+      rpcLaddr: '127.0.0.1:0',
+      mdns: true,
+    })
+    expect((await runPbft(['start'], [start])).code).to.equal(0)
+    expect(seen).to.deep.equal({})
+    expect((await runPbft(['start', '--bootstrap', ''], [start])).code).to.equal(0)
+    expect(seen).to.deep.equal({ bootstrap: [] })
+  })
+})

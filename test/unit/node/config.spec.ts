@@ -1,0 +1,256 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect } from 'chai'
+import { MAX_TXS_PER_BLOCK } from '../../../src/codec/limits.js'
+import {
+  applyFlags,
+  ConfigError,
+  configToFile,
+  defaultConfig,
+  loadConfig,
+  type NodeConfig,
+  parseConfig,
+  parseHostPort,
+  saveConfig,
+} from '../../../src/node/config.js'
+
+const PEER = '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp'
+const BOOT = `/ip4/10.0.0.2/tcp/26656/p2p/${PEER}`
+
+function expectConfigError(fn: () => unknown, pattern: RegExp): void {
+  let thrown: unknown
+  try {
+    fn()
+  } catch (err) {
+    thrown = err
+  }
+  expect(thrown, 'expected a ConfigError').to.be.instanceOf(ConfigError)
+  expect((thrown as Error).message).to.match(pattern)
+  expect((thrown as Error).message).not.to.include('\n')
+}
+
+describe('node/config', () => {
+  let dir: string
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pbft-config-'))
+  })
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  describe('defaults', () => {
+    it('binds p2p to every interface and RPC and metrics to loopback', () => {
+      const c = defaultConfig()
+      expect(c.p2p).to.deep.equal({
+        listen: ['/ip4/0.0.0.0/tcp/26656'],
+        announce: [],
+        bootstrap: [],
+        mdns: false,
+      })
+      expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
+      expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
+      expect(c.log.level).to.equal('info')
+      expect(c.consensus.viewChangeTimeoutMaxMs).to.be.at.least(c.consensus.viewChangeTimeoutMs)
+    })
+
+    it('takes ports and hosts', () => {
+      const c = defaultConfig({
+        p2pHost: '127.0.0.1',
+        rpcHost: '127.0.0.2',
+        p2pPort: 1000,
+        rpcPort: 1001,
+        metricsPort: 1002,
+      })
+      expect(c.p2p.listen).to.deep.equal(['/ip4/127.0.0.1/tcp/1000'])
+      expect(c.rpc.laddr).to.equal('127.0.0.2:1001')
+      expect(c.metrics.laddr).to.equal('127.0.0.2:1002')
+    })
+
+    it('an empty file, or missing sections and fields, take the defaults', () => {
+      expect(parseConfig({})).to.deep.equal(defaultConfig())
+      const c = parseConfig({ mempool: { max_txs: 5 }, p2p: { mdns: true } })
+      expect(c.mempool).to.deep.equal({ ...defaultConfig().mempool, maxTxs: 5 })
+      expect(c.p2p).to.deep.equal({ ...defaultConfig().p2p, mdns: true })
+      expect(c.consensus).to.deep.equal(defaultConfig().consensus)
+    })
+
+    it('does not share default arrays between parses', () => {
+      const a = parseConfig({})
+      ;(a.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')
+      expect(parseConfig({}).p2p.listen).to.deep.equal(['/ip4/0.0.0.0/tcp/26656'])
+    })
+  })
+
+  it('round-trips through config.json in snake_case', async () => {
+    const config: NodeConfig = {
+      ...defaultConfig(),
+      p2p: {
+        listen: ['/ip4/127.0.0.1/tcp/4000'],
+        announce: ['/dns4/example.org/tcp/4000'],
+        bootstrap: [BOOT],
+        mdns: true,
+      },
+      consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
+      log: { level: 'debug' },
+    }
+    await saveConfig(dir, config)
+    const raw = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))
+    expect(raw.consensus.propose_delay_ms).to.equal(0)
+    expect(raw.mempool).to.have.keys('max_txs', 'max_bytes', 'max_nonce_ahead', 'ttl_ms')
+    expect(await loadConfig(dir)).to.deep.equal(config)
+    expect(configToFile(config)).to.deep.equal(raw)
+  })
+
+  it('refuses to overwrite unless asked, and never writes an invalid config', async () => {
+    await saveConfig(dir, defaultConfig())
+    await saveConfig(dir, defaultConfig()).then(
+      () => expect.fail('overwrote'),
+      (err: Error) => expect(err.message).to.match(/already exists/),
+    )
+    await saveConfig(dir, { ...defaultConfig(), rpc: { laddr: 'nope' } }, { overwrite: true }).then(
+      () => expect.fail('saved an invalid config'),
+      (err: Error) => expect(err).to.be.instanceOf(ConfigError),
+    )
+    expect(await loadConfig(dir)).to.deep.equal(defaultConfig())
+  })
+
+  describe('rejects, naming the field', () => {
+    it('a missing or corrupt file', async () => {
+      await loadConfig(dir).then(
+        () => expect.fail('loaded a missing config'),
+        (err: Error) =>
+          expect(err.message).to.match(/cannot read config .*config.json: ENOENT \(is this a node home/),
+      )
+      await writeFile(join(dir, 'config.json'), '{"p2p": ')
+      await loadConfig(dir).then(
+        () => expect.fail('loaded corrupt JSON'),
+        (err: Error) =>
+          expect(err)
+            .to.be.instanceOf(ConfigError)
+            .with.property('message')
+            .match(/invalid JSON/),
+      )
+    })
+
+    it('unknown sections and fields (typos)', () => {
+      expectConfigError(() => parseConfig({ pp2: {} }), /unknown field "pp2"/)
+      expectConfigError(() => parseConfig({ p2p: { listn: [] } }), /^config.json: p2p: unknown field "listn"/)
+      expectConfigError(() => parseConfig([]), /expected object/)
+    })
+
+    it('bad multiaddrs', () => {
+      expectConfigError(
+        () => parseConfig({ p2p: { bootstrap: [BOOT, '/ip4/1.2.3/tcp/1'] } }),
+        /p2p.bootstrap\[1\]: invalid multiaddr/,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { bootstrap: ['/ip4/1.2.3.4/tcp/1'] } }),
+        /p2p.bootstrap\[0\].*\/p2p\/<peer id>/,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { listen: ['/ip4/1.2.3.4/udp/1'] } }),
+        /p2p.listen\[0\].*only TCP/,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { listen: [`/ip4/1.2.3.4/tcp/1/p2p/${PEER}`] } }),
+        /must not contain \/p2p\//,
+      )
+      expectConfigError(() => parseConfig({ p2p: { announce: ['garbage'] } }), /p2p.announce\[0\]/)
+      expectConfigError(
+        () => parseConfig({ p2p: { listen: '/ip4/1.2.3.4/tcp/1' } }),
+        /p2p.listen: .*expected array/,
+      )
+    })
+
+    it('bad host:port addresses', () => {
+      expectConfigError(() => parseConfig({ rpc: { laddr: '127.0.0.1' } }), /rpc.laddr: must be HOST:PORT/)
+      expectConfigError(
+        () => parseConfig({ rpc: { laddr: '127.0.0.1:70000' } }),
+        /rpc.laddr: .*port out of range/,
+      )
+      expectConfigError(
+        () => parseConfig({ metrics: { laddr: '300.1.1.1:80' } }),
+        /metrics.laddr: .*invalid host/,
+      )
+    })
+
+    it('bad numbers, booleans and levels', () => {
+      expectConfigError(() => parseConfig({ mempool: { max_txs: 0 } }), /mempool.max_txs/)
+      expectConfigError(() => parseConfig({ mempool: { ttl_ms: 1.5 } }), /mempool.ttl_ms/)
+      expectConfigError(() => parseConfig({ mempool: { max_nonce_ahead: -1 } }), /mempool.max_nonce_ahead/)
+      expectConfigError(
+        () => parseConfig({ consensus: { max_block_txs: MAX_TXS_PER_BLOCK + 1 } }),
+        /consensus.max_block_txs/,
+      )
+      expectConfigError(
+        () => parseConfig({ consensus: { max_block_bytes: 10 ** 9 } }),
+        /consensus.max_block_bytes/,
+      )
+      expectConfigError(
+        () => parseConfig({ consensus: { view_change_timeout_ms: 5000, view_change_timeout_max_ms: 1000 } }),
+        /consensus.view_change_timeout_max_ms: must be >= view_change_timeout_ms/,
+      )
+      expectConfigError(() => parseConfig({ p2p: { mdns: 'yes' } }), /p2p.mdns/)
+      expectConfigError(() => parseConfig({ log: { level: 'loud' } }), /log.level/)
+    })
+  })
+
+  it('parseHostPort accepts IPv4, bracketed IPv6, hostnames and port 0', () => {
+    expect(parseHostPort('127.0.0.1:26657')).to.deep.equal({ host: '127.0.0.1', port: 26657 })
+    expect(parseHostPort('[::1]:80')).to.deep.equal({ host: '::1', port: 80 })
+    expect(parseHostPort('localhost:0')).to.deep.equal({ host: 'localhost', port: 0 })
+    for (const bad of ['::1:80', ':80', 'host:', 'host:-1', 'a b:1', '[zz]:1', '1.2.3.4:99999', '1.2.3:4']) {
+      expect(() => parseHostPort(bad), bad).to.throw(ConfigError)
+    }
+  })
+
+  describe('applyFlags', () => {
+    it('flags replace the configured values and leave the rest', () => {
+      const base = { ...defaultConfig(), p2p: { ...defaultConfig().p2p, bootstrap: [BOOT] } }
+      const c = applyFlags(base, {
+        bootstrap: [`/ip4/10.0.0.3/tcp/1/p2p/${PEER}`],
+        p2pListen: ['/ip4/127.0.0.1/tcp/0'],
+        p2pAnnounce: ['/ip4/203.0.113.5/tcp/26656'],
+        rpcLaddr: '0.0.0.0:8080',
+        mdns: true,
+      })
+      expect(c.p2p).to.deep.equal({
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        announce: ['/ip4/203.0.113.5/tcp/26656'],
+        bootstrap: [`/ip4/10.0.0.3/tcp/1/p2p/${PEER}`],
+        mdns: true,
+      })
+      expect(c.rpc.laddr).to.equal('0.0.0.0:8080')
+      expect(c.mempool).to.deep.equal(base.mempool)
+      expect(base.p2p.bootstrap).to.deep.equal([BOOT])
+    })
+
+    it('no flags change nothing; an empty list clears', () => {
+      const base = { ...defaultConfig(), p2p: { ...defaultConfig().p2p, bootstrap: [BOOT], mdns: true } }
+      expect(applyFlags(base, {})).to.deep.equal(base)
+      expect(applyFlags(base, { bootstrap: [] }).p2p.bootstrap).to.deep.equal([])
+    })
+
+    it('bad flag values are ConfigErrors naming the flag', () => {
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { bootstrap: ['/ip4/1.2.3.4/tcp/1'] }),
+        /^--bootstrap: /,
+      )
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { p2pListen: ['nope'] }),
+        /^--p2p.listen: invalid multiaddr/,
+      )
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { p2pAnnounce: ['/ip4/1.2.3.4'] }),
+        /^--p2p.announce: /,
+      )
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { rpcLaddr: 'localhost' }),
+        /^--rpc.laddr: must be HOST:PORT/,
+      )
+    })
+  })
+})
