@@ -1,0 +1,86 @@
+import type { GossipsubOpts } from '@chainsafe/libp2p-gossipsub'
+import { createTopicScoreParams, type TopicScoreParams } from '@chainsafe/libp2p-gossipsub/score'
+import { StrictNoSign } from '@libp2p/interface'
+import { sha256 } from '../crypto/hash.js'
+import type { GossipOptions } from './options.js'
+
+const textEncoder = new TextEncoder()
+
+/**
+ * Content-hash message id: SHA-256(topic ‖ 0x00 ‖ data). StrictNoSign messages carry no author or
+ * seqno, so identical payloads are one message (the deduplication we want; consensus messages are
+ * unique by signer/view/height). The topic is included so that copying a tx's bytes onto another
+ * topic, where it is rejected, cannot mark the genuine message as already seen.
+ */
+export function gossipMessageId(topic: string, data: Uint8Array): Uint8Array {
+  return sha256(textEncoder.encode(topic), new Uint8Array([0]), data)
+}
+
+/**
+ * gossipsub computes the fast id on the raw RPC message and the canonical id on the decoded one;
+ * with StrictNoSign both share the same `data` array, so the digest is computed once per message.
+ */
+const idCache = new WeakMap<Uint8Array, { topic: string; id: Uint8Array }>()
+
+function cachedMessageId(topic: string, data: Uint8Array): Uint8Array {
+  const hit = idCache.get(data)
+  if (hit !== undefined && hit.topic === topic) return hit.id
+  const id = gossipMessageId(topic, data)
+  idCache.set(data, { topic, id })
+  return id
+}
+
+/**
+ * Topic score parameters: only P4 (invalid deliveries) is active, so a Rejected message lowers the
+ * propagation source's score (gossipsub scores only topics listed here). Mesh-delivery quotas
+ * (P3/P3b) are off: consensus topics are quiet between blocks and an idle honest peer must not
+ * be penalised for it.
+ */
+export function topicScoreParams(opts: GossipOptions): TopicScoreParams {
+  return createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    timeInMeshQuantum: 1000,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: opts.invalidMessageWeight,
+    invalidMessageDeliveriesDecay: opts.invalidMessageDecay,
+  })
+}
+
+export function gossipsubInit(opts: GossipOptions, topics: readonly string[]): Partial<GossipsubOpts> {
+  const scoredTopics: Record<string, TopicScoreParams> = {}
+  for (const t of topics) scoredTopics[t] = topicScoreParams(opts)
+  return {
+    globalSignaturePolicy: StrictNoSign,
+    msgIdFn: (msg) => cachedMessageId(msg.topic, msg.data),
+    fastMsgIdFn: (rpcMsg) =>
+      Buffer.from(cachedMessageId(rpcMsg.topic, rpcMsg.data ?? new Uint8Array(0))).toString('base64'),
+    allowPublishToZeroTopicPeers: true,
+    ignoreDuplicatePublishError: true,
+    floodPublish: opts.floodPublish,
+    emitSelf: false,
+    D: opts.D,
+    Dlo: opts.Dlo,
+    Dhi: opts.Dhi,
+    Dout: opts.Dout,
+    Dscore: opts.Dscore,
+    Dlazy: opts.Dlazy,
+    heartbeatInterval: opts.heartbeatIntervalMs,
+    seenTTL: opts.seenTtlMs,
+    // no peer exchange: the validator set is known and connectivity is ours to manage
+    doPX: false,
+    // frames above this are refused before protobuf decoding (gossipsub drops the peer's stream)
+    maxInboundDataLength: 4 * 1024 * 1024,
+    // gossipsub has no backpressure: a peer that stops reading would grow our send queue without
+    // bound. Past this many queued bytes, sends to that peer fail (it catches up through sync).
+    maxOutboundBufferSize: 64 * 1024 * 1024,
+    allowedTopics: [...topics],
+    scoreParams: {
+      topics: scoredTopics,
+      // every devnet node shares 127.0.0.1; colocation scoring would graylist them beyond 10
+      IPColocationFactorWeight: 0,
+    },
+  }
+}

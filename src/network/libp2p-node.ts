@@ -1,0 +1,59 @@
+import { GossipSub } from '@chainsafe/libp2p-gossipsub'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { type Identify, identify } from '@libp2p/identify'
+import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { gossipsubInit } from './gossipsub-config.js'
+import type { GossipOptions } from './options.js'
+
+export type PbftServices = {
+  identify: Identify
+  ping: Ping
+  /** the class, not the PubSub interface: we read mesh and scores */
+  pubsub: GossipSub
+}
+
+export type PbftLibp2p = Libp2p<PbftServices>
+
+export interface Libp2pNodeInit {
+  privateKey: PrivateKey
+  listen: string[]
+  announce: string[]
+  mdns: boolean
+  gossip: GossipOptions
+  topics: readonly string[]
+}
+
+/**
+ * The libp2p host: TCP + Noise + yamux, identify (gossipsub needs it), ping, gossipsub; mDNS when
+ * asked. No @libp2p/bootstrap: it dials once and never retries, so our Reconnector dials the
+ * bootstrap list instead. Created stopped; Network.start() starts it.
+ */
+export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p> {
+  const peerDiscovery: Array<(components: Parameters<ReturnType<typeof mdns>>[0]) => PeerDiscovery> = []
+  if (init.mdns) peerDiscovery.push(mdns())
+  return createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: init.listen, announce: init.announce },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: {
+      // loopback devnets and tests open many connections from one address at once
+      inboundConnectionThreshold: 100,
+      maxIncomingPendingConnections: 50,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: (components: ConstructorParameters<typeof GossipSub>[0]) =>
+        new GossipSub(components, gossipsubInit(init.gossip, init.topics)),
+    },
+  })
+}

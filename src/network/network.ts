@@ -1,0 +1,376 @@
+import type { GossipsubMessage } from '@chainsafe/libp2p-gossipsub'
+import type { PeerId, PeerInfo, Startable } from '@libp2p/interface'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { GossipPublishError, NetworkNotStartedError } from './errors.js'
+import { adaptValidator, GossipStats, type GossipTopicStats } from './gossip-validation.js'
+import { createLibp2pNode, type PbftLibp2p } from './libp2p-node.js'
+import { type NetworkLogger, silentNetworkLogger } from './logger.js'
+import {
+  defaultGossipOptions,
+  defaultReconnectOptions,
+  defaultSyncOptions,
+  type GossipOptions,
+  type NetworkInit,
+  type SyncOptions,
+} from './options.js'
+import { Reconnector, type ReconnectTarget } from './reconnector.js'
+import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
+import { createSyncHandler } from './sync-server.js'
+import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
+import { syncProtocol, TOPIC_KINDS, type TopicKind, topicName } from './topics.js'
+
+export type GossipHandler = (data: Uint8Array, from: string) => void
+
+export interface ConnectedPeer {
+  peerId: string
+  addrs: string[]
+  direction: 'inbound' | 'outbound'
+}
+
+export interface PublishOutcome {
+  /** peers the message was sent to; 0 when no peer subscribes to the topic yet */
+  recipients: number
+}
+
+export class InvalidNetworkConfigError extends Error {
+  override name = 'InvalidNetworkConfigError'
+}
+
+/** The node's view of the p2p network: gossip topics, peers, and block sync. */
+export interface Network extends Startable {
+  readonly peerId: string
+  readonly chainId: string
+  publish(kind: TopicKind, data: Uint8Array): Promise<PublishOutcome>
+  /** Handlers receive only messages their topic validator Accepted. Returns an unsubscribe. */
+  subscribe(kind: TopicKind, handler: GossipHandler): () => void
+  listenAddrs(): string[]
+  peers(): ConnectedPeer[]
+  connectedPeerCount(): number
+  /** peers known to subscribe to the topic (the mesh is formed when this is non-empty) */
+  topicPeers(kind: TopicKind): string[]
+  /** peers in this node's mesh for the topic (relayed messages go to these) */
+  meshPeers(kind: TopicKind): string[]
+  /** gossipsub's score of a peer; negative after Rejected messages */
+  peerScore(peerId: string): number
+  gossipStats(): Partial<Record<TopicKind, GossipTopicStats>>
+  requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
+  requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
+  /** Tips of connected peers, highest first. */
+  peerTips(signal?: AbortSignal): Promise<PeerTip[]>
+  fetchRange(
+    from: number,
+    to: number,
+    verify: VerifySyncedBlock,
+    opts?: { signal?: AbortSignal },
+  ): AsyncGenerator<SyncedBlock>
+}
+
+export async function createNetwork(init: NetworkInit): Promise<Network> {
+  const gossip: GossipOptions = { ...defaultGossipOptions, ...init.gossip }
+  const topics = TOPIC_KINDS.map((k) => topicName(init.chainId, k))
+  const libp2p = await createLibp2pNode({
+    privateKey: init.privateKey,
+    listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'],
+    announce: init.announce ?? [],
+    mdns: init.mdns ?? false,
+    gossip,
+    topics,
+  })
+  return new Libp2pNetwork(init, libp2p, gossip)
+}
+
+class Libp2pNetwork implements Network {
+  readonly peerId: string
+  readonly chainId: string
+  private readonly logger: NetworkLogger
+  private readonly stats: GossipStats
+  private readonly handlers = new Map<TopicKind, Set<GossipHandler>>()
+  private readonly topicKinds = new Map<string, TopicKind>()
+  private readonly reconnector: Reconnector
+  private readonly syncOptions: SyncOptions
+  private readonly syncClient: SyncClient
+  private readonly syncer: Syncer
+  private readonly validatorIds: Set<string>
+  private readonly peerIdCache = new Map<string, PeerId>()
+  private started = false
+
+  constructor(
+    private readonly init: NetworkInit,
+    private readonly libp2p: PbftLibp2p,
+    private readonly gossip: GossipOptions,
+  ) {
+    this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
+    this.chainId = init.chainId
+    this.logger = init.logger ?? silentNetworkLogger
+    this.stats = new GossipStats(init.metrics?.onGossipResult)
+    for (const kind of TOPIC_KINDS) this.topicKinds.set(topicName(init.chainId, kind), kind)
+    this.validatorIds = new Set((init.validatorPeerIds ?? []).filter((id) => id !== this.peerId))
+    for (const id of this.validatorIds) this.toPeerId(id) // fail at construction on a bad config
+    this.syncOptions = { ...defaultSyncOptions, ...init.sync }
+    this.syncClient = new SyncClient(
+      { dialProtocol: (peer, protocol, options) => this.libp2p.dialProtocol(peer, protocol, options) },
+      syncProtocol(init.chainId),
+      this.syncOptions,
+    )
+    this.syncer = new Syncer(
+      {
+        candidatePeers: () => this.syncCandidates(),
+        requestStatus: (peerId, opts) => this.syncClient.requestStatus(peerId, opts),
+        requestBlocks: (peerId, from, to, opts) => this.syncClient.requestBlocks(peerId, from, to, opts),
+        logger: this.logger,
+      },
+      this.syncOptions,
+    )
+    this.reconnector = new Reconnector(
+      {
+        isConnected: (peerId) => this.libp2p.getConnections(this.toPeerId(peerId)).length > 0,
+        dial: (target, signal) => this.dialTarget(target, signal),
+        logger: this.logger,
+      },
+      { ...defaultReconnectOptions, ...init.reconnect },
+    )
+    for (const target of this.reconnectTargets()) this.reconnector.addTarget(target)
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return
+    const pubsub = this.libp2p.services.pubsub
+    for (const [topic, kind] of this.topicKinds) {
+      const validate = adaptValidator({
+        kind,
+        validator: this.init.gossipValidators?.[kind],
+        maxMessageBytes: this.gossip.maxMessageBytes,
+        stats: this.stats,
+        logger: this.logger,
+      })
+      pubsub.topicValidators.set(topic, (peer, msg) => validate(msg.data, peer.toString()))
+    }
+    pubsub.addEventListener('gossipsub:message', this.onMessage)
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
+    this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    await this.libp2p.handle(
+      syncProtocol(this.chainId),
+      createSyncHandler({
+        blockSource: this.init.blockSource,
+        options: this.syncOptions,
+        logger: this.logger,
+      }),
+      { maxInboundStreams: this.syncOptions.maxInboundStreams },
+    )
+    await this.libp2p.start()
+    for (const id of this.validatorIds) {
+      // a high tag value keeps validators out of the connection pruner's reach
+      await this.libp2p.peerStore.merge(this.toPeerId(id), { tags: { 'pbft-validator': { value: 100 } } })
+    }
+    for (const kind of this.handlers.keys()) pubsub.subscribe(topicName(this.chainId, kind))
+    await this.reconnector.start()
+    this.started = true
+    this.logger.info({ peerId: this.peerId, addrs: this.listenAddrs() }, 'p2p network started')
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.reconnector.stop()
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.removeEventListener('gossipsub:message', this.onMessage)
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    await this.libp2p.stop()
+    this.logger.info({ peerId: this.peerId }, 'p2p network stopped')
+  }
+
+  /**
+   * Publishes to every topic peer (flood publish). When no peer subscribes yet the message is not
+   * handed to gossipsub at all: gossipsub would record it as seen and silently drop a later,
+   * byte-identical retransmission for `seenTtlMs`. A repeat within seenTtlMs is a no-op.
+   */
+  async publish(kind: TopicKind, data: Uint8Array): Promise<PublishOutcome> {
+    if (!this.started) throw new NetworkNotStartedError('network not started')
+    if (data.length > this.gossip.maxMessageBytes) {
+      throw new GossipPublishError(
+        `${kind} message of ${data.length} bytes exceeds ${this.gossip.maxMessageBytes}`,
+      )
+    }
+    const topic = topicName(this.chainId, kind)
+    const pubsub = this.libp2p.services.pubsub
+    if (pubsub.getSubscribers(topic).length === 0) return { recipients: 0 }
+    try {
+      const result = await pubsub.publish(topic, data)
+      return { recipients: result.recipients.length }
+    } catch (err) {
+      this.logger.warn({ topic: kind, err: (err as Error).message }, 'gossip publish failed')
+      return { recipients: 0 }
+    }
+  }
+
+  subscribe(kind: TopicKind, handler: GossipHandler): () => void {
+    let set = this.handlers.get(kind)
+    if (set === undefined) {
+      set = new Set()
+      this.handlers.set(kind, set)
+      if (this.started) this.libp2p.services.pubsub.subscribe(topicName(this.chainId, kind))
+    }
+    set.add(handler)
+    return () => {
+      set.delete(handler)
+      if (set.size === 0) {
+        this.handlers.delete(kind)
+        if (this.started) this.libp2p.services.pubsub.unsubscribe(topicName(this.chainId, kind))
+      }
+    }
+  }
+
+  listenAddrs(): string[] {
+    return this.libp2p.getMultiaddrs().map((ma) => ma.toString())
+  }
+
+  peers(): ConnectedPeer[] {
+    const byPeer = new Map<string, ConnectedPeer>()
+    for (const conn of this.libp2p.getConnections()) {
+      const id = conn.remotePeer.toString()
+      const entry = byPeer.get(id)
+      if (entry === undefined) {
+        byPeer.set(id, { peerId: id, addrs: [conn.remoteAddr.toString()], direction: conn.direction })
+      } else if (!entry.addrs.includes(conn.remoteAddr.toString())) {
+        entry.addrs.push(conn.remoteAddr.toString())
+      }
+    }
+    return [...byPeer.values()]
+  }
+
+  connectedPeerCount(): number {
+    return this.libp2p.getPeers().length
+  }
+
+  topicPeers(kind: TopicKind): string[] {
+    return this.libp2p.services.pubsub.getSubscribers(topicName(this.chainId, kind)).map((p) => p.toString())
+  }
+
+  meshPeers(kind: TopicKind): string[] {
+    return this.libp2p.services.pubsub.getMeshPeers(topicName(this.chainId, kind))
+  }
+
+  peerScore(peerId: string): number {
+    return this.libp2p.services.pubsub.getScore(peerId)
+  }
+
+  gossipStats(): Partial<Record<TopicKind, GossipTopicStats>> {
+    return this.stats.snapshot()
+  }
+
+  requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus> {
+    return this.syncClient.requestStatus(peerId, opts)
+  }
+
+  requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]> {
+    return this.syncClient.requestBlocks(peerId, from, to, opts)
+  }
+
+  peerTips(signal?: AbortSignal): Promise<PeerTip[]> {
+    return this.syncer.peerTips(signal)
+  }
+
+  fetchRange(
+    from: number,
+    to: number,
+    verify: VerifySyncedBlock,
+    opts?: { signal?: AbortSignal },
+  ): AsyncGenerator<SyncedBlock> {
+    return this.syncer.fetchRange(from, to, verify, opts)
+  }
+
+  private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
+    const { msg, propagationSource } = evt.detail
+    const kind = this.topicKinds.get(msg.topic)
+    if (kind === undefined) return
+    const from = propagationSource.toString()
+    for (const handler of this.handlers.get(kind) ?? []) {
+      try {
+        handler(msg.data, from)
+      } catch (err) {
+        this.logger.error({ err, topic: kind }, 'gossip handler threw')
+      }
+    }
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    this.reconnector.onPeerConnected(id)
+    this.logger.debug({ peer: id }, 'peer connected')
+    this.init.metrics?.onPeerCount?.(this.connectedPeerCount())
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    this.reconnector.onPeerDisconnected(id)
+    this.logger.debug({ peer: id }, 'peer disconnected')
+    this.init.metrics?.onPeerCount?.(this.connectedPeerCount())
+  }
+
+  /** mDNS finds peers but libp2p 2 no longer dials them by itself. */
+  private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    const peer = evt.detail.id
+    if (peer.equals(this.libp2p.peerId) || this.libp2p.getConnections(peer).length > 0) return
+    this.libp2p.dial(peer).catch((err: unknown) => {
+      this.logger.debug(
+        { peer: peer.toString(), err: (err as Error).message },
+        'dial of discovered peer failed',
+      )
+    })
+  }
+
+  private reconnectTargets(): ReconnectTarget[] {
+    const targets = new Map<string, ReconnectTarget>()
+    for (const addr of this.init.bootstrap ?? []) {
+      let peerId: string | null
+      try {
+        peerId = multiaddr(addr).getPeerId()
+      } catch (err) {
+        throw new InvalidNetworkConfigError(`invalid bootstrap multiaddr ${addr}: ${(err as Error).message}`)
+      }
+      if (peerId === null)
+        throw new InvalidNetworkConfigError(`bootstrap multiaddr ${addr} has no /p2p/ peer id`)
+      if (peerId === this.peerId) continue
+      const t = targets.get(peerId) ?? { peerId, addrs: [] }
+      t.addrs.push(addr)
+      targets.set(peerId, t)
+    }
+    for (const id of this.validatorIds) if (!targets.has(id)) targets.set(id, { peerId: id, addrs: [] })
+    return [...targets.values()]
+  }
+
+  private async dialTarget(target: ReconnectTarget, signal: AbortSignal): Promise<void> {
+    if (target.addrs.length > 0)
+      await this.libp2p.dial(
+        target.addrs.map((a) => multiaddr(a)),
+        { signal },
+      )
+    else await this.libp2p.dial(this.toPeerId(target.peerId), { signal })
+  }
+
+  /** Connected peers for sync, validators first (they are the source of truth). */
+  private syncCandidates(): string[] {
+    const ids = this.libp2p.getPeers().map((p) => p.toString())
+    return [
+      ...ids.filter((id) => this.validatorIds.has(id)),
+      ...ids.filter((id) => !this.validatorIds.has(id)),
+    ]
+  }
+
+  private toPeerId(id: string): PeerId {
+    let p = this.peerIdCache.get(id)
+    if (p === undefined) {
+      try {
+        p = peerIdFromString(id)
+      } catch (err) {
+        throw new InvalidNetworkConfigError(`invalid peer id ${id}: ${(err as Error).message}`)
+      }
+      this.peerIdCache.set(id, p)
+    }
+    return p
+  }
+}

@@ -1,0 +1,119 @@
+import type { PrivateKey } from '@libp2p/interface'
+import type { BlockSource } from './block-source.js'
+import type { GossipResultHook, GossipValidator } from './gossip-validation.js'
+import type { NetworkLogger } from './logger.js'
+import type { TopicKind } from './topics.js'
+
+/** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
+export interface GossipOptions {
+  /** desired mesh degree; gossipsub's 6 exceeds the peer count of small devnets */
+  D: number
+  Dlo: number
+  Dhi: number
+  /** outbound peers kept in the mesh; must be < Dlo and <= D/2 */
+  Dout: number
+  Dscore: number
+  Dlazy: number
+  heartbeatIntervalMs: number
+  /**
+   * How long a message id stays in the seen cache. Re-publishing identical bytes within it is a
+   * silent no-op, so it bounds how soon a retransmission can go out again (see publish()).
+   */
+  seenTtlMs: number
+  /** self-published messages go to every topic peer, not only the mesh: one hop for consensus */
+  floodPublish: boolean
+  /** the largest `data` we publish or accept on any topic */
+  maxMessageBytes: number
+  /** score penalty weight per invalid (Rejected) message; P4 is squared by gossipsub */
+  invalidMessageWeight: number
+  /** per-second decay of the invalid-message counter */
+  invalidMessageDecay: number
+}
+
+export interface ReconnectOptions {
+  /** first retry delay after a failed dial or a disconnect */
+  initialDelayMs: number
+  maxDelayMs: number
+  factor: number
+  /** ±fraction of random jitter so that restarted nodes do not dial in lockstep */
+  jitter: number
+  /** how often the loop looks for targets that are due */
+  tickMs: number
+  dialTimeoutMs: number
+}
+
+export interface SyncOptions {
+  /** blocks served per `blocks` request at most */
+  maxBlocksPerRequest: number
+  /** the whole request, from opening the stream to the last frame */
+  requestTimeoutMs: number
+  /** how long the server waits for the request frame */
+  serverReadTimeoutMs: number
+  /** concurrent inbound sync streams per connection */
+  maxInboundStreams: number
+  /** status requests of fetchRange when picking peers */
+  statusTimeoutMs: number
+}
+
+export interface NetworkMetricsHooks {
+  onGossipResult?: GossipResultHook
+  onPeerCount?: (connectedPeers: number) => void
+}
+
+export interface NetworkInit {
+  privateKey: PrivateKey
+  chainId: string
+  /** multiaddrs to listen on; default /ip4/127.0.0.1/tcp/0 */
+  listen?: string[]
+  /** multiaddrs announced to peers via identify instead of the listen addresses (NAT) */
+  announce?: string[]
+  /** full /p2p/ multiaddrs dialed and re-dialed with backoff */
+  bootstrap?: string[]
+  mdns?: boolean
+  /** peer ids kept connected (re-dialed via the peer store) and preferred for sync */
+  validatorPeerIds?: string[]
+  /** one validator per topic; topics without one accept every message within maxMessageBytes */
+  gossipValidators?: Partial<Record<TopicKind, GossipValidator>>
+  /** serves the sync protocol; without it the node answers sync requests with an error */
+  blockSource?: BlockSource
+  logger?: NetworkLogger
+  metrics?: NetworkMetricsHooks
+  gossip?: Partial<GossipOptions>
+  reconnect?: Partial<ReconnectOptions>
+  sync?: Partial<SyncOptions>
+}
+
+export const defaultGossipOptions: GossipOptions = {
+  D: 4,
+  Dlo: 3,
+  Dhi: 8,
+  Dout: 1,
+  Dscore: 2,
+  Dlazy: 4,
+  heartbeatIntervalMs: 700,
+  seenTtlMs: 30_000,
+  floodPublish: true,
+  // 2 MiB: a 1 MiB block plus its PRE-PREPARE envelope fits with room; gossipsub's own RPC frame
+  // limit is 4 MiB (it-length-prefixed default on the sending side), which must also hold
+  // piggybacked control messages, so we stay well below it.
+  maxMessageBytes: 2 * 1024 * 1024,
+  invalidMessageWeight: -10,
+  invalidMessageDecay: 0.99,
+}
+
+export const defaultReconnectOptions: ReconnectOptions = {
+  initialDelayMs: 250,
+  maxDelayMs: 30_000,
+  factor: 2,
+  jitter: 0.2,
+  tickMs: 250,
+  dialTimeoutMs: 5_000,
+}
+
+export const defaultSyncOptions: SyncOptions = {
+  maxBlocksPerRequest: 64,
+  requestTimeoutMs: 15_000,
+  serverReadTimeoutMs: 5_000,
+  maxInboundStreams: 8,
+  statusTimeoutMs: 3_000,
+}

@@ -1,0 +1,116 @@
+import type { Block, CommitCertificate } from '../codec/types.js'
+import { SyncUnavailableError } from './errors.js'
+import type { NetworkLogger } from './logger.js'
+import type { PeerStatus, SyncedBlock, SyncRequestOptions } from './sync-client.js'
+
+/** Checks a block against the validator set (certificate, parent link); false ⇒ the peer lied. */
+export type VerifySyncedBlock = (block: Block, certificate: CommitCertificate) => boolean | Promise<boolean>
+
+export interface SyncerComponents {
+  /** connected peers to ask, most preferred first (validators before others) */
+  candidatePeers(): string[]
+  requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
+  requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
+  logger: NetworkLogger
+}
+
+export interface SyncerOptions {
+  maxBlocksPerRequest: number
+  statusTimeoutMs: number
+}
+
+export interface PeerTip extends PeerStatus {
+  peerId: string
+}
+
+/**
+ * Fetches a height range from several peers. It asks every candidate for its tip, always requests
+ * from the highest tip still trusted, and drops a peer for the rest of the call when it times out,
+ * errors, sends malformed data, sends nothing although its tip says it could, or sends a block
+ * that `verify` refuses. Blocks come out strictly in height order, each verified just before it
+ * is yielded — so `verify(h)` runs after the consumer has handled h-1 and may check the link.
+ */
+export class Syncer {
+  constructor(
+    private readonly components: SyncerComponents,
+    private readonly options: SyncerOptions,
+  ) {}
+
+  /** Tips of all candidate peers that answer in time, highest first. */
+  async peerTips(signal?: AbortSignal): Promise<PeerTip[]> {
+    const peers = this.components.candidatePeers()
+    const results = await Promise.allSettled(
+      peers.map(async (peerId) => ({
+        peerId,
+        ...(await this.components.requestStatus(peerId, { timeoutMs: this.options.statusTimeoutMs, signal })),
+      })),
+    )
+    const tips: PeerTip[] = []
+    for (const r of results) if (r.status === 'fulfilled') tips.push(r.value)
+    // stable sort keeps candidatePeers' preference among equal tips
+    return tips.sort((a, b) => b.height - a.height)
+  }
+
+  async *fetchRange(
+    from: number,
+    to: number,
+    verify: VerifySyncedBlock,
+    opts: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<SyncedBlock> {
+    const { logger } = this.components
+    let tips = await this.peerTips(opts.signal)
+    const dropped = new Set<string>()
+    let next = from
+    while (next <= to) {
+      opts.signal?.throwIfAborted()
+      const usable = tips.filter((t) => !dropped.has(t.peerId))
+      const peer = usable.find((t) => t.height >= next)
+      if (peer === undefined) {
+        // Every honest-looking peer is behind `next`: the range is beyond the network's tip.
+        if (usable.length > 0) return
+        throw new SyncUnavailableError(`no peer can serve height ${next}`, next)
+      }
+      const last = Math.min(to, peer.height, next + this.options.maxBlocksPerRequest - 1)
+      let blocks: SyncedBlock[]
+      try {
+        blocks = await this.components.requestBlocks(peer.peerId, next, last, { signal: opts.signal })
+      } catch (err) {
+        opts.signal?.throwIfAborted()
+        logger.warn(
+          { peer: peer.peerId, from: next, err: (err as Error).message },
+          'sync peer failed; trying another',
+        )
+        dropped.add(peer.peerId)
+        continue
+      }
+      if (blocks.length === 0) {
+        logger.warn(
+          { peer: peer.peerId, from: next, tip: peer.height },
+          'sync peer sent no blocks below its tip',
+        )
+        dropped.add(peer.peerId)
+        continue
+      }
+      for (const b of blocks) {
+        let ok: boolean
+        try {
+          ok = await verify(b.block, b.certificate)
+        } catch (err) {
+          logger.warn({ height: b.height, err: (err as Error).message }, 'verify threw')
+          ok = false
+        }
+        if (!ok) {
+          logger.warn({ peer: peer.peerId, height: b.height }, 'sync peer sent a block that does not verify')
+          dropped.add(peer.peerId)
+          break
+        }
+        yield b
+        next = b.height + 1
+      }
+      // New peers may have connected meanwhile; refresh tips when the known ones run out.
+      if (tips.every((t) => dropped.has(t.peerId) || t.height < next) && next <= to) {
+        tips = await this.peerTips(opts.signal)
+      }
+    }
+  }
+}

@@ -1,0 +1,27 @@
+/** One gossipsub topic per message kind (SPEC §7). */
+export const TOPIC_KINDS = [
+  'tx',
+  'preprepare',
+  'prepare',
+  'commit',
+  'viewchange',
+  'newview',
+  'reject',
+  'checkpoint',
+] as const
+
+export type TopicKind = (typeof TOPIC_KINDS)[number]
+
+/** `/pbft/<chain_id>/<kind>/1` — the chain id keeps two devnets on one LAN from mixing. */
+export function topicName(chainId: string, kind: TopicKind): string {
+  return `/pbft/${chainId}/${kind}/1`
+}
+
+/** The block sync stream protocol id. */
+export function syncProtocol(chainId: string): string {
+  return `/pbft/${chainId}/sync/1`
+}
+
+export function isTopicKind(value: string): value is TopicKind {
+  return (TOPIC_KINDS as readonly string[]).includes(value)
+}

@@ -1,0 +1,151 @@
+import { expect } from 'chai'
+import { GossipPublishError } from '../../../src/network/errors.js'
+import { GossipValidationError, type GossipVerdict } from '../../../src/network/gossip-validation.js'
+import type { Network } from '../../../src/network/network.js'
+import { TOPIC_KINDS, type TopicKind } from '../../../src/network/topics.js'
+import { bytes, startCluster, startNode, stopAll, text, waitFor } from './helpers.js'
+
+type Inbox = Array<{ kind: TopicKind; data: string; from: string }>
+
+function subscribeAll(net: Network, inbox: Inbox): void {
+  for (const kind of TOPIC_KINDS)
+    net.subscribe(kind, (data, from) => inbox.push({ kind, data: text(data), from }))
+}
+
+async function waitForMesh(nets: Network[], kinds: readonly TopicKind[], peers: number): Promise<void> {
+  await waitFor(
+    () => nets.every((n) => kinds.every((k) => n.topicPeers(k).length >= peers)),
+    'topic subscribers',
+  )
+}
+
+describe('network/gossip', function () {
+  this.timeout(30_000)
+  const nets: Network[] = []
+  afterEach(() => stopAll(nets))
+
+  it('forms a mesh and delivers every topic to every other node', async () => {
+    const t0 = Date.now()
+    nets.push(...(await startCluster(4)))
+    const inboxes: Inbox[] = nets.map(() => [])
+    for (const [i, n] of nets.entries()) subscribeAll(n, inboxes[i] as Inbox)
+    await waitForMesh(nets, TOPIC_KINDS, 3)
+    const subscribedMs = Date.now() - t0
+    await waitFor(() => nets.every((n) => TOPIC_KINDS.every((k) => n.meshPeers(k).length >= 3)), 'mesh')
+    const meshMs = Date.now() - t0
+
+    const sentAt = Date.now()
+    for (const [i, kind] of TOPIC_KINDS.entries()) {
+      const sender = nets[i % nets.length] as Network
+      const out = await sender.publish(kind, bytes(`${kind}-from-${i % nets.length}`))
+      expect(out.recipients).to.equal(3)
+    }
+    await waitFor(() => inboxes.every((inbox) => inbox.length === 6), 'delivery')
+    const latencyMs = Date.now() - sentAt
+    for (const [j, inbox] of inboxes.entries()) {
+      const expected = TOPIC_KINDS.map((kind, i) => ({ kind, i: i % nets.length }))
+        .filter(({ i }) => i !== j)
+        .map(({ kind, i }) => `${kind}:${kind}-from-${i}`)
+      await waitFor(() => inbox.length === expected.length, `node ${j} inbox`)
+      expect(inbox.map((m) => `${m.kind}:${m.data}`).sort()).to.deep.equal(expected.sort())
+      // the propagation source is a direct peer (flood publish: the author itself)
+      for (const m of inbox) expect(nets.map((n) => n.peerId)).to.include(m.from)
+    }
+    console.log(
+      `      4 nodes: subscribers known ${subscribedMs} ms, meshes full ${meshMs} ms after the first start;` +
+        ` 8 messages delivered to all in ${latencyMs} ms`,
+    )
+    for (const n of nets) expect(n.gossipStats().tx?.accept ?? 0).to.be.at.most(1)
+  })
+
+  it('a rejecting validator stops propagation, counts the reason, and hands nothing to handlers', async () => {
+    // A line A – B – C: everything C gets must pass B's validator.
+    const b = (
+      await startNode({
+        gossipValidators: {
+          prepare: (data): GossipVerdict => {
+            if (data[0] === 0x21 /* '!' */) throw new GossipValidationError('reject', 'bad_signature')
+            return text(data).startsWith('ign') ? 'ignore' : 'accept'
+          },
+        },
+      })
+    ).net
+    nets.push(b)
+    const a = (await startNode({ bootstrap: b.listenAddrs() })).net
+    nets.push(a)
+    const c = (await startNode({ bootstrap: b.listenAddrs() })).net
+    nets.push(c)
+    const atB: string[] = []
+    const atC: string[] = []
+    a.subscribe('prepare', () => {})
+    b.subscribe('prepare', (d) => atB.push(text(d)))
+    c.subscribe('prepare', (d) => atC.push(text(d)))
+    // relays go to mesh peers only, so wait for B's mesh, not just for subscriptions
+    await waitFor(() => b.meshPeers('prepare').length === 2, 'line mesh')
+    expect(a.peers().map((p) => p.peerId)).to.deep.equal([b.peerId])
+
+    await a.publish('prepare', bytes('!forged'))
+    await a.publish('prepare', bytes('ignored-stale'))
+    await a.publish('prepare', bytes('good'))
+    await waitFor(() => atC.includes('good'), 'the valid message at C')
+    expect(atB).to.deep.equal(['good'])
+    expect(atC).to.deep.equal(['good'])
+    const stats = b.gossipStats().prepare
+    expect(stats).to.deep.include({ accept: 1, ignore: 1, reject: 1 })
+    expect(stats?.byReason).to.deep.equal({ 'reject:bad_signature': 1, 'ignore:unspecified': 1 })
+    // gossipsub penalised A for the Rejected message (P4); C, which sent nothing bad, is not
+    // (scores are cached for one heartbeat)
+    await waitFor(() => b.peerScore(a.peerId) < 0, 'a negative score for A at B')
+    expect(b.peerScore(c.peerId)).to.equal(0)
+  })
+
+  it('delivers identical payloads once, whoever publishes them', async () => {
+    nets.push(...(await startCluster(3)))
+    const [a, b, c] = nets as [Network, Network, Network]
+    const atC: string[] = []
+    a.subscribe('commit', () => {})
+    b.subscribe('commit', () => {})
+    c.subscribe('commit', (d) => atC.push(text(d)))
+    await waitForMesh(nets, ['commit'], 2)
+    await a.publish('commit', bytes('same'))
+    const again = await a.publish('commit', bytes('same'))
+    expect(again.recipients).to.equal(0)
+    await b.publish('commit', bytes('same'))
+    await a.publish('commit', bytes('marker'))
+    await waitFor(() => atC.includes('marker'), 'marker')
+    expect(atC.filter((m) => m === 'same')).to.have.length(1)
+  })
+
+  it('never throws when nobody listens, and a later identical publish still goes out', async () => {
+    const { net: a } = await startNode()
+    nets.push(a)
+    expect(await a.publish('viewchange', bytes('early'))).to.deep.equal({ recipients: 0 })
+    const { net: b } = await startNode({ bootstrap: a.listenAddrs() })
+    nets.push(b)
+    const atB: string[] = []
+    b.subscribe('viewchange', (d) => atB.push(text(d)))
+    await waitFor(() => a.topicPeers('viewchange').length === 1, 'subscriber')
+    expect((await a.publish('viewchange', bytes('early'))).recipients).to.equal(1)
+    await waitFor(() => atB.includes('early'), 'retransmitted message')
+  })
+
+  it('refuses to publish an oversized message and carries a 1 MiB block', async () => {
+    nets.push(...(await startCluster(2)))
+    const [a, b] = nets as [Network, Network]
+    const got: number[] = []
+    b.subscribe('preprepare', (d) => got.push(d.length))
+    a.subscribe('preprepare', () => {})
+    await waitForMesh(nets, ['preprepare'], 1)
+    const big = new Uint8Array(1024 * 1024 + 4096).fill(7)
+    expect((await a.publish('preprepare', big)).recipients).to.equal(1)
+    await waitFor(() => got.length === 1, '1 MiB message')
+    expect(got[0]).to.equal(big.length)
+    let err: unknown
+    try {
+      await a.publish('preprepare', new Uint8Array(2 * 1024 * 1024 + 1))
+    } catch (e) {
+      err = e
+    }
+    expect(err).to.be.instanceOf(GossipPublishError)
+  })
+})

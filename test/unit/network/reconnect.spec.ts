@@ -1,0 +1,80 @@
+import { expect } from 'chai'
+import { generateNodeKey } from '../../../src/crypto/node-key.js'
+import { silentNetworkLogger } from '../../../src/network/logger.js'
+import type { Network } from '../../../src/network/network.js'
+import { defaultReconnectOptions } from '../../../src/network/options.js'
+import { Reconnector, type ReconnectTarget } from '../../../src/network/reconnector.js'
+import { startNode, stopAll, waitFor } from './helpers.js'
+
+describe('network/reconnect', function () {
+  this.timeout(30_000)
+  const nets: Network[] = []
+  afterEach(() => stopAll(nets))
+
+  it('backs off exponentially up to the cap, with bounded jitter', () => {
+    const r = new Reconnector(
+      { isConnected: () => false, dial: async () => {}, logger: silentNetworkLogger, random: () => 0.5 },
+      { ...defaultReconnectOptions, initialDelayMs: 100, factor: 2, maxDelayMs: 1000, jitter: 0.2 },
+    )
+    expect([1, 2, 3, 4, 5, 10].map((k) => r.backoffMs(k))).to.deep.equal([100, 200, 400, 800, 1000, 1000])
+    const low = new Reconnector(
+      { isConnected: () => false, dial: async () => {}, logger: silentNetworkLogger, random: () => 0 },
+      { ...defaultReconnectOptions, initialDelayMs: 100, jitter: 0.2 },
+    )
+    expect(low.backoffMs(1)).to.equal(80)
+  })
+
+  it('keeps retrying a target that is down and stops cleanly', async () => {
+    const attempts: number[] = []
+    const r = new Reconnector(
+      {
+        isConnected: () => false,
+        dial: async (_t: ReconnectTarget, signal: AbortSignal) => {
+          attempts.push(Date.now())
+          signal.throwIfAborted()
+          throw new Error('connection refused')
+        },
+        logger: silentNetworkLogger,
+      },
+      { ...defaultReconnectOptions, initialDelayMs: 10, maxDelayMs: 40, tickMs: 5, jitter: 0 },
+    )
+    r.addTarget({ peerId: 'p', addrs: [] })
+    await r.start()
+    try {
+      await waitFor(() => attempts.length >= 6, 'six attempts')
+    } finally {
+      await r.stop()
+    }
+    const n = attempts.length
+    await new Promise((resolve) => setTimeout(resolve, 100)) // proving a negative: nothing after stop()
+    expect(attempts.length).to.equal(n)
+  })
+
+  it('re-dials a bootstrap peer that restarted with the same key and port, and a validator by peer id', async () => {
+    const keyB = await generateNodeKey()
+    // C knows B only as a validator peer id; B dials C first, so C's peer store learns B's addresses
+    const { net: c } = await startNode({ validatorPeerIds: [keyB.peerId] })
+    nets.push(c)
+    const b1 = await startNode({ key: keyB, bootstrap: c.listenAddrs() })
+    const bAddrs = b1.net.listenAddrs()
+    const port = Number(bAddrs[0]?.split('/')[4])
+    const { net: a } = await startNode({ bootstrap: bAddrs })
+    nets.push(a)
+    await waitFor(() => b1.net.connectedPeerCount() === 2, 'B connected to A and C')
+
+    await b1.net.stop()
+    await waitFor(
+      () => a.connectedPeerCount() === 0 && c.connectedPeerCount() === 0,
+      'A and C notice B is gone',
+    )
+
+    // B comes back on the same port with no bootstrap list of its own: A and C must dial it
+    const b2 = await startNode({ key: keyB, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    nets.push(b2.net)
+    await waitFor(
+      () => a.peers().some((p) => p.peerId === keyB.peerId),
+      'A reconnects to B (bootstrap address)',
+    )
+    await waitFor(() => c.peers().some((p) => p.peerId === keyB.peerId), 'C reconnects to B (peer store)')
+  })
+})
