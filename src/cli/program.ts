@@ -2,9 +2,10 @@ import { Command, CommanderError } from 'commander'
 import { registerInitCommand } from './init.js'
 import { type CliContext, type CliIo, processIo } from './io.js'
 import { registerKeysCommands } from './keys.js'
+import { registerNodeCommands } from './node.js'
 import { registerShowNodeIdCommand } from './show-node-id.js'
 import { registerTestnetCommand } from './testnet.js'
-import { packageVersion } from './version.js'
+import { packageVersion } from '../node/version.js'
 
 /** Adds one group of commands to the program (one file per group under src/cli/). */
 export type CommandRegistrar = (program: Command, ctx: CliContext) => void
@@ -15,6 +16,7 @@ export const COMMAND_GROUPS: readonly CommandRegistrar[] = [
   registerTestnetCommand,
   registerShowNodeIdCommand,
   registerKeysCommands,
+  registerNodeCommands,
 ]
 
 function commandPath(cmd: Command): string {

@@ -35,7 +35,7 @@ export interface MempoolInit {
   readonly now: () => number
   readonly options?: Partial<MempoolOptions>
   /** called once for every tx dropped by update() or evictExpired(), e.g. to emit an event */
-  readonly onDrop?: (hash: Uint8Array, reason: DropReason) => void
+  readonly onDrop?: (hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void
 }
 
 interface PendingTx {
@@ -75,7 +75,7 @@ export class Mempool {
   private readonly chainId: string
   private readonly state: NonceSource
   private readonly now: () => number
-  private readonly onDrop: ((hash: Uint8Array, reason: DropReason) => void) | undefined
+  private readonly onDrop: ((hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void) | undefined
   private readonly byHash = new Map<string, PendingTx>()
   private readonly senders = new Map<string, Sender>()
   private readonly dropped: BoundedMap<string, DropReason>
@@ -312,7 +312,7 @@ export class Mempool {
   private drop(tx: PendingTx, reason: DropReason): DroppedTx {
     this.remove(tx)
     this.dropped.set(tx.key, reason)
-    this.onDrop?.(tx.hash, reason)
+    this.onDrop?.(tx.hash, reason, tx.encoded)
     return { hash: tx.hash, reason }
   }
 }

@@ -1,0 +1,57 @@
+import type { KvApp } from '../app/kv-app.js'
+import { merkleRoot } from '../chain/merkle.js'
+import { txHash } from '../codec/chain.js'
+import type { Block, BlockHeader } from '../codec/types.js'
+import type { Mempool } from '../mempool/mempool.js'
+
+/** Header bytes plus the block's framing, kept free below max_block_bytes. */
+const BLOCK_OVERHEAD_BYTES = 512
+const TX_FRAMING_BYTES = 4
+
+export interface ProposalLimits {
+  readonly maxBlockTxs: number
+  readonly maxBlockBytes: number
+}
+
+/**
+ * Builds the primary's block for the next height from the mempool (PBFT §4.2 "the primary
+ * assigns a sequence number": here the height). Txs the app would reject (e.g. a nonce made
+ * stale by a block the mempool has not re-checked yet) are left out so the block is valid.
+ * Returns null when nothing executable waits: no empty blocks.
+ */
+export function buildProposal(opts: {
+  mempool: Mempool
+  app: KvApp
+  limits: ProposalLimits
+  chainId: string
+  height: number
+  view: number
+  proposer: Uint8Array
+  parentHash: Uint8Array
+  parentHeader: BlockHeader
+  appHash: Uint8Array
+  now: number
+}): Block | null {
+  const { limits } = opts
+  const budget = limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES
+  let txs = opts.mempool.reap(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES)
+  for (let attempt = 0; txs.length > 0 && attempt < 16; attempt++) {
+    const execution = opts.app.execute(txs)
+    if (execution.ok) break
+    // Keep the valid prefix; the invalid tx (and the sender's later ones) wait for the mempool's re-check.
+    txs = txs.slice(0, execution.index)
+  }
+  if (txs.length === 0) return null
+  const header: BlockHeader = {
+    chainId: opts.chainId,
+    height: opts.height,
+    view: opts.view,
+    // Strictly after the parent even if this clock is behind (SPEC: timestamps are monotonic).
+    timestamp: Math.max(opts.now, opts.parentHeader.timestamp + 1),
+    proposer: opts.proposer,
+    parentHash: opts.parentHash,
+    txRoot: merkleRoot(txs.map(txHash)),
+    appHash: opts.appHash,
+  }
+  return { header, txs }
+}

@@ -1,0 +1,189 @@
+import { blockHash, txHash } from '../codec/chain.js'
+import { fromHex, toHex } from '../crypto/hash.js'
+import { MempoolError } from '../mempool/errors.js'
+import { rpcErrorFromMempool } from '../rpc/mempool-errors.js'
+import type { BlockRef, RpcBackend } from '../rpc/backend.js'
+import { blockToResult, headerToJson } from '../rpc/convert.js'
+import type {
+  AccountResult,
+  BlockchainResult,
+  BlockResult,
+  BroadcastResult,
+  NetInfoResult,
+  NumUnconfirmedTxsResult,
+  QueryResult,
+  StatusResult,
+  TxResult,
+  UnconfirmedTxsResult,
+  ValidatorsResult,
+} from '../rpc/types.js'
+import { packageVersion } from './version.js'
+import type { PbftNode } from './node.js'
+
+/** The node's answers to JSON-RPC (SPEC §6), read from the store, app, mempool, engine and network. */
+export class NodeRpcBackend implements RpcBackend {
+  constructor(private readonly node: PbftNode) {}
+
+  get events() {
+    return this.node.events
+  }
+
+  async broadcastTx(tx: Uint8Array): Promise<BroadcastResult> {
+    const hash = txHash(tx)
+    const hex = toHex(hash)
+    // Resubmitting a known tx returns its current status, not a failure (SPEC §6).
+    if ((await this.node.store.getTxLocation(hash)) !== undefined) return { hash: hex, status: 'final' }
+    const dropped = this.node.droppedTx(hex)
+    try {
+      this.node.submitTx(tx)
+      return { hash: hex, status: 'pending' }
+    } catch (err) {
+      if (dropped !== undefined) return { hash: hex, status: 'dropped' }
+      if (err instanceof MempoolError) {
+        throw rpcErrorFromMempool(err)
+      }
+      throw err
+    }
+  }
+
+  isCatchingUp(): boolean {
+    return this.node.catchingUp
+  }
+
+  status(): StatusResult {
+    const tip = this.node.store.tip()
+    const consensus = this.node.engineStatus()
+    return {
+      node_info: {
+        peer_id: this.node.peerId,
+        chain_id: this.node.chainId,
+        listen_addrs: this.node.network.listenAddrs(),
+        version: packageVersion(),
+      },
+      sync_info: {
+        latest_block_height: tip.height,
+        latest_block_hash: toHex(tip.hash),
+        latest_app_hash: toHex(tip.appHash),
+        latest_block_time: tip.header.timestamp,
+        catching_up: this.node.catchingUp,
+      },
+      consensus: {
+        view: consensus.view,
+        primary: this.node.validators.primary(consensus.view).peerId,
+        is_validator: this.node.selfIndex !== null,
+      },
+      mempool: { n_txs: this.node.mempool.size, total_bytes: this.node.mempool.bytes },
+      n_peers: this.node.network.connectedPeerCount(),
+    }
+  }
+
+  async block(ref: BlockRef): Promise<BlockResult | null> {
+    const store = this.node.store
+    let height: number | undefined
+    if (ref.by === 'latest') height = store.tip().height
+    else if (ref.by === 'height') height = ref.height
+    else height = await store.getHeightByHash(fromHex(ref.hash))
+    if (height === undefined || height > store.tip().height) return null
+    const block = await store.getBlock(height)
+    if (block === undefined) return null
+    const certificate = height === 0 ? null : ((await store.getCertificate(height)) ?? null)
+    return blockToResult(block, certificate)
+  }
+
+  async blockchain(minHeight: number, maxHeight: number): Promise<BlockchainResult> {
+    const store = this.node.store
+    const headers = await store.getHeaders(minHeight, Math.min(maxHeight, store.tip().height))
+    const metas: BlockchainResult['block_metas'] = []
+    for (const { height, hash, header } of headers) {
+      const block = await store.getBlock(height)
+      metas.push({ hash: toHex(hash), header: headerToJson(header), num_txs: block?.txs.length ?? 0 })
+    }
+    return { last_height: store.tip().height, block_metas: metas }
+  }
+
+  async tx(hash: string): Promise<TxResult | null> {
+    const bytes = fromHex(hash)
+    const location = await this.node.store.getTxLocation(bytes)
+    if (location !== undefined) {
+      const block = await this.node.store.getBlock(location.height)
+      const tx = block?.txs[location.index]
+      if (block !== undefined && tx !== undefined) {
+        return {
+          hash,
+          status: 'final',
+          height: location.height,
+          index: location.index,
+          block_hash: toHex(blockHash(block.header)),
+          tx: toHex(tx),
+        }
+      }
+    }
+    const pending = this.node.mempool.get(bytes)
+    if (pending !== undefined) {
+      return { hash, status: 'pending', height: null, index: null, block_hash: null, tx: toHex(pending) }
+    }
+    const dropped = this.node.droppedTx(hash)
+    if (dropped !== undefined) {
+      return {
+        hash,
+        status: 'dropped',
+        height: null,
+        index: null,
+        block_hash: null,
+        reason: dropped.reason,
+        tx: toHex(dropped.encoded),
+      }
+    }
+    return null
+  }
+
+  account(address: string): AccountResult {
+    const key = fromHex(address)
+    return {
+      address,
+      nonce: this.node.app.nonce(key),
+      pending_nonce: this.node.mempool.pendingNonce(key),
+    }
+  }
+
+  query(key: string): QueryResult {
+    return { key, value: this.node.app.query(key), height: this.node.app.height }
+  }
+
+  unconfirmedTxs(limit: number): UnconfirmedTxsResult {
+    const txs = this.node.mempool.list(limit)
+    return {
+      n_txs: txs.length,
+      total: this.node.mempool.size,
+      total_bytes: this.node.mempool.bytes,
+      txs: txs.map(toHex),
+    }
+  }
+
+  numUnconfirmedTxs(): NumUnconfirmedTxsResult {
+    return { n_txs: this.node.mempool.size, total: this.node.mempool.size, total_bytes: this.node.mempool.bytes }
+  }
+
+  netInfo(): NetInfoResult {
+    const peers = this.node.network.peers()
+    return {
+      listening: true,
+      listeners: this.node.network.listenAddrs(),
+      n_peers: peers.length,
+      peers: peers.map((p) => ({ peer_id: p.peerId, addrs: p.addrs, direction: p.direction })),
+    }
+  }
+
+  validators(): ValidatorsResult {
+    const view = this.node.engineStatus().view
+    return {
+      validators: this.node.validators.validators.map((v) => ({
+        index: v.index,
+        peer_id: v.peerId,
+        public_key: toHex(v.publicKey),
+      })),
+      view,
+      primary: this.node.validators.primary(view).peerId,
+    }
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The JSON-RPC server (SPEC §6): HTTP POST `/` (single and batch), `GET /health`, and WebSocket
+ * `/websocket` (same calls plus subscriptions), on node:http + ws. Binds 127.0.0.1 by default.
+ * Waiting calls (broadcast_tx_commit, subscriptions) wait on backend events through one EventHub:
+ * nothing polls and nothing blocks the node's event loop.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { type Logger, pino } from 'pino'
+import { WebSocketServer } from 'ws'
+import type { RpcBackend } from './backend.js'
+import { RpcErrorCode } from './errors.js'
+import { EventHub } from './event-hub.js'
+import { errorResponse, JsonRpcProcessor } from './jsonrpc.js'
+import { createMethods } from './methods.js'
+import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcLimits } from './options.js'
+import type { HealthResult } from './types.js'
+import { WsSession } from './ws-session.js'
+
+export interface RpcServerOptions {
+  /** default 127.0.0.1: the RPC is not exposed beyond the machine unless configured */
+  host?: string
+  /** 0 picks a free port (see address()) */
+  port: number
+  backend: RpcBackend
+  logger?: Logger
+  limits?: Partial<RpcLimits>
+}
+
+export interface RpcServer {
+  start(): Promise<void>
+  /** Stops accepting, answers waiting clients with UNAVAILABLE, closes every connection. */
+  stop(): Promise<void>
+  address(): { host: string; port: number }
+  /** Live counts, for metrics and tests. */
+  stats(): RpcServerStats
+}
+
+export interface RpcServerStats {
+  /** HTTP requests being processed (including waiting broadcast_tx_commit calls) */
+  httpRequests: number
+  wsConnections: number
+  /** broadcast_tx_commit calls waiting for their tx */
+  txWaits: number
+  /** distinct tx hashes someone waits for or subscribed to */
+  txHashes: number
+  /** NewBlock and all-Tx subscriptions across connections */
+  streamSubscriptions: number
+}
+
+export class RpcServerError extends Error {
+  override name = 'RpcServerError'
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+type BodyResult = { kind: 'ok'; body: string } | { kind: 'too_large' } | { kind: 'aborted' }
+
+/** Reads the body up to `limit` bytes; stops buffering (and drains) as soon as it is exceeded. */
+function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume()
+    return Promise.resolve({ kind: 'too_large' })
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let settled = false
+    const settle = (result: BodyResult): void => {
+      if (settled) return
+      settled = true
+      resolve(result)
+    }
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return
+      size += chunk.length
+      if (size > limit) {
+        chunks.length = 0
+        settle({ kind: 'too_large' })
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => settle({ kind: 'ok', body: Buffer.concat(chunks).toString('utf8') }))
+    req.on('error', () => settle({ kind: 'aborted' }))
+    req.on('close', () => settle({ kind: 'aborted' }))
+  })
+}
+
+function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    promise.then(
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+    )
+  })
+}
+
+export function createRpcServer(options: RpcServerOptions): RpcServer {
+  const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...options.limits }
+  const logger = options.logger ?? pino({ level: 'silent' })
+  const host = options.host ?? DEFAULT_RPC_HOST
+  const backend = options.backend
+  const hub = new EventHub(backend.events, logger)
+  const methods = createMethods({ backend, hub, limits, logger })
+  const processor = new JsonRpcProcessor({ methods, maxBatchSize: limits.maxBatchSize, logger })
+  const sessions = new Set<WsSession>()
+  let server: Server | undefined
+  let wss: WebSocketServer | undefined
+  let pingTimer: NodeJS.Timeout | undefined
+  let activeRequests = 0
+  let onIdle: (() => void) | undefined
+  let stopping = false
+
+  function send(res: ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {
+    if (res.destroyed || res.headersSent) return
+    res.writeHead(status, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(body)), ...extra })
+    res.end(body)
+  }
+
+  function health(res: ServerResponse): void {
+    let catchingUp: boolean
+    try {
+      catchingUp = backend.isCatchingUp()
+    } catch (err) {
+      logger.error({ err }, 'rpc: isCatchingUp failed')
+      send(res, 503, JSON.stringify({ status: 'error' }))
+      return
+    }
+    const result: HealthResult = { status: 'ok', catching_up: catchingUp }
+    send(res, 200, JSON.stringify(result))
+  }
+
+  async function rpc(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, limits.maxBodyBytes)
+    if (body.kind === 'aborted') return
+    if (body.kind === 'too_large') {
+      const message = `invalid request: body exceeds ${limits.maxBodyBytes} bytes`
+      // close: the rest of the body is not worth reading on this connection
+      send(res, 413, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+        connection: 'close',
+      })
+      return
+    }
+    const gone = new AbortController()
+    res.on('close', () => {
+      if (!res.writableFinished) gone.abort()
+    })
+    const response = await processor.handle(body.body, { signal: gone.signal })
+    if (response === null) {
+      if (!res.destroyed) res.writeHead(204).end()
+      return
+    }
+    send(res, 200, response)
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = pathOf(req)
+    if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) return health(res)
+    if (path === '/' && req.method === 'POST' && stopping) {
+      // a keep-alive connection may still send during shutdown; nothing will answer a wait now
+      req.resume()
+      const message = 'node is shutting down'
+      send(res, 503, errorResponse(null, { code: RpcErrorCode.UNAVAILABLE, message }), {
+        connection: 'close',
+      })
+      return
+    }
+    if (path === '/' && req.method === 'POST') return await rpc(req, res)
+    req.resume()
+    if (path === '/') {
+      const message = 'invalid request: send JSON-RPC 2.0 with POST'
+      send(res, 405, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), { allow: 'POST' })
+      return
+    }
+    send(res, 404, JSON.stringify({ error: `not found: ${path.slice(0, 100)}` }))
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {})
+    if (pathOf(req) !== '/websocket' || wss === undefined || stopping) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const session = new WsSession(ws, { hub, processor, limits, logger })
+      sessions.add(session)
+      ws.on('close', () => sessions.delete(session))
+    })
+  }
+
+  function pingAll(): void {
+    for (const session of sessions) {
+      if (!session.alive) {
+        session.terminate()
+        sessions.delete(session)
+        continue
+      }
+      session.alive = false
+      session.ping()
+    }
+  }
+
+  return {
+    async start() {
+      if (server !== undefined) throw new RpcServerError('rpc server already started')
+      stopping = false
+      const http = createServer(
+        { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs },
+        (req, res) => {
+          activeRequests++
+          res.on('close', () => {
+            activeRequests--
+            if (activeRequests === 0) onIdle?.()
+          })
+          onRequest(req, res).catch((err: unknown) => {
+            logger.error({ err }, 'rpc: request handler failed')
+            send(
+              res,
+              500,
+              errorResponse(null, { code: RpcErrorCode.INTERNAL_ERROR, message: 'internal error' }),
+            )
+          })
+        },
+      )
+      http.maxConnections = limits.maxConnections
+      http.on('upgrade', onUpgrade)
+      http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+        if (!socket.writable) {
+          socket.destroy()
+          return
+        }
+        const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+      })
+      wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes })
+      hub.start()
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject)
+        http.listen(options.port, host, () => {
+          http.off('error', reject)
+          resolve()
+        })
+      }).catch((err: unknown) => {
+        hub.close()
+        throw new RpcServerError(
+          `cannot listen on ${host}:${options.port}: ${err instanceof Error ? err.message : String(err)}`,
+        )
+      })
+      http.on('error', (err) => logger.error({ err }, 'rpc: server error'))
+      server = http
+      pingTimer = setInterval(pingAll, limits.wsPingIntervalMs)
+      pingTimer.unref()
+      const { port } = http.address() as AddressInfo
+      logger.info({ host, port }, 'rpc: listening')
+    },
+
+    async stop() {
+      const http = server
+      if (http === undefined) return
+      stopping = true
+      server = undefined
+      clearInterval(pingTimer)
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()))
+      // Waiting broadcast_tx_commit calls answer UNAVAILABLE now rather than hang until cut off.
+      hub.close()
+      const live = [...sessions]
+      for (const session of live) session.close()
+      http.closeIdleConnections()
+      const requestsDone =
+        activeRequests === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              onIdle = resolve
+            })
+      await withDeadline(Promise.all([requestsDone, ...live.map((s) => s.closed())]), limits.shutdownGraceMs)
+      onIdle = undefined
+      // Whatever did not finish within the grace period is cut.
+      http.closeAllConnections()
+      for (const session of live) session.terminate()
+      sessions.clear()
+      wss?.close()
+      wss = undefined
+      await closed
+      logger.info('rpc: stopped')
+    },
+
+    stats() {
+      const hubStats = hub.stats()
+      return {
+        httpRequests: activeRequests,
+        wsConnections: sessions.size,
+        txWaits: hubStats.txWaits,
+        txHashes: hubStats.txHashes,
+        streamSubscriptions: hubStats.newBlock + hubStats.allTx,
+      }
+    },
+
+    address() {
+      const addr = server?.address()
+      if (addr === undefined || addr === null || typeof addr === 'string') {
+        throw new RpcServerError('rpc server is not listening')
+      }
+      return { host: addr.address, port: addr.port }
+    },
+  }
+}

@@ -1,0 +1,132 @@
+import { WebSocket } from 'ws'
+import type { RpcLimits } from '../../../src/rpc/options.js'
+import { createRpcServer, type RpcServer } from '../../../src/rpc/server.js'
+import { FakeBackend } from './fake-backend.js'
+
+export interface TestServer {
+  backend: FakeBackend
+  server: RpcServer
+  url: string
+  wsUrl: string
+  stop(): Promise<void>
+}
+
+export async function startTestServer(limits: Partial<RpcLimits> = {}): Promise<TestServer> {
+  const backend = new FakeBackend()
+  const server = createRpcServer({ port: 0, backend, limits })
+  await server.start()
+  const { host, port } = server.address()
+  return {
+    backend,
+    server,
+    url: `http://${host}:${port}/`,
+    wsUrl: `ws://${host}:${port}/websocket`,
+    stop: () => server.stop(),
+  }
+}
+
+export interface RawResponse {
+  status: number
+  text: string
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect arbitrary JSON shapes with chai
+  json: any
+}
+
+/** POSTs a raw body (string) or a value (JSON-encoded) and returns status and parsed body. */
+export async function post(url: string, body: unknown): Promise<RawResponse> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
+  const text = await res.text()
+  let json: unknown
+  try {
+    json = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: res.status, text, json }
+}
+
+let nextId = 1
+
+/** One JSON-RPC call over HTTP; returns the whole response object. */
+export async function call(url: string, method: string, params?: unknown): Promise<RawResponse['json']> {
+  const id = nextId++
+  const res = await post(
+    url,
+    params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params },
+  )
+  return res.json
+}
+
+/** Polls `condition` until true or the deadline (a condition wait, not a sleep). */
+export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** A WebSocket client that collects every message it receives. */
+export class WsClient {
+  // biome-ignore lint/suspicious/noExplicitAny: received JSON of any shape
+  readonly messages: any[] = []
+  private nextId = 1
+  closedCode: number | undefined
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => this.messages.push(JSON.parse(String(data))))
+    ws.on('close', (code) => {
+      this.closedCode = code
+    })
+  }
+
+  static async connect(url: string): Promise<WsClient> {
+    const ws = new WebSocket(url)
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve())
+      ws.once('error', reject)
+    })
+    return new WsClient(ws)
+  }
+
+  sendRaw(text: string): void {
+    this.ws.send(text)
+  }
+
+  /** Sends a request and waits for the response with its id. */
+  // biome-ignore lint/suspicious/noExplicitAny: response JSON
+  async request(method: string, params?: unknown): Promise<any> {
+    const id = this.nextId++
+    this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }))
+    let found: unknown
+    await waitFor(
+      () => {
+        found = this.messages.find((m) => m.id === id)
+        return found !== undefined
+      },
+      5000,
+      `response to ${method}`,
+    )
+    return found
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: notification JSON
+  notifications(subscription?: string): any[] {
+    return this.messages.filter(
+      (m) =>
+        m.method === 'subscription' && (subscription === undefined || m.params.subscription === subscription),
+    )
+  }
+
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return
+    await new Promise<void>((resolve) => {
+      this.ws.once('close', () => resolve())
+      this.ws.close()
+    })
+  }
+}
