@@ -12,7 +12,7 @@ import { RpcClient } from '../rpc/client.js'
 import { certificateFromJson, headerFromJson } from '../rpc/convert.js'
 import type { BlockResult, TxReceipt } from '../rpc/types.js'
 import { loadClientKey } from './client-key.js'
-import { CliError, type CliContext } from './io.js'
+import { type CliContext, CliError } from './io.js'
 import { addNodeFlags, nodeFlagsFromOptions } from './node-flags.js'
 
 function json(value: unknown): string {
@@ -22,7 +22,8 @@ function json(value: unknown): string {
 function nonNegativeInt(name: string) {
   return (text: string): number => {
     const n = Number(text)
-    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new CliError(`${name} must be a non-negative integer`)
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n))
+      throw new CliError(`${name} must be a non-negative integer`)
     return n
   }
 }
@@ -94,7 +95,8 @@ export function verifyReceipt(
 ): { signatures: number } {
   const header = headerFromJson(block.header)
   const hash = blockHash(header)
-  if (toHex(hash) !== receipt.block_hash.toLowerCase()) throw new CliError('block hash does not match the receipt')
+  if (toHex(hash) !== receipt.block_hash.toLowerCase())
+    throw new CliError('block hash does not match the receipt')
   if (header.height !== receipt.height) throw new CliError('block height does not match the receipt')
   const tx = block.txs[receipt.index]
   if (tx === undefined || !bytesEqual(txHash(fromHex(tx)), fromHex(receipt.hash))) {
@@ -116,7 +118,8 @@ async function validatorSetFor(client: RpcClient, genesisPath: string | undefine
   return new ValidatorSet(
     result.validators.map((v) => {
       const publicKey = fromHex(v.public_key)
-      if (peerIdOfPublicKey(publicKey) !== v.peer_id) throw new CliError('node returned an inconsistent validator')
+      if (peerIdOfPublicKey(publicKey) !== v.peer_id)
+        throw new CliError('node returned an inconsistent validator')
       return { publicKey, peerId: v.peer_id }
     }),
   )
@@ -128,10 +131,22 @@ function registerTx(program: Command, ctx: CliContext): void {
     .description('sign a tx with a client key and submit it: set KEY VALUE | del KEY')
     .requiredOption('--rpc <url>', 'JSON-RPC URL of a node, e.g. http://127.0.0.1:26657')
     .requiredOption('--key <file>', 'client key file (pbft keys generate)')
-    .option('--nonce <n>', "the tx nonce (default: the node's account.pending_nonce)", nonNegativeInt('--nonce'))
+    .option(
+      '--nonce <n>',
+      "the tx nonce (default: the node's account.pending_nonce)",
+      nonNegativeInt('--nonce'),
+    )
     .option('--wait', 'wait until the tx is final, print the receipt and verify its commit certificate')
-    .option('--timeout <sec>', 'with --wait: give up after this many seconds', nonNegativeInt('--timeout'), 60)
-    .option('--genesis <file>', "verify the certificate against this genesis (default: the node's validators)")
+    .option(
+      '--timeout <sec>',
+      'with --wait: give up after this many seconds',
+      nonNegativeInt('--timeout'),
+      60,
+    )
+    .option(
+      '--genesis <file>',
+      "verify the certificate against this genesis (default: the node's validators)",
+    )
     .argument('<op>', 'set or del')
     .argument('<key>', 'the KV key')
     .argument('[value]', 'the value (for set)')

@@ -1,11 +1,11 @@
 import { Command, CommanderError } from 'commander'
+import { packageVersion } from '../node/version.js'
 import { registerInitCommand } from './init.js'
 import { type CliContext, type CliIo, processIo } from './io.js'
 import { registerKeysCommands } from './keys.js'
 import { registerNodeCommands } from './node.js'
 import { registerShowNodeIdCommand } from './show-node-id.js'
 import { registerTestnetCommand } from './testnet.js'
-import { packageVersion } from '../node/version.js'
 
 /** Adds one group of commands to the program (one file per group under src/cli/). */
 export type CommandRegistrar = (program: Command, ctx: CliContext) => void

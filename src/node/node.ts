@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import type { Execution } from '../app/kv-app.js'
 import { KvApp } from '../app/kv-app.js'
 import { verifyCertificate } from '../chain/certificate.js'
 import { type Genesis, genesisValidatorSet } from '../chain/genesis.js'
@@ -25,9 +26,8 @@ import { sha256, toHex } from '../crypto/hash.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { isPeerFault, MempoolError } from '../mempool/errors.js'
 import { Mempool } from '../mempool/mempool.js'
-import type { Execution } from '../app/kv-app.js'
-import { createNetwork, type Network } from '../network/network.js'
 import { GossipValidationError, type GossipVerdict } from '../network/gossip-validation.js'
+import { createNetwork, type Network } from '../network/network.js'
 import type { RpcEventMap } from '../rpc/backend.js'
 import { blockToResult } from '../rpc/convert.js'
 import { createRpcServer, type RpcServer } from '../rpc/server.js'
@@ -45,7 +45,14 @@ const MAX_CLOCK_DRIFT_MS = 10_000
 const SYNC_POLL_MS = 2_000
 const MEMPOOL_EVICT_MS = 5_000
 
-const CONSENSUS_TOPICS: readonly ConsensusKind[] = ['preprepare', 'prepare', 'commit', 'viewchange', 'newview', 'reject']
+const CONSENSUS_TOPICS: readonly ConsensusKind[] = [
+  'preprepare',
+  'prepare',
+  'commit',
+  'viewchange',
+  'newview',
+  'reject',
+]
 
 export class NodeStartError extends Error {
   override name = 'NodeStartError'
@@ -432,7 +439,13 @@ export class PbftNode {
     )
     this.events.emit('NewBlock', blockToResult(block, certificate))
     txHashes.forEach((h, index) => {
-      this.events.emit('Tx', { status: 'final', hash: toHex(h), height: block.header.height, index, block_hash: hex })
+      this.events.emit('Tx', {
+        status: 'final',
+        hash: toHex(h),
+        height: block.header.height,
+        index,
+        block_hash: hex,
+      })
     })
     if (this.mempool.size > 0) this.scheduleTxsAvailable()
   }
@@ -480,23 +493,25 @@ export class PbftNode {
   // ---------------------------------------------------------------- gossip
 
   private gossipValidators() {
-    const consensus = (kind: ConsensusKind) => (data: Uint8Array): GossipVerdict => {
-      let msg: ReturnType<typeof decodeConsensusMessage>
-      try {
-        msg = decodeConsensusMessage(kind, data)
-      } catch (err) {
-        throw new GossipValidationError('reject', err instanceof CodecError ? 'malformed' : 'decode_failed')
+    const consensus =
+      (kind: ConsensusKind) =>
+      (data: Uint8Array): GossipVerdict => {
+        let msg: ReturnType<typeof decodeConsensusMessage>
+        try {
+          msg = decodeConsensusMessage(kind, data)
+        } catch (err) {
+          throw new GossipValidationError('reject', err instanceof CodecError ? 'malformed' : 'decode_failed')
+        }
+        if (!verifyConsensusMessage(msg, this.chainId, this.validators)) {
+          throw new GossipValidationError('reject', 'bad_signature_or_sender')
+        }
+        // Messages about heights we already finalized cannot change anything: don't relay them.
+        const height = 'height' in msg ? msg.height : undefined
+        if (height !== undefined && height <= this.store.tip().height - 1 && kind !== 'viewchange') {
+          throw new GossipValidationError('ignore', 'stale')
+        }
+        return 'accept'
       }
-      if (!verifyConsensusMessage(msg, this.chainId, this.validators)) {
-        throw new GossipValidationError('reject', 'bad_signature_or_sender')
-      }
-      // Messages about heights we already finalized cannot change anything: don't relay them.
-      const height = 'height' in msg ? msg.height : undefined
-      if (height !== undefined && height <= this.store.tip().height - 1 && kind !== 'viewchange') {
-        throw new GossipValidationError('ignore', 'stale')
-      }
-      return 'accept'
-    }
     const validators: Partial<Record<ConsensusKind | 'tx', (data: Uint8Array) => GossipVerdict>> = {
       tx: (data) => this.validateTxGossip(data),
     }
@@ -517,7 +532,8 @@ export class PbftNode {
       try {
         if (this.mempool.add(tx).status === 'added') added++
       } catch (err) {
-        if (err instanceof MempoolError && isPeerFault(err.code)) throw new GossipValidationError('reject', err.code)
+        if (err instanceof MempoolError && isPeerFault(err.code))
+          throw new GossipValidationError('reject', err.code)
         // stale nonce, full mempool...: not the relayer's fault
       }
     }
@@ -598,7 +614,10 @@ export class PbftNode {
       }
       if (applied > 0 && applied % 100 === 0) {
         const rate = (applied * 1000) / Math.max(1, Date.now() - started)
-        this.log.info({ height: this.store.tip().height, target: best, blocksPerSecond: rate.toFixed(1) }, 'catching up')
+        this.log.info(
+          { height: this.store.tip().height, target: best, blocksPerSecond: rate.toFixed(1) },
+          'catching up',
+        )
       }
     }
     if (applied > 0) {

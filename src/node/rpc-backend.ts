@@ -1,9 +1,9 @@
 import { blockHash, txHash } from '../codec/chain.js'
 import { fromHex, toHex } from '../crypto/hash.js'
 import { MempoolError } from '../mempool/errors.js'
-import { rpcErrorFromMempool } from '../rpc/mempool-errors.js'
 import type { BlockRef, RpcBackend } from '../rpc/backend.js'
 import { blockToResult, headerToJson } from '../rpc/convert.js'
+import { rpcErrorFromMempool } from '../rpc/mempool-errors.js'
 import type {
   AccountResult,
   BlockchainResult,
@@ -17,8 +17,8 @@ import type {
   UnconfirmedTxsResult,
   ValidatorsResult,
 } from '../rpc/types.js'
-import { packageVersion } from './version.js'
 import type { PbftNode } from './node.js'
+import { packageVersion } from './version.js'
 
 /** The node's answers to JSON-RPC (SPEC §6), read from the store, app, mempool, engine and network. */
 export class NodeRpcBackend implements RpcBackend {
@@ -161,7 +161,11 @@ export class NodeRpcBackend implements RpcBackend {
   }
 
   numUnconfirmedTxs(): NumUnconfirmedTxsResult {
-    return { n_txs: this.node.mempool.size, total: this.node.mempool.size, total_bytes: this.node.mempool.bytes }
+    return {
+      n_txs: this.node.mempool.size,
+      total: this.node.mempool.size,
+      total_bytes: this.node.mempool.bytes,
+    }
   }
 
   netInfo(): NetInfoResult {

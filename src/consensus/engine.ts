@@ -1,0 +1,934 @@
+import { verifyCertificate } from '../chain/certificate.js'
+import type { Validator } from '../chain/validators.js'
+import { blockHash, commitVoteSignBytes } from '../codec/chain.js'
+import {
+  type CommitMsg,
+  type ConsensusMessage,
+  type NewViewMsg,
+  newViewSignBytes,
+  type PrePrepareMsg,
+  type PreparedCert,
+  type PrepareMsg,
+  prePrepareSignBytes,
+  prepareSignBytes,
+  type RejectMsg,
+  rejectSignBytes,
+  stripViewChange,
+  type ViewChangeMsg,
+  viewChangeSignBytes,
+  type WalRecord,
+} from '../codec/consensus.js'
+import { MAX_REASON_BYTES } from '../codec/limits.js'
+import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
+import { bytesEqual, toHex } from '../crypto/hash.js'
+import { HeightSlot } from './height-slot.js'
+import { computeNewViewProposal, type NewViewProposal } from './new-view.js'
+import type {
+  EngineAction,
+  EngineConfig,
+  EngineDeps,
+  EngineEvent,
+  EngineInit,
+  EnginePhase,
+  EngineStatus,
+  Evidence,
+} from './types.js'
+import { verifyConsensusMessage } from './verify.js'
+
+/** Votes of views this far below the current one are dropped (sync covers what they could finish). */
+const VIEWS_KEPT_BEHIND = 3
+/** Messages for views this far ahead are dropped; VIEW-CHANGE/NEW-VIEW bring a replica forward. */
+const VIEWS_KEPT_AHEAD = 8
+const MAX_EVIDENCE = 64
+
+interface TimerState {
+  readonly kind: 'progress' | 'viewchange'
+  readonly view: number
+  readonly height: number
+}
+
+/** The constraint a NEW-VIEW puts on its view (§4.4): what may be proposed at `height`. */
+interface NewViewState {
+  readonly view: number
+  readonly height: number
+  /** hash hex of the re-proposed block, or null: the primary proposes freely at `height` */
+  readonly fixedHash: string | null
+  readonly prePrepare: PrePrepareMsg | null
+}
+
+function hashHex(block: Block): string {
+  return toHex(blockHash(block.header))
+}
+
+function recordHeight(rec: WalRecord): number {
+  switch (rec.kind) {
+    case 'preprepare':
+    case 'prepare':
+    case 'commit':
+      return rec.msg.height
+    case 'viewchange':
+      return rec.msg.checkpointHeight
+    case 'newview':
+      return 0
+  }
+}
+
+/**
+ * PBFT (Castro & Liskov, OSDI'99 / TOCS'02) for a chain, as a pure state machine: `step(event)`
+ * returns the actions the driver must carry out, in order. Sequence number = block height; one height
+ * is agreed at a time (watermark window K = 1). No I/O, no clock, no randomness.
+ */
+export class PbftEngine {
+  private viewNo: number
+  private phaseNow: EnginePhase = 'normal'
+  private finalHeight: number
+  private lastHash: Uint8Array
+  private lastHeader: BlockHeader | null
+  private lastCert: CommitCertificate | null
+  private nv: NewViewState = { view: 0, height: 0, fixedHash: null, prePrepare: null }
+  private slot: HeightSlot
+  /** valid messages for height last-final + 2, replayed when last-final + 1 commits */
+  private ahead = new Map<string, ConsensusMessage>()
+  /** the latest VIEW-CHANGE of each validator for a view above ours (or ours while changing) */
+  private viewChanges = new Map<number, ViewChangeMsg>()
+  private myViewChange: ViewChangeMsg | null = null
+  private myNewView: NewViewMsg | null = null
+  private lastNewView: NewViewMsg | null = null
+  private newViewResent = new Set<string>()
+  private timer: TimerState | null = null
+  /** consecutive view changes without a commit: the timeout doubles with each, up to the cap */
+  private attempts = 0
+  private pendingTxs = false
+  private proposalRequested: string | null = null
+  private readonly evidenceList: Evidence[] = []
+  private readonly evidenceKeys = new Set<string>()
+  private syncRequested: { from: number; target: number } | null = null
+  /** the highest height others proved final (certificates, NEW-VIEW, f+1 replicas ahead) */
+  private knownFinal = 0
+  /** sender -> highest height above last-final + 1 it sent a message for (proof we lag, with f+1) */
+  private aheadHeights = new Map<number, number>()
+  /** this replica's own signed votes for heights above the last final one, by height (WAL mirror) */
+  private walVotes = new Map<number, WalRecord[]>()
+  private needViewChangeOnStart = false
+  private out: EngineAction[] = []
+
+  constructor(
+    private readonly config: EngineConfig,
+    private readonly deps: EngineDeps,
+    init: EngineInit,
+  ) {
+    const { validators, selfIndex, signer } = config
+    if (selfIndex !== null) {
+      const me = validators.at(selfIndex)
+      if (me === undefined || signer === null || !bytesEqual(me.publicKey, signer.publicKey)) {
+        throw new RangeError('selfIndex must name a validator whose key is the signer')
+      }
+    }
+    this.finalHeight = init.height
+    this.lastHash = init.lastBlockHash
+    this.lastHeader = init.lastHeader ?? null
+    this.lastCert = init.lastCertificate ?? null
+    this.viewNo = init.view
+    this.restoreWal(init)
+    this.slot = this.newSlot()
+    this.installNewViewProposal()
+  }
+
+  // ---------- getters for the node's RPC ----------
+
+  get view(): number {
+    return this.viewNo
+  }
+
+  /** last final height */
+  get height(): number {
+    return this.finalHeight
+  }
+
+  get phase(): EnginePhase {
+    return this.phaseNow
+  }
+
+  get primary(): Validator {
+    return this.config.validators.primary(this.viewNo)
+  }
+
+  get isPrimary(): boolean {
+    return this.config.selfIndex !== null && this.primary.index === this.config.selfIndex
+  }
+
+  get evidence(): readonly Evidence[] {
+    return this.evidenceList
+  }
+
+  status(): EngineStatus {
+    return {
+      view: this.viewNo,
+      height: this.finalHeight,
+      phase: this.phaseNow,
+      primary: this.primary.index,
+      isPrimary: this.isPrimary,
+      loggedMessages: this.slot.size + this.ahead.size + this.viewChanges.size,
+    }
+  }
+
+  // ---------- the one entry point ----------
+
+  step(event: EngineEvent): EngineAction[] {
+    const out: EngineAction[] = []
+    this.out = out
+    switch (event.type) {
+      case 'start':
+        this.onStart()
+        break
+      case 'message':
+        this.onMessage(event.msg, false)
+        break
+      case 'txs_available':
+        this.pendingTxs = true
+        this.maybeRequestProposal()
+        this.ensureProgressTimer()
+        break
+      case 'proposal':
+        this.onProposal(event.view, event.height, event.block)
+        break
+      case 'timeout':
+        this.onTimeout(event.view, event.height)
+        break
+      case 'block_synced':
+        this.onBlockSynced(event.block, event.certificate)
+        break
+    }
+    return out
+  }
+
+  // ---------- restart ----------
+
+  private restoreWal(init: EngineInit): void {
+    let lastNv: NewViewMsg | null = null
+    for (const rec of init.wal) {
+      if (rec.kind === 'viewchange') {
+        if (this.myViewChange === null || rec.msg.newView > this.myViewChange.newView)
+          this.myViewChange = rec.msg
+      } else if (rec.kind === 'newview') {
+        if (lastNv === null || rec.msg.view > lastNv.view) lastNv = rec.msg
+        if (rec.msg.sender === this.config.selfIndex) {
+          if (this.myNewView === null || rec.msg.view > this.myNewView.view) this.myNewView = rec.msg
+        }
+      } else if (recordHeight(rec) > this.finalHeight) {
+        this.rememberVote(rec)
+      }
+    }
+    if (lastNv !== null && lastNv.view >= this.viewNo)
+      this.adoptNewView(lastNv, computeNewViewProposal(lastNv.viewChanges))
+    const vcView = this.myViewChange?.newView ?? -1
+    if (vcView > (lastNv?.view ?? -1) && vcView >= this.viewNo && this.myViewChange !== null) {
+      this.viewNo = vcView
+      this.phaseNow = 'viewchange'
+      this.viewChanges.set(this.myViewChange.sender, this.myViewChange)
+    } else if (this.viewNo > 0 && this.viewNo > (lastNv?.view ?? 0)) {
+      // A view floor from the driver without a NEW-VIEW for it: we cannot act in it until one arrives.
+      this.phaseNow = 'viewchange'
+      this.needViewChangeOnStart = this.config.selfIndex !== null
+    }
+  }
+
+  private rememberVote(rec: WalRecord): void {
+    const h = recordHeight(rec)
+    const list = this.walVotes.get(h) ?? []
+    list.push(rec)
+    this.walVotes.set(h, list)
+  }
+
+  /** A fresh slot for last-final + 1, with whatever this replica already signed there (from the WAL). */
+  private newSlot(): HeightSlot {
+    const slot = new HeightSlot(this.finalHeight + 1)
+    for (const rec of this.walVotes.get(slot.height) ?? []) {
+      if (rec.kind === 'preprepare') {
+        const h = hashHex(rec.msg.block)
+        slot.sentPrePrepare.set(rec.msg.view, rec.msg)
+        slot.prePrepares.set(rec.msg.view, rec.msg)
+        slot.blocks.set(h, rec.msg.block)
+        slot.accepted.set(rec.msg.view, h)
+      } else if (rec.kind === 'prepare') {
+        const h = toHex(rec.msg.blockHash)
+        slot.myPrepare.set(rec.msg.view, h)
+        slot.prePrepares.set(rec.msg.view, rec.prePrepare)
+        slot.blocks.set(h, rec.prePrepare.block)
+        slot.accepted.set(rec.msg.view, h)
+        slot.prepares.add(rec.msg)
+      } else if (rec.kind === 'commit' && rec.prepared.block !== null) {
+        const h = toHex(rec.msg.blockHash)
+        slot.myCommit.set(rec.msg.view, h)
+        slot.blocks.set(h, rec.prepared.block)
+        slot.accepted.set(rec.msg.view, h)
+        slot.commits.add(rec.msg)
+        if (slot.prepared === null || slot.prepared.view < rec.prepared.view) slot.prepared = rec.prepared
+      }
+    }
+    return slot
+  }
+
+  private onStart(): void {
+    if (this.config.selfIndex === null) return
+    if (this.phaseNow === 'viewchange') {
+      if (this.needViewChangeOnStart) {
+        this.needViewChangeOnStart = false
+        this.sendViewChange()
+      } else if (this.myViewChange !== null && this.myViewChange.newView === this.viewNo) {
+        // Re-send (identical, so not a second vote): peers may have missed it while we were down.
+        this.out.push({ type: 'broadcast', msg: this.myViewChange })
+      }
+      this.startTimer('viewchange')
+      this.maybeSendNewView()
+      return
+    }
+    for (const rec of this.walVotes.get(this.slot.height) ?? [])
+      this.out.push({ type: 'broadcast', msg: rec.msg })
+    this.ensureProgressTimer()
+  }
+
+  // ---------- messages ----------
+
+  private onMessage(msg: ConsensusMessage, verified: boolean): void {
+    const { validators, chainId } = this.config
+    if (!Number.isInteger(msg.sender) || msg.sender < 0 || msg.sender >= validators.n) return
+    if (this.isDuplicate(msg)) return
+    if (!verified && !verifyConsensusMessage(msg, chainId, validators)) return
+    switch (msg.kind) {
+      case 'viewchange':
+        this.onViewChange(msg)
+        return
+      case 'newview':
+        this.onNewView(msg)
+        return
+      default: {
+        const h = msg.height
+        if (h <= this.finalHeight) return
+        if (h > this.slot.height) {
+          this.noteAhead(msg.sender, h)
+          if (h === this.slot.height + 1 && this.viewInWindow(msg.view)) {
+            const key = `${msg.kind}/${msg.view}/${msg.sender}`
+            if (!this.ahead.has(key)) this.ahead.set(key, msg)
+          }
+          return
+        }
+        if (!this.viewInWindow(msg.view)) return
+        this.onSlotMessage(msg)
+        return
+      }
+    }
+  }
+
+  private viewInWindow(view: number): boolean {
+    return view + VIEWS_KEPT_BEHIND >= this.viewNo && view <= this.viewNo + VIEWS_KEPT_AHEAD
+  }
+
+  /** A message already logged (same sender, slot and signature) is dropped before any crypto. */
+  private isDuplicate(msg: ConsensusMessage): boolean {
+    let known: { signature: Uint8Array } | undefined
+    switch (msg.kind) {
+      case 'preprepare':
+        known = msg.height === this.slot.height ? this.slot.prePrepares.get(msg.view) : undefined
+        break
+      case 'prepare':
+        known = msg.height === this.slot.height ? this.slot.prepares.get(msg.view, msg.sender) : undefined
+        break
+      case 'commit':
+        known = msg.height === this.slot.height ? this.slot.commits.get(msg.view, msg.sender) : undefined
+        break
+      case 'reject':
+        known = msg.height === this.slot.height ? this.slot.rejects.get(msg.view, msg.sender) : undefined
+        break
+      case 'viewchange':
+        known = this.viewChanges.get(msg.sender)
+        break
+      case 'newview':
+        known = this.lastNewView ?? undefined
+        break
+    }
+    if (known !== undefined && bytesEqual(known.signature, msg.signature)) return true
+    return msg.kind === 'newview' && msg.view === this.viewNo && this.phaseNow === 'normal'
+  }
+
+  private onSlotMessage(msg: PrePrepareMsg | PrepareMsg | CommitMsg | RejectMsg): void {
+    const slot = this.slot
+    switch (msg.kind) {
+      case 'preprepare':
+        this.onPrePrepare(msg)
+        return
+      case 'prepare': {
+        const r = slot.prepares.add(msg)
+        if (r.status === 'conflict') {
+          this.reportEquivocation(r.existing, msg)
+          return
+        }
+        if (r.status === 'new') this.checkPrepared(msg.view)
+        return
+      }
+      case 'commit': {
+        const r = slot.commits.add(msg)
+        if (r.status === 'conflict') {
+          this.reportEquivocation(r.existing, msg)
+          return
+        }
+        if (r.status === 'new') this.checkCommitted(msg.view, toHex(msg.blockHash))
+        return
+      }
+      case 'reject':
+        // A second rejection of another digest in the same view is the primary's equivocation, not the sender's.
+        if (slot.rejects.add(msg).status === 'new') this.checkRejects(msg.view)
+        return
+    }
+  }
+
+  /** §4.2: a backup accepts a PRE-PREPARE only in its view, from the primary, once per (v, n). */
+  private onPrePrepare(pp: PrePrepareMsg): void {
+    const slot = this.slot
+    const h = hashHex(pp.block)
+    const existing = slot.prePrepares.get(pp.view)
+    if (existing !== undefined) {
+      if (hashHex(existing.block) === h) return
+      this.reportEquivocation(existing, pp)
+      // Two signed proposals for one (v, n) prove the primary faulty: change view now (§4.4).
+      if (pp.view === this.viewNo && this.phaseNow === 'normal') this.startViewChange(this.viewNo + 1)
+      return
+    }
+    slot.prePrepares.set(pp.view, pp)
+    slot.blocks.set(h, pp.block)
+    if (pp.view === this.viewNo) {
+      this.tryAccept(pp.view)
+      this.ensureProgressTimer()
+    }
+    // Commits may have been waiting for this block (a certificate is proof whatever our view).
+    for (const v of slot.commits.views()) this.checkCommitted(v, h)
+  }
+
+  private tryAccept(view: number): void {
+    const slot = this.slot
+    if (this.phaseNow !== 'normal' || view !== this.viewNo) return
+    const pp = slot.prePrepares.get(view)
+    if (pp === undefined || slot.accepted.has(view) || slot.rejectedByMe.has(view)) return
+    const h = hashHex(pp.block)
+    // §4.4: in the view a NEW-VIEW started, heights below its start are closed, and at its start
+    // height only the re-proposed block may be accepted.
+    if (view === this.nv.view) {
+      if (slot.height < this.nv.height) return
+      if (slot.height === this.nv.height && this.nv.fixedHash !== null && h !== this.nv.fixedHash) return
+    }
+    const reproposed = view === this.nv.view && slot.height === this.nv.height && this.nv.fixedHash === h
+    if (pp.block.header.view !== view && !reproposed) {
+      this.rejectProposal(pp, 'block view differs from the view')
+      return
+    }
+    if (!bytesEqual(pp.block.header.parentHash, this.lastHash)) {
+      this.rejectProposal(pp, 'wrong parent hash')
+      return
+    }
+    const verdict = this.deps.validateBlock(pp.block)
+    if (!verdict.ok) {
+      this.rejectProposal(pp, verdict.reason)
+      return
+    }
+    slot.accepted.set(view, h)
+    const self = this.config.selfIndex
+    if (self !== null && self !== pp.sender && !slot.myPrepare.has(view)) {
+      const prepare = this.signPrepare(view, slot.height, pp.block)
+      this.persistVote({ kind: 'prepare', prePrepare: pp, msg: prepare })
+      this.out.push({ type: 'broadcast', msg: prepare })
+      slot.myPrepare.set(view, h)
+      slot.prepares.add(prepare)
+    }
+    this.checkPrepared(view)
+  }
+
+  /** SPEC §8: an invalid block gets no PREPARE but a signed rejection naming the reason. */
+  private rejectProposal(pp: PrePrepareMsg, reason: string): void {
+    const slot = this.slot
+    slot.rejectedByMe.add(pp.view)
+    const self = this.config.selfIndex
+    const signer = this.config.signer
+    if (self !== null && signer !== null) {
+      const body = {
+        view: pp.view,
+        height: pp.height,
+        blockHash: blockHash(pp.block.header),
+        sender: self,
+        reason: truncateUtf8(reason, MAX_REASON_BYTES),
+      }
+      const msg: RejectMsg = {
+        kind: 'reject',
+        ...body,
+        signature: signer.sign(rejectSignBytes(this.config.chainId, body)),
+      }
+      slot.rejects.add(msg)
+      this.out.push({ type: 'broadcast', msg })
+    }
+    this.checkRejects(pp.view)
+  }
+
+  /** SPEC §8: f+1 rejections include an honest one, so the primary is faulty: change view at once. */
+  private checkRejects(view: number): void {
+    if (this.phaseNow !== 'normal' || view !== this.viewNo) return
+    if (this.slot.rejects.senderCount(view) >= this.config.validators.f + 1)
+      this.startViewChange(this.viewNo + 1)
+  }
+
+  /** §4.2: prepared = the accepted PRE-PREPARE + 2f matching PREPAREs from other replicas; then COMMIT. */
+  private checkPrepared(view: number): void {
+    const { selfIndex, validators } = this.config
+    const slot = this.slot
+    if (selfIndex === null || this.phaseNow !== 'normal' || view !== this.viewNo) return
+    const h = slot.accepted.get(view)
+    const pp = slot.prePrepares.get(view)
+    if (h === undefined || pp === undefined || slot.myCommit.has(view)) return
+    const primary = validators.primary(view).index
+    const votes = slot.prepares.matching(view, h).filter((m) => m.sender !== primary)
+    if (votes.length < 2 * validators.f) return
+    const block = slot.blocks.get(h)
+    if (block === undefined) return
+    const prepared: PreparedCert = {
+      view,
+      height: slot.height,
+      blockHash: blockHash(block.header),
+      prePrepareSignature: pp.signature,
+      prepares: votes
+        .slice(0, 2 * validators.f)
+        .map((m) => ({ validator: m.sender, signature: m.signature })),
+      block,
+    }
+    if (slot.prepared === null || slot.prepared.view < view) slot.prepared = prepared
+    const commit = this.signCommit(view, slot.height, prepared.blockHash)
+    this.persistVote({ kind: 'commit', prepared, msg: commit })
+    this.out.push({ type: 'broadcast', msg: commit })
+    slot.myCommit.set(view, h)
+    slot.commits.add(commit)
+    this.checkCommitted(view, h)
+  }
+
+  /** §4.2: committed = 2f+1 matching COMMITs; the signatures are the block's certificate. */
+  private checkCommitted(view: number, h: string): void {
+    const slot = this.slot
+    const votes = slot.commits.matching(view, h)
+    const quorum = this.config.validators.quorum
+    if (votes.length < quorum) return
+    const block = slot.blocks.get(h)
+    if (block === undefined) {
+      // Proof that this height is final with a block we do not have (e.g. an equivocating primary).
+      this.requestSync(slot.height, false)
+      return
+    }
+    const certificate: CommitCertificate = {
+      height: slot.height,
+      view,
+      blockHash: blockHash(block.header),
+      votes: votes.slice(0, quorum).map((m) => ({ validator: m.sender, signature: m.signature })),
+    }
+    this.finalize(block, certificate)
+  }
+
+  private onBlockSynced(block: Block, certificate: CommitCertificate): void {
+    if (block.header.height !== this.finalHeight + 1) return
+    if (!bytesEqual(block.header.parentHash, this.lastHash)) return
+    try {
+      verifyCertificate(certificate, this.config.chainId, this.config.validators, {
+        height: block.header.height,
+        blockHash: blockHash(block.header),
+      })
+    } catch {
+      return
+    }
+    this.finalize(block, certificate)
+  }
+
+  /** A block is final: hand it over, make it the stable checkpoint and drop the log below it (§4.3). */
+  private finalize(block: Block, certificate: CommitCertificate): void {
+    if (block.header.height !== this.finalHeight + 1 || !bytesEqual(block.header.parentHash, this.lastHash))
+      return
+    this.out.push({ type: 'commit', block, certificate })
+    this.finalHeight = block.header.height
+    this.lastHash = certificate.blockHash
+    this.lastHeader = block.header
+    this.lastCert = certificate
+    this.attempts = 0
+    this.pendingTxs = false // the driver re-signals txs_available while its mempool still holds some
+    this.proposalRequested = null
+    for (const h of this.walVotes.keys()) if (h <= this.finalHeight) this.walVotes.delete(h)
+    for (const [s, h] of this.aheadHeights) if (h <= this.finalHeight + 1) this.aheadHeights.delete(s)
+    this.slot = this.newSlot()
+    this.pruneWal()
+    if (this.timer?.kind === 'progress') {
+      this.timer = null
+      this.out.push({ type: 'cancel_timer' })
+    }
+    this.installNewViewProposal()
+    const buffered = [...this.ahead.values()]
+    this.ahead.clear()
+    for (const m of buffered) this.onMessage(m, true)
+    if (this.slot.height !== this.finalHeight + 1) return // a replayed message finalized further
+    this.afterViewOrHeightChange()
+  }
+
+  private afterViewOrHeightChange(): void {
+    this.tryAccept(this.viewNo)
+    this.checkPrepared(this.viewNo)
+    this.ensureProgressTimer()
+    this.maybeRequestProposal()
+  }
+
+  // ---------- proposing ----------
+
+  /** May the primary of the current view propose a fresh block at `height`? (§4.4 NEW-VIEW's O) */
+  private freshProposalAllowed(height: number): boolean {
+    if (this.viewNo !== this.nv.view) return true
+    return height > this.nv.height || (height === this.nv.height && this.nv.fixedHash === null)
+  }
+
+  /** SPEC §8: a block only when txs wait. */
+  private maybeRequestProposal(): void {
+    const slot = this.slot
+    if (!this.isPrimary || this.phaseNow !== 'normal' || !this.pendingTxs) return
+    if (!this.freshProposalAllowed(slot.height) || slot.prePrepares.has(this.viewNo)) return
+    const key = `${this.viewNo}/${slot.height}`
+    if (this.proposalRequested === key) return
+    this.proposalRequested = key
+    this.out.push({
+      type: 'request_proposal',
+      view: this.viewNo,
+      height: slot.height,
+      parentHash: this.lastHash,
+      parentHeader: this.lastHeader,
+    })
+  }
+
+  private onProposal(view: number, height: number, block: Block | null): void {
+    const slot = this.slot
+    const { signer, selfIndex, chainId } = this.config
+    if (!this.isPrimary || this.phaseNow !== 'normal' || view !== this.viewNo || height !== slot.height)
+      return
+    if (this.proposalRequested !== `${view}/${height}` || signer === null || selfIndex === null) return
+    this.proposalRequested = null
+    if (block === null) {
+      this.pendingTxs = false
+      return
+    }
+    if (slot.prePrepares.has(view) || !this.freshProposalAllowed(height)) return
+    const hd = block.header
+    if (hd.height !== height || hd.view !== view || hd.chainId !== chainId) return
+    if (!bytesEqual(hd.parentHash, this.lastHash) || !bytesEqual(hd.proposer, signer.publicKey)) return
+    const pp = this.signPrePrepare(view, height, block)
+    this.persistVote({ kind: 'preprepare', msg: pp })
+    this.out.push({ type: 'broadcast', msg: pp })
+    const h = hashHex(block)
+    slot.sentPrePrepare.set(view, pp)
+    slot.prePrepares.set(view, pp)
+    slot.blocks.set(h, block)
+    slot.accepted.set(view, h)
+    this.checkPrepared(view)
+    this.ensureProgressTimer()
+  }
+
+  // ---------- view change ----------
+
+  private timeoutMs(): number {
+    const { viewChangeBaseMs, viewChangeMaxMs } = this.config.timeouts
+    return Math.min(viewChangeMaxMs, viewChangeBaseMs * 2 ** Math.min(this.attempts, 30))
+  }
+
+  private startTimer(kind: TimerState['kind']): void {
+    this.timer = { kind, view: this.viewNo, height: this.slot.height }
+    this.out.push({ type: 'start_timer', view: this.viewNo, height: this.slot.height, ms: this.timeoutMs() })
+  }
+
+  /** §4.4: a backup runs a timer while work is pending (txs waiting, a proposal not yet final). */
+  private ensureProgressTimer(): void {
+    if (this.config.selfIndex === null || this.phaseNow !== 'normal') return
+    const pending = this.pendingTxs || this.slot.prePrepares.has(this.viewNo)
+    if (!pending) return
+    const t = this.timer
+    if (t !== null && t.kind === 'progress' && t.view === this.viewNo && t.height === this.slot.height) return
+    this.startTimer('progress')
+  }
+
+  private onTimeout(view: number, height: number): void {
+    const t = this.timer
+    if (t === null || t.view !== view || t.height !== height) return
+    this.timer = null
+    // A sync attempt may have failed (peer gone, partition): retry at each timeout while behind.
+    if (this.knownFinal > this.finalHeight) this.requestSync(this.knownFinal, true)
+    if (t.kind === 'progress') {
+      if (this.phaseNow === 'normal' && this.viewNo === view) this.startViewChange(view + 1)
+      return
+    }
+    if (this.phaseNow !== 'viewchange' || this.viewNo !== view) return
+    // §4.5.2: move on to v+1 only if 2f+1 replicas joined this view change and it still failed;
+    // otherwise re-send our VIEW-CHANGE (it may have been lost) and look for blocks we miss.
+    if (this.viewChangeCount(view) >= this.config.validators.quorum) {
+      this.startViewChange(view + 1)
+    } else {
+      if (this.myViewChange !== null && this.myViewChange.newView === view) {
+        this.out.push({ type: 'broadcast', msg: this.myViewChange })
+      }
+      this.requestSync(this.finalHeight + 1, true)
+      this.startTimer('viewchange')
+    }
+  }
+
+  private viewChangeCount(view: number): number {
+    let n = 0
+    // A replica already asking for a later view has given up on this one as well.
+    for (const vc of this.viewChanges.values()) if (vc.newView >= view) n++
+    return n
+  }
+
+  /** §4.4: stop accepting messages of the old view and multicast VIEW-CHANGE(v+1, checkpoint, P). */
+  private startViewChange(newView: number): void {
+    if (this.config.selfIndex === null || newView <= this.viewNo) return
+    if (this.myViewChange !== null && this.myViewChange.newView >= newView) return
+    this.viewNo = newView
+    this.phaseNow = 'viewchange'
+    this.attempts++
+    this.proposalRequested = null
+    this.newViewResent.clear()
+    if (this.timer !== null) {
+      this.timer = null
+      this.out.push({ type: 'cancel_timer' })
+    }
+    this.sendViewChange()
+    this.pruneOldViews()
+    this.startTimer('viewchange')
+    this.maybeSendNewView()
+  }
+
+  private sendViewChange(): void {
+    const { selfIndex, signer, chainId } = this.config
+    if (selfIndex === null || signer === null) return
+    const body = {
+      newView: this.viewNo,
+      sender: selfIndex,
+      checkpointHeight: this.finalHeight,
+      checkpoint: this.finalHeight === 0 ? null : this.lastCert,
+      prepared: this.slot.prepared,
+    }
+    const vc: ViewChangeMsg = {
+      kind: 'viewchange',
+      ...body,
+      signature: signer.sign(viewChangeSignBytes(chainId, body)),
+    }
+    this.myViewChange = vc
+    this.out.push({ type: 'persist', record: { kind: 'viewchange', msg: vc } })
+    this.out.push({ type: 'broadcast', msg: vc })
+    this.viewChanges.set(selfIndex, vc)
+  }
+
+  private onViewChange(vc: ViewChangeMsg): void {
+    const { selfIndex, validators } = this.config
+    if (vc.sender === selfIndex) return
+    // A certified checkpoint above ours proves we lag.
+    if (vc.checkpointHeight > this.finalHeight) this.requestSync(vc.checkpointHeight, false)
+    const existing = this.viewChanges.get(vc.sender)
+    if (existing !== undefined) {
+      if (existing.newView === vc.newView) {
+        this.reportEquivocation(existing, vc)
+        return
+      }
+      if (existing.newView > vc.newView) return
+    }
+    if (this.phaseNow === 'normal' && vc.newView === this.viewNo) this.resendNewView(vc.sender)
+    if (vc.newView < this.viewNo || (vc.newView === this.viewNo && this.phaseNow === 'normal')) return
+    this.viewChanges.set(vc.sender, vc)
+    // TOCS §4.5.2: f+1 VIEW-CHANGEs for higher views include an honest replica: join the highest view
+    // that f+1 of them reached (at least one honest replica is there), even before our timer fires.
+    const higher: number[] = []
+    for (const m of this.viewChanges.values())
+      if (m.sender !== selfIndex && m.newView > this.viewNo) higher.push(m.newView)
+    if (higher.length >= validators.f + 1) {
+      higher.sort((a, b) => b - a)
+      this.startViewChange(higher[validators.f] as number)
+    }
+    if (this.phaseNow === 'viewchange') this.maybeSendNewView()
+  }
+
+  /** A replica still changing to our view missed its NEW-VIEW: send it once more. */
+  private resendNewView(to: number): void {
+    const nv = this.lastNewView
+    if (nv === null || nv.view !== this.viewNo || this.config.selfIndex === null) return
+    const key = `${nv.view}/${to}`
+    if (this.newViewResent.has(key)) return
+    this.newViewResent.add(key)
+    this.out.push({ type: 'broadcast', msg: nv })
+  }
+
+  /** §4.4: the new primary, with 2f+1 VIEW-CHANGEs for its view, multicasts NEW-VIEW(v, V, O). */
+  private maybeSendNewView(): void {
+    const { selfIndex, signer, chainId, validators } = this.config
+    if (selfIndex === null || signer === null || this.phaseNow !== 'viewchange' || !this.isPrimary) return
+    if (this.myNewView !== null && this.myNewView.view >= this.viewNo) return
+    const vcs = [...this.viewChanges.values()]
+      .filter((m) => m.newView === this.viewNo)
+      .sort((a, b) => a.sender - b.sender)
+    if (vcs.length < validators.quorum) return
+    const proposal = computeNewViewProposal(vcs)
+    let prePrepare: PrePrepareMsg | null = null
+    if (proposal.prepared !== null) {
+      const block = proposal.prepared.block
+      if (block === null) return // standalone VIEW-CHANGEs always carry it; never here
+      prePrepare = this.signPrePrepare(this.viewNo, proposal.height, block)
+    }
+    const body = { view: this.viewNo, sender: selfIndex, viewChanges: vcs.map(stripViewChange), prePrepare }
+    const nv: NewViewMsg = {
+      kind: 'newview',
+      ...body,
+      signature: signer.sign(newViewSignBytes(chainId, body)),
+    }
+    this.myNewView = nv
+    this.out.push({ type: 'persist', record: { kind: 'newview', msg: nv } })
+    this.out.push({ type: 'broadcast', msg: nv })
+    this.enterNewView(nv, proposal)
+  }
+
+  private onNewView(nv: NewViewMsg): void {
+    if (nv.view < this.viewNo || (nv.view === this.viewNo && this.phaseNow === 'normal')) return
+    if (this.config.selfIndex !== null)
+      this.out.push({ type: 'persist', record: { kind: 'newview', msg: nv } })
+    this.enterNewView(nv, computeNewViewProposal(nv.viewChanges))
+  }
+
+  private adoptNewView(nv: NewViewMsg, proposal: NewViewProposal): void {
+    const pp = nv.prePrepare
+    this.viewNo = nv.view
+    this.phaseNow = 'normal'
+    this.lastNewView = nv
+    this.nv = {
+      view: nv.view,
+      height: proposal.height,
+      fixedHash: pp === null ? null : hashHex(pp.block),
+      prePrepare: pp,
+    }
+  }
+
+  /** §4.4: enter view v; its O (the re-proposal) is processed like any PRE-PREPARE. */
+  private enterNewView(nv: NewViewMsg, proposal: NewViewProposal): void {
+    this.adoptNewView(nv, proposal)
+    this.proposalRequested = null
+    this.newViewResent.clear()
+    if (this.timer !== null) {
+      this.timer = null
+      this.out.push({ type: 'cancel_timer' })
+    }
+    for (const [s, vc] of this.viewChanges) if (vc.newView <= nv.view) this.viewChanges.delete(s)
+    this.pruneOldViews()
+    if (proposal.height - 1 > this.finalHeight) this.requestSync(proposal.height - 1, false)
+    this.installNewViewProposal()
+    this.afterViewOrHeightChange()
+  }
+
+  /** Puts the NEW-VIEW's re-proposal into the log once we are at its height. */
+  private installNewViewProposal(): void {
+    const pp = this.nv.prePrepare
+    const slot = this.slot
+    if (pp === null || this.nv.height !== slot.height) return
+    const h = hashHex(pp.block)
+    const existing = slot.prePrepares.get(pp.view)
+    if (existing !== undefined && hashHex(existing.block) !== h && !slot.accepted.has(pp.view)) {
+      this.reportEquivocation(existing, pp)
+    }
+    if (slot.accepted.has(pp.view) && slot.accepted.get(pp.view) !== h) return
+    slot.prePrepares.set(pp.view, pp)
+    slot.blocks.set(h, pp.block)
+    if (pp.sender === this.config.selfIndex) {
+      slot.sentPrePrepare.set(pp.view, pp)
+      slot.accepted.set(pp.view, h)
+    }
+  }
+
+  private pruneOldViews(): void {
+    const min = this.viewNo - VIEWS_KEPT_BEHIND
+    this.slot.pruneViewsBelow(min)
+    for (const [k, m] of this.ahead) if ('view' in m && m.view < min) this.ahead.delete(k)
+  }
+
+  // ---------- lagging ----------
+
+  /** f+1 validators speaking at heights above ours include an honest one that finalized them. */
+  private noteAhead(sender: number, height: number): void {
+    const prev = this.aheadHeights.get(sender) ?? 0
+    if (height > prev) this.aheadHeights.set(sender, height)
+    const f = this.config.validators.f
+    const heights = [...this.aheadHeights.values()].sort((a, b) => b - a)
+    if (heights.length >= f + 1) this.requestSync((heights[f] as number) - 1, false)
+  }
+
+  private requestSync(target: number, probe: boolean): void {
+    if (target <= this.finalHeight) return
+    if (target > this.knownFinal) this.knownFinal = target
+    const r = this.syncRequested
+    if (!probe && r !== null && r.from === this.finalHeight && r.target >= target) return
+    this.syncRequested = { from: this.finalHeight, target }
+    this.out.push({ type: 'request_sync', height: target })
+  }
+
+  // ---------- evidence, WAL ----------
+
+  private reportEquivocation(first: ConsensusMessage, second: ConsensusMessage): void {
+    const view = first.kind === 'viewchange' ? first.newView : first.view
+    const height = 'height' in first ? first.height : 0
+    const key = `${first.kind}/${first.sender}/${view}/${height}`
+    if (this.evidenceKeys.has(key)) return
+    this.evidenceKeys.add(key)
+    const evidence: Evidence = { sender: first.sender, kind: first.kind, view, height, first, second }
+    if (this.evidenceList.length >= MAX_EVIDENCE) this.evidenceList.shift()
+    this.evidenceList.push(evidence)
+    this.out.push({ type: 'evidence', evidence })
+  }
+
+  /** Persist-before-send for every vote this replica signs. */
+  private persistVote(record: WalRecord): void {
+    this.rememberVote(record)
+    this.out.push({ type: 'persist', record })
+  }
+
+  /** After a commit: only votes above the final height and the latest view records still matter. */
+  private pruneWal(): void {
+    const retain: WalRecord[] = []
+    for (const list of this.walVotes.values()) retain.push(...list)
+    if (this.myViewChange !== null) retain.push({ kind: 'viewchange', msg: this.myViewChange })
+    if (this.lastNewView !== null) retain.push({ kind: 'newview', msg: this.lastNewView })
+    if (this.myNewView !== null && this.myNewView !== this.lastNewView)
+      retain.push({ kind: 'newview', msg: this.myNewView })
+    this.out.push({ type: 'prune_wal', retain })
+  }
+
+  // ---------- signing ----------
+
+  private signer() {
+    const { signer, selfIndex } = this.config
+    if (signer === null || selfIndex === null) throw new Error('an observer never signs')
+    return { signer, selfIndex }
+  }
+
+  private signPrePrepare(view: number, height: number, block: Block): PrePrepareMsg {
+    const { signer, selfIndex } = this.signer()
+    const bytes = prePrepareSignBytes(this.config.chainId, view, height, selfIndex, blockHash(block.header))
+    return { kind: 'preprepare', view, height, sender: selfIndex, block, signature: signer.sign(bytes) }
+  }
+
+  private signPrepare(view: number, height: number, block: Block): PrepareMsg {
+    const { signer, selfIndex } = this.signer()
+    const hash = blockHash(block.header)
+    const signature = signer.sign(prepareSignBytes(this.config.chainId, view, height, selfIndex, hash))
+    return { kind: 'prepare', view, height, blockHash: hash, sender: selfIndex, signature }
+  }
+
+  private signCommit(view: number, height: number, hash: Uint8Array): CommitMsg {
+    const { signer, selfIndex } = this.signer()
+    const signature = signer.sign(commitVoteSignBytes(this.config.chainId, view, height, hash))
+    return { kind: 'commit', view, height, blockHash: hash, sender: selfIndex, signature }
+  }
+}
+
+function truncateUtf8(s: string, maxBytes: number): string {
+  let out = s
+  while (Buffer.byteLength(out, 'utf8') > maxBytes) out = out.slice(0, -1)
+  return out
+}

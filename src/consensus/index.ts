@@ -1,0 +1,4 @@
+export * from './engine.js'
+export * from './new-view.js'
+export * from './types.js'
+export * from './verify.js'

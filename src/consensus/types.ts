@@ -1,0 +1,105 @@
+import type { ValidatorSet } from '../chain/validators.js'
+import type { ConsensusMessage, WalRecord } from '../codec/consensus.js'
+import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
+import type { Ed25519Signer } from '../crypto/ed25519.js'
+
+export interface ConsensusTimeouts {
+  /** the first timeout of a view: a primary must commit pending work within it (§4.4) */
+  readonly viewChangeBaseMs: number
+  /** the doubling per failed view change stops here (no divergent timers after an outage) */
+  readonly viewChangeMaxMs: number
+}
+
+export const DEFAULT_TIMEOUTS: ConsensusTimeouts = { viewChangeBaseMs: 2000, viewChangeMaxMs: 30_000 }
+
+export interface EngineConfig {
+  readonly chainId: string
+  readonly validators: ValidatorSet
+  /** this node's validator index, or null for an observer (follows and verifies, never signs) */
+  readonly selfIndex: number | null
+  readonly signer: Ed25519Signer | null
+  readonly timeouts: ConsensusTimeouts
+}
+
+export type BlockVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string }
+
+export interface EngineDeps {
+  /**
+   * Full validation (SPEC §5) of a block for height last-final + 1 against the driver's committed
+   * state. Deterministic: every honest replica at the same height returns the same verdict.
+   */
+  validateBlock(block: Block): BlockVerdict
+}
+
+export interface EngineInit {
+  /** last final height (0 = only genesis) */
+  readonly height: number
+  readonly lastBlockHash: Uint8Array
+  readonly lastHeader?: BlockHeader
+  /** the certificate of the last final block; required when height > 0 (it is the stable checkpoint) */
+  readonly lastCertificate?: CommitCertificate | null
+  /** a floor for the view; the WAL usually knows better */
+  readonly view: number
+  /** every record the engine asked to persist and did not prune, in any order */
+  readonly wal: readonly WalRecord[]
+}
+
+export type EngineEvent =
+  /** once, right after construction: re-arms timers and re-sends the latest VIEW-CHANGE after a restart */
+  | { readonly type: 'start' }
+  | { readonly type: 'message'; readonly msg: ConsensusMessage }
+  /** the mempool holds executable txs; re-send after every commit while it still does */
+  | { readonly type: 'txs_available' }
+  /** the answer to request_proposal; block null when there was nothing to propose after all */
+  | {
+      readonly type: 'proposal'
+      readonly view: number
+      readonly height: number
+      readonly block: Block | null
+    }
+  | { readonly type: 'timeout'; readonly view: number; readonly height: number }
+  /** a block fetched by sync for height last-final + 1 (the engine verifies the certificate again) */
+  | { readonly type: 'block_synced'; readonly block: Block; readonly certificate: CommitCertificate }
+
+export interface Evidence {
+  readonly sender: number
+  readonly kind: ConsensusMessage['kind']
+  readonly view: number
+  readonly height: number
+  readonly first: ConsensusMessage
+  readonly second: ConsensusMessage
+}
+
+export type EngineAction =
+  /** write durably before executing any later action of the same step (persist-before-send) */
+  | { readonly type: 'persist'; readonly record: WalRecord }
+  /** replace the whole WAL by exactly these records (everything else is obsolete) */
+  | { readonly type: 'prune_wal'; readonly retain: readonly WalRecord[] }
+  | { readonly type: 'broadcast'; readonly msg: ConsensusMessage }
+  | {
+      readonly type: 'request_proposal'
+      readonly view: number
+      readonly height: number
+      readonly parentHash: Uint8Array
+      readonly parentHeader: BlockHeader | null
+    }
+  /** strictly in height order; persist and apply before executing later actions */
+  | { readonly type: 'commit'; readonly block: Block; readonly certificate: CommitCertificate }
+  /** at most one timer is live: a start replaces the previous one */
+  | { readonly type: 'start_timer'; readonly view: number; readonly height: number; readonly ms: number }
+  | { readonly type: 'cancel_timer' }
+  /** fetch final blocks above the last final height, at least up to `height` */
+  | { readonly type: 'request_sync'; readonly height: number }
+  | { readonly type: 'evidence'; readonly evidence: Evidence }
+
+export type EnginePhase = 'normal' | 'viewchange'
+
+export interface EngineStatus {
+  readonly view: number
+  readonly height: number
+  readonly phase: EnginePhase
+  readonly primary: number
+  readonly isPrimary: boolean
+  /** messages held in the engine's logs (bounded; shrinks at each checkpoint) */
+  readonly loggedMessages: number
+}

@@ -1,0 +1,158 @@
+import { verifyCertificate } from '../chain/certificate.js'
+import type { ValidatorSet } from '../chain/validators.js'
+import { blockHash } from '../codec/chain.js'
+import {
+  type ConsensusMessage,
+  type NewViewMsg,
+  type PrePrepareMsg,
+  type PreparedCert,
+  prePrepareSignBytes,
+  prepareSignBytes,
+  signBytesOf,
+  type ViewChangeMsg,
+} from '../codec/consensus.js'
+import { bytesEqual } from '../crypto/hash.js'
+import { computeNewViewProposal } from './new-view.js'
+
+/**
+ * Stateless validity of a consensus message: signature, sender is a validator, and the structural
+ * rules a message must satisfy whatever the receiver's state (PBFT §4.2–§4.4). The network layer runs
+ * it before gossiping; the engine runs it again (a driver might not). Returns false, never throws.
+ */
+export function verifyConsensusMessage(
+  msg: ConsensusMessage,
+  chainId: string,
+  validators: ValidatorSet,
+): boolean {
+  try {
+    if (!isIndex(msg.sender, validators)) return false
+    if (!structurallyValid(msg, chainId, validators)) return false
+    return validators.verify(msg.sender, signBytesOf(chainId, msg), msg.signature)
+  } catch {
+    return false
+  }
+}
+
+function isIndex(i: number, validators: ValidatorSet): boolean {
+  return Number.isInteger(i) && i >= 0 && i < validators.n
+}
+
+function structurallyValid(msg: ConsensusMessage, chainId: string, validators: ValidatorSet): boolean {
+  switch (msg.kind) {
+    case 'preprepare':
+      return prePrepareShapeValid(msg, chainId, validators)
+    case 'prepare':
+    case 'commit':
+    case 'reject':
+      return msg.height >= 1
+    case 'viewchange':
+      return viewChangeValid(msg, chainId, validators, true)
+    case 'newview':
+      return newViewValid(msg, chainId, validators)
+  }
+}
+
+/**
+ * §4.2: a PRE-PREPARE comes from the primary of its view. The block's header names the same height
+ * and chain; its own view may be lower only for a block re-proposed by a NEW-VIEW (§4.4), and its
+ * proposer is the primary of the view the block was built in.
+ */
+function prePrepareShapeValid(msg: PrePrepareMsg, chainId: string, validators: ValidatorSet): boolean {
+  const h = msg.block.header
+  if (msg.height < 1 || msg.sender !== validators.primary(msg.view).index) return false
+  if (h.chainId !== chainId || h.height !== msg.height || h.view > msg.view) return false
+  return bytesEqual(h.proposer, validators.primary(h.view).publicKey)
+}
+
+/** §4.4: a prepared certificate is a PRE-PREPARE plus 2f PREPAREs from distinct other validators. */
+export function verifyPreparedCert(p: PreparedCert, chainId: string, validators: ValidatorSet): boolean {
+  const primary = validators.primary(p.view).index
+  if (
+    !validators.verify(
+      primary,
+      prePrepareSignBytes(chainId, p.view, p.height, primary, p.blockHash),
+      p.prePrepareSignature,
+    )
+  ) {
+    return false
+  }
+  if (p.prepares.length < 2 * validators.f) return false
+  let previous = -1
+  for (const v of p.prepares) {
+    if (!isIndex(v.validator, validators) || v.validator <= previous || v.validator === primary) return false
+    previous = v.validator
+    if (
+      !validators.verify(
+        v.validator,
+        prepareSignBytes(chainId, p.view, p.height, v.validator, p.blockHash),
+        v.signature,
+      )
+    ) {
+      return false
+    }
+  }
+  if (p.block !== null && !bytesEqual(blockHash(p.block.header), p.blockHash)) return false
+  return true
+}
+
+/**
+ * A VIEW-CHANGE is valid when its checkpoint is proven by a commit certificate (none at genesis) and
+ * its prepared certificate, if any, is for the height right after the checkpoint, from an earlier
+ * view, extends the checkpoint block, and carries its block when sent on its own.
+ */
+export function viewChangeValid(
+  vc: ViewChangeMsg,
+  chainId: string,
+  validators: ValidatorSet,
+  standalone: boolean,
+): boolean {
+  if (!isIndex(vc.sender, validators) || vc.newView < 1) return false
+  if (vc.checkpointHeight === 0) {
+    if (vc.checkpoint !== null) return false
+  } else {
+    if (vc.checkpoint === null) return false
+    try {
+      verifyCertificate(vc.checkpoint, chainId, validators)
+    } catch {
+      return false
+    }
+    if (vc.checkpoint.height !== vc.checkpointHeight) return false
+  }
+  const p = vc.prepared
+  if (p !== null) {
+    if (p.height !== vc.checkpointHeight + 1 || p.view >= vc.newView) return false
+    if (standalone && p.block === null) return false
+    if (p.block !== null) {
+      if (p.block.header.height !== p.height || p.block.header.chainId !== chainId) return false
+      if (vc.checkpoint !== null && !bytesEqual(p.block.header.parentHash, vc.checkpoint.blockHash))
+        return false
+    }
+    if (!verifyPreparedCert(p, chainId, validators)) return false
+  }
+  return true
+}
+
+/**
+ * §4.4: a NEW-VIEW is from the new primary, holds 2f+1 valid VIEW-CHANGEs for its view from distinct
+ * validators (sorted by sender), and its PRE-PREPARE is exactly what any backup recomputes from them:
+ * the highest-view prepared block for the height after the highest checkpoint, or nothing.
+ */
+export function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
+  if (nv.view < 1 || nv.sender !== validators.primary(nv.view).index) return false
+  if (nv.viewChanges.length < validators.quorum) return false
+  let previous = -1
+  for (const vc of nv.viewChanges) {
+    if (vc.newView !== nv.view || vc.sender <= previous) return false
+    previous = vc.sender
+    if (!viewChangeValid(vc, chainId, validators, false)) return false
+    if (!validators.verify(vc.sender, signBytesOf(chainId, vc), vc.signature)) return false
+  }
+  const expected = computeNewViewProposal(nv.viewChanges)
+  const pp = nv.prePrepare
+  if (expected.prepared === null) return pp === null
+  if (pp === null) return false
+  if (pp.view !== nv.view || pp.height !== expected.height || pp.sender !== nv.sender) return false
+  if (!bytesEqual(blockHash(pp.block.header), expected.prepared.blockHash)) return false
+  if (!prePrepareShapeValid(pp, chainId, validators)) return false
+  return validators.verify(pp.sender, signBytesOf(chainId, pp), pp.signature)
+}
