@@ -34,6 +34,8 @@ export interface TestnetHome {
   readonly rpcLaddr: string
 }
 
+const IGNORABLE_ENTRIES = new Set(['README.md', '.gitkeep', '.gitignore'])
+
 async function assertNewOrEmpty(dir: string): Promise<boolean> {
   let isDir: boolean
   try {
@@ -45,7 +47,9 @@ async function assertNewOrEmpty(dir: string): Promise<boolean> {
     )
   }
   if (!isDir) throw new CliError(`output ${dir} exists and is not a directory`)
-  if ((await readdir(dir)).length > 0) throw new CliError(`output directory ${dir} is not empty`)
+  // A folder kept in git only for its README (like keys/) counts as empty.
+  const entries = (await readdir(dir)).filter((name) => !IGNORABLE_ENTRIES.has(name))
+  if (entries.length > 0) throw new CliError(`output directory ${dir} is not empty`)
   return true
 }
 

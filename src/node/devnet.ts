@@ -58,7 +58,7 @@ export async function runDevnet(opts: {
     [
       '',
       'Try it (in another terminal):',
-      '  node dist/cli.js keys generate --out /tmp/alice.json',
+      '  ./pbft keys generate --out /tmp/alice.json',
       `  node dist/cli.js tx send --rpc ${rpc0} --key /tmp/alice.json --wait set hello world`,
       `  node dist/cli.js get --rpc ${rpc0} hello`,
       `  curl -s -X POST ${rpc0} -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"status"}'`,

@@ -19,6 +19,7 @@ export function createLogger(opts: { level?: string; name?: string; pretty?: boo
           colorize: process.stdout.isTTY === true,
           translateTime: 'HH:MM:ss.l',
           ignore: 'pid,hostname',
+          singleLine: true,
         },
       },
     })

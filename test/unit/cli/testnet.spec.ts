@@ -102,6 +102,14 @@ describe('cli/testnet', () => {
     })
   })
 
+  it('accepts a folder holding only its README (keys/ in git), as make run needs', async () => {
+    await withTempDir(async (dir) => {
+      await writeFile(join(dir, 'README.md'), '# keys')
+      expect((await runPbft(['testnet', '--validators', '1', '--output', dir])).code).to.equal(0)
+      expect((await readdir(dir)).sort()).to.deep.equal(['README.md', 'node0'])
+    })
+  })
+
   it('refuses an output that is a file', async () => {
     await withTempDir(async (dir) => {
       const file = join(dir, 'f')
