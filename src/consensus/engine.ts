@@ -42,7 +42,8 @@ const VIEWS_KEPT_AHEAD = 8
 const MAX_EVIDENCE = 64
 
 interface TimerState {
-  readonly kind: 'progress' | 'viewchange'
+  /** 'resume' is a 0 ms timer: validation deferred until the driver has applied a commit */
+  readonly kind: 'progress' | 'viewchange' | 'resume'
   readonly view: number
   readonly height: number
 }
@@ -102,7 +103,7 @@ export class PbftEngine {
   private proposalRequested: string | null = null
   private readonly evidenceList: Evidence[] = []
   private readonly evidenceKeys = new Set<string>()
-  private syncRequested: { from: number; target: number } | null = null
+  private syncRequested: { from: number; target: number; view: number } | null = null
   /** the highest height others proved final (certificates, NEW-VIEW, f+1 replicas ahead) */
   private knownFinal = 0
   /** sender -> highest height above last-final + 1 it sent a message for (proof we lag, with f+1) */
@@ -110,6 +111,8 @@ export class PbftEngine {
   /** this replica's own signed votes for heights above the last final one, by height (WAL mirror) */
   private walVotes = new Map<number, WalRecord[]>()
   private needViewChangeOnStart = false
+  /** a commit action was emitted in this step: the driver has not applied it yet */
+  private committedInStep = false
   private out: EngineAction[] = []
 
   constructor(
@@ -177,6 +180,7 @@ export class PbftEngine {
   step(event: EngineEvent): EngineAction[] {
     const out: EngineAction[] = []
     this.out = out
+    this.committedInStep = false
     switch (event.type) {
       case 'start':
         this.onStart()
@@ -409,6 +413,14 @@ export class PbftEngine {
     if (this.phaseNow !== 'normal' || view !== this.viewNo) return
     const pp = slot.prePrepares.get(view)
     if (pp === undefined || slot.accepted.has(view) || slot.rejectedByMe.has(view)) return
+    // An observer only needs the block (to finish a certificate), not a verdict.
+    if (this.config.selfIndex === null) return
+    // validateBlock sees the driver's committed state, which lags a commit emitted in this same step:
+    // validate on the next step instead (a 0 ms timer guarantees there is one).
+    if (this.committedInStep) {
+      this.armResume()
+      return
+    }
     const h = hashHex(pp.block)
     // §4.4: in the view a NEW-VIEW started, heights below its start are closed, and at its start
     // height only the re-proposed block may be accepted.
@@ -546,6 +558,7 @@ export class PbftEngine {
     if (block.header.height !== this.finalHeight + 1 || !bytesEqual(block.header.parentHash, this.lastHash))
       return
     this.out.push({ type: 'commit', block, certificate })
+    this.committedInStep = true
     this.finalHeight = block.header.height
     this.lastHash = certificate.blockHash
     this.lastHeader = block.header
@@ -640,9 +653,16 @@ export class PbftEngine {
     this.out.push({ type: 'start_timer', view: this.viewNo, height: this.slot.height, ms: this.timeoutMs() })
   }
 
+  private armResume(): void {
+    if (this.timer?.kind === 'resume') return
+    this.timer = { kind: 'resume', view: this.viewNo, height: this.slot.height }
+    this.out.push({ type: 'start_timer', view: this.viewNo, height: this.slot.height, ms: 0 })
+  }
+
   /** §4.4: a backup runs a timer while work is pending (txs waiting, a proposal not yet final). */
   private ensureProgressTimer(): void {
     if (this.config.selfIndex === null || this.phaseNow !== 'normal') return
+    if (this.timer?.kind === 'resume') return // the resume re-arms it
     const pending = this.pendingTxs || this.slot.prePrepares.has(this.viewNo)
     if (!pending) return
     const t = this.timer
@@ -655,6 +675,10 @@ export class PbftEngine {
     if (t === null || t.view !== view || t.height !== height) return
     this.timer = null
     // A sync attempt may have failed (peer gone, partition): retry at each timeout while behind.
+    if (t.kind === 'resume') {
+      this.afterViewOrHeightChange()
+      return
+    }
     if (this.knownFinal > this.finalHeight) this.requestSync(this.knownFinal, true)
     if (t.kind === 'progress') {
       if (this.phaseNow === 'normal' && this.viewNo === view) this.startViewChange(view + 1)
@@ -863,8 +887,10 @@ export class PbftEngine {
     if (target <= this.finalHeight) return
     if (target > this.knownFinal) this.knownFinal = target
     const r = this.syncRequested
-    if (!probe && r !== null && r.from === this.finalHeight && r.target >= target) return
-    this.syncRequested = { from: this.finalHeight, target }
+    // Asked once per (height, view): a failed attempt is retried when the view moves on or a timer fires.
+    if (!probe && r !== null && r.from === this.finalHeight && r.view === this.viewNo && r.target >= target)
+      return
+    this.syncRequested = { from: this.finalHeight, target, view: this.viewNo }
     this.out.push({ type: 'request_sync', height: target })
   }
 
@@ -877,7 +903,12 @@ export class PbftEngine {
     if (this.evidenceKeys.has(key)) return
     this.evidenceKeys.add(key)
     const evidence: Evidence = { sender: first.sender, kind: first.kind, view, height, first, second }
-    if (this.evidenceList.length >= MAX_EVIDENCE) this.evidenceList.shift()
+    if (this.evidenceList.length >= MAX_EVIDENCE) {
+      const dropped = this.evidenceList.shift()
+      if (dropped !== undefined) {
+        this.evidenceKeys.delete(`${dropped.kind}/${dropped.sender}/${dropped.view}/${dropped.height}`)
+      }
+    }
     this.evidenceList.push(evidence)
     this.out.push({ type: 'evidence', evidence })
   }

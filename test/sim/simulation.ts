@@ -1,0 +1,778 @@
+import { verifyCertificate } from '../../src/chain/certificate.js'
+import { merkleRoot } from '../../src/chain/merkle.js'
+import { ValidatorSet } from '../../src/chain/validators.js'
+import { blockHash, encodeTx, encodeTxBody, txHash } from '../../src/codec/chain.js'
+import {
+  type ConsensusKind,
+  type ConsensusMessage,
+  decodeConsensusMessage,
+  decodeWalRecord,
+  encodeConsensusMessage,
+  encodeWalRecord,
+  newViewSignBytes,
+  type PrePrepareMsg,
+  prePrepareSignBytes,
+  prepareSignBytes,
+  signBytesOf,
+} from '../../src/codec/consensus.js'
+import type { Block, CommitCertificate, SignedTx } from '../../src/codec/types.js'
+import { PbftEngine } from '../../src/consensus/engine.js'
+import type { EngineAction, EngineEvent } from '../../src/consensus/types.js'
+import { Ed25519Signer } from '../../src/crypto/ed25519.js'
+import { sha256, toHex } from '../../src/crypto/hash.js'
+import { genesisHeader, SigCache, SimApp } from './app.js'
+import { EventQueue } from './event-queue.js'
+import { Prng } from './prng.js'
+
+export const NETWORK_FAULTS = ['drop', 'dup', 'reorder', 'partition', 'crash', 'skew'] as const
+export const BYZANTINE_FAULTS = [
+  'silent',
+  'equivocate',
+  'forge',
+  'replay',
+  'future',
+  'invalid',
+  'partial',
+  'badnewview',
+] as const
+export type NetworkFault = (typeof NETWORK_FAULTS)[number]
+export type ByzantineFault = (typeof BYZANTINE_FAULTS)[number]
+export type Fault = NetworkFault | ByzantineFault
+export const ALL_FAULTS: readonly Fault[] = [...NETWORK_FAULTS, ...BYZANTINE_FAULTS]
+
+/** Parses "all", "none" or a comma list of fault names. */
+export function parseFaults(spec: string): Fault[] {
+  if (spec === 'all') return [...ALL_FAULTS]
+  if (spec === 'none' || spec === '') return []
+  const out: Fault[] = []
+  for (const part of spec.split(',')) {
+    const f = part.trim() as Fault
+    if (!ALL_FAULTS.includes(f))
+      throw new RangeError(`unknown fault "${part}" (known: ${ALL_FAULTS.join(', ')})`)
+    out.push(f)
+  }
+  return out
+}
+
+export interface SimOptions {
+  readonly seed: number
+  readonly validators: number
+  readonly faults: readonly Fault[]
+  readonly trace?: (line: string) => void
+}
+
+export interface SimResult {
+  readonly seed: number
+  readonly failures: string[]
+  /** digest of every honest replica's final chain: equal for equal seeds */
+  readonly digest: string
+  readonly finalHeight: number
+  readonly txs: number
+  readonly events: number
+  readonly simulatedMs: number
+  readonly byzantine: string[]
+  readonly maxLoggedMessages: number
+}
+
+const CHAIN_ID = 'sim-chain'
+const HEAL_MS = 12_000
+const SUBMIT_UNTIL_MS = 10_000
+const LIVENESS_BOUND_MS = 40_000
+const RESUBMIT_MS = 1500
+const TIMEOUTS = { viewChangeBaseMs: 400, viewChangeMaxMs: 3200 }
+
+type Payload =
+  | { readonly type: 'consensus'; readonly kind: ConsensusKind; readonly bytes: Uint8Array }
+  | { readonly type: 'tx'; readonly bytes: Uint8Array }
+
+type SimEvent =
+  | { readonly type: 'deliver'; readonly from: number; readonly to: number; readonly payload: Payload }
+  | { readonly type: 'engine'; readonly node: number; readonly event: EngineEvent; readonly epoch: number }
+  | {
+      readonly type: 'timer'
+      readonly node: number
+      readonly token: number
+      readonly view: number
+      readonly height: number
+    }
+  | { readonly type: 'client'; readonly client: number }
+  | { readonly type: 'resubmit' }
+  | { readonly type: 'crash'; readonly node: number }
+  | { readonly type: 'restart'; readonly node: number }
+  | { readonly type: 'sync'; readonly node: number; readonly epoch: number }
+
+interface MempoolEntry {
+  readonly tx: SignedTx
+  readonly bytes: Uint8Array
+}
+
+class SimNode {
+  engine: PbftEngine
+  app: SimApp
+  up = true
+  epoch = 0
+  timerToken = 0
+  blocks: Block[] = []
+  certs: (CommitCertificate | null)[] = [null]
+  wal: Uint8Array[] = []
+  mempool = new Map<string, MempoolEntry>()
+  seen: Payload[] = []
+  maxLogged = 0
+
+  constructor(
+    readonly index: number,
+    readonly signer: Ed25519Signer,
+    readonly byz: ByzantineFault | null,
+    readonly skew: number,
+    private readonly make: (node: SimNode) => { engine: PbftEngine; app: SimApp },
+  ) {
+    const built = make(this)
+    this.engine = built.engine
+    this.app = built.app
+  }
+
+  get height(): number {
+    return this.blocks.length
+  }
+
+  restart(): void {
+    const built = this.make(this)
+    this.engine = built.engine
+    this.app = built.app
+    this.mempool.clear()
+  }
+}
+
+/** Runs one seeded schedule and checks agreement, validity, no duplicate tx, liveness and bounded memory. */
+export function runSimulation(opts: SimOptions): SimResult {
+  return new Simulation(opts).run()
+}
+
+class Simulation {
+  private readonly rng: Prng
+  private readonly net: Prng
+  private readonly queue = new EventQueue<SimEvent>()
+  private now = 0
+  private events = 0
+  private readonly n: number
+  private readonly f: number
+  private readonly validators: ValidatorSet
+  private readonly signers: Ed25519Signer[]
+  private readonly nodes: SimNode[] = []
+  private readonly sigs = new SigCache()
+  private readonly failures: string[] = []
+  private readonly finalByHeight = new Map<number, string>()
+  private readonly submitted = new Map<string, Uint8Array>()
+  private readonly clients: { signer: Ed25519Signer; nonce: number }[] = []
+  private readonly faults: Set<Fault>
+  private dropRate = 0
+  private dupRate = 0
+  private reorderSpread = 0
+  private partition: { from: number; to: number; side: Set<number> } | null = null
+  private readonly genesisHash: Uint8Array
+
+  constructor(private readonly opts: SimOptions) {
+    this.rng = new Prng(opts.seed * 2654435761 + opts.validators)
+    this.net = this.rng.fork()
+    this.n = opts.validators
+    this.f = Math.floor((this.n - 1) / 3)
+    this.faults = new Set(opts.faults)
+    const seedBytes = (label: string, i: number) =>
+      sha256(new TextEncoder().encode(`${label}/${opts.seed}/${i}`))
+    this.signers = Array.from({ length: this.n }, (_, i) => new Ed25519Signer(seedBytes('validator', i)))
+    this.validators = new ValidatorSet(
+      this.signers.map((s, i) => ({ publicKey: s.publicKey, peerId: `peer${i}` })),
+    )
+    for (let c = 0; c < 3; c++)
+      this.clients.push({ signer: new Ed25519Signer(seedBytes('client', c)), nonce: 0 })
+    this.genesisHash = blockHash(genesisHeader(CHAIN_ID))
+    this.setupNodes()
+    this.setupFaults()
+  }
+
+  private trace(line: string): void {
+    this.opts.trace?.(`${String(this.now).padStart(6)} ${line}`)
+  }
+
+  private has(f: Fault): boolean {
+    return this.faults.has(f)
+  }
+
+  private setupNodes(): void {
+    const byzKinds = BYZANTINE_FAULTS.filter((k) => this.has(k))
+    let b = 0
+    if (byzKinds.length > 0 && this.f > 0) b = this.rng.chance(0.85) ? this.rng.int(1, this.f) : 0
+    const order = Array.from({ length: this.n }, (_, i) => i)
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = this.rng.int(0, i)
+      ;[order[i], order[j]] = [order[j] as number, order[i] as number]
+    }
+    const byzSet = new Map<number, ByzantineFault>()
+    for (let k = 0; k < b; k++) byzSet.set(order[k] as number, this.rng.pick(byzKinds))
+    for (let i = 0; i < this.n; i++) {
+      const skew = this.has('skew') ? 0.8 + this.rng.float() * 0.4 : 1
+      const node = new SimNode(i, this.signers[i] as Ed25519Signer, byzSet.get(i) ?? null, skew, (nd) =>
+        this.buildEngine(nd),
+      )
+      this.nodes.push(node)
+    }
+  }
+
+  private buildEngine(node: SimNode): { engine: PbftEngine; app: SimApp } {
+    const app = new SimApp(CHAIN_ID, this.validators, this.sigs)
+    for (const b of node.blocks) app.apply(b)
+    const h = node.blocks.length
+    const engine = new PbftEngine(
+      {
+        chainId: CHAIN_ID,
+        validators: this.validators,
+        selfIndex: node.index,
+        signer: node.signer,
+        timeouts: TIMEOUTS,
+      },
+      { validateBlock: (block) => app.validateBlock(block) },
+      {
+        height: h,
+        lastBlockHash: h === 0 ? this.genesisHash : blockHash((node.blocks[h - 1] as Block).header),
+        lastHeader: app.lastHeader,
+        lastCertificate: node.certs[h] ?? null,
+        view: 0,
+        wal: node.wal.map((r) => decodeWalRecord(r)),
+      },
+    )
+    return { engine, app }
+  }
+
+  private setupFaults(): void {
+    const r = this.rng
+    if (this.has('drop') && r.chance(0.6)) this.dropRate = r.float() * 0.25
+    if (this.has('dup') && r.chance(0.6)) this.dupRate = r.float() * 0.2
+    if (this.has('reorder') && r.chance(0.6)) this.reorderSpread = r.int(20, 400)
+    if (this.has('partition') && r.chance(0.5)) {
+      const from = r.int(0, 6000)
+      const side = new Set<number>()
+      for (let i = 0; i < this.n; i++) if (r.chance(0.5)) side.add(i)
+      this.partition = { from, to: Math.min(HEAL_MS - 500, from + r.int(500, 5000)), side }
+    }
+    if (this.has('crash')) {
+      const crashes = r.int(0, 2)
+      for (let k = 0; k < crashes; k++) {
+        const node = r.int(0, this.n - 1)
+        const at = r.int(100, 9000)
+        this.queue.push(at, { type: 'crash', node })
+        this.queue.push(Math.min(HEAL_MS - 200, at + r.int(200, 3000)), { type: 'restart', node })
+      }
+    }
+    // Clients: a few txs each over the submission window.
+    for (let c = 0; c < this.clients.length; c++)
+      this.queue.push(r.int(0, 500), { type: 'client', client: c })
+    this.queue.push(RESUBMIT_MS, { type: 'resubmit' })
+  }
+
+  private honest(): SimNode[] {
+    return this.nodes.filter((nd) => nd.byz === null)
+  }
+
+  run(): SimResult {
+    for (const nd of this.nodes) this.stepEngine(nd, { type: 'start' })
+    const end = HEAL_MS + LIVENESS_BOUND_MS
+    for (;;) {
+      const e = this.queue.pop()
+      if (e === undefined || e.time > end) break
+      this.now = e.time
+      this.events++
+      this.handle(e.item)
+      if (this.failures.length > 0) break
+      if (this.now > SUBMIT_UNTIL_MS && this.allFinal()) break
+      if (this.events > 3_000_000) {
+        this.failures.push('event budget exceeded (message storm?)')
+        break
+      }
+    }
+    if (this.failures.length === 0) this.finalChecks()
+    const honest = this.honest()
+    const digest = toHex(
+      sha256(
+        ...honest.map((nd) =>
+          sha256(...nd.blocks.map((b) => blockHash(b.header)), new Uint8Array([nd.height])),
+        ),
+      ),
+    )
+    return {
+      seed: this.opts.seed,
+      failures: this.failures,
+      digest,
+      finalHeight: Math.min(...honest.map((nd) => nd.height)),
+      txs: this.submitted.size,
+      events: this.events,
+      simulatedMs: this.now,
+      byzantine: this.nodes.filter((nd) => nd.byz !== null).map((nd) => `${nd.index}:${nd.byz}`),
+      maxLoggedMessages: Math.max(...this.nodes.map((nd) => nd.maxLogged)),
+    }
+  }
+
+  private allFinal(): boolean {
+    for (const nd of this.honest()) {
+      if (!nd.up) return false
+      const included = this.includedTxs(nd)
+      for (const h of this.submitted.keys()) if (!included.has(h)) return false
+    }
+    return true
+  }
+
+  private includedTxs(nd: SimNode): Set<string> {
+    const s = new Set<string>()
+    for (const b of nd.blocks) for (const t of b.txs) s.add(toHex(txHash(t)))
+    return s
+  }
+
+  private finalChecks(): void {
+    for (const nd of this.honest()) {
+      const included = this.includedTxs(nd)
+      const missing = [...this.submitted.keys()].filter((h) => !included.has(h))
+      if (missing.length > 0) {
+        this.failures.push(
+          `liveness: node ${nd.index} (height ${nd.height}, view ${nd.engine.view}, ${nd.engine.phase}) misses ` +
+            `${missing.length}/${this.submitted.size} txs ${LIVENESS_BOUND_MS} ms after heal`,
+        )
+        return
+      }
+      const logged = nd.engine.status().loggedMessages
+      if (logged > 8 * this.n + 8)
+        this.failures.push(`memory: node ${nd.index} holds ${logged} messages after the run`)
+      if (nd.wal.length > 6) this.failures.push(`memory: node ${nd.index} WAL holds ${nd.wal.length} records`)
+    }
+  }
+
+  // ---------- events ----------
+
+  private handle(ev: SimEvent): void {
+    switch (ev.type) {
+      case 'deliver':
+        this.deliver(ev.from, ev.to, ev.payload)
+        return
+      case 'engine': {
+        const nd = this.nodes[ev.node] as SimNode
+        if (nd.up && nd.epoch === ev.epoch) this.stepEngine(nd, ev.event)
+        return
+      }
+      case 'timer': {
+        const nd = this.nodes[ev.node] as SimNode
+        if (nd.up && nd.timerToken === ev.token)
+          this.stepEngine(nd, { type: 'timeout', view: ev.view, height: ev.height })
+        return
+      }
+      case 'client':
+        this.clientSubmit(ev.client)
+        return
+      case 'resubmit':
+        this.resubmit()
+        return
+      case 'crash': {
+        const nd = this.nodes[ev.node] as SimNode
+        if (!nd.up) return
+        this.trace(`node ${nd.index} crashes`)
+        nd.up = false
+        nd.epoch++
+        nd.timerToken++
+        return
+      }
+      case 'restart': {
+        const nd = this.nodes[ev.node] as SimNode
+        if (nd.up) return
+        this.trace(`node ${nd.index} restarts at height ${nd.height} with ${nd.wal.length} WAL records`)
+        nd.up = true
+        nd.epoch++
+        nd.restart()
+        this.stepEngine(nd, { type: 'start' })
+        return
+      }
+      case 'sync':
+        this.sync(ev.node, ev.epoch)
+        return
+    }
+  }
+
+  private stepEngine(nd: SimNode, event: EngineEvent): void {
+    if (nd.byz === 'silent') return
+    const actions = nd.engine.step(event)
+    for (const a of actions) {
+      if (!nd.up) return
+      this.execute(nd, a)
+    }
+    const logged = nd.engine.status().loggedMessages
+    if (logged > nd.maxLogged) nd.maxLogged = logged
+    // The log is bounded by the view/height windows whatever the adversary sends.
+    if (logged > 100 * this.n && !this.failures.some((f) => f.startsWith('memory'))) {
+      this.failures.push(`memory: node ${nd.index} holds ${logged} messages`)
+    }
+  }
+
+  private execute(nd: SimNode, a: EngineAction): void {
+    switch (a.type) {
+      case 'persist':
+        nd.wal.push(encodeWalRecord(a.record))
+        return
+      case 'prune_wal':
+        nd.wal = a.retain.map((r) => encodeWalRecord(r))
+        return
+      case 'broadcast':
+        if (a.msg.kind === 'viewchange' || a.msg.kind === 'newview' || a.msg.kind === 'reject') {
+          const v = a.msg.kind === 'viewchange' ? a.msg.newView : a.msg.view
+          const why = a.msg.kind === 'reject' ? ` (${a.msg.reason}, h${a.msg.height})` : ''
+          this.trace(`node ${nd.index} sends ${a.msg.kind} for view ${v} at height ${nd.height}${why}`)
+        }
+        this.broadcast(nd, a.msg)
+        return
+      case 'request_proposal':
+        this.propose(nd, a.view)
+        return
+      case 'commit':
+        this.commit(nd, a.block, a.certificate)
+        return
+      case 'start_timer': {
+        const token = ++nd.timerToken
+        const at = this.now + Math.max(1, Math.round(a.ms * nd.skew))
+        this.queue.push(at, { type: 'timer', node: nd.index, token, view: a.view, height: a.height })
+        return
+      }
+      case 'cancel_timer':
+        nd.timerToken++
+        return
+      case 'request_sync':
+        this.trace(`node ${nd.index} requests sync to ${a.height}`)
+        this.queue.push(this.now + this.net.int(5, 60), { type: 'sync', node: nd.index, epoch: nd.epoch })
+        return
+      case 'evidence':
+        this.trace(`node ${nd.index} evidence against ${a.evidence.sender} (${a.evidence.kind})`)
+        return
+    }
+  }
+
+  // ---------- network ----------
+
+  private reachable(a: number, b: number): boolean {
+    const p = this.partition
+    if (p === null || this.now < p.from || this.now >= p.to) return true
+    return p.side.has(a) === p.side.has(b)
+  }
+
+  private send(from: number, to: number, payload: Payload): void {
+    const healed = this.now >= HEAL_MS
+    const net = this.net
+    if (!healed && !this.reachable(from, to)) return
+    if (!healed && this.dropRate > 0 && net.chance(this.dropRate)) return
+    const base = net.int(2, 30)
+    const spread = !healed && this.reorderSpread > 0 ? net.int(0, this.reorderSpread) : net.int(0, 10)
+    this.queue.push(this.now + base + spread, { type: 'deliver', from, to, payload })
+    if (this.dupRate > 0 && net.chance(healed ? this.dupRate / 4 : this.dupRate)) {
+      this.queue.push(this.now + base + net.int(0, 500), { type: 'deliver', from, to, payload })
+    }
+  }
+
+  private deliver(from: number, to: number, payload: Payload): void {
+    const nd = this.nodes[to] as SimNode
+    if (!nd.up || nd.byz === 'silent') return
+    if (this.now < HEAL_MS && !this.reachable(from, to)) return
+    if (payload.type === 'tx') {
+      this.addTx(nd, payload.bytes, false)
+      return
+    }
+    if (nd.byz === 'replay' && nd.seen.length < 300) nd.seen.push(payload)
+    let msg: ConsensusMessage
+    try {
+      msg = decodeConsensusMessage(payload.kind, payload.bytes)
+    } catch {
+      return // malformed: a real node's gossip validator rejects it
+    }
+    this.stepEngine(nd, { type: 'message', msg })
+  }
+
+  private sendMsg(nd: SimNode, to: number, msg: ConsensusMessage): void {
+    this.send(nd.index, to, { type: 'consensus', kind: msg.kind, bytes: encodeConsensusMessage(msg) })
+  }
+
+  private others(nd: SimNode): number[] {
+    return this.nodes.filter((o) => o.index !== nd.index).map((o) => o.index)
+  }
+
+  private broadcast(nd: SimNode, msg: ConsensusMessage): void {
+    if (nd.byz !== null && this.byzantineBroadcast(nd, msg)) return
+    for (const to of this.others(nd)) this.sendMsg(nd, to, msg)
+  }
+
+  // ---------- app / mempool / clients ----------
+
+  private addTx(nd: SimNode, bytes: Uint8Array, gossip: boolean): void {
+    const h = toHex(txHash(bytes))
+    if (nd.mempool.has(h) || this.includedIn(nd, h)) return
+    const tx = this.decodeSubmitted(h)
+    if (tx === null || tx.nonce < nd.app.nextNonce(tx.from)) return
+    nd.mempool.set(h, { tx, bytes })
+    if (gossip) for (const to of this.others(nd)) this.send(nd.index, to, { type: 'tx', bytes })
+    if (nd.app.hasExecutable(nd.mempool.values())) this.stepEngine(nd, { type: 'txs_available' })
+  }
+
+  private readonly decoded = new Map<string, SignedTx>()
+
+  private decodeSubmitted(h: string): SignedTx | null {
+    return this.decoded.get(h) ?? null
+  }
+
+  private includedIn(nd: SimNode, h: string): boolean {
+    const height = this.txHeights.get(h)
+    return height !== undefined && height <= nd.height
+  }
+
+  /** tx hash -> height it became final at (agreement makes this the same for every honest node) */
+  private readonly txHeights = new Map<string, number>()
+
+  private clientSubmit(c: number): void {
+    const client = this.clients[c] as { signer: Ed25519Signer; nonce: number }
+    const body = {
+      chainId: CHAIN_ID,
+      from: client.signer.publicKey,
+      nonce: client.nonce++,
+      op: { type: 'set' as const, key: `k${c}`, value: `v${client.nonce}` },
+    }
+    const tx: SignedTx = { ...body, signature: client.signer.sign(encodeTxBody(body)) }
+    const bytes = encodeTx(tx)
+    const h = toHex(txHash(bytes))
+    this.submitted.set(h, bytes)
+    this.decoded.set(h, tx)
+    this.submitToHonest(bytes)
+    const next = this.now + this.rng.int(100, 1500)
+    if (next < SUBMIT_UNTIL_MS) this.queue.push(next, { type: 'client', client: c })
+  }
+
+  private submitToHonest(bytes: Uint8Array): void {
+    const targets = this.honest().filter((nd) => nd.up)
+    if (targets.length === 0) return
+    this.addTx(this.rng.pick(targets), bytes, true)
+  }
+
+  /** Clients resubmit what is not final yet (what a wallet does after a broadcast_tx_commit timeout). */
+  private resubmit(): void {
+    const honest = this.honest()
+    for (const [h, bytes] of this.submitted) {
+      if (honest.every((nd) => this.includedIn(nd, h))) continue
+      this.submitToHonest(bytes)
+    }
+    for (const nd of honest) {
+      if (nd.up && nd.app.hasExecutable(nd.mempool.values())) this.stepEngine(nd, { type: 'txs_available' })
+    }
+    this.queue.push(this.now + RESUBMIT_MS, { type: 'resubmit' })
+  }
+
+  private propose(nd: SimNode, view: number): void {
+    const block = nd.app.buildBlock(view, nd.signer.publicKey, this.now, nd.mempool.values())
+    if (nd.byz === 'invalid' && block !== null) {
+      this.proposeInvalid(nd, view, block)
+      return
+    }
+    this.queue.push(this.now + 1, {
+      type: 'engine',
+      node: nd.index,
+      epoch: nd.epoch,
+      event: { type: 'proposal', view, height: nd.height + 1, block },
+    })
+  }
+
+  private commit(nd: SimNode, block: Block, cert: CommitCertificate): void {
+    const h = block.header.height
+    const hash = toHex(blockHash(block.header))
+    if (h !== nd.height + 1) {
+      this.failures.push(`order: node ${nd.index} got height ${h} at height ${nd.height}`)
+      return
+    }
+    if (nd.byz === null) {
+      const known = this.finalByHeight.get(h)
+      if (known === undefined) this.finalByHeight.set(h, hash)
+      else if (known !== hash)
+        this.failures.push(`agreement: node ${nd.index} finalized ${hash} at ${h}, others ${known}`)
+      const verdict = nd.app.validateBlock(block)
+      if (!verdict.ok)
+        this.failures.push(`validity: node ${nd.index} finalized an invalid block at ${h}: ${verdict.reason}`)
+      try {
+        verifyCertificate(cert, CHAIN_ID, this.validators, { height: h, blockHash: blockHash(block.header) })
+      } catch (e) {
+        this.failures.push(`certificate: node ${nd.index} at ${h}: ${(e as Error).message}`)
+      }
+      const included = this.includedTxs(nd)
+      for (const t of block.txs) {
+        const th = toHex(txHash(t))
+        if (!this.submitted.has(th)) this.failures.push(`validity: tx ${th} at ${h} was never submitted`)
+        if (included.has(th)) this.failures.push(`duplicate tx ${th} at ${h} on node ${nd.index}`)
+      }
+    }
+    nd.blocks.push(block)
+    nd.certs.push(cert)
+    nd.app.apply(block)
+    for (const t of block.txs) {
+      const th = toHex(txHash(t))
+      if (!this.txHeights.has(th)) this.txHeights.set(th, h)
+      nd.mempool.delete(th)
+    }
+    for (const [k, e] of nd.mempool) if (e.tx.nonce < nd.app.nextNonce(e.tx.from)) nd.mempool.delete(k)
+    this.trace(
+      `node ${nd.index} final ${h} ${hash.slice(0, 10)} (${block.txs.length} txs, view ${cert.view})`,
+    )
+    if (nd.app.hasExecutable(nd.mempool.values())) {
+      this.queue.push(this.now, {
+        type: 'engine',
+        node: nd.index,
+        epoch: nd.epoch,
+        event: { type: 'txs_available' },
+      })
+    }
+  }
+
+  /** Block sync: the best reachable peer serves its final blocks with their certificates. */
+  private sync(node: number, epoch: number): void {
+    const nd = this.nodes[node] as SimNode
+    if (!nd.up || nd.epoch !== epoch) return
+    let best: SimNode | null = null
+    for (const p of this.nodes) {
+      if (p === nd || !p.up || (this.now < HEAL_MS && !this.reachable(p.index, node))) continue
+      if (best === null || p.height > best.height) best = p
+    }
+    if (best === null || best.height <= nd.height) return
+    const to = Math.min(best.height, nd.height + 50)
+    for (let h = nd.height + 1; h <= to && nd.up; h++) {
+      const block = best.blocks[h - 1] as Block
+      const certificate = best.certs[h] as CommitCertificate
+      this.stepEngine(nd, { type: 'block_synced', block, certificate })
+      if (nd.height !== h) break
+    }
+  }
+
+  // ---------- Byzantine behaviour ----------
+
+  /** Returns true when it took over the send entirely. */
+  private byzantineBroadcast(nd: SimNode, msg: ConsensusMessage): boolean {
+    const others = this.others(nd)
+    const r = this.net
+    switch (nd.byz) {
+      case 'equivocate': {
+        if (msg.kind === 'preprepare' && msg.block.header.view === msg.view) {
+          const alt = {
+            ...msg.block,
+            header: { ...msg.block.header, timestamp: msg.block.header.timestamp + 1 },
+          }
+          const pp2 = this.signPP(nd, msg.view, msg.height, alt)
+          for (const [i, to] of others.entries()) this.sendMsg(nd, to, i % 2 === 0 ? msg : pp2)
+          return true
+        }
+        if (msg.kind === 'prepare' && r.chance(0.5)) {
+          const fake = sha256(new Uint8Array([r.int(0, 255)]))
+          const sig = nd.signer.sign(prepareSignBytes(CHAIN_ID, msg.view, msg.height, nd.index, fake))
+          const alt = { ...msg, blockHash: fake, signature: sig }
+          for (const [i, to] of others.entries()) this.sendMsg(nd, to, i % 2 === 0 ? msg : alt)
+          return true
+        }
+        return false
+      }
+      case 'partial': {
+        if (msg.kind === 'preprepare' || msg.kind === 'newview') {
+          const k = r.int(0, Math.max(0, this.f))
+          for (const to of others.slice(0, k)) this.sendMsg(nd, to, msg)
+          return true
+        }
+        return false
+      }
+      case 'forge': {
+        for (const to of others) this.sendMsg(nd, to, msg)
+        const victim = r.pick(others)
+        // Impersonation: another validator's index with our signature; and a tampered copy of our own.
+        this.sendMsg(nd, r.pick(others), { ...msg, sender: victim } as ConsensusMessage)
+        const bad = msg.signature.slice()
+        bad[r.int(0, bad.length - 1)] ^= 0xff
+        this.sendMsg(nd, r.pick(others), { ...msg, signature: bad } as ConsensusMessage)
+        if ((msg.kind === 'prepare' || msg.kind === 'commit') && r.chance(0.5)) {
+          this.sendMsg(nd, r.pick(others), { ...msg, blockHash: sha256(msg.blockHash) })
+        }
+        return true
+      }
+      case 'replay': {
+        for (const to of others) this.sendMsg(nd, to, msg)
+        for (let k = 0; k < 3 && nd.seen.length > 0; k++) this.send(nd.index, r.pick(others), r.pick(nd.seen))
+        return true
+      }
+      case 'future': {
+        for (const to of others) this.sendMsg(nd, to, msg)
+        if (r.chance(0.5)) {
+          const view = nd.engine.view + r.int(5, 5000)
+          const height = nd.height + r.int(2, 100)
+          const hash = sha256(new Uint8Array([r.int(0, 255)]))
+          const prep = { kind: 'prepare' as const, view, height, blockHash: hash, sender: nd.index }
+          const signed = {
+            ...prep,
+            signature: nd.signer.sign(signBytesOf(CHAIN_ID, { ...prep, signature: new Uint8Array(64) })),
+          }
+          for (const to of others) this.sendMsg(nd, to, signed)
+          const vcBody = {
+            kind: 'viewchange' as const,
+            newView: view,
+            sender: nd.index,
+            checkpointHeight: nd.height,
+            checkpoint: nd.certs[nd.height] ?? null,
+            prepared: null,
+          }
+          const vc = {
+            ...vcBody,
+            signature: nd.signer.sign(signBytesOf(CHAIN_ID, { ...vcBody, signature: new Uint8Array(64) })),
+          }
+          for (const to of others) this.sendMsg(nd, to, vc)
+        }
+        return true
+      }
+      case 'badnewview': {
+        if (msg.kind !== 'newview') return false
+        let tampered: ConsensusMessage
+        if (msg.prePrepare !== null) {
+          const b = msg.prePrepare.block
+          const alt = { ...b, header: { ...b.header, timestamp: b.header.timestamp + 7, view: msg.view } }
+          tampered = this.signNV(nd, {
+            ...msg,
+            prePrepare: this.signPP(nd, msg.view, msg.prePrepare.height, alt),
+          })
+        } else if (msg.viewChanges.length > 0) {
+          tampered = this.signNV(nd, { ...msg, viewChanges: msg.viewChanges.slice(1) })
+        } else {
+          return false
+        }
+        for (const to of others) this.sendMsg(nd, to, tampered)
+        return true
+      }
+      default:
+        return false
+    }
+  }
+
+  private proposeInvalid(nd: SimNode, view: number, block: Block): void {
+    const r = this.net
+    const kind = r.int(0, 2)
+    let bad: Block
+    if (kind === 0 && block.txs.length > 0) {
+      const raw = (block.txs[0] as Uint8Array).slice()
+      raw[raw.length - 1] ^= 0x01 // the last byte is in the signature
+      const txs = [raw, ...block.txs.slice(1)]
+      bad = { txs, header: { ...block.header, txRoot: merkleRoot(txs.map((t) => txHash(t))) } }
+    } else if (kind === 1) {
+      bad = { ...block, header: { ...block.header, parentHash: sha256(block.header.parentHash) } }
+    } else {
+      bad = { ...block, header: { ...block.header, appHash: sha256(block.header.appHash) } }
+    }
+    const pp = this.signPP(nd, view, block.header.height, bad)
+    for (const to of this.others(nd)) this.sendMsg(nd, to, pp)
+  }
+
+  private signPP(nd: SimNode, view: number, height: number, block: Block): PrePrepareMsg {
+    const sig = nd.signer.sign(prePrepareSignBytes(CHAIN_ID, view, height, nd.index, blockHash(block.header)))
+    return { kind: 'preprepare', view, height, sender: nd.index, block, signature: sig }
+  }
+
+  private signNV(nd: SimNode, msg: Extract<ConsensusMessage, { kind: 'newview' }>): ConsensusMessage {
+    return { ...msg, signature: nd.signer.sign(newViewSignBytes(CHAIN_ID, msg)) }
+  }
+}
