@@ -486,7 +486,7 @@ export class PbftEngine {
       this.startViewChange(this.viewNo + 1)
   }
 
-  /** §4.2: prepared = the accepted PRE-PREPARE + 2f matching PREPAREs from other replicas; then COMMIT. */
+  /** §4.2: prepared = the accepted PRE-PREPARE + quorum-1 (2f) matching PREPAREs from other replicas; then COMMIT. */
   private checkPrepared(view: number): void {
     const { selfIndex, validators } = this.config
     const slot = this.slot
@@ -496,7 +496,9 @@ export class PbftEngine {
     if (h === undefined || pp === undefined || slot.myCommit.has(view)) return
     const primary = validators.primary(view).index
     const votes = slot.prepares.matching(view, h).filter((m) => m.sender !== primary)
-    if (votes.length < 2 * validators.f) return
+    // §4.2 prepared: the PRE-PREPARE plus quorum-1 PREPAREs from others (2f when n = 3f+1), so a
+    // prepared certificate always spans a quorum and intersects every other quorum (ValidatorSet).
+    if (votes.length < validators.quorum - 1) return
     const block = slot.blocks.get(h)
     if (block === undefined) return
     const prepared: PreparedCert = {
@@ -505,7 +507,7 @@ export class PbftEngine {
       blockHash: blockHash(block.header),
       prePrepareSignature: pp.signature,
       prepares: votes
-        .slice(0, 2 * validators.f)
+        .slice(0, validators.quorum - 1)
         .map((m) => ({ validator: m.sender, signature: m.signature })),
       block,
     }

@@ -64,7 +64,7 @@ function prePrepareShapeValid(msg: PrePrepareMsg, chainId: string, validators: V
   return bytesEqual(h.proposer, validators.primary(h.view).publicKey)
 }
 
-/** §4.4: a prepared certificate is a PRE-PREPARE plus 2f PREPAREs from distinct other validators. */
+/** §4.4: a prepared certificate is a PRE-PREPARE plus quorum-1 (2f) PREPAREs from distinct other validators. */
 export function verifyPreparedCert(p: PreparedCert, chainId: string, validators: ValidatorSet): boolean {
   const primary = validators.primary(p.view).index
   if (
@@ -76,7 +76,7 @@ export function verifyPreparedCert(p: PreparedCert, chainId: string, validators:
   ) {
     return false
   }
-  if (p.prepares.length < 2 * validators.f) return false
+  if (p.prepares.length < validators.quorum - 1) return false
   let previous = -1
   for (const v of p.prepares) {
     if (!isIndex(v.validator, validators) || v.validator <= previous || v.validator === primary) return false
