@@ -308,8 +308,12 @@ export class PbftNode {
           break
         }
         case 'prune_wal': {
-          const keep = new Set(action.retain.map((r) => walKey(encodeWalRecord(r))))
+          // "Replace the WAL by `retain`": write what is missing first, then delete the rest, so a
+          // crash in between leaves a superset (never a lost vote).
+          const keep = new Map(action.retain.map((r) => [walKey(encodeWalRecord(r)), encodeWalRecord(r)]))
           const entries = await this.store.walEntries()
+          const present = new Set(entries.map((e) => e.key))
+          for (const [key, bytes] of keep) if (!present.has(key)) await this.store.walPut(key, bytes)
           const obsolete = entries.map((e) => e.key).filter((k) => !keep.has(k))
           if (obsolete.length > 0) await this.store.walDelete(obsolete)
           break
