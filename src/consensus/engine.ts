@@ -133,6 +133,7 @@ export class PbftEngine {
     this.lastCert = init.lastCertificate ?? null
     this.viewNo = init.view
     this.restoreWal(init)
+    if (this.lastCert !== null) this.adoptCertifiedView(this.lastCert)
     this.slot = this.newSlot()
     this.installNewViewProposal()
   }
@@ -565,6 +566,7 @@ export class PbftEngine {
     this.lastHash = certificate.blockHash
     this.lastHeader = block.header
     this.lastCert = certificate
+    const viewAdopted = this.adoptCertifiedView(certificate)
     this.attempts = 0
     this.pendingTxs = false // the driver re-signals txs_available while its mempool still holds some
     this.proposalRequested = null
@@ -572,7 +574,7 @@ export class PbftEngine {
     for (const [s, h] of this.aheadHeights) if (h <= this.finalHeight + 1) this.aheadHeights.delete(s)
     this.slot = this.newSlot()
     this.pruneWal()
-    if (this.timer?.kind === 'progress') {
+    if (this.timer?.kind === 'progress' || (viewAdopted && this.timer !== null)) {
       this.timer = null
       this.out.push({ type: 'cancel_timer' })
     }
@@ -582,6 +584,28 @@ export class PbftEngine {
     for (const m of buffered) this.onMessage(m, true)
     if (this.slot.height !== this.finalHeight + 1) return // a replayed message finalized further
     this.afterViewOrHeightChange()
+  }
+
+  /**
+   * A commit certificate of view v is signed by a quorum that was in view v, so a quorum installed
+   * v's NEW-VIEW. A replica still below v (restarted, wiped, partitioned through the view change)
+   * joins v here instead of waiting for the next view change — otherwise it would sit in an old
+   * view, not voting, and the network would run without its fault margin. Safe: v's NEW-VIEW only
+   * constrains heights up to its checkpoint + 1, which is at most this final height, so every later
+   * height of v is open to the primary's fresh proposal (see docs/CONSENSUS.md). Never moves back:
+   * a replica already changing to a view above v stays on that path.
+   */
+  private adoptCertifiedView(cert: CommitCertificate): boolean {
+    const v = cert.view
+    if (v < this.viewNo || (v === this.viewNo && this.phaseNow === 'normal')) return false
+    this.viewNo = v
+    this.phaseNow = 'normal'
+    this.needViewChangeOnStart = false
+    this.nv = { view: v, height: cert.height, fixedHash: null, prePrepare: null }
+    this.proposalRequested = null
+    this.newViewResent.clear()
+    for (const [s, vc] of this.viewChanges) if (vc.newView <= v) this.viewChanges.delete(s)
+    return true
   }
 
   private afterViewOrHeightChange(): void {

@@ -384,6 +384,47 @@ describe('consensus/engine: lagging replicas, sync and observers', () => {
     expect(laggard.height).to.equal(1)
   })
 
+  it('a replica below the view of a synced certificate joins that view (restarted or wiped replica)', () => {
+    // A block proposed by view 2's primary (validator 2) and certified by a quorum in view 2.
+    const block = makeBlock(s(2), 2, 1, GENESIS_HASH, 7)
+    const hash = blockHash(block.header)
+    const votes = [0, 1, 2].map((i) => ({
+      validator: i,
+      signature: signCommit(s(i), i, 2, 1, hash).signature,
+    }))
+    const certificate = { height: 1, view: 2, blockHash: hash, votes }
+    const laggard = makeEngine(signers4, 3)
+    expect(laggard.view).to.equal(0)
+    expect(ofType(laggard.step({ type: 'block_synced', block, certificate }), 'commit')).to.have.length(1)
+    expect(laggard.view).to.equal(2)
+    expect(laggard.status().phase).to.equal('normal')
+    // It now votes in view 2: a PRE-PREPARE of view 2 for height 2 gets its PREPARE.
+    const next = makeBlock(s(2), 2, 2, hash, 8)
+    const pp = signPrePrepare(s(2), 2, 2, 2, next)
+    const prepares = broadcasts(laggard.step({ type: 'message', msg: pp })).filter(
+      (m) => m.kind === 'prepare',
+    )
+    expect(prepares).to.have.length(1)
+    // A replica already changing to a view above the certificate's stays on that path.
+    const changing = makeEngine(signers4, 3)
+    changing.step({ type: 'txs_available' })
+    changing.step({ type: 'timeout', view: 0, height: 1 })
+    expect([changing.view, changing.status().phase]).to.deep.equal([1, 'viewchange'])
+    const block0 = makeBlock(s(0), 0, 1, GENESIS_HASH, 9)
+    const hash0 = blockHash(block0.header)
+    const votes0 = [0, 1, 2].map((i) => ({
+      validator: i,
+      signature: signCommit(s(i), i, 0, 1, hash0).signature,
+    }))
+    changing.step({
+      type: 'block_synced',
+      block: block0,
+      certificate: { height: 1, view: 0, blockHash: hash0, votes: votes0 },
+    })
+    expect(changing.height).to.equal(1)
+    expect([changing.view, changing.status().phase]).to.deep.equal([1, 'viewchange'])
+  })
+
   it('an observer follows commits but never signs or persists', () => {
     const e = makeEngine(signers4, 0, { observer: true })
     const out = [
