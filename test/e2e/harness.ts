@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -216,4 +216,79 @@ export class TestNet {
       })
       .join('\n')
   }
+}
+
+// ---- additions for the fault-tolerance suites (faults, byzantine, soak) ----
+
+/** The parts of HOME/config.json the fault suites adjust; the rest is kept as read. */
+export interface ConfigJson {
+  consensus: Record<string, number>
+  metrics: { enabled: boolean; laddr: string }
+  mempool: Record<string, number>
+  [field: string]: unknown
+}
+
+/** Reads HOME/config.json, lets `edit` change it, writes it back. */
+export function patchConfig(home: string, edit: (cfg: ConfigJson) => void): void {
+  const path = join(home, 'config.json')
+  const cfg = JSON.parse(readFileSync(path, 'utf8')) as ConfigJson
+  edit(cfg)
+  writeFileSync(path, JSON.stringify(cfg, null, 2))
+}
+
+/** Short consensus timers (fast view changes in tests) and metrics on, for every node of `net`. */
+export function useFastConsensus(net: TestNet, viewChangeMs = 1000, viewChangeMaxMs = 8000): void {
+  for (const n of net.nodes) {
+    patchConfig(n.home, (cfg) => {
+      cfg.consensus.view_change_timeout_ms = viewChangeMs
+      cfg.consensus.view_change_timeout_max_ms = viewChangeMaxMs
+      cfg.metrics.enabled = true
+    })
+  }
+}
+
+export function genesisPathOf(node: TestNode): string {
+  return join(node.home, 'genesis.json')
+}
+
+export function metricsUrlOf(node: TestNode): string {
+  const cfg = JSON.parse(readFileSync(join(node.home, 'config.json'), 'utf8')) as ConfigJson
+  return `http://${cfg.metrics.laddr}/metrics`
+}
+
+/** Sum of pbft_gossip_messages_total samples matching result (and topic / reason when given). */
+export async function gossipCount(
+  node: TestNode,
+  filter: { result: 'accept' | 'ignore' | 'reject'; topic?: string; reason?: string },
+): Promise<number> {
+  const text = await (await fetch(metricsUrlOf(node), { signal: AbortSignal.timeout(5_000) })).text()
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('pbft_gossip_messages_total{')) continue
+    if (!line.includes(`result="${filter.result}"`)) continue
+    if (filter.topic !== undefined && !line.includes(`topic="${filter.topic}"`)) continue
+    if (filter.reason !== undefined && !line.includes(`reason="${filter.reason}"`)) continue
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+/** Starts every node of `nodes` and waits until each serves RPC with at least `peers` peers. */
+export async function startAll(nodes: TestNode[], peers: number, timeoutMs = 30_000): Promise<void> {
+  for (const n of nodes) n.start()
+  await waitFor(
+    `${nodes.map((n) => n.name).join(',')} serving RPC with ${peers} peers`,
+    async () => (await Promise.all(nodes.map((n) => n.status()))).every((s) => s.n_peers >= peers),
+    timeoutMs,
+  )
+}
+
+/** Waits until every node in `nodes` is at `height` or above. */
+export async function waitHeight(nodes: TestNode[], height: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `height ${height} on ${nodes.map((n) => n.name).join(',')}`,
+    async () => (await Promise.all(nodes.map((n) => n.height()))).every((h) => h >= height),
+    timeoutMs,
+    100,
+  )
 }

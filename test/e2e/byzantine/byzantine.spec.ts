@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect } from 'chai'
+import {
+  type ConsensusMessage,
+  encodeConsensusMessage,
+  prepareSignBytes,
+} from '../../../src/codec/consensus.js'
+import { sha256 } from '../../../src/crypto/hash.js'
+import { generateNodeKey } from '../../../src/crypto/node-key.js'
+import { createNetwork } from '../../../src/network/network.js'
+import { E2E_CHAIN, FaultNet } from '../fault-ops.js'
+import { gossipCount, type TestNode, waitFor } from '../harness.js'
+import { LoadDriver } from '../load-driver.js'
+import { ByzantineProcess } from './process.js'
+
+/**
+ * Byzantine validators as separate processes built from test code (test/e2e/byzantine/*.ts), never
+ * switches in the shipped node. Three honest `pbft start` processes must stay safe (history checker
+ * clean) and live (txs final under load) and must reject / penalise the offender.
+ */
+
+function load(seed: number, honest: TestNode[]): LoadDriver {
+  const d = new LoadDriver({
+    chainId: E2E_CHAIN,
+    rpcUrls: () => honest.filter((n) => n.running).map((n) => n.rpcUrl),
+    clients: 3,
+    ratePerSec: 20,
+    seed,
+  })
+  d.start()
+  return d
+}
+
+async function rejectsOn(nodes: TestNode[], reason?: string): Promise<number> {
+  const counts = await Promise.all(nodes.map((n) => gossipCount(n, { result: 'reject', reason })))
+  return counts.reduce((a, b) => a + b, 0)
+}
+
+function logsMention(nodes: TestNode[], text: string): boolean {
+  return nodes.some((n) => {
+    try {
+      return readFileSync(n.logPath, 'utf8').includes(text)
+    } catch {
+      return false
+    }
+  })
+}
+
+/** One devnet whose validator `byzIndex` is not started: its home is the Byzantine program's. */
+function byzantineSuite(
+  title: string,
+  byzIndex: number,
+  body: (ctx: {
+    fn: () => FaultNet
+    honest: () => TestNode[]
+    spawnByz: (program: string, args?: string[]) => ByzantineProcess
+  }) => void,
+): void {
+  describe(title, function () {
+    this.timeout(90_000)
+    let fn: FaultNet
+    let honest: TestNode[]
+    const procs: ByzantineProcess[] = []
+    before(async () => {
+      fn = await FaultNet.create(4, { start: (_n, i) => i !== byzIndex })
+      honest = fn.validators.filter((_n, i) => i !== byzIndex)
+    })
+    afterEach(async function () {
+      await Promise.all(procs.map((p) => p.stop()))
+      if (this.currentTest?.state === 'failed') console.error(fn.logsTail(30))
+    })
+    after(async () => {
+      await Promise.all(procs.map((p) => p.stop()))
+      await fn?.close()
+    })
+    body({
+      fn: () => fn,
+      honest: () => honest,
+      spawnByz: (program, args = []) => {
+        const home = (fn.validators[byzIndex] as TestNode).home
+        const p = new ByzantineProcess(
+          program,
+          home,
+          ['--rpc', (honest[0] as TestNode).rpcUrl, '--duration-ms', '60000', ...args],
+          join(fn.net.dir, `byzantine-${program}.log`),
+        )
+        p.start()
+        procs.push(p)
+        return p
+      },
+    })
+  })
+}
+
+describe('e2e Byzantine validators (separate processes) against 3 honest nodes', () => {
+  byzantineSuite(
+    'an equivocating primary (validator 0, primary of view 0)',
+    0,
+    ({ fn, honest, spawnByz }) => {
+      it('two valid PRE-PREPAREs for one (view, height): no fork, evidence logged, the honest nodes move on', async () => {
+        const byz = spawnByz('equivocate')
+        await waitFor('the Byzantine primary joined', () => byz.count('joined') > 0 || undefined, 20_000)
+        const d = load(201, honest())
+        await waitFor('an equivocation sent', () => byz.count('equivocated') > 0 || undefined, 20_000)
+        await d.waitForAcks(30, 40_000)
+        const views = await fn().views(honest())
+        expect(Math.min(...views), 'honest nodes left the Byzantine primary’s view').to.be.greaterThan(0)
+        const history = await d.stop()
+        const report = await fn().check(history)
+        expect(report.acknowledgedFinal + report.acknowledgedPending).to.be.at.least(25)
+        await waitFor(
+          'equivocation evidence in an honest node’s log',
+          () => logsMention(honest(), 'equivocation evidence') || undefined,
+          10_000,
+        )
+        const sent = byz.last('equivocated')
+        console.log(`  equivocations sent: ${byz.count('equivocated')} (last ${JSON.stringify(sent)})`)
+      })
+    },
+  )
+
+  byzantineSuite('a primary proposing an invalid block (validator 0)', 0, ({ fn, honest, spawnByz }) => {
+    it('a block with a forged tx signature is rejected by signed rejections and never final', async () => {
+      const byz = spawnByz('invalid-block', ['--variant', 'bad-sig'])
+      await waitFor('the Byzantine primary joined', () => byz.count('joined') > 0 || undefined, 20_000)
+      const d = load(202, honest())
+      await waitFor('an invalid block proposed', () => byz.count('proposed-invalid') > 0 || undefined, 20_000)
+      await d.waitForAcks(30, 40_000)
+      const history = await d.stop()
+      // The replay in the checker re-validates every final block: an invalid one would be reported.
+      const report = await fn().check(history)
+      expect(report.blocksReplayed).to.equal(report.heights)
+      const views = await fn().views(honest())
+      expect(Math.min(...views)).to.be.greaterThan(0)
+      const rejections = await Promise.all(
+        honest().map((n) => gossipCount(n, { result: 'accept', topic: 'reject' })),
+      )
+      expect(
+        rejections.reduce((a, b) => a + b, 0),
+        'signed rejections exchanged by the honest nodes',
+      ).to.be.at.least(1)
+    })
+  })
+
+  byzantineSuite('a Byzantine backup (validator 3)', 3, ({ fn, honest, spawnByz }) => {
+    it('garbage signatures, forged and out-of-range senders, replays, far view changes: rejected, no effect', async () => {
+      const before = await rejectsOn(honest())
+      const byz = spawnByz('garbage')
+      const d = load(203, honest())
+      await waitFor('the garbage validator working', () => byz.count('garbage') >= 3 || undefined, 30_000)
+      await d.waitForAcks(30, 40_000)
+      const history = await d.stop()
+      await byz.stop()
+      await fn().check(history)
+      const after = await rejectsOn(honest())
+      expect(after - before, 'gossip rejections on the honest nodes').to.be.at.least(20)
+      expect(await rejectsOn(honest(), 'bad_signature_or_sender')).to.be.at.least(3)
+      expect(await rejectsOn(honest(), 'malformed')).to.be.at.least(3)
+      const views = await fn().views(honest())
+      expect(Math.max(...views), 'one validator’s far VIEW-CHANGEs moved nobody').to.be.below(100)
+      console.log(
+        `  garbage sent: ${JSON.stringify(byz.last('garbage'))}; rejects on honest nodes: ${after - before}`,
+      )
+    })
+
+    it('a flood of oversized and malformed messages: rejected, honest nodes stay live', async () => {
+      const before = await rejectsOn(honest())
+      const byz = spawnByz('flood')
+      const d = load(204, honest())
+      await waitFor('the flood running', () => byz.count('flood') >= 2 || undefined, 30_000)
+      await d.waitForAcks(30, 40_000)
+      const history = await d.stop()
+      await byz.stop()
+      await fn().check(history)
+      const after = await rejectsOn(honest())
+      expect(after - before, 'gossip rejections on the honest nodes').to.be.at.least(50)
+      console.log(
+        `  flood sent: ${JSON.stringify(byz.last('flood'))}; rejects: ${after - before} ` +
+          `(oversized: ${await rejectsOn(honest(), 'oversized')})`,
+      )
+    })
+
+    it('an outsider peer (not in genesis) publishing well-formed consensus messages: rejected, no effect', async () => {
+      const node0 = honest()[0] as TestNode
+      const st = await node0.status()
+      const before = await rejectsOn(honest(), 'bad_signature_or_sender')
+      const key = await generateNodeKey()
+      const outsider = await createNetwork({
+        privateKey: key.privateKey,
+        chainId: E2E_CHAIN,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        bootstrap: st.node_info.listen_addrs.map((a) =>
+          a.includes('/p2p/') ? a : `${a}/p2p/${st.node_info.peer_id}`,
+        ),
+      })
+      await outsider.start()
+      try {
+        await waitFor(
+          'outsider in the prepare mesh',
+          () => outsider.topicPeers('prepare').length > 0 || undefined,
+        )
+        const view = st.consensus.view
+        const height = st.sync_info.latest_block_height + 1
+        const hash = sha256(new TextEncoder().encode('outsider-block'))
+        const signed = (sender: number): ConsensusMessage => ({
+          kind: 'prepare',
+          view,
+          height,
+          blockHash: hash,
+          sender,
+          signature: key.signer.sign(prepareSignBytes(E2E_CHAIN, view, height, sender, hash)),
+        })
+        // its own key under its own index (out of range), and under each validator's index
+        for (const sender of [4, 5, 100, 0, 1, 2, 3]) {
+          await outsider.publish('prepare', encodeConsensusMessage(signed(sender)))
+        }
+        await waitFor(
+          'the outsider’s messages rejected',
+          async () => (await rejectsOn(honest(), 'bad_signature_or_sender')) - before >= 7 || undefined,
+          10_000,
+        )
+        const after = await node0.status()
+        expect(after.sync_info.latest_block_hash).to.equal(st.sync_info.latest_block_hash)
+        expect(after.consensus.view).to.equal(st.consensus.view)
+      } finally {
+        await outsider.stop()
+      }
+    })
+  })
+})
