@@ -17,7 +17,7 @@ import {
   type WalRecord,
 } from '../codec/consensus.js'
 import { CodecError } from '../codec/errors.js'
-import { decodeTxBatch } from '../codec/tx-sign.js'
+import { decodeTxBatch, encodeTxBatch, MAX_TXS_PER_BATCH } from '../codec/tx-sign.js'
 import type { Block, CommitCertificate } from '../codec/types.js'
 import { PbftEngine } from '../consensus/engine.js'
 import type { EngineAction, EngineEvent, Evidence } from '../consensus/types.js'
@@ -44,6 +44,14 @@ const MAX_CLOCK_DRIFT_MS = 10_000
 /** How often the node asks its peers for their tips when nothing else made it sync. */
 const SYNC_POLL_MS = 2_000
 const MEMPOOL_EVICT_MS = 5_000
+/**
+ * How often the oldest waiting txs are gossiped again. Tx gossip is fire-and-forget: a batch sent
+ * while partitioned, or on a connection that then died, never reaches the nodes on the other side,
+ * and if one of them is (or becomes) the primary, that tx and every later nonce of its sender wait
+ * until the TTL. Like CometBFT's mempool reactor, which sends its mempool to every (re)connected
+ * peer, we re-send what still waits; peers that already hold a tx ignore it.
+ */
+const MEMPOOL_REGOSSIP_MS = 3_000
 
 const CONSENSUS_TOPICS: readonly ConsensusKind[] = [
   'preprepare',
@@ -90,6 +98,7 @@ export class PbftNode {
   private syncTarget = 0
   private syncLoopDone: Promise<void> | undefined
   private evictTimer: NodeJS.Timeout | undefined
+  private regossipTimer: NodeJS.Timeout | undefined
   readonly txGossip: TxGossipBatcher
   readonly selfIndex: number | null
 
@@ -139,6 +148,8 @@ export class PbftNode {
         now: Date.now,
         options: config.mempool,
         onDrop: (hash, reason, encoded) => node?.onTxDropped(hash, reason, encoded),
+        // Verify each tx once per node: block validation (app.execute) hits this cache.
+        signatureCache: app.signatures,
       })
       node = new PbftNode(config, genesis, home.nodeKey, validators, store, app, mempool, opts.logger)
       return node
@@ -199,6 +210,7 @@ export class PbftNode {
         },
       },
       logger: this.log.child({ module: 'network' }),
+      gossip: { seenTtlMs: gossipSeenTtlMs(this.config.consensus.viewChangeTimeoutMs) },
       metrics: {
         onGossipResult: (topic, result, reason) => this.metrics.gossipMessages.inc({ topic, result, reason }),
         onPeerCount: (n) => this.metrics.peers.set(n),
@@ -220,6 +232,7 @@ export class PbftNode {
     }
     this.metrics.height.set(tip.height)
     this.evictTimer = setInterval(() => this.mempool.evictExpired(), MEMPOOL_EVICT_MS)
+    this.regossipTimer = setInterval(() => this.regossipWaitingTxs(), MEMPOOL_REGOSSIP_MS)
     this.syncLoopDone = this.syncLoop()
     this.enqueue({ type: 'start' })
     if (this.mempool.size > 0) this.scheduleTxsAvailable()
@@ -249,6 +262,7 @@ export class PbftNode {
     if (this.timer !== undefined) clearTimeout(this.timer)
     if (this.proposeTimer !== undefined) clearTimeout(this.proposeTimer)
     if (this.evictTimer !== undefined) clearInterval(this.evictTimer)
+    if (this.regossipTimer !== undefined) clearInterval(this.regossipTimer)
     this.txGossip.stop()
     await this.rpc?.stop().catch(() => undefined)
     this.syncWake?.()
@@ -369,7 +383,7 @@ export class PbftNode {
     this.proposeTimer = setTimeout(() => {
       this.proposeTimer = undefined
       const tip = this.store.tip()
-      const block =
+      const built =
         action.height === tip.height + 1 && this.selfIndex !== null
           ? buildProposal({
               mempool: this.mempool,
@@ -385,6 +399,9 @@ export class PbftNode {
               now: Date.now(),
             })
           : null
+      if (built?.execution !== undefined)
+        this.rememberExecution(blockHash(built.block.header), built.execution)
+      const block = built?.block ?? null
       this.enqueue({ type: 'proposal', view: action.view, height: action.height, block })
     }, this.config.consensus.proposeDelayMs)
   }
@@ -403,9 +420,18 @@ export class PbftNode {
       execute: (txs) => this.app.execute(txs),
     })
     if (!result.ok) return result
-    if (this.executions.size > 16) this.executions.clear()
-    this.executions.set(toHex(result.hash), result.execution)
+    this.rememberExecution(result.hash, result.execution)
     return { ok: true }
+  }
+
+  /**
+   * Keeps a block's execution for its commit, so a block is executed once per node (validation or,
+   * for its proposer, building). Only executions against the current committed state go in here:
+   * the map is cleared at every commit (and KvApp.apply refuses a stale one anyway).
+   */
+  private rememberExecution(hash: Uint8Array, execution: Execution): void {
+    if (this.executions.size > 16) this.executions.clear()
+    this.executions.set(toHex(hash), execution)
   }
 
   private async commitBlock(block: Block, certificate: CommitCertificate): Promise<void> {
@@ -521,6 +547,22 @@ export class PbftNode {
     }
     for (const kind of CONSENSUS_TOPICS) validators[kind] = consensus(kind)
     return validators
+  }
+
+  /** Re-publishes the oldest waiting txs (arrival order), one batch; see MEMPOOL_REGOSSIP_MS. */
+  private regossipWaitingTxs(): void {
+    const txs: Uint8Array[] = []
+    let bytes = 0
+    // stay well under the gossip message cap, as TxGossipBatcher does
+    for (const tx of this.mempool.list(MAX_TXS_PER_BATCH)) {
+      if (bytes + tx.length + 4 > 1024 * 1024) break
+      txs.push(tx)
+      bytes += tx.length + 4
+    }
+    if (txs.length === 0) return
+    this.network.publish('tx', encodeTxBatch(txs)).catch((err: unknown) => {
+      this.log.warn({ err: String(err) }, 'tx re-gossip failed')
+    })
   }
 
   /** A tx batch: Reject on malformed or forged txs (the sender should not relay those), else admit. */
@@ -642,6 +684,18 @@ export class PbftNode {
   engineStatus() {
     return this.engine.status()
   }
+}
+
+/**
+ * gossipsub drops a re-publish of identical bytes while their id is in its seen cache. The engine
+ * re-sends its (deterministically signed, so identical) VIEW-CHANGE on every view timeout, and
+ * waiting txs are re-gossiped every few seconds; with the usual 30 s cache those re-sends would
+ * not leave the node for 30 s, and a replica that missed the first copy (partitioned, restarting)
+ * would stall the view change that long. So the cache lives shorter than the first view timeout.
+ * Duplicates arriving later are cheap: the engine and the mempool dedup them.
+ */
+export function gossipSeenTtlMs(viewChangeTimeoutMs: number): number {
+  return Math.min(30_000, Math.max(500, Math.floor(viewChangeTimeoutMs * 0.75)))
 }
 
 function walKey(encodedRecord: Uint8Array): string {
