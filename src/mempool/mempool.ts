@@ -11,6 +11,16 @@ export interface NonceSource {
   nonce(address: Uint8Array): number
 }
 
+/**
+ * A record of tx hashes whose signatures verified, shared with the block executor (the app's
+ * SignatureCache) so a tx is verified once per node, not again when its block is validated.
+ * The hash covers body and signature, so a hit means these exact bytes verified.
+ */
+export interface VerifiedSignatures {
+  has(hash: Uint8Array): boolean
+  add(hash: Uint8Array): void
+}
+
 /** Why a pending tx left the pool without being committed. */
 export type DropReason = 'expired' | 'stale_nonce'
 
@@ -36,6 +46,8 @@ export interface MempoolInit {
   readonly options?: Partial<MempoolOptions>
   /** called once for every tx dropped by update() or evictExpired(), e.g. to emit an event */
   readonly onDrop?: (hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void
+  /** consulted before verifying and told of every verified tx (e.g. the app's SignatureCache) */
+  readonly signatureCache?: VerifiedSignatures
 }
 
 interface PendingTx {
@@ -81,6 +93,7 @@ export class Mempool {
   private readonly dropped: BoundedMap<string, DropReason>
   /** hashes whose signature verified, kept after they leave the pool: verify each tx once */
   private readonly verified: BoundedMap<string, true>
+  private readonly signatureCache: VerifiedSignatures | undefined
   private totalBytes = 0
   private nextSeq = 0
 
@@ -92,6 +105,7 @@ export class Mempool {
     this.onDrop = init.onDrop
     this.dropped = new BoundedMap(this.options.maxDroppedHistory)
     this.verified = new BoundedMap(this.options.maxVerifiedCache)
+    this.signatureCache = init.signatureCache
   }
 
   /** number of pending txs */
@@ -152,12 +166,14 @@ export class Mempool {
     if (this.totalBytes + encodedTx.length > maxBytes) {
       throw new MempoolError('mempool_full', `mempool full: ${this.totalBytes} bytes (max ${maxBytes})`)
     }
-    if (!this.verified.has(key)) {
+    if (!this.verified.has(key) && this.signatureCache?.has(hash) !== true) {
       if (!verifySignature(tx.from, encodeTxBody(tx), tx.signature)) {
         throw new MempoolError('invalid_signature', 'tx signature does not verify')
       }
-      this.verified.set(key, true)
     }
+    // Verified (now or before): block validation of this tx will not verify it again.
+    this.verified.set(key, true)
+    this.signatureCache?.add(hash)
 
     this.insert(key, hash, encodedTx, tx, sender ?? this.newSender(senderKey, tx.from))
     // A resubmitted tx that was dropped (e.g. expired) is pending again.

@@ -1,4 +1,4 @@
-import type { KvApp } from '../app/kv-app.js'
+import type { Execution, KvApp } from '../app/kv-app.js'
 import { merkleRoot } from '../chain/merkle.js'
 import { txHash } from '../codec/chain.js'
 import type { Block, BlockHeader } from '../codec/types.js'
@@ -17,7 +17,8 @@ export interface ProposalLimits {
  * Builds the primary's block for the next height from the mempool (PBFT §4.2 "the primary
  * assigns a sequence number": here the height). Txs the app would reject (e.g. a nonce made
  * stale by a block the mempool has not re-checked yet) are left out so the block is valid.
- * Returns null when nothing executable waits: no empty blocks.
+ * Returns null when nothing executable waits: no empty blocks. The execution of exactly these txs
+ * against the committed state comes along, so the proposer need not execute its block again.
  */
 export function buildProposal(opts: {
   mempool: Mempool
@@ -31,15 +32,19 @@ export function buildProposal(opts: {
   parentHeader: BlockHeader
   appHash: Uint8Array
   now: number
-}): Block | null {
+}): { block: Block; execution: Execution | undefined } | null {
   const { limits } = opts
   const budget = limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES
   let txs = opts.mempool.reap(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES)
+  let execution: Execution | undefined
   for (let attempt = 0; txs.length > 0 && attempt < 16; attempt++) {
-    const execution = opts.app.execute(txs)
-    if (execution.ok) break
+    const result = opts.app.execute(txs)
+    if (result.ok) {
+      execution = result
+      break
+    }
     // Keep the valid prefix; the invalid tx (and the sender's later ones) wait for the mempool's re-check.
-    txs = txs.slice(0, execution.index)
+    txs = txs.slice(0, result.index)
   }
   if (txs.length === 0) return null
   const header: BlockHeader = {
@@ -53,5 +58,5 @@ export function buildProposal(opts: {
     txRoot: merkleRoot(txs.map(txHash)),
     appHash: opts.appHash,
   }
-  return { header, txs }
+  return { block: { header, txs }, execution }
 }

@@ -29,20 +29,20 @@ export class NodeRpcBackend implements RpcBackend {
   }
 
   async broadcastTx(tx: Uint8Array): Promise<BroadcastResult> {
-    const hash = txHash(tx)
-    const hex = toHex(hash)
-    // Resubmitting a known tx returns its current status, not a failure (SPEC §6).
-    if ((await this.node.store.getTxLocation(hash)) !== undefined) return { hash: hex, status: 'final' }
-    const dropped = this.node.droppedTx(hex)
+    // The mempool first: a new tx (the common case) costs no store read. A final tx can never be
+    // admitted again (its nonce is used), so it always reaches the store lookup below.
+    let hash: Uint8Array
     try {
-      this.node.submitTx(tx)
-      return { hash: hex, status: 'pending' }
+      hash = this.node.submitTx(tx).hash
+      return { hash: toHex(hash), status: 'pending' }
     } catch (err) {
-      if (dropped !== undefined) return { hash: hex, status: 'dropped' }
-      if (err instanceof MempoolError) {
-        throw rpcErrorFromMempool(err)
-      }
-      throw err
+      if (!(err instanceof MempoolError)) throw err
+      hash = txHash(tx)
+      const hex = toHex(hash)
+      // Resubmitting a known tx returns its current status, not a failure (SPEC §6).
+      if ((await this.node.store.getTxLocation(hash)) !== undefined) return { hash: hex, status: 'final' }
+      if (this.node.droppedTx(hex) !== undefined) return { hash: hex, status: 'dropped' }
+      throw rpcErrorFromMempool(err)
     }
   }
 

@@ -1,9 +1,11 @@
 import { expect } from 'chai'
+import { KvApp } from '../../../src/app/kv-app.js'
+import { SignatureCache } from '../../../src/app/signature-cache.js'
 import { MAX_TX_BYTES } from '../../../src/codec/limits.js'
 import { isPeerFault, MempoolError, type MempoolErrorCode } from '../../../src/mempool/errors.js'
-import type { Mempool } from '../../../src/mempool/mempool.js'
+import { Mempool } from '../../../src/mempool/mempool.js'
 import { defaultMempoolOptions, resolveMempoolOptions } from '../../../src/mempool/options.js'
-import { harness, hex, signedTx, signer, txHash } from './fixtures.js'
+import { CHAIN_ID, FakeClock, harness, hex, signedTx, signer, txHash } from './fixtures.js'
 
 function rejection(pool: Mempool, tx: Uint8Array): MempoolErrorCode {
   try {
@@ -100,6 +102,42 @@ describe('mempool/admission', () => {
     expect(rejection(pool, forged)).to.equal('invalid_signature')
     expect(pool.size).to.equal(0)
     expect(pool.hasVerifiedSignature(txHash(forged))).to.equal(false)
+  })
+
+  it('shares verified signatures with the app: a tx is verified once per node', () => {
+    const cache = new SignatureCache()
+    const app = KvApp.fromGenesis(CHAIN_ID, {}, cache)
+    const pool = new Mempool({
+      chainId: CHAIN_ID,
+      state: app,
+      now: new FakeClock().now,
+      signatureCache: cache,
+    })
+    const tx = signedTx(alice, 0)
+    const forged = tx.slice()
+    forged[forged.length - 1] ^= 0x01
+    expect(rejection(pool, forged)).to.equal('invalid_signature')
+    expect(cache.has(txHash(forged))).to.equal(false)
+    pool.add(tx)
+    expect(cache.has(txHash(tx))).to.equal(true)
+    expect(cache.size).to.equal(1)
+    // Block validation finds the mempool's verdict: nothing new is verified or recorded.
+    expect(app.execute([tx]).ok).to.equal(true)
+    expect(cache.size).to.equal(1)
+  })
+
+  it('trusts a shared-cache hit (so only verified hashes may ever be put in it)', () => {
+    const cache = new SignatureCache()
+    const pool = new Mempool({
+      chainId: CHAIN_ID,
+      state: { nonce: () => 0 },
+      now: new FakeClock().now,
+      signatureCache: cache,
+    })
+    const forged = signedTx(alice, 0).slice()
+    forged[forged.length - 1] ^= 0x01
+    cache.add(txHash(forged))
+    expect(pool.add(forged).status).to.equal('added')
   })
 
   it('rejects a replay: a nonce below the sender state nonce', () => {
