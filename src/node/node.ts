@@ -7,7 +7,7 @@ import { makeGenesisBlock } from '../chain/genesis-block.js'
 import { ChainStore } from '../chain/store.js'
 import { validateBlock } from '../chain/validation.js'
 import type { ValidatorSet } from '../chain/validators.js'
-import { blockHash, encodeBlock, encodeCertificate, txHash } from '../codec/chain.js'
+import { blockHash, decodeTx, encodeBlock, encodeCertificate, encodeTxBody, txHash } from '../codec/chain.js'
 import {
   type ConsensusKind,
   decodeConsensusMessage,
@@ -18,13 +18,14 @@ import {
 } from '../codec/consensus.js'
 import { CodecError } from '../codec/errors.js'
 import { decodeTxBatch, encodeTxBatch, MAX_TXS_PER_BATCH } from '../codec/tx-sign.js'
-import type { Block, CommitCertificate } from '../codec/types.js'
+import type { Block, CommitCertificate, SignedTx } from '../codec/types.js'
 import { PbftEngine } from '../consensus/engine.js'
 import type { EngineAction, EngineEvent, Evidence } from '../consensus/types.js'
 import { verifyConsensusMessage } from '../consensus/verify.js'
+import { verifySignature } from '../crypto/ed25519.js'
 import { sha256, toHex } from '../crypto/hash.js'
 import type { NodeKey } from '../crypto/node-key.js'
-import { isPeerFault, MempoolError } from '../mempool/errors.js'
+import { MempoolError } from '../mempool/errors.js'
 import { Mempool } from '../mempool/mempool.js'
 import { GossipValidationError, type GossipVerdict } from '../network/gossip-validation.js'
 import { createNetwork, type Network } from '../network/network.js'
@@ -535,10 +536,18 @@ export class PbftNode {
         if (!verifyConsensusMessage(msg, this.chainId, this.validators)) {
           throw new GossipValidationError('reject', 'bad_signature_or_sender')
         }
-        // Messages about heights we already finalized cannot change anything: don't relay them.
-        const height = 'height' in msg ? msg.height : undefined
-        if (height !== undefined && height <= this.store.tip().height - 1 && kind !== 'viewchange') {
+        // Messages that can no longer change anything are not relayed (Ignore, never Reject: what is
+        // stale depends on this node's state, so an honest relayer must not be penalised for it).
+        if ('height' in msg && msg.height <= this.store.tip().height - 1) {
           throw new GossipValidationError('ignore', 'stale')
+        }
+        // An old VIEW-CHANGE / NEW-VIEW costs a quorum of certificate checks each; don't spread replays.
+        const view = this.engine.status().view
+        if (
+          (msg.kind === 'viewchange' && msg.newView < view) ||
+          (msg.kind === 'newview' && msg.view < view)
+        ) {
+          throw new GossipValidationError('ignore', 'stale_view')
         }
         return 'accept'
       }
@@ -573,18 +582,40 @@ export class PbftNode {
     } catch {
       throw new GossipValidationError('reject', 'malformed')
     }
+    // Objective faults first, for every tx: a relayer whose mempool skipped a forged tx for a
+    // state-dependent reason (nonce, capacity) must still see it as forged, or honest relayers of a
+    // batch would be penalised by peers in another state (docs/PROTOCOL.md §2.3).
+    for (const tx of txs) {
+      const fault = this.objectiveTxFault(tx)
+      if (fault !== null) throw new GossipValidationError('reject', fault)
+    }
     let added = 0
     for (const tx of txs) {
       try {
         if (this.mempool.add(tx).status === 'added') added++
       } catch (err) {
-        if (err instanceof MempoolError && isPeerFault(err.code))
-          throw new GossipValidationError('reject', err.code)
-        // stale nonce, full mempool...: not the relayer's fault
+        // stale nonce, full mempool...: depends on this node's state, not the relayer's fault
+        if (!(err instanceof MempoolError)) throw err
       }
     }
     if (added > 0) this.metrics.mempoolTxs.set(this.mempool.size)
     return added > 0 ? 'accept' : 'ignore'
+  }
+
+  /** What is wrong with a tx whatever the state (malformed, foreign chain, forged), or null. */
+  private objectiveTxFault(tx: Uint8Array): string | null {
+    const hash = txHash(tx)
+    if (this.mempool.has(hash) || this.app.signatures.has(hash)) return null
+    let decoded: SignedTx
+    try {
+      decoded = decodeTx(tx)
+    } catch {
+      return 'malformed'
+    }
+    if (decoded.chainId !== this.chainId) return 'wrong_chain'
+    if (!verifySignature(decoded.from, encodeTxBody(decoded), decoded.signature)) return 'invalid_signature'
+    this.app.signatures.add(hash)
+    return null
   }
 
   private onConsensusGossip(kind: ConsensusKind, data: Uint8Array): void {
