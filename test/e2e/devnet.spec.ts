@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { encodeConsensusMessage, type PrepareMsg, prepareSignBytes } from '../../src/codec/consensus.js'
-import { signTx } from '../../src/codec/tx-sign.js'
+import { encodeTxBatch, signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { fromHex, sha256, toHex } from '../../src/crypto/hash.js'
 import { generateNodeKey } from '../../src/crypto/node-key.js'
@@ -224,13 +224,21 @@ describe('e2e: a 4-validator devnet of real processes', function () {
       }
       await outsider.publish('prepare', encodeConsensusMessage(msg))
       await outsider.publish('commit', new Uint8Array([0xde, 0xad, 0xbe, 0xef]))
+      // a tx batch with one forged tx (valid nonce 0 of a fresh sender): the whole batch is Rejected
+      const fresh = new Client(99)
+      const forgedTx = fromHex(fresh.tx('forged-in-batch', 'x'))
+      forgedTx[forgedTx.length - 1] = (forgedTx[forgedTx.length - 1] as number) ^ 0x01
+      await outsider.publish('tx', encodeTxBatch([fromHex(new Client(98).tx('ok', 'y')), forgedTx]))
       const metricsUrl = await metricsUrlOf(node0)
       await waitFor('gossip rejections counted on node0', async () => {
         const text = await (await fetch(metricsUrl)).text()
         const rejects = text
           .split('\n')
           .filter((l) => l.startsWith('pbft_gossip_messages_total') && l.includes('result="reject"'))
-        return rejects.length >= 2 || undefined
+        const forgedTxRejected = rejects.some(
+          (l) => l.includes('topic="tx"') && l.includes('invalid_signature'),
+        )
+        return (rejects.length >= 3 && forgedTxRejected) || undefined
       })
       const after = await node0.status()
       expect(after.sync_info.latest_block_hash).to.equal(before.sync_info.latest_block_hash)
