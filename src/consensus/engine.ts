@@ -444,6 +444,12 @@ export class PbftEngine {
       return
     }
     slot.accepted.set(view, h)
+    // The primary proposed a valid block: the timer now measures the PREPARE/COMMIT rounds, not the
+    // proposal too (once per height and view, so a faulty primary gains one timeout at most). A big
+    // block on a busy machine otherwise ran out the timer and forced needless view changes.
+    if (this.timer?.kind === 'progress' && this.timer.view === view && this.timer.height === slot.height) {
+      this.startTimer('progress')
+    }
     const self = this.config.selfIndex
     if (self !== null && self !== pp.sender && !slot.myPrepare.has(view)) {
       const prepare = this.signPrepare(view, slot.height, pp.block)
