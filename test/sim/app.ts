@@ -1,161 +1,204 @@
-import { merkleRoot } from '../../src/chain/merkle.js'
+import { type Execution, KvApp } from '../../src/app/kv-app.js'
+import { SignatureCache } from '../../src/app/signature-cache.js'
+import { makeGenesisBlock } from '../../src/chain/genesis-block.js'
+import { type BlockValidation, validateBlock } from '../../src/chain/validation.js'
 import type { ValidatorSet } from '../../src/chain/validators.js'
-import { blockHash, decodeTx, encodeTxBody, txHash } from '../../src/codec/chain.js'
-import type { Block, BlockHeader, SignedTx } from '../../src/codec/types.js'
-import type { BlockVerdict } from '../../src/consensus/types.js'
-import { verifySignature } from '../../src/crypto/ed25519.js'
-import { bytesEqual, sha256, toHex } from '../../src/crypto/hash.js'
+import { blockHash, txHash } from '../../src/codec/chain.js'
+import { MAX_BLOCK_BYTES } from '../../src/codec/limits.js'
+import type { Block, BlockHeader } from '../../src/codec/types.js'
+import { bytesEqual, toHex } from '../../src/crypto/hash.js'
+import { MempoolError } from '../../src/mempool/errors.js'
+import { Mempool } from '../../src/mempool/mempool.js'
+import { buildProposal, type ProposalLimits } from '../../src/node/block-builder.js'
 
-export const MAX_SIM_TXS_PER_BLOCK = 40
-
-/** Tx signature checks shared by every replica of one run (a pure function of the bytes). */
-export class SigCache {
-  private readonly ok = new Map<string, boolean>()
-
-  check(tx: SignedTx, hashHex: string): boolean {
-    let v = this.ok.get(hashHex)
-    if (v === undefined) {
-      v = verifySignature(tx.from, encodeTxBody(tx), tx.signature)
-      this.ok.set(hashHex, v)
-    }
-    return v
-  }
+export const SIM_CHAIN_ID = 'sim-chain'
+/** Block 0's timestamp; replica clocks read GENESIS_TIME_MS + simulated time (+ a skew offset). */
+export const GENESIS_TIME_MS = 1_700_000_000_000
+/** The node's future-drift bound for proposals (src/node/node.ts MAX_CLOCK_DRIFT_MS, not exported). */
+export const MAX_CLOCK_DRIFT_MS = 10_000
+/** Small blocks so a run spans many heights (and view changes) with few txs. */
+export const SIM_LIMITS: ProposalLimits = { maxBlockTxs: 40, maxBlockBytes: MAX_BLOCK_BYTES }
+/** genesis.json's app_state.kv: clients overwrite and delete some of these keys. */
+export const GENESIS_KV: Readonly<Record<string, string>> = {
+  greeting: 'hello',
+  k0: 'genesis-0',
+  k1: 'genesis-1',
+  'owner/alice': 'alice',
 }
 
-export function genesisHeader(chainId: string): BlockHeader {
-  const zero = new Uint8Array(32)
-  return {
-    chainId,
-    height: 0,
-    view: 0,
-    timestamp: 0,
-    proposer: zero,
-    parentHash: zero,
-    txRoot: merkleRoot([]),
-    appHash: zero,
+export interface SimGenesis {
+  readonly block: Block
+  readonly hash: Uint8Array
+  /** the genesis state root (block 1 carries it as its app_hash) */
+  readonly appHash: Uint8Array
+}
+
+let genesisMemo: SimGenesis | undefined
+
+/** The same for every run (a constant: computed once per process). */
+export function makeSimGenesis(): SimGenesis {
+  if (genesisMemo === undefined) {
+    const appHash = KvApp.fromGenesis(SIM_CHAIN_ID, GENESIS_KV).appHash()
+    const block = makeGenesisBlock(SIM_CHAIN_ID, GENESIS_TIME_MS, appHash)
+    genesisMemo = { block, hash: blockHash(block.header), appHash }
   }
+  return genesisMemo
+}
+
+/** The validation context of the block after `tip`, exactly as src/node/node.ts builds it. */
+export function validateAgainst(
+  block: Block,
+  tip: { header: BlockHeader; hash: Uint8Array; app: KvApp },
+  validators: ValidatorSet,
+  now: number,
+): BlockValidation<Execution> {
+  return validateBlock<Execution>(block, {
+    chainId: SIM_CHAIN_ID,
+    parent: tip.header,
+    parentHash: tip.hash,
+    validators,
+    now,
+    maxClockDriftMs: MAX_CLOCK_DRIFT_MS,
+    appHash: tip.app.appHash(),
+    execute: (txs) => tip.app.execute(txs),
+  })
 }
 
 /**
- * A tiny deterministic application behind the engine's validateBlock interface: nonces per sender and
- * an app_hash that hash-chains the applied tx hashes. Replaceable by the real KV app.
+ * One replica's application side, wired like src/node/node.ts: the real KvApp (committed state),
+ * the real Mempool (sharing the app's SignatureCache, so a tx is verified once per replica), the
+ * real block builder, and the real validateBlock. The chain tip is what the replica's store holds.
  */
-export class SimApp {
-  readonly nonces = new Map<string, number>()
-  appHash: Uint8Array = new Uint8Array(32)
-  lastHeader: BlockHeader
-  lastHash: Uint8Array
+export class Replica {
+  readonly mempool: Mempool
+  /** executions of blocks validated against the current state, by block hash (cleared at each commit) */
+  private readonly executions = new Map<string, Execution>()
+  header: BlockHeader
+  hash: Uint8Array
 
-  constructor(
-    private readonly chainId: string,
+  private constructor(
+    readonly app: KvApp,
+    tip: { header: BlockHeader; hash: Uint8Array },
     private readonly validators: ValidatorSet,
-    private readonly sigs: SigCache,
+    clock: () => number,
   ) {
-    this.lastHeader = genesisHeader(chainId)
-    this.lastHash = blockHash(this.lastHeader)
+    this.header = tip.header
+    this.hash = tip.hash
+    this.mempool = new Mempool({
+      chainId: SIM_CHAIN_ID,
+      state: app,
+      now: clock,
+      signatureCache: app.signatures,
+    })
+  }
+
+  /**
+   * `signatures` may be shared by the replicas of one run: a verify is a pure function of the tx
+   * bytes (the cache is keyed by the hash of body + signature), so sharing changes no verdict and
+   * spares each replica re-verifying what another did (the fresh-app replay at the end verifies all).
+   */
+  static atGenesis(
+    genesis: SimGenesis,
+    validators: ValidatorSet,
+    clock: () => number,
+    signatures = new SignatureCache(),
+  ): Replica {
+    const app = KvApp.fromGenesis(SIM_CHAIN_ID, GENESIS_KV, signatures)
+    return new Replica(app, { header: genesis.block.header, hash: genesis.hash }, validators, clock)
+  }
+
+  /**
+   * After a crash: the state the store made durable (every entry, as KvApp.load reads it) with
+   * an empty mempool (and empty caches unless a run-wide signature cache is passed). Throws when the rebuilt root differs from the recorded one.
+   */
+  static restarted(
+    prev: Replica,
+    recordedAppHash: Uint8Array,
+    clock: () => number,
+    signatures = new SignatureCache(),
+  ): Replica {
+    const app = KvApp.fromEntries(SIM_CHAIN_ID, prev.app.stateEntries(), prev.app.height, signatures)
+    if (!bytesEqual(app.appHash(), recordedAppHash)) {
+      throw new Error(
+        `restart: rebuilt state root ${toHex(app.appHash())} != recorded ${toHex(recordedAppHash)}`,
+      )
+    }
+    return new Replica(app, { header: prev.header, hash: prev.hash }, prev.validators, clock)
   }
 
   get height(): number {
-    return this.lastHeader.height
+    return this.header.height
   }
 
-  nextNonce(from: Uint8Array): number {
-    return this.nonces.get(toHex(from)) ?? 0
+  /** The real validateBlock against the committed state; a valid block's execution is kept for its commit. */
+  validate(block: Block, now: number): BlockValidation<Execution> {
+    const v = validateAgainst(
+      block,
+      { header: this.header, hash: this.hash, app: this.app },
+      this.validators,
+      now,
+    )
+    if (v.ok) {
+      if (this.executions.size > 16) this.executions.clear()
+      this.executions.set(toHex(v.hash), v.execution)
+    }
+    return v
   }
 
-  validateBlock(block: Block): BlockVerdict {
-    const h = block.header
-    if (h.chainId !== this.chainId) return bad('wrong chain id')
-    if (h.height !== this.height + 1) return bad('wrong height')
-    if (!bytesEqual(h.parentHash, this.lastHash)) return bad('wrong parent hash')
-    if (!bytesEqual(h.appHash, this.appHash)) return bad('wrong app hash')
-    if (!bytesEqual(h.proposer, this.validators.primary(h.view).publicKey)) return bad('wrong proposer')
-    if (h.timestamp <= this.lastHeader.timestamp) return bad('timestamp not after parent')
-    if (block.txs.length === 0 || block.txs.length > MAX_SIM_TXS_PER_BLOCK) return bad('bad tx count')
-    const hashes = block.txs.map((t) => txHash(t))
-    if (!bytesEqual(h.txRoot, merkleRoot(hashes))) return bad('wrong tx root')
-    const next = new Map<string, number>()
-    const seen = new Set<string>()
-    for (let i = 0; i < block.txs.length; i++) {
-      const hx = toHex(hashes[i] as Uint8Array)
-      if (seen.has(hx)) return bad('duplicate tx')
-      seen.add(hx)
-      let tx: SignedTx
-      try {
-        tx = decodeTx(block.txs[i] as Uint8Array)
-      } catch {
-        return bad('tx does not decode')
-      }
-      if (tx.chainId !== this.chainId) return bad('tx for another chain')
-      if (!this.sigs.check(tx, hx)) return bad('bad tx signature')
-      const from = toHex(tx.from)
-      const expected = next.get(from) ?? this.nonces.get(from) ?? 0
-      if (tx.nonce !== expected) return bad('bad nonce')
-      next.set(from, expected + 1)
-    }
-    return { ok: true }
+  /**
+   * A final block's execution, as src/node/node.ts commitBlock gets it: the one from this replica's
+   * own validation of the block, or else (committed from others' votes, or synced) a full validation
+   * now with no future-drift bound. An invalid final block means more than f replicas were faulty.
+   */
+  finalExecution(block: Block): { ok: true; execution: Execution } | { ok: false; reason: string } {
+    const cached = this.executions.get(toHex(blockHash(block.header)))
+    if (cached !== undefined) return { ok: true, execution: cached }
+    return this.validate(block, Number.POSITIVE_INFINITY)
   }
 
-  apply(block: Block): void {
-    for (const raw of block.txs) {
-      const tx = decodeTx(raw)
-      const from = toHex(tx.from)
-      this.nonces.set(from, (this.nonces.get(from) ?? 0) + 1)
-      this.appHash = sha256(this.appHash, txHash(raw))
-    }
-    this.lastHeader = block.header
-    this.lastHash = blockHash(block.header)
+  /** The primary's proposal (src/node/block-builder.ts); null when nothing is executable. */
+  build(view: number, proposer: Uint8Array, now: number): Block | null {
+    const built = buildProposal({
+      mempool: this.mempool,
+      app: this.app,
+      limits: SIM_LIMITS,
+      chainId: SIM_CHAIN_ID,
+      height: this.height + 1,
+      view,
+      proposer,
+      parentHash: this.hash,
+      parentHeader: this.header,
+      appHash: this.app.appHash(),
+      now,
+    })
+    return built?.block ?? null
   }
 
-  /** The honest block builder: executable txs in nonce order, header filled in. */
-  buildBlock(
-    view: number,
-    proposer: Uint8Array,
-    now: number,
-    mempool: Iterable<{ tx: SignedTx; bytes: Uint8Array }>,
-  ): Block | null {
-    const byFrom = new Map<string, { tx: SignedTx; bytes: Uint8Array }[]>()
-    for (const e of mempool) {
-      const k = toHex(e.tx.from)
-      const list = byFrom.get(k) ?? []
-      list.push(e)
-      byFrom.set(k, list)
-    }
-    const txs: Uint8Array[] = []
-    const senders = [...byFrom.keys()].sort()
-    for (const k of senders) {
-      const list = (byFrom.get(k) ?? []).sort((a, b) => a.tx.nonce - b.tx.nonce)
-      let nonce = this.nonces.get(k) ?? 0
-      for (const e of list) {
-        if (txs.length >= MAX_SIM_TXS_PER_BLOCK) break
-        if (e.tx.nonce !== nonce) continue
-        txs.push(e.bytes)
-        nonce++
-      }
-    }
-    if (txs.length === 0) return null
-    return {
-      header: {
-        chainId: this.chainId,
-        height: this.height + 1,
-        view,
-        timestamp: Math.max(now, this.lastHeader.timestamp + 1),
-        proposer,
-        parentHash: this.lastHash,
-        txRoot: merkleRoot(txs.map((t) => txHash(t))),
-        appHash: this.appHash,
-      },
-      txs,
+  /** Applies a final block's execution (computed against the current state) and re-checks the pool. */
+  commit(block: Block, execution: Execution): void {
+    // KvApp.apply refuses an execution computed on an older state, so a stale cache entry would throw.
+    this.app.apply(execution)
+    this.executions.clear()
+    this.header = block.header
+    this.hash = blockHash(block.header)
+    this.mempool.update(block.txs.map((t) => txHash(t)))
+  }
+
+  /**
+   * Mempool admission; returns the MempoolError code when refused (a committed tx comes back as
+   * bad_nonce, a resubmission as 'known').
+   */
+  submit(bytes: Uint8Array): 'added' | 'known' | MempoolError['code'] {
+    try {
+      return this.mempool.add(bytes).status
+    } catch (e) {
+      if (e instanceof MempoolError) return e.code
+      throw e
     }
   }
 
-  /** true when some mempool tx is executable now (drives txs_available) */
-  hasExecutable(mempool: Iterable<{ tx: SignedTx }>): boolean {
-    for (const e of mempool) if (e.tx.nonce === this.nextNonce(e.tx.from)) return true
-    return false
+  /** true when some pending tx is executable now (drives txs_available) */
+  hasExecutable(): boolean {
+    return this.mempool.reap(1, MAX_BLOCK_BYTES).length > 0
   }
-}
-
-function bad(reason: string): BlockVerdict {
-  return { ok: false, reason }
 }

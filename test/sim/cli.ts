@@ -54,7 +54,10 @@ for (let seed = args.from; seed <= args.to; seed++) {
   if (r.failures.length === 0) {
     passed++
     if (args.trace)
-      process.stdout.write(`seed ${seed} ok: height ${r.finalHeight}, ${r.txs} txs, digest ${r.digest}\n`)
+      process.stdout.write(
+        `seed ${seed} ok: height ${r.finalHeight}, ${r.txs} txs, app_hash ${r.appHash}, digest ${r.digest}` +
+          `${r.invalidBlockKinds.length > 0 ? `, invalid blocks rejected: ${r.invalidBlockKinds.join(' ')}` : ''}\n`,
+      )
   } else {
     failed++
     process.stdout.write(

@@ -24,6 +24,7 @@ describe('sim: fast slice', function () {
     const b = runSimulation({ seed: 7, validators: 4, faults: parseFaults('all') })
     const strip = (r: SimResult) => ({
       digest: r.digest,
+      appHash: r.appHash,
       events: r.events,
       ms: r.simulatedMs,
       h: r.finalHeight,

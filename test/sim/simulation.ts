@@ -1,7 +1,8 @@
+import { type Execution, KvApp } from '../../src/app/kv-app.js'
+import { SignatureCache } from '../../src/app/signature-cache.js'
 import { verifyCertificate } from '../../src/chain/certificate.js'
-import { merkleRoot } from '../../src/chain/merkle.js'
 import { ValidatorSet } from '../../src/chain/validators.js'
-import { blockHash, encodeTx, encodeTxBody, txHash } from '../../src/codec/chain.js'
+import { blockHash, txHash } from '../../src/codec/chain.js'
 import {
   type ConsensusKind,
   type ConsensusMessage,
@@ -15,13 +16,23 @@ import {
   prepareSignBytes,
   signBytesOf,
 } from '../../src/codec/consensus.js'
-import type { Block, CommitCertificate, SignedTx } from '../../src/codec/types.js'
+import { signTx } from '../../src/codec/tx-sign.js'
+import type { Block, CommitCertificate, TxOp } from '../../src/codec/types.js'
 import { PbftEngine } from '../../src/consensus/engine.js'
 import type { EngineAction, EngineEvent } from '../../src/consensus/types.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
-import { sha256, toHex } from '../../src/crypto/hash.js'
-import { genesisHeader, SigCache, SimApp } from './app.js'
+import { bytesEqual, sha256, toHex } from '../../src/crypto/hash.js'
+import {
+  GENESIS_KV,
+  GENESIS_TIME_MS,
+  makeSimGenesis,
+  Replica,
+  SIM_CHAIN_ID,
+  type SimGenesis,
+  validateAgainst,
+} from './app.js'
 import { EventQueue } from './event-queue.js'
+import { INVALID_BLOCK_KINDS, type InvalidBlockKind, makeInvalidBlock } from './invalid-block.js'
 import { Prng } from './prng.js'
 
 export const NETWORK_FAULTS = ['drop', 'dup', 'reorder', 'partition', 'crash', 'skew'] as const
@@ -67,14 +78,18 @@ export interface SimResult {
   /** digest of every honest replica's final chain: equal for equal seeds */
   readonly digest: string
   readonly finalHeight: number
+  /** hex app_hash (state root) of the lowest honest replica's final state */
+  readonly appHash: string
   readonly txs: number
   readonly events: number
   readonly simulatedMs: number
   readonly byzantine: string[]
   readonly maxLoggedMessages: number
+  /** the invalid-block kinds Byzantine proposers sent (each one rejected by the real validateBlock) */
+  readonly invalidBlockKinds: InvalidBlockKind[]
 }
 
-const CHAIN_ID = 'sim-chain'
+const CHAIN_ID = SIM_CHAIN_ID
 const HEAL_MS = 12_000
 const SUBMIT_UNTIL_MS = 10_000
 const LIVENESS_BOUND_MS = 40_000
@@ -101,21 +116,20 @@ type SimEvent =
   | { readonly type: 'restart'; readonly node: number }
   | { readonly type: 'sync'; readonly node: number; readonly epoch: number }
 
-interface MempoolEntry {
-  readonly tx: SignedTx
-  readonly bytes: Uint8Array
-}
+type Built = { engine: PbftEngine; replica: Replica }
 
 class SimNode {
   engine: PbftEngine
-  app: SimApp
+  /** the real KvApp + Mempool + chain tip of this replica (its "store" is blocks/certs/appHashes) */
+  replica: Replica
   up = true
   epoch = 0
   timerToken = 0
   blocks: Block[] = []
   certs: (CommitCertificate | null)[] = [null]
+  /** the state root after each height (index 0: genesis), as the store records it */
+  appHashes: Uint8Array[]
   wal: Uint8Array[] = []
-  mempool = new Map<string, MempoolEntry>()
   seen: Payload[] = []
   maxLogged = 0
 
@@ -124,11 +138,15 @@ class SimNode {
     readonly signer: Ed25519Signer,
     readonly byz: ByzantineFault | null,
     readonly skew: number,
-    private readonly make: (node: SimNode) => { engine: PbftEngine; app: SimApp },
+    /** this replica's wall clock minus simulated time (ms) */
+    readonly clockOffset: number,
+    genesisAppHash: Uint8Array,
+    private readonly make: (node: SimNode, prev: Replica | null) => Built,
   ) {
-    const built = make(this)
+    this.appHashes = [genesisAppHash]
+    const built = make(this, null)
     this.engine = built.engine
-    this.app = built.app
+    this.replica = built.replica
   }
 
   get height(): number {
@@ -136,10 +154,9 @@ class SimNode {
   }
 
   restart(): void {
-    const built = this.make(this)
+    const built = this.make(this, this.replica)
     this.engine = built.engine
-    this.app = built.app
-    this.mempool.clear()
+    this.replica = built.replica
   }
 }
 
@@ -159,17 +176,22 @@ class Simulation {
   private readonly validators: ValidatorSet
   private readonly signers: Ed25519Signer[]
   private readonly nodes: SimNode[] = []
-  private readonly sigs = new SigCache()
   private readonly failures: string[] = []
+  /** tx signatures verified by any replica of this run (see Replica.atGenesis); the replay uses its own */
+  private readonly signatures = new SignatureCache()
   private readonly finalByHeight = new Map<number, string>()
   private readonly submitted = new Map<string, Uint8Array>()
+  private readonly finalAppHashByHeight = new Map<number, string>()
   private readonly clients: { signer: Ed25519Signer; nonce: number }[] = []
   private readonly faults: Set<Fault>
   private dropRate = 0
   private dupRate = 0
   private reorderSpread = 0
   private partition: { from: number; to: number; side: Set<number> } | null = null
-  private readonly genesisHash: Uint8Array
+  private readonly genesis: SimGenesis
+  /** invalid-block kinds the Byzantine proposers produced, each confirmed rejected by validateBlock */
+  private readonly invalidKinds = new Set<InvalidBlockKind>()
+  private nextInvalidKind: number
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed * 2654435761 + opts.validators)
@@ -185,7 +207,8 @@ class Simulation {
     )
     for (let c = 0; c < 3; c++)
       this.clients.push({ signer: new Ed25519Signer(seedBytes('client', c)), nonce: 0 })
-    this.genesisHash = blockHash(genesisHeader(CHAIN_ID))
+    this.genesis = makeSimGenesis()
+    this.nextInvalidKind = this.rng.int(0, INVALID_BLOCK_KINDS.length - 1)
     this.setupNodes()
     this.setupFaults()
   }
@@ -211,17 +234,32 @@ class Simulation {
     for (let k = 0; k < b; k++) byzSet.set(order[k] as number, this.rng.pick(byzKinds))
     for (let i = 0; i < this.n; i++) {
       const skew = this.has('skew') ? 0.8 + this.rng.float() * 0.4 : 1
-      const node = new SimNode(i, this.signers[i] as Ed25519Signer, byzSet.get(i) ?? null, skew, (nd) =>
-        this.buildEngine(nd),
+      // Wall clocks disagree by up to 2 x 1.5 s: well inside the 10 s proposal drift bound.
+      const offset = this.has('skew') ? this.rng.int(-1500, 1500) : 0
+      const node = new SimNode(
+        i,
+        this.signers[i] as Ed25519Signer,
+        byzSet.get(i) ?? null,
+        skew,
+        offset,
+        this.genesis.appHash,
+        (nd, prev) => this.buildEngine(nd, prev),
       )
       this.nodes.push(node)
     }
   }
 
-  private buildEngine(node: SimNode): { engine: PbftEngine; app: SimApp } {
-    const app = new SimApp(CHAIN_ID, this.validators, this.sigs)
-    for (const b of node.blocks) app.apply(b)
-    const h = node.blocks.length
+  /** A replica's wall clock (what Date.now() is to a real node). */
+  private clock(nd: SimNode): number {
+    return GENESIS_TIME_MS + this.now + nd.clockOffset
+  }
+
+  private buildEngine(node: SimNode, prev: Replica | null): Built {
+    const clock = () => this.clock(node)
+    const replica =
+      prev === null
+        ? Replica.atGenesis(this.genesis, this.validators, clock, this.signatures)
+        : Replica.restarted(prev, node.appHashes[node.height] as Uint8Array, clock, this.signatures)
     const engine = new PbftEngine(
       {
         chainId: CHAIN_ID,
@@ -230,17 +268,23 @@ class Simulation {
         signer: node.signer,
         timeouts: TIMEOUTS,
       },
-      { validateBlock: (block) => app.validateBlock(block) },
       {
-        height: h,
-        lastBlockHash: h === 0 ? this.genesisHash : blockHash((node.blocks[h - 1] as Block).header),
-        lastHeader: app.lastHeader,
-        lastCertificate: node.certs[h] ?? null,
+        // The engine's verdict, as src/node/node.ts gives it: the real validateBlock, own clock as now.
+        validateBlock: (block) => {
+          const v = replica.validate(block, this.clock(node))
+          return v.ok ? { ok: true } : v
+        },
+      },
+      {
+        height: replica.height,
+        lastBlockHash: replica.hash,
+        lastHeader: replica.header,
+        lastCertificate: node.certs[replica.height] ?? null,
         view: 0,
         wal: node.wal.map((r) => decodeWalRecord(r)),
       },
     )
-    return { engine, app }
+    return { engine, replica }
   }
 
   private setupFaults(): void {
@@ -290,11 +334,16 @@ class Simulation {
       }
     }
     if (this.failures.length === 0) this.finalChecks()
+    if (this.failures.length === 0) this.stateChecks()
     const honest = this.honest()
     const digest = toHex(
       sha256(
         ...honest.map((nd) =>
-          sha256(...nd.blocks.map((b) => blockHash(b.header)), new Uint8Array([nd.height])),
+          sha256(
+            ...nd.blocks.map((b) => blockHash(b.header)),
+            nd.replica.app.appHash(),
+            new Uint8Array([nd.height]),
+          ),
         ),
       ),
     )
@@ -303,11 +352,13 @@ class Simulation {
       failures: this.failures,
       digest,
       finalHeight: Math.min(...honest.map((nd) => nd.height)),
+      appHash: toHex(honest.reduce((lo, nd) => (nd.height < lo.height ? nd : lo)).replica.app.appHash()),
       txs: this.submitted.size,
       events: this.events,
       simulatedMs: this.now,
       byzantine: this.nodes.filter((nd) => nd.byz !== null).map((nd) => `${nd.index}:${nd.byz}`),
       maxLoggedMessages: Math.max(...this.nodes.map((nd) => nd.maxLogged)),
+      invalidBlockKinds: [...this.invalidKinds].sort(),
     }
   }
 
@@ -342,6 +393,49 @@ class Simulation {
         this.failures.push(`memory: node ${nd.index} holds ${logged} messages after the run`)
       if (nd.wal.length > 6) this.failures.push(`memory: node ${nd.index} WAL holds ${nd.wal.length} records`)
     }
+  }
+
+  /**
+   * The replicated state: every honest replica ends at the same height with the same app_hash, and
+   * replaying the final chain through a fresh KvApp (real validation, fresh signature cache)
+   * reproduces each height's state root and the final one.
+   */
+  private stateChecks(): void {
+    const honest = this.honest()
+    const first = honest[0]
+    if (first === undefined) return
+    for (const nd of honest) {
+      const root = toHex(nd.replica.app.appHash())
+      if (nd.height !== first.height || root !== toHex(first.replica.app.appHash())) {
+        this.failures.push(
+          `state: node ${nd.index} ends at height ${nd.height} app_hash ${root.slice(0, 16)}, node ` +
+            `${first.index} at ${first.height} ${toHex(first.replica.app.appHash()).slice(0, 16)}`,
+        )
+        return
+      }
+      if (nd.replica.app.height !== nd.height || root !== toHex(nd.appHashes[nd.height] as Uint8Array)) {
+        this.failures.push(`state: node ${nd.index}'s app is not at its store's tip`)
+        return
+      }
+    }
+    const app = KvApp.fromGenesis(CHAIN_ID, GENESIS_KV, new SignatureCache())
+    let tip = { header: this.genesis.block.header, hash: this.genesis.hash, app }
+    for (const block of first.blocks) {
+      const v = validateAgainst(block, tip, this.validators, Number.POSITIVE_INFINITY)
+      const h = block.header.height
+      if (!v.ok) {
+        this.failures.push(`replay: block ${h} of the final chain is invalid on a fresh app: ${v.reason}`)
+        return
+      }
+      app.apply(v.execution)
+      tip = { header: block.header, hash: v.hash, app }
+      if (!bytesEqual(app.appHash(), first.appHashes[h] as Uint8Array)) {
+        this.failures.push(`replay: app_hash after height ${h} differs from the replicas'`)
+        return
+      }
+    }
+    if (!bytesEqual(app.appHash(), first.replica.app.appHash()))
+      this.failures.push("replay: the final app_hash differs from the replicas'")
   }
 
   // ---------- events ----------
@@ -383,7 +477,12 @@ class Simulation {
         this.trace(`node ${nd.index} restarts at height ${nd.height} with ${nd.wal.length} WAL records`)
         nd.up = true
         nd.epoch++
-        nd.restart()
+        try {
+          nd.restart()
+        } catch (e) {
+          this.failures.push(`node ${nd.index}: ${(e as Error).message}`)
+          return
+        }
         this.stepEngine(nd, { type: 'start' })
         return
       }
@@ -503,20 +602,12 @@ class Simulation {
 
   // ---------- app / mempool / clients ----------
 
+  /** A tx reaches a replica's real mempool; the replica that admitted a client's tx gossips it on. */
   private addTx(nd: SimNode, bytes: Uint8Array, gossip: boolean): void {
-    const h = toHex(txHash(bytes))
-    if (nd.mempool.has(h) || this.includedIn(nd, h)) return
-    const tx = this.decodeSubmitted(h)
-    if (tx === null || tx.nonce < nd.app.nextNonce(tx.from)) return
-    nd.mempool.set(h, { tx, bytes })
+    // Committed txs come back as bad_nonce, duplicates as 'known': the mempool's own rules.
+    if (nd.replica.submit(bytes) !== 'added') return
     if (gossip) for (const to of this.others(nd)) this.send(nd.index, to, { type: 'tx', bytes })
-    if (nd.app.hasExecutable(nd.mempool.values())) this.stepEngine(nd, { type: 'txs_available' })
-  }
-
-  private readonly decoded = new Map<string, SignedTx>()
-
-  private decodeSubmitted(h: string): SignedTx | null {
-    return this.decoded.get(h) ?? null
+    if (nd.replica.hasExecutable()) this.stepEngine(nd, { type: 'txs_available' })
   }
 
   private includedIn(nd: SimNode, h: string): boolean {
@@ -527,22 +618,36 @@ class Simulation {
   /** tx hash -> height it became final at (agreement makes this the same for every honest node) */
   private readonly txHeights = new Map<string, number>()
 
+  /** a key no client owns, for the invalid txs a client (or attacker) submits */
+  private readonly mallory = new Ed25519Signer(sha256(new TextEncoder().encode('sim/mallory')))
+
   private clientSubmit(c: number): void {
     const client = this.clients[c] as { signer: Ed25519Signer; nonce: number }
-    const body = {
-      chainId: CHAIN_ID,
-      from: client.signer.publicKey,
-      nonce: client.nonce++,
-      op: { type: 'set' as const, key: `k${c}`, value: `v${client.nonce}` },
-    }
-    const tx: SignedTx = { ...body, signature: client.signer.sign(encodeTxBody(body)) }
-    const bytes = encodeTx(tx)
+    const key = this.rng.pick(['greeting', 'k0', 'k1', 'k2', `c${c}`, 'owner/alice'])
+    const op: TxOp = this.rng.chance(0.15)
+      ? { type: 'del', key }
+      : { type: 'set', key, value: `v${client.nonce}/c${c}` }
+    const bytes = signTx(client.signer, { chainId: CHAIN_ID, nonce: client.nonce++, op })
     const h = toHex(txHash(bytes))
     this.submitted.set(h, bytes)
-    this.decoded.set(h, tx)
     this.submitToHonest(bytes)
+    if (this.rng.chance(0.05)) this.submitJunk()
     const next = this.now + this.rng.int(100, 1500)
     if (next < SUBMIT_UNTIL_MS) this.queue.push(next, { type: 'client', client: c })
+  }
+
+  /** A tx with a broken signature or for another chain: the real mempool must refuse it. */
+  private submitJunk(): void {
+    const targets = this.honest().filter((nd) => nd.up)
+    if (targets.length === 0) return
+    const nd = this.rng.pick(targets)
+    const wrongChain = this.rng.chance(0.5)
+    const op: TxOp = { type: 'set', key: 'k0', value: 'stolen' }
+    const bytes = signTx(this.mallory, { chainId: wrongChain ? 'other-chain' : CHAIN_ID, nonce: 0, op })
+    if (!wrongChain) bytes[bytes.length - 1] ^= 0x01 // the last byte is in the signature
+    const expected = wrongChain ? 'wrong_chain' : 'invalid_signature'
+    const got = nd.replica.submit(bytes)
+    if (got !== expected) this.failures.push(`mempool: node ${nd.index} answered ${got} to a ${expected} tx`)
   }
 
   private submitToHonest(bytes: Uint8Array): void {
@@ -559,13 +664,13 @@ class Simulation {
       this.submitToHonest(bytes)
     }
     for (const nd of honest) {
-      if (nd.up && nd.app.hasExecutable(nd.mempool.values())) this.stepEngine(nd, { type: 'txs_available' })
+      if (nd.up && nd.replica.hasExecutable()) this.stepEngine(nd, { type: 'txs_available' })
     }
     this.queue.push(this.now + RESUBMIT_MS, { type: 'resubmit' })
   }
 
   private propose(nd: SimNode, view: number): void {
-    const block = nd.app.buildBlock(view, nd.signer.publicKey, this.now, nd.mempool.values())
+    const block = nd.replica.build(view, nd.signer.publicKey, this.clock(nd))
     if (nd.byz === 'invalid' && block !== null) {
       this.proposeInvalid(nd, view, block)
       return
@@ -585,14 +690,19 @@ class Simulation {
       this.failures.push(`order: node ${nd.index} got height ${h} at height ${nd.height}`)
       return
     }
+    // Every final block passed the real validateBlock on this replica: before its vote, or here (as
+    // the node's commit does); stateChecks() re-validates the whole final chain on a fresh app.
+    const verdict = nd.replica.finalExecution(block)
+    if (!verdict.ok) {
+      this.failures.push(`validity: node ${nd.index} finalized an invalid block at ${h}: ${verdict.reason}`)
+      return
+    }
+    const execution: Execution = verdict.execution
     if (nd.byz === null) {
       const known = this.finalByHeight.get(h)
       if (known === undefined) this.finalByHeight.set(h, hash)
       else if (known !== hash)
         this.failures.push(`agreement: node ${nd.index} finalized ${hash} at ${h}, others ${known}`)
-      const verdict = nd.app.validateBlock(block)
-      if (!verdict.ok)
-        this.failures.push(`validity: node ${nd.index} finalized an invalid block at ${h}: ${verdict.reason}`)
       try {
         verifyCertificate(cert, CHAIN_ID, this.validators, { height: h, blockHash: blockHash(block.header) })
       } catch (e) {
@@ -604,20 +714,24 @@ class Simulation {
         if (!this.submitted.has(th)) this.failures.push(`validity: tx ${th} at ${h} was never submitted`)
         if (included.has(th)) this.failures.push(`duplicate tx ${th} at ${h} on node ${nd.index}`)
       }
+      const root = toHex(execution.appHash)
+      const knownRoot = this.finalAppHashByHeight.get(h)
+      if (knownRoot === undefined) this.finalAppHashByHeight.set(h, root)
+      else if (knownRoot !== root)
+        this.failures.push(`state: node ${nd.index} has app_hash ${root} after ${h}, others ${knownRoot}`)
     }
     nd.blocks.push(block)
     nd.certs.push(cert)
-    nd.app.apply(block)
+    nd.appHashes.push(execution.appHash)
+    nd.replica.commit(block, execution)
     for (const t of block.txs) {
       const th = toHex(txHash(t))
       if (!this.txHeights.has(th)) this.txHeights.set(th, h)
-      nd.mempool.delete(th)
     }
-    for (const [k, e] of nd.mempool) if (e.tx.nonce < nd.app.nextNonce(e.tx.from)) nd.mempool.delete(k)
     this.trace(
       `node ${nd.index} final ${h} ${hash.slice(0, 10)} (${block.txs.length} txs, view ${cert.view})`,
     )
-    if (nd.app.hasExecutable(nd.mempool.values())) {
+    if (nd.replica.hasExecutable()) {
       this.queue.push(this.now, {
         type: 'engine',
         node: nd.index,
@@ -749,20 +863,34 @@ class Simulation {
     }
   }
 
+  /**
+   * A Byzantine primary's invalid proposal: one rule of the real validateBlock broken per block,
+   * the kinds taken in turn from a seeded start. The sim checks the real validation rejects it for
+   * that reason before sending, so the fault cannot silently turn into a valid block.
+   */
   private proposeInvalid(nd: SimNode, view: number, block: Block): void {
-    const r = this.net
-    const kind = r.int(0, 2)
-    let bad: Block
-    if (kind === 0 && block.txs.length > 0) {
-      const raw = (block.txs[0] as Uint8Array).slice()
-      raw[raw.length - 1] ^= 0x01 // the last byte is in the signature
-      const txs = [raw, ...block.txs.slice(1)]
-      bad = { txs, header: { ...block.header, txRoot: merkleRoot(txs.map((t) => txHash(t))) } }
-    } else if (kind === 1) {
-      bad = { ...block, header: { ...block.header, parentHash: sha256(block.header.parentHash) } }
-    } else {
-      bad = { ...block, header: { ...block.header, appHash: sha256(block.header.appHash) } }
+    const kind = INVALID_BLOCK_KINDS[this.nextInvalidKind++ % INVALID_BLOCK_KINDS.length] as InvalidBlockKind
+    const other = this.validators.validators[(nd.index + 1) % this.n]?.publicKey ?? new Uint8Array(32)
+    const { block: bad, expect } = makeInvalidBlock(kind, {
+      block,
+      signer: nd.signer,
+      lastFinal: nd.blocks.at(-1),
+      parentTimestamp: nd.replica.header.timestamp,
+      otherProposer: other,
+      now: this.clock(nd),
+    })
+    const verdict = nd.replica.validate(bad, this.clock(nd))
+    if (verdict.ok || !expect.test(verdict.reason)) {
+      this.failures.push(
+        `sim: the "${kind}" invalid block was ${verdict.ok ? 'accepted' : `rejected as ${verdict.reason}`} ` +
+          'by the real validateBlock',
+      )
+      return
     }
+    this.invalidKinds.add(kind)
+    this.trace(
+      `node ${nd.index} proposes an invalid block (${kind}) at height ${block.header.height}, view ${view}`,
+    )
     const pp = this.signPP(nd, view, block.header.height, bad)
     for (const to of this.others(nd)) this.sendMsg(nd, to, pp)
   }
