@@ -5,6 +5,7 @@ import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.js'
 import { toHex } from '../crypto/hash.js'
 import { peerIdOfPublicKey } from '../crypto/node-key.js'
 import { ValidatorSet } from './validators.js'
+import { issuePath, zodMessage } from './zod-issues.js'
 
 /** Any problem with a genesis file or value; the message names the offending field. */
 export class GenesisError extends Error {
@@ -53,21 +54,6 @@ const genesisShape = z.strictObject({
 })
 
 const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8')
-
-/** Plainer words than zod's defaults for the two commonest mistakes in a hand-edited file. */
-function zodMessage(issue: { code?: string; input?: unknown; keys?: readonly string[] }): string | undefined {
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'required field is missing'
-  if (issue.code === 'unrecognized_keys' && issue.keys !== undefined) {
-    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-  }
-  return undefined
-}
-
-function issuePath(path: readonly PropertyKey[]): string {
-  let out = ''
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`
-  return out
-}
 
 /** Validates a chain id: 1..64 bytes of [A-Za-z0-9._-]. Returns a reason, or undefined when valid. */
 export function chainIdProblem(chainId: string): string | undefined {

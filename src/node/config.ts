@@ -3,6 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
+import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 
 /** A bad config.json or flag value; the message names the field (e.g. `rpc.laddr`) or flag. */
@@ -212,21 +213,6 @@ const configFile = z.strictObject({
 })
 
 export type ConfigFile = z.input<typeof configFile>
-
-/** Plainer words than zod's defaults for the two commonest mistakes in a hand-edited file. */
-function zodMessage(issue: { code?: string; input?: unknown; keys?: readonly string[] }): string | undefined {
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'required field is missing'
-  if (issue.code === 'unrecognized_keys' && issue.keys !== undefined) {
-    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-  }
-  return undefined
-}
-
-function issuePath(path: readonly PropertyKey[]): string {
-  let out = ''
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`
-  return out
-}
 
 /** Validates a parsed config.json value (missing sections and fields take their defaults). */
 export function parseConfig(value: unknown, source = CONFIG_FILE): NodeConfig {

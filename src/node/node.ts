@@ -9,6 +9,7 @@ import { validateBlock } from '../chain/validation.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { blockHash, decodeTx, encodeBlock, encodeCertificate, encodeTxBody, txHash } from '../codec/chain.js'
 import {
+  CONSENSUS_KINDS,
   type ConsensusKind,
   decodeConsensusMessage,
   decodeWalRecord,
@@ -54,14 +55,7 @@ const MEMPOOL_EVICT_MS = 5_000
  */
 const MEMPOOL_REGOSSIP_MS = 3_000
 
-const CONSENSUS_TOPICS: readonly ConsensusKind[] = [
-  'preprepare',
-  'prepare',
-  'commit',
-  'viewchange',
-  'newview',
-  'reject',
-]
+const CONSENSUS_TOPICS = CONSENSUS_KINDS
 
 export class NodeStartError extends Error {
   override name = 'NodeStartError'
