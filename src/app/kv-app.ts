@@ -51,9 +51,15 @@ export interface AppStateSource {
 }
 
 interface PendingState {
+  /** the state version apply() must find: the committed one, or the one base's apply() produces */
   readonly baseVersion: number
+  /** the uncommitted execution this one was computed on (pipelining), or null: committed state */
+  readonly base: Execution | null
   readonly kv: ReadonlyMap<string, string | null>
   readonly nonces: ReadonlyMap<string, { address: Uint8Array; next: number }>
+  /** next nonces of every sender touched by this execution and its uncommitted bases */
+  readonly allNonces: ReadonlyMap<string, number>
+  /** cumulative: base's patch plus this one's changes (state-tree.ts prepare) */
   readonly patch: StatePatch
 }
 
@@ -72,6 +78,8 @@ export class KvApp {
   private readonly pending = new WeakMap<Execution, PendingState>()
   /** bumped by every apply(); an Execution is only valid against the version it was computed on */
   private version = 0
+  /** the execution the last apply() installed (a pipelined child must name it as its base) */
+  private lastApplied: Execution | null = null
   private currentHeight: number
 
   private constructor(
@@ -185,7 +193,15 @@ export class KvApp {
    * Tx hashes are recomputed here on purpose (sha256 is ~50x cheaper than a verify): taking them from
    * the caller would let a wrong hash hit the signature cache for an unverified tx.
    */
-  execute(txs: readonly Uint8Array[]): Execution | ExecutionFailure {
+  execute(txs: readonly Uint8Array[], base?: Execution): Execution | ExecutionFailure {
+    let basePending: PendingState | undefined
+    if (base !== undefined) {
+      basePending = this.pending.get(base)
+      if (basePending === undefined || basePending.baseVersion < this.version) {
+        throw new AppStateError('execute: the base execution is applied, stale or not from this app')
+      }
+    }
+    const baseNonces = basePending?.allNonces
     const kv = new Map<string, string | null>()
     const nonces = new Map<string, { address: Uint8Array; next: number }>()
     const results: TxResult[] = []
@@ -199,7 +215,7 @@ export class KvApp {
       }
       if (tx.chainId !== this.chainId) return { ok: false, index, reason: 'wrong_chain' }
       const id = addressId(tx.from)
-      const expected = nonces.get(id)?.next ?? this.nonces.get(id) ?? 0
+      const expected = nonces.get(id)?.next ?? baseNonces?.get(id) ?? this.nonces.get(id) ?? 0
       if (tx.nonce !== expected) return { ok: false, index, reason: 'bad_nonce' }
       const hash = txHash(raw)
       if (!this.signatureValid(tx, hash)) return { ok: false, index, reason: 'bad_signature' }
@@ -212,10 +228,33 @@ export class KvApp {
     for (const { address, next } of nonces.values()) {
       writes.push({ key: nonceStateKey(address), value: encodeNonce(next) })
     }
-    const patch = this.tree.prepare(writes)
+    const patch = this.tree.prepare(writes, basePending?.patch)
     const execution: Execution = { ok: true, appHash: patch.root, writes, results }
-    this.pending.set(execution, { baseVersion: this.version, kv, nonces, patch })
+    const allNonces = new Map(baseNonces ?? [])
+    for (const [id, { next }] of nonces) allNonces.set(id, next)
+    this.pending.set(execution, {
+      baseVersion: basePending === undefined ? this.version : basePending.baseVersion + 1,
+      base: base ?? null,
+      kv,
+      nonces,
+      allNonces,
+      patch,
+    })
     return execution
+  }
+
+  /** The sender's next nonce after `execution` (and its uncommitted bases) on top of committed state. */
+  nonceAfter(execution: Execution | undefined, address: Uint8Array): number {
+    const id = addressId(address)
+    const p = execution === undefined ? undefined : this.pending.get(execution)
+    return p?.allNonces.get(id) ?? this.nonces.get(id) ?? 0
+  }
+
+  /** Whether apply(execution) would succeed now (computed on exactly the committed state). */
+  canApply(execution: Execution): boolean {
+    const p = this.pending.get(execution)
+    if (p === undefined || p.baseVersion !== this.version) return false
+    return p.base === null || p.base === this.lastApplied
   }
 
   /**
@@ -226,7 +265,7 @@ export class KvApp {
   apply(execution: Execution): void {
     const p = this.pending.get(execution)
     if (p === undefined) throw new AppStateError('apply: this execution was not produced by this app')
-    if (p.baseVersion !== this.version) {
+    if (p.baseVersion !== this.version || (p.base !== null && p.base !== this.lastApplied)) {
       throw new AppStateError('apply: the execution is stale (the state changed since it was computed)')
     }
     for (const [k, v] of p.kv) {
@@ -238,6 +277,7 @@ export class KvApp {
     this.version++
     this.currentHeight++
     this.pending.delete(execution)
+    this.lastApplied = execution
   }
 
   private signatureValid(tx: SignedTx, hash: Uint8Array): boolean {

@@ -138,14 +138,19 @@ export class StateTree {
     return bucketHash(this.buckets[b]?.values() ?? [])
   }
 
-  /** Computes the root after `changes` without modifying this tree. */
-  prepare(changes: Iterable<StateChange>): StatePatch {
+  /**
+   * Computes the root after `changes` without modifying this tree. With `base` (a patch prepared
+   * against this tree and not committed yet: pipelining), the changes apply on top of it and the
+   * result includes base's changes too, so committing base and then the result is the same as
+   * committing the result alone.
+   */
+  prepare(changes: Iterable<StateChange>, base?: StatePatch): StatePatch {
     const buckets = new Map<number, Map<EntryId, Uint8Array>>()
     for (const { key, value } of changes) {
       const b = bucketOf(key)
       let bucket = buckets.get(b)
       if (bucket === undefined) {
-        bucket = new Map(this.buckets[b] ?? [])
+        bucket = new Map(base?.buckets.get(b) ?? this.buckets[b] ?? [])
         buckets.set(b, bucket)
       }
       if (value === null) bucket.delete(entryId(key))
@@ -153,8 +158,13 @@ export class StateTree {
     }
     const leaves = new Map<number, Uint8Array>()
     for (const [b, bucket] of buckets) leaves.set(BUCKET_COUNT + b, leafHash(bucketHash(bucket.values())))
-    const nodes = this.rehashAbove(leaves)
-    return { root: nodes.get(1) ?? this.root(), buckets, nodes }
+    const nodes = this.rehashAbove(leaves, base?.nodes)
+    if (base === undefined) return { root: nodes.get(1) ?? this.root(), buckets, nodes }
+    const allBuckets = new Map(base.buckets)
+    for (const [b, bucket] of buckets) allBuckets.set(b, bucket)
+    const allNodes = new Map(base.nodes)
+    for (const [i, h] of nodes) allNodes.set(i, h)
+    return { root: nodes.get(1) ?? base.root, buckets: allBuckets, nodes: allNodes }
   }
 
   /** Installs a patch prepared against the current tree. */
@@ -164,15 +174,19 @@ export class StateTree {
   }
 
   /** Given changed leaves, returns them plus every changed ancestor, recomputed level by level. */
-  private rehashAbove(leaves: Map<number, Uint8Array>): Map<number, Uint8Array> {
+  private rehashAbove(
+    leaves: Map<number, Uint8Array>,
+    base?: ReadonlyMap<number, Uint8Array>,
+  ): Map<number, Uint8Array> {
     const nodes = new Map(leaves)
+    const at = (i: number): Uint8Array => nodes.get(i) ?? base?.get(i) ?? (this.nodes[i] as Uint8Array)
     let level = new Set(leaves.keys())
     while (!level.has(1) && level.size > 0) {
       const parents = new Set<number>()
       for (const i of level) parents.add(i >> 1)
       for (const p of parents) {
-        const left = nodes.get(2 * p) ?? (this.nodes[2 * p] as Uint8Array)
-        const right = nodes.get(2 * p + 1) ?? (this.nodes[2 * p + 1] as Uint8Array)
+        const left = at(2 * p)
+        const right = at(2 * p + 1)
         nodes.set(p, nodeHash(left, right))
       }
       level = parents

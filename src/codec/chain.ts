@@ -78,7 +78,7 @@ export function txHash(encodedTx: Uint8Array): Uint8Array {
   return sha256(encodedTx)
 }
 
-function writeHeader(w: Writer, h: BlockHeader): void {
+export function writeHeader(w: Writer, h: BlockHeader): void {
   w.u8(Tag.header)
     .string(h.chainId)
     .u64(h.height)
@@ -90,7 +90,7 @@ function writeHeader(w: Writer, h: BlockHeader): void {
     .fixed(h.appHash, HASH_BYTES)
 }
 
-function readHeader(r: Reader): BlockHeader {
+export function readHeader(r: Reader): BlockHeader {
   r.tag(Tag.header, 'header')
   return {
     chainId: readChainId(r),

@@ -7,12 +7,20 @@ import {
   commitVoteSignBytes,
   readBlock,
   readCertificate,
+  readHeader,
   writeBlock,
   writeCertificate,
+  writeHeader,
 } from './chain.js'
 import { CodecError } from './errors.js'
-import { MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES, MAX_REASON_BYTES, MAX_VALIDATORS } from './limits.js'
-import type { Block, CommitCertificate, CommitVote } from './types.js'
+import {
+  MAX_BLOCK_BYTES,
+  MAX_MESSAGE_BYTES,
+  MAX_PIPELINE_DEPTH,
+  MAX_REASON_BYTES,
+  MAX_VALIDATORS,
+} from './limits.js'
+import type { Block, BlockHeader, CommitCertificate, CommitVote } from './types.js'
 
 /**
  * PBFT consensus messages (Castro & Liskov §4) and their canonical encodings. Every message is signed
@@ -100,8 +108,9 @@ export interface PreparedCert {
 
 /**
  * VIEW-CHANGE(v+1, n, C, P, i) (§4.4) adapted to a chain: the stable checkpoint is the last final
- * height with its commit certificate (null only at genesis), P is at most one prepared certificate
- * for the next height (pipelining depth K = 1).
+ * height with its commit certificate (null only at genesis), P holds this replica's highest-view
+ * prepared certificate for each height above the checkpoint it has one for (at most the pipelining
+ * depth K of them), sorted by height.
  */
 export interface ViewChangeMsg {
   readonly kind: 'viewchange'
@@ -109,17 +118,23 @@ export interface ViewChangeMsg {
   readonly sender: number
   readonly checkpointHeight: number
   readonly checkpoint: CommitCertificate | null
-  readonly prepared: PreparedCert | null
+  readonly prepared: readonly PreparedCert[]
   readonly signature: Uint8Array
 }
 
-/** NEW-VIEW(v+1, V, O) (§4.4): 2f+1 VIEW-CHANGEs (blocks stripped) and the re-proposal, if any. */
+/** NEW-VIEW(v+1, V, O) (§4.4): 2f+1 VIEW-CHANGEs (blocks stripped) and the re-proposals (a chain, by height). */
 export interface NewViewMsg {
   readonly kind: 'newview'
   readonly view: number
   readonly sender: number
   readonly viewChanges: readonly ViewChangeMsg[]
-  readonly prePrepare: PrePrepareMsg | null
+  readonly prePrepares: readonly PrePrepareMsg[]
+  /**
+   * When O stops below the highest-view candidates (new-view.ts linkedPrefix): the header of the first
+   * candidate left out, proving it does not extend O (its hash is the candidate's block hash). Null
+   * when every candidate is re-proposed.
+   */
+  readonly stopHeader: BlockHeader | null
   readonly signature: Uint8Array
 }
 
@@ -192,8 +207,8 @@ function writeViewChangeBody(w: Writer, m: Omit<ViewChangeMsg, 'signature' | 'ki
   w.u64(m.newView).u16(m.sender).u64(m.checkpointHeight)
   w.bool(m.checkpoint !== null)
   if (m.checkpoint !== null) writeCertificate(w, m.checkpoint)
-  w.bool(m.prepared !== null)
-  if (m.prepared !== null) writePreparedBody(w, m.prepared)
+  w.u32(m.prepared.length)
+  for (const p of m.prepared) writePreparedBody(w, p)
 }
 
 export function viewChangeSignBytes(
@@ -211,12 +226,13 @@ export function newViewSignBytes(chainId: string, m: Omit<NewViewMsg, 'signature
     writeViewChangeBody(w, vc)
     w.fixed(vc.signature, SIGNATURE_BYTES)
   }
-  w.bool(m.prePrepare !== null)
-  if (m.prePrepare !== null) {
-    const pp = m.prePrepare
+  w.u32(m.prePrepares.length)
+  for (const pp of m.prePrepares) {
     w.u64(pp.view).u64(pp.height).u16(pp.sender).fixed(blockHash(pp.block.header), HASH_BYTES)
     w.fixed(pp.signature, SIGNATURE_BYTES)
   }
+  w.bool(m.stopHeader !== null)
+  if (m.stopHeader !== null) w.fixed(blockHash(m.stopHeader), HASH_BYTES)
   return w.finish()
 }
 
@@ -334,8 +350,8 @@ function writeViewChange(w: Writer, m: ViewChangeMsg, withBlock: boolean): void 
   w.u8(ConsensusTag.viewchange).u64(m.newView).u16(m.sender).u64(m.checkpointHeight)
   w.bool(m.checkpoint !== null)
   if (m.checkpoint !== null) writeCertificate(w, m.checkpoint)
-  w.bool(m.prepared !== null)
-  if (m.prepared !== null) writePrepared(w, m.prepared, withBlock)
+  w.u32(m.prepared.length)
+  for (const p of m.prepared) writePrepared(w, p, withBlock)
   w.fixed(m.signature, SIGNATURE_BYTES)
 }
 
@@ -345,22 +361,26 @@ function readViewChange(r: Reader): ViewChangeMsg {
   const sender = readSender(r)
   const checkpointHeight = r.u64('checkpoint height')
   const checkpoint = r.bool('has checkpoint') ? readCertificate(r) : null
-  const prepared = r.bool('has prepared') ? readPrepared(r) : null
+  const n = r.count(MAX_PIPELINE_DEPTH, 'prepared certificate count')
+  const prepared: PreparedCert[] = []
+  for (let i = 0; i < n; i++) prepared.push(readPrepared(r))
   const signature = r.fixed(SIGNATURE_BYTES, 'signature')
   return { kind: 'viewchange', newView, sender, checkpointHeight, checkpoint, prepared, signature }
 }
 
 /** A VIEW-CHANGE as carried inside a NEW-VIEW: the prepared block is dropped (the signature does not cover it). */
 export function stripViewChange(vc: ViewChangeMsg): ViewChangeMsg {
-  if (vc.prepared === null || vc.prepared.block === null) return vc
-  return { ...vc, prepared: { ...vc.prepared, block: null } }
+  if (vc.prepared.every((p) => p.block === null)) return vc
+  return { ...vc, prepared: vc.prepared.map((p) => ({ ...p, block: null })) }
 }
 
 function writeNewView(w: Writer, m: NewViewMsg): void {
   w.u8(ConsensusTag.newview).u64(m.view).u16(m.sender).u32(m.viewChanges.length)
   for (const vc of m.viewChanges) writeViewChange(w, vc, false)
-  w.bool(m.prePrepare !== null)
-  if (m.prePrepare !== null) writePrePrepare(w, m.prePrepare)
+  w.u32(m.prePrepares.length)
+  for (const pp of m.prePrepares) writePrePrepare(w, pp)
+  w.bool(m.stopHeader !== null)
+  if (m.stopHeader !== null) writeHeader(w, m.stopHeader)
   w.fixed(m.signature, SIGNATURE_BYTES)
 }
 
@@ -372,14 +392,17 @@ function readNewView(r: Reader): NewViewMsg {
   const viewChanges: ViewChangeMsg[] = []
   for (let i = 0; i < n; i++) {
     const vc = readViewChange(r)
-    if (vc.prepared !== null && vc.prepared.block !== null) {
+    if (vc.prepared.some((p) => p.block !== null)) {
       throw new CodecError('a VIEW-CHANGE inside a NEW-VIEW must not carry a block')
     }
     viewChanges.push(vc)
   }
-  const prePrepare = r.bool('has pre-prepare') ? readPrePrepare(r) : null
+  const m = r.count(MAX_PIPELINE_DEPTH, 'pre-prepare count')
+  const prePrepares: PrePrepareMsg[] = []
+  for (let i = 0; i < m; i++) prePrepares.push(readPrePrepare(r))
+  const stopHeader = r.bool('has stop header') ? readHeader(r) : null
   const signature = r.fixed(SIGNATURE_BYTES, 'signature')
-  return { kind: 'newview', view, sender, viewChanges, prePrepare, signature }
+  return { kind: 'newview', view, sender, viewChanges, prePrepares, stopHeader, signature }
 }
 
 function writeMessage(w: Writer, msg: ConsensusMessage): void {

@@ -5,9 +5,17 @@ export const MAX_VALUE_BYTES = 4096
 /** A whole encoded, signed transaction. */
 export const MAX_TX_BYTES = 8192
 export const MAX_TXS_PER_BLOCK = 5000
-/** A whole encoded block (header + txs); fits one gossip message with room for the envelope. */
-export const MAX_BLOCK_BYTES = 1024 * 1024
+/**
+ * A whole encoded block (header + txs). MAX_PIPELINE_DEPTH of them (a VIEW-CHANGE's prepared blocks,
+ * a NEW-VIEW's re-proposals) fit one 2 MiB gossip message with room for the certificates.
+ */
+export const MAX_BLOCK_BYTES = 448 * 1024
 export const MAX_VALIDATORS = 256
 export const MAX_REASON_BYTES = 256
 /** Any single gossip message or sync frame. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+/**
+ * The largest pipelining depth K (heights agreed at once): bounds the prepared certificates of a
+ * VIEW-CHANGE and the re-proposals of a NEW-VIEW.
+ */
+export const MAX_PIPELINE_DEPTH = 4

@@ -18,11 +18,11 @@ import {
   viewChangeSignBytes,
   type WalRecord,
 } from '../codec/consensus.js'
-import { MAX_REASON_BYTES } from '../codec/limits.js'
+import { MAX_PIPELINE_DEPTH, MAX_REASON_BYTES } from '../codec/limits.js'
 import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
 import { bytesEqual, toHex } from '../crypto/hash.js'
 import { HeightSlot } from './height-slot.js'
-import { computeNewViewProposal, type NewViewProposal } from './new-view.js'
+import { computeNewViewProposal, linkedPrefix, type NewViewProposal } from './new-view.js'
 import type {
   EngineAction,
   EngineConfig,
@@ -48,13 +48,18 @@ interface TimerState {
   readonly height: number
 }
 
-/** The constraint a NEW-VIEW puts on its view (§4.4): what may be proposed at `height`. */
+/**
+ * The constraint a NEW-VIEW puts on its view (§4.4): the re-proposals O at their heights, nothing
+ * accepted below its start, and fresh proposals only from `freeFrom` on.
+ */
 interface NewViewState {
   readonly view: number
-  readonly height: number
-  /** hash hex of the re-proposed block, or null: the primary proposes freely at `height` */
-  readonly fixedHash: string | null
-  readonly prePrepare: PrePrepareMsg | null
+  /** heights below this are closed in `view` (they are final: the NEW-VIEW's checkpoint) */
+  readonly start: number
+  /** O: the re-proposed PRE-PREPARE per height (start .. freeFrom - 1 when known) */
+  readonly fixed: ReadonlyMap<number, PrePrepareMsg>
+  /** the first height where the primary of `view` may propose a fresh block */
+  readonly freeFrom: number
 }
 
 function hashHex(block: Block): string {
@@ -76,8 +81,14 @@ function recordHeight(rec: WalRecord): number {
 
 /**
  * PBFT (Castro & Liskov, OSDI'99 / TOCS'02) for a chain, as a pure state machine: `step(event)`
- * returns the actions the driver must carry out, in order. Sequence number = block height; one height
- * is agreed at a time (watermark window K = 1). No I/O, no clock, no randomness.
+ * returns the actions the driver must carry out, in order. Sequence number = block height; the heights
+ * inside the watermarks [final + 1, final + K] are agreed at once (pipelining), blocks are final in
+ * height order. No I/O, no clock, no randomness.
+ *
+ * The pipelining rule (docs/CONSENSUS.md, "Pipelining"): a replica accepts a PRE-PREPARE for h in view
+ * v only when h - 1 is final or prepared by itself in v with the block's parent, and is prepared at h
+ * in v only then too. So every honest replica's prepared blocks form a hash-linked chain per view,
+ * which is what lets a NEW-VIEW re-propose a chain (new-view.ts).
  */
 export class PbftEngine {
   private viewNo: number
@@ -86,9 +97,12 @@ export class PbftEngine {
   private lastHash: Uint8Array
   private lastHeader: BlockHeader | null
   private lastCert: CommitCertificate | null
-  private nv: NewViewState = { view: 0, height: 0, fixedHash: null, prePrepare: null }
-  private slot: HeightSlot
-  /** valid messages for height last-final + 2, replayed when last-final + 1 commits */
+  private nv: NewViewState = { view: 0, start: 0, fixed: new Map(), freeFrom: 0 }
+  /** K: heights last-final + 1 .. last-final + K are agreed at once */
+  private readonly depth: number
+  /** one slot per height inside the watermarks */
+  private readonly slots = new Map<number, HeightSlot>()
+  /** valid messages for height last-final + K + 1, replayed when last-final + 1 commits */
   private ahead = new Map<string, ConsensusMessage>()
   /** the latest VIEW-CHANGE of each validator for a view above ours (or ours while changing) */
   private viewChanges = new Map<number, ViewChangeMsg>()
@@ -100,7 +114,7 @@ export class PbftEngine {
   /** consecutive view changes without a commit: the timeout doubles with each, up to the cap */
   private attempts = 0
   private pendingTxs = false
-  private proposalRequested: string | null = null
+  private proposalRequested: { readonly view: number; readonly height: number } | null = null
   private readonly evidenceList: Evidence[] = []
   private readonly evidenceKeys = new Set<string>()
   private syncRequested: { from: number; target: number; view: number } | null = null
@@ -127,6 +141,10 @@ export class PbftEngine {
         throw new RangeError('selfIndex must name a validator whose key is the signer')
       }
     }
+    const depth = config.pipelineDepth ?? 1
+    if (!Number.isInteger(depth) || depth < 1 || depth > MAX_PIPELINE_DEPTH)
+      throw new RangeError(`pipelineDepth must be an integer in 1..${MAX_PIPELINE_DEPTH}`)
+    this.depth = depth
     this.finalHeight = init.height
     this.lastHash = init.lastBlockHash
     this.lastHeader = init.lastHeader ?? null
@@ -134,7 +152,7 @@ export class PbftEngine {
     this.viewNo = init.view
     this.restoreWal(init)
     if (this.lastCert !== null) this.adoptCertifiedView(this.lastCert)
-    this.slot = this.newSlot()
+    this.fillWindow()
     this.installNewViewProposal()
   }
 
@@ -172,7 +190,8 @@ export class PbftEngine {
       phase: this.phaseNow,
       primary: this.primary.index,
       isPrimary: this.isPrimary,
-      loggedMessages: this.slot.size + this.ahead.size + this.viewChanges.size,
+      loggedMessages:
+        this.windowSlots().reduce((n, s) => n + s.size, 0) + this.ahead.size + this.viewChanges.size,
     }
   }
 
@@ -245,9 +264,31 @@ export class PbftEngine {
     this.walVotes.set(h, list)
   }
 
-  /** A fresh slot for last-final + 1, with whatever this replica already signed there (from the WAL). */
-  private newSlot(): HeightSlot {
-    const slot = new HeightSlot(this.finalHeight + 1)
+  /** The slots inside the watermarks, lowest height first. */
+  private windowSlots(): HeightSlot[] {
+    const out: HeightSlot[] = []
+    for (let h = this.finalHeight + 1; h <= this.finalHeight + this.depth; h++) {
+      const slot = this.slots.get(h)
+      if (slot !== undefined) out.push(slot)
+    }
+    return out
+  }
+
+  /** Creates the slots of heights newly inside the watermarks. */
+  private fillWindow(): void {
+    for (let h = this.finalHeight + 1; h <= this.finalHeight + this.depth; h++) {
+      if (!this.slots.has(h)) this.slots.set(h, this.newSlot(h))
+    }
+  }
+
+  /** The slot of the lowest height not final yet. */
+  private get low(): HeightSlot {
+    return this.slots.get(this.finalHeight + 1) as HeightSlot
+  }
+
+  /** A fresh slot for `height`, with whatever this replica already signed there (from the WAL). */
+  private newSlot(height: number): HeightSlot {
+    const slot = new HeightSlot(height)
     for (const rec of this.walVotes.get(slot.height) ?? []) {
       if (rec.kind === 'preprepare') {
         const h = hashHex(rec.msg.block)
@@ -288,8 +329,9 @@ export class PbftEngine {
       this.maybeSendNewView()
       return
     }
-    for (const rec of this.walVotes.get(this.slot.height) ?? [])
-      this.out.push({ type: 'broadcast', msg: rec.msg })
+    for (const slot of this.windowSlots())
+      for (const rec of this.walVotes.get(slot.height) ?? [])
+        this.out.push({ type: 'broadcast', msg: rec.msg })
     this.ensureProgressTimer()
   }
 
@@ -310,16 +352,17 @@ export class PbftEngine {
       default: {
         const h = msg.height
         if (h <= this.finalHeight) return
-        if (h > this.slot.height) {
+        const slot = this.slots.get(h)
+        if (slot === undefined) {
           this.noteAhead(msg.sender, h)
-          if (h === this.slot.height + 1 && this.viewInWindow(msg.view)) {
+          if (h === this.finalHeight + this.depth + 1 && this.viewInWindow(msg.view)) {
             const key = `${msg.kind}/${msg.view}/${msg.sender}`
             if (!this.ahead.has(key)) this.ahead.set(key, msg)
           }
           return
         }
         if (!this.viewInWindow(msg.view)) return
-        this.onSlotMessage(msg)
+        this.onSlotMessage(slot, msg)
         return
       }
     }
@@ -332,18 +375,19 @@ export class PbftEngine {
   /** A message already logged (same sender, slot and signature) is dropped before any crypto. */
   private isDuplicate(msg: ConsensusMessage): boolean {
     let known: { signature: Uint8Array } | undefined
+    const slot = 'height' in msg ? this.slots.get(msg.height) : undefined
     switch (msg.kind) {
       case 'preprepare':
-        known = msg.height === this.slot.height ? this.slot.prePrepares.get(msg.view) : undefined
+        known = slot?.prePrepares.get(msg.view)
         break
       case 'prepare':
-        known = msg.height === this.slot.height ? this.slot.prepares.get(msg.view, msg.sender) : undefined
+        known = slot?.prepares.get(msg.view, msg.sender)
         break
       case 'commit':
-        known = msg.height === this.slot.height ? this.slot.commits.get(msg.view, msg.sender) : undefined
+        known = slot?.commits.get(msg.view, msg.sender)
         break
       case 'reject':
-        known = msg.height === this.slot.height ? this.slot.rejects.get(msg.view, msg.sender) : undefined
+        known = slot?.rejects.get(msg.view, msg.sender)
         break
       case 'viewchange':
         known = this.viewChanges.get(msg.sender)
@@ -356,11 +400,10 @@ export class PbftEngine {
     return msg.kind === 'newview' && msg.view === this.viewNo && this.phaseNow === 'normal'
   }
 
-  private onSlotMessage(msg: PrePrepareMsg | PrepareMsg | CommitMsg | RejectMsg): void {
-    const slot = this.slot
+  private onSlotMessage(slot: HeightSlot, msg: PrePrepareMsg | PrepareMsg | CommitMsg | RejectMsg): void {
     switch (msg.kind) {
       case 'preprepare':
-        this.onPrePrepare(msg)
+        this.onPrePrepare(slot, msg)
         return
       case 'prepare': {
         const r = slot.prepares.add(msg)
@@ -368,7 +411,7 @@ export class PbftEngine {
           this.reportEquivocation(r.existing, msg)
           return
         }
-        if (r.status === 'new') this.checkPrepared(msg.view)
+        if (r.status === 'new') this.checkPrepared(slot, msg.view)
         return
       }
       case 'commit': {
@@ -377,19 +420,18 @@ export class PbftEngine {
           this.reportEquivocation(r.existing, msg)
           return
         }
-        if (r.status === 'new') this.checkCommitted(msg.view, toHex(msg.blockHash))
+        if (r.status === 'new') this.checkCommitted(slot, msg.view, toHex(msg.blockHash))
         return
       }
       case 'reject':
         // A second rejection of another digest in the same view is the primary's equivocation, not the sender's.
-        if (slot.rejects.add(msg).status === 'new') this.checkRejects(msg.view)
+        if (slot.rejects.add(msg).status === 'new') this.checkRejects(slot, msg.view)
         return
     }
   }
 
   /** §4.2: a backup accepts a PRE-PREPARE only in its view, from the primary, once per (v, n). */
-  private onPrePrepare(pp: PrePrepareMsg): void {
-    const slot = this.slot
+  private onPrePrepare(slot: HeightSlot, pp: PrePrepareMsg): void {
     const h = hashHex(pp.block)
     const existing = slot.prePrepares.get(pp.view)
     if (existing !== undefined) {
@@ -402,15 +444,40 @@ export class PbftEngine {
     slot.prePrepares.set(pp.view, pp)
     slot.blocks.set(h, pp.block)
     if (pp.view === this.viewNo) {
-      this.tryAccept(pp.view)
+      this.tryAccept(slot, pp.view)
       this.ensureProgressTimer()
     }
     // Commits may have been waiting for this block (a certificate is proof whatever our view).
-    for (const v of slot.commits.views()) this.checkCommitted(v, h)
+    for (const v of slot.commits.views()) this.checkCommitted(slot, v, h)
   }
 
-  private tryAccept(view: number): void {
-    const slot = this.slot
+  /**
+   * The chain below `height` this replica holds in `view`: for each height from last-final + 1 up,
+   * the block it prepared (or, for its own proposals, accepted) in `view`; null if some height has
+   * none or the blocks do not link. Ascending; the last one is the parent of a block at `height`.
+   */
+  private chainBelow(height: number, view: number, by: 'prepared' | 'accepted'): Block[] | null {
+    const out: Block[] = []
+    let parent = this.lastHash
+    for (let k = this.finalHeight + 1; k < height; k++) {
+      const slot = this.slots.get(k)
+      const hex = by === 'prepared' ? slot?.myCommit.get(view) : slot?.accepted.get(view)
+      const block = hex === undefined ? undefined : slot?.blocks.get(hex)
+      if (block === undefined || !bytesEqual(block.header.parentHash, parent)) return null
+      out.push(block)
+      parent = blockHash(block.header)
+    }
+    return out
+  }
+
+  /** The hash this replica requires as parent at `height` in `view`, or undefined when not known yet. */
+  private parentFor(height: number, view: number, by: 'prepared' | 'accepted'): string | undefined {
+    if (height === this.finalHeight + 1) return toHex(this.lastHash)
+    const below = this.slots.get(height - 1)
+    return by === 'prepared' ? below?.myCommit.get(view) : below?.accepted.get(view)
+  }
+
+  private tryAccept(slot: HeightSlot, view: number): void {
     if (this.phaseNow !== 'normal' || view !== this.viewNo) return
     const pp = slot.prePrepares.get(view)
     if (pp === undefined || slot.accepted.has(view) || slot.rejectedByMe.has(view)) return
@@ -423,24 +490,32 @@ export class PbftEngine {
       return
     }
     const h = hashHex(pp.block)
-    // §4.4: in the view a NEW-VIEW started, heights below its start are closed, and at its start
-    // height only the re-proposed block may be accepted.
+    // §4.4: in the view a NEW-VIEW started, heights below its start are closed, at the heights of O
+    // only the re-proposed block may be accepted, and fresh proposals only from freeFrom on.
+    let reproposed = false
     if (view === this.nv.view) {
-      if (slot.height < this.nv.height) return
-      if (slot.height === this.nv.height && this.nv.fixedHash !== null && h !== this.nv.fixedHash) return
+      const fixed = this.nv.fixed.get(slot.height)
+      if (fixed !== undefined) {
+        if (h !== hashHex(fixed.block)) return
+        reproposed = true
+      } else if (slot.height < this.nv.freeFrom) return
     }
-    const reproposed = view === this.nv.view && slot.height === this.nv.height && this.nv.fixedHash === h
     if (pp.block.header.view !== view && !reproposed) {
-      this.rejectProposal(pp, 'block view differs from the view')
+      this.rejectProposal(slot, pp, 'block view differs from the view')
       return
     }
-    if (!bytesEqual(pp.block.header.parentHash, this.lastHash)) {
-      this.rejectProposal(pp, 'wrong parent hash')
+    // Pipelining: h - 1 must be final or prepared here in this view (the chain rule, class comment).
+    const parent = this.parentFor(slot.height, view, 'prepared')
+    if (parent === undefined) return // not yet: re-tried when h - 1 prepares or becomes final
+    if (toHex(pp.block.header.parentHash) !== parent) {
+      this.rejectProposal(slot, pp, 'wrong parent hash')
       return
     }
-    const verdict = this.deps.validateBlock(pp.block)
+    const ancestors = this.chainBelow(slot.height, view, 'prepared')
+    if (ancestors === null) return
+    const verdict = this.deps.validateBlock(pp.block, ancestors)
     if (!verdict.ok) {
-      this.rejectProposal(pp, verdict.reason)
+      this.rejectProposal(slot, pp, verdict.reason)
       return
     }
     slot.accepted.set(view, h)
@@ -450,6 +525,7 @@ export class PbftEngine {
     if (this.timer?.kind === 'progress' && this.timer.view === view && this.timer.height === slot.height) {
       this.startTimer('progress')
     }
+    // Only the lowest height's acceptance may restart it (above, timer.height is last-final + 1).
     const self = this.config.selfIndex
     if (self !== null && self !== pp.sender && !slot.myPrepare.has(view)) {
       const prepare = this.signPrepare(view, slot.height, pp.block)
@@ -458,12 +534,11 @@ export class PbftEngine {
       slot.myPrepare.set(view, h)
       slot.prepares.add(prepare)
     }
-    this.checkPrepared(view)
+    this.checkPrepared(slot, view)
   }
 
   /** SPEC §8: an invalid block gets no PREPARE but a signed rejection naming the reason. */
-  private rejectProposal(pp: PrePrepareMsg, reason: string): void {
-    const slot = this.slot
+  private rejectProposal(slot: HeightSlot, pp: PrePrepareMsg, reason: string): void {
     slot.rejectedByMe.add(pp.view)
     const self = this.config.selfIndex
     const signer = this.config.signer
@@ -483,24 +558,26 @@ export class PbftEngine {
       slot.rejects.add(msg)
       this.out.push({ type: 'broadcast', msg })
     }
-    this.checkRejects(pp.view)
+    this.checkRejects(slot, pp.view)
   }
 
   /** SPEC §8: f+1 rejections include an honest one, so the primary is faulty: change view at once. */
-  private checkRejects(view: number): void {
+  private checkRejects(slot: HeightSlot, view: number): void {
     if (this.phaseNow !== 'normal' || view !== this.viewNo) return
-    if (this.slot.rejects.senderCount(view) >= this.config.validators.f + 1)
-      this.startViewChange(this.viewNo + 1)
+    if (slot.rejects.senderCount(view) >= this.config.validators.f + 1) this.startViewChange(this.viewNo + 1)
   }
 
   /** §4.2: prepared = the accepted PRE-PREPARE + quorum-1 (2f) matching PREPAREs from other replicas; then COMMIT. */
-  private checkPrepared(view: number): void {
+  private checkPrepared(slot: HeightSlot, view: number): void {
     const { selfIndex, validators } = this.config
-    const slot = this.slot
     if (selfIndex === null || this.phaseNow !== 'normal' || view !== this.viewNo) return
     const h = slot.accepted.get(view)
     const pp = slot.prePrepares.get(view)
     if (h === undefined || pp === undefined || slot.myCommit.has(view)) return
+    // The chain rule holds for the primary too (it accepts its own proposals unvalidated): prepared
+    // at h in v only once h - 1 is final or prepared here in v, and with that block as parent.
+    const parent = this.parentFor(slot.height, view, 'prepared')
+    if (parent === undefined || toHex(pp.block.header.parentHash) !== parent) return
     const primary = validators.primary(view).index
     const votes = slot.prepares.matching(view, h).filter((m) => m.sender !== primary)
     // §4.2 prepared: the PRE-PREPARE plus quorum-1 PREPAREs from others (2f when n = 3f+1), so a
@@ -524,12 +601,18 @@ export class PbftEngine {
     this.out.push({ type: 'broadcast', msg: commit })
     slot.myCommit.set(view, h)
     slot.commits.add(commit)
-    this.checkCommitted(view, h)
+    this.checkCommitted(slot, view, h)
+    // A PRE-PREPARE (and PREPAREs) for the next height may have been waiting for this one.
+    const next = this.slots.get(slot.height + 1)
+    if (next !== undefined && this.slots.get(slot.height) === slot) {
+      this.tryAccept(next, view)
+      this.checkPrepared(next, view)
+    }
   }
 
   /** §4.2: committed = 2f+1 matching COMMITs; the signatures are the block's certificate. */
-  private checkCommitted(view: number, h: string): void {
-    const slot = this.slot
+  private checkCommitted(slot: HeightSlot, view: number, h: string): void {
+    if (this.slots.get(slot.height) !== slot) return // finalized meanwhile
     const votes = slot.commits.matching(view, h)
     const quorum = this.config.validators.quorum
     if (votes.length < quorum) return
@@ -544,6 +627,11 @@ export class PbftEngine {
       view,
       blockHash: blockHash(block.header),
       votes: votes.slice(0, quorum).map((m) => ({ validator: m.sender, signature: m.signature })),
+    }
+    // Final in height order: a certificate above a height not final yet waits in its slot.
+    if (slot.height > this.finalHeight + 1) {
+      if (slot.certified === null) slot.certified = { block, certificate }
+      return
     }
     this.finalize(block, certificate)
   }
@@ -575,10 +663,13 @@ export class PbftEngine {
     const viewAdopted = this.adoptCertifiedView(certificate)
     this.attempts = 0
     this.pendingTxs = false // the driver re-signals txs_available while its mempool still holds some
-    this.proposalRequested = null
+    if (this.proposalRequested !== null && this.proposalRequested.height <= this.finalHeight)
+      this.proposalRequested = null
     for (const h of this.walVotes.keys()) if (h <= this.finalHeight) this.walVotes.delete(h)
-    for (const [s, h] of this.aheadHeights) if (h <= this.finalHeight + 1) this.aheadHeights.delete(s)
-    this.slot = this.newSlot()
+    for (const [s, h] of this.aheadHeights)
+      if (h <= this.finalHeight + this.depth) this.aheadHeights.delete(s)
+    this.slots.delete(this.finalHeight)
+    this.fillWindow()
     this.pruneWal()
     if (this.timer?.kind === 'progress' || (viewAdopted && this.timer !== null)) {
       this.timer = null
@@ -588,7 +679,13 @@ export class PbftEngine {
     const buffered = [...this.ahead.values()]
     this.ahead.clear()
     for (const m of buffered) this.onMessage(m, true)
-    if (this.slot.height !== this.finalHeight + 1) return // a replayed message finalized further
+    if (block.header.height !== this.finalHeight) return // a replayed message finalized further
+    // The next height may already hold its certificate (pipelining): final now, in order.
+    const next = this.low.certified
+    if (next !== null && bytesEqual(next.block.header.parentHash, this.lastHash)) {
+      this.finalize(next.block, next.certificate)
+      return
+    }
     this.afterViewOrHeightChange()
   }
 
@@ -607,7 +704,9 @@ export class PbftEngine {
     this.viewNo = v
     this.phaseNow = 'normal'
     this.needViewChangeOnStart = false
-    this.nv = { view: v, height: cert.height, fixedHash: null, prePrepare: null }
+    // Without v's NEW-VIEW we do not know O: it re-proposes at most K heights above its checkpoint,
+    // which is below cert.height, so heights from cert.height + K on are surely free in v.
+    this.nv = { view: v, start: cert.height + 1, fixed: new Map(), freeFrom: cert.height + this.depth }
     this.proposalRequested = null
     this.newViewResent.clear()
     for (const [s, vc] of this.viewChanges) if (vc.newView <= v) this.viewChanges.delete(s)
@@ -615,8 +714,12 @@ export class PbftEngine {
   }
 
   private afterViewOrHeightChange(): void {
-    this.tryAccept(this.viewNo)
-    this.checkPrepared(this.viewNo)
+    const final = this.finalHeight
+    for (const slot of this.windowSlots()) {
+      if (this.finalHeight !== final) return // a commit from a replay moved the window
+      this.tryAccept(slot, this.viewNo)
+      this.checkPrepared(slot, this.viewNo)
+    }
     this.ensureProgressTimer()
     this.maybeRequestProposal()
   }
@@ -626,33 +729,46 @@ export class PbftEngine {
   /** May the primary of the current view propose a fresh block at `height`? (§4.4 NEW-VIEW's O) */
   private freshProposalAllowed(height: number): boolean {
     if (this.viewNo !== this.nv.view) return true
-    return height > this.nv.height || (height === this.nv.height && this.nv.fixedHash === null)
+    return height >= this.nv.freeFrom
   }
 
-  /** SPEC §8: a block only when txs wait. */
+  /**
+   * SPEC §8: a block only when txs wait. Pipelining: the next height is the lowest inside the
+   * watermarks without a PRE-PREPARE of this view, built on this primary's own block below it.
+   */
   private maybeRequestProposal(): void {
-    const slot = this.slot
     if (!this.isPrimary || this.phaseNow !== 'normal' || !this.pendingTxs) return
-    if (!this.freshProposalAllowed(slot.height) || slot.prePrepares.has(this.viewNo)) return
-    const key = `${this.viewNo}/${slot.height}`
-    if (this.proposalRequested === key) return
-    this.proposalRequested = key
+    if (this.proposalRequested !== null) return // one at a time; the answer asks for the next
+    let slot: HeightSlot | undefined
+    for (const s of this.windowSlots()) {
+      if (!s.prePrepares.has(this.viewNo)) {
+        slot = s
+        break
+      }
+    }
+    if (slot === undefined || !this.freshProposalAllowed(slot.height)) return
+    const ancestors = this.chainBelow(slot.height, this.viewNo, 'accepted')
+    if (ancestors === null) return
+    const parent = ancestors.at(-1)
+    this.proposalRequested = { view: this.viewNo, height: slot.height }
     this.out.push({
       type: 'request_proposal',
       view: this.viewNo,
       height: slot.height,
-      parentHash: this.lastHash,
-      parentHeader: this.lastHeader,
+      parentHash: parent === undefined ? this.lastHash : blockHash(parent.header),
+      parentHeader: parent === undefined ? this.lastHeader : parent.header,
+      ancestors,
     })
   }
 
   private onProposal(view: number, height: number, block: Block | null): void {
-    const slot = this.slot
     const { signer, selfIndex, chainId } = this.config
-    if (!this.isPrimary || this.phaseNow !== 'normal' || view !== this.viewNo || height !== slot.height)
-      return
-    if (this.proposalRequested !== `${view}/${height}` || signer === null || selfIndex === null) return
+    const r = this.proposalRequested
+    if (r === null || r.view !== view || r.height !== height) return
     this.proposalRequested = null
+    const slot = this.slots.get(height)
+    if (!this.isPrimary || this.phaseNow !== 'normal' || view !== this.viewNo || slot === undefined) return
+    if (signer === null || selfIndex === null) return
     if (block === null) {
       this.pendingTxs = false
       return
@@ -660,7 +776,9 @@ export class PbftEngine {
     if (slot.prePrepares.has(view) || !this.freshProposalAllowed(height)) return
     const hd = block.header
     if (hd.height !== height || hd.view !== view || hd.chainId !== chainId) return
-    if (!bytesEqual(hd.parentHash, this.lastHash) || !bytesEqual(hd.proposer, signer.publicKey)) return
+    const parent = this.parentFor(height, view, 'accepted')
+    if (parent === undefined || toHex(hd.parentHash) !== parent || !bytesEqual(hd.proposer, signer.publicKey))
+      return
     const pp = this.signPrePrepare(view, height, block)
     this.persistVote({ kind: 'preprepare', msg: pp })
     this.out.push({ type: 'broadcast', msg: pp })
@@ -669,8 +787,9 @@ export class PbftEngine {
     slot.prePrepares.set(view, pp)
     slot.blocks.set(h, block)
     slot.accepted.set(view, h)
-    this.checkPrepared(view)
+    this.checkPrepared(slot, view)
     this.ensureProgressTimer()
+    this.maybeRequestProposal()
   }
 
   // ---------- view change ----------
@@ -681,24 +800,27 @@ export class PbftEngine {
   }
 
   private startTimer(kind: TimerState['kind']): void {
-    this.timer = { kind, view: this.viewNo, height: this.slot.height }
-    this.out.push({ type: 'start_timer', view: this.viewNo, height: this.slot.height, ms: this.timeoutMs() })
+    const height = this.finalHeight + 1
+    this.timer = { kind, view: this.viewNo, height }
+    this.out.push({ type: 'start_timer', view: this.viewNo, height, ms: this.timeoutMs() })
   }
 
   private armResume(): void {
     if (this.timer?.kind === 'resume') return
-    this.timer = { kind: 'resume', view: this.viewNo, height: this.slot.height }
-    this.out.push({ type: 'start_timer', view: this.viewNo, height: this.slot.height, ms: 0 })
+    const height = this.finalHeight + 1
+    this.timer = { kind: 'resume', view: this.viewNo, height }
+    this.out.push({ type: 'start_timer', view: this.viewNo, height, ms: 0 })
   }
 
   /** §4.4: a backup runs a timer while work is pending (txs waiting, a proposal not yet final). */
   private ensureProgressTimer(): void {
     if (this.config.selfIndex === null || this.phaseNow !== 'normal') return
     if (this.timer?.kind === 'resume') return // the resume re-arms it
-    const pending = this.pendingTxs || this.slot.prePrepares.has(this.viewNo)
+    const pending = this.pendingTxs || this.windowSlots().some((s) => s.prePrepares.has(this.viewNo))
     if (!pending) return
     const t = this.timer
-    if (t !== null && t.kind === 'progress' && t.view === this.viewNo && t.height === this.slot.height) return
+    if (t !== null && t.kind === 'progress' && t.view === this.viewNo && t.height === this.finalHeight + 1)
+      return
     this.startTimer('progress')
   }
 
@@ -756,6 +878,23 @@ export class PbftEngine {
     this.maybeSendNewView()
   }
 
+  /**
+   * P (§4.4): this replica's highest-view prepared certificate per height above the checkpoint, as
+   * long as they form a chain on the last final block. A certificate that does not extend the one
+   * below it cannot be for a committed block (new-view.ts linkedPrefix), nor can any above it.
+   */
+  private preparedChain(): PreparedCert[] {
+    const out: PreparedCert[] = []
+    let parent = this.lastHash
+    for (const slot of this.windowSlots()) {
+      const p = slot.prepared
+      if (p === null || p.block === null || !bytesEqual(p.block.header.parentHash, parent)) break
+      out.push(p)
+      parent = p.blockHash
+    }
+    return out
+  }
+
   private sendViewChange(): void {
     const { selfIndex, signer, chainId } = this.config
     if (selfIndex === null || signer === null) return
@@ -764,7 +903,7 @@ export class PbftEngine {
       sender: selfIndex,
       checkpointHeight: this.finalHeight,
       checkpoint: this.finalHeight === 0 ? null : this.lastCert,
-      prepared: this.slot.prepared,
+      prepared: this.preparedChain(),
     }
     const vc: ViewChangeMsg = {
       kind: 'viewchange',
@@ -825,13 +964,26 @@ export class PbftEngine {
       .sort((a, b) => a.sender - b.sender)
     if (vcs.length < validators.quorum) return
     const proposal = computeNewViewProposal(vcs)
-    let prePrepare: PrePrepareMsg | null = null
-    if (proposal.prepared !== null) {
-      const block = proposal.prepared.block
-      if (block === null) return // standalone VIEW-CHANGEs always carry it; never here
-      prePrepare = this.signPrePrepare(this.viewNo, proposal.height, block)
+    // Standalone VIEW-CHANGEs carry their blocks (verify.ts), so linkedPrefix sees every candidate's.
+    const n = linkedPrefix(proposal)
+    const prePrepares: PrePrepareMsg[] = []
+    for (const [i, c] of proposal.candidates.slice(0, n).entries()) {
+      if (c.block === null) return
+      prePrepares.push(this.signPrePrepare(this.viewNo, proposal.height + i, c.block))
     }
-    const body = { view: this.viewNo, sender: selfIndex, viewChanges: vcs.map(stripViewChange), prePrepare }
+    const left = proposal.candidates[n]
+    let stopHeader: BlockHeader | null = null
+    if (left !== undefined) {
+      if (left.block === null) return
+      stopHeader = left.block.header
+    }
+    const body = {
+      view: this.viewNo,
+      sender: selfIndex,
+      viewChanges: vcs.map(stripViewChange),
+      prePrepares,
+      stopHeader,
+    }
     const nv: NewViewMsg = {
       kind: 'newview',
       ...body,
@@ -851,15 +1003,16 @@ export class PbftEngine {
   }
 
   private adoptNewView(nv: NewViewMsg, proposal: NewViewProposal): void {
-    const pp = nv.prePrepare
     this.viewNo = nv.view
     this.phaseNow = 'normal'
     this.lastNewView = nv
+    const fixed = new Map<number, PrePrepareMsg>()
+    for (const pp of nv.prePrepares) fixed.set(pp.height, pp)
     this.nv = {
       view: nv.view,
-      height: proposal.height,
-      fixedHash: pp === null ? null : hashHex(pp.block),
-      prePrepare: pp,
+      start: proposal.height,
+      fixed,
+      freeFrom: proposal.height + nv.prePrepares.length,
     }
   }
 
@@ -879,11 +1032,15 @@ export class PbftEngine {
     this.afterViewOrHeightChange()
   }
 
-  /** Puts the NEW-VIEW's re-proposal into the log once we are at its height. */
+  /** Puts the NEW-VIEW's re-proposals into the log of the heights inside the watermarks. */
   private installNewViewProposal(): void {
-    const pp = this.nv.prePrepare
-    const slot = this.slot
-    if (pp === null || this.nv.height !== slot.height) return
+    for (const pp of this.nv.fixed.values()) {
+      const slot = this.slots.get(pp.height)
+      if (slot !== undefined) this.installReproposal(slot, pp)
+    }
+  }
+
+  private installReproposal(slot: HeightSlot, pp: PrePrepareMsg): void {
     const h = hashHex(pp.block)
     const existing = slot.prePrepares.get(pp.view)
     if (existing !== undefined && hashHex(existing.block) !== h && !slot.accepted.has(pp.view)) {
@@ -900,19 +1057,20 @@ export class PbftEngine {
 
   private pruneOldViews(): void {
     const min = this.viewNo - VIEWS_KEPT_BEHIND
-    this.slot.pruneViewsBelow(min)
+    for (const slot of this.slots.values()) slot.pruneViewsBelow(min)
     for (const [k, m] of this.ahead) if ('view' in m && m.view < min) this.ahead.delete(k)
   }
 
   // ---------- lagging ----------
 
-  /** f+1 validators speaking at heights above ours include an honest one that finalized them. */
+  /** f+1 validators speaking at heights above our watermarks include an honest one that finalized below. */
   private noteAhead(sender: number, height: number): void {
     const prev = this.aheadHeights.get(sender) ?? 0
     if (height > prev) this.aheadHeights.set(sender, height)
     const f = this.config.validators.f
     const heights = [...this.aheadHeights.values()].sort((a, b) => b - a)
-    if (heights.length >= f + 1) this.requestSync((heights[f] as number) - 1, false)
+    // A replica sends for heights up to its last final + K: one at h has finalized h - K at least.
+    if (heights.length >= f + 1) this.requestSync((heights[f] as number) - this.depth, false)
   }
 
   private requestSync(target: number, probe: boolean): void {

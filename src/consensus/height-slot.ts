@@ -1,12 +1,13 @@
 import { blockHash } from '../codec/chain.js'
 import type { CommitMsg, PrePrepareMsg, PreparedCert, PrepareMsg, RejectMsg } from '../codec/consensus.js'
-import type { Block } from '../codec/types.js'
+import type { Block, CommitCertificate } from '../codec/types.js'
 import { toHex } from '../crypto/hash.js'
 import { VoteTable } from './vote-table.js'
 
 /**
- * The message log for the one height being agreed (last final + 1). Everything here is dropped when
- * that height becomes final: the final block and its certificate are the stable checkpoint (§4.3).
+ * The message log for one height inside the watermarks (last final + 1 .. last final + K). Everything
+ * here is dropped when that height becomes final: the final block and its certificate are the stable
+ * checkpoint (§4.3).
  */
 export class HeightSlot {
   /** blocks seen in valid PRE-PREPAREs for this height, by hash hex */
@@ -26,6 +27,8 @@ export class HeightSlot {
   readonly sentPrePrepare = new Map<number, PrePrepareMsg>()
   readonly myPrepare = new Map<number, string>()
   readonly myCommit = new Map<number, string>()
+  /** a commit certificate completed while a lower height is not final yet (finalized in order) */
+  certified: { readonly block: Block; readonly certificate: CommitCertificate } | null = null
 
   constructor(readonly height: number) {}
 
@@ -38,6 +41,7 @@ export class HeightSlot {
     for (const pp of this.prePrepares.values()) keep.add(toHex(blockHash(pp.block.header)))
     for (const h of this.accepted.values()) keep.add(h)
     if (this.prepared !== null) keep.add(toHex(this.prepared.blockHash))
+    if (this.certified !== null) keep.add(toHex(this.certified.certificate.blockHash))
     for (const h of this.blocks.keys()) if (!keep.has(h)) this.blocks.delete(h)
   }
 

@@ -19,16 +19,23 @@ export interface EngineConfig {
   readonly selfIndex: number | null
   readonly signer: Ed25519Signer | null
   readonly timeouts: ConsensusTimeouts
+  /**
+   * K: how many heights are agreed at once (watermarks [final + 1, final + K]); the primary proposes
+   * h + 1 on top of its own proposal for h before h is final. Default 1. At most MAX_PIPELINE_DEPTH.
+   */
+  readonly pipelineDepth?: number
 }
 
 export type BlockVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string }
 
 export interface EngineDeps {
   /**
-   * Full validation (SPEC §5) of a block for height last-final + 1 against the driver's committed
-   * state. Deterministic: every honest replica at the same height returns the same verdict.
+   * Full validation (SPEC §5) of a block on top of `ancestors`: the blocks this replica prepared for
+   * heights last-final + 1 .. block height - 1 (empty for last-final + 1), in height order, each the
+   * parent of the next, the last one the block's parent. The driver executes them speculatively on its
+   * committed state. Deterministic: every honest replica returns the same verdict for the same chain.
    */
-  validateBlock(block: Block): BlockVerdict
+  validateBlock(block: Block, ancestors: readonly Block[]): BlockVerdict
 }
 
 export interface EngineInit {
@@ -82,6 +89,8 @@ export type EngineAction =
       readonly height: number
       readonly parentHash: Uint8Array
       readonly parentHeader: BlockHeader | null
+      /** this primary's uncommitted blocks below `height` (pipelining), in height order; the last is the parent */
+      readonly ancestors: readonly Block[]
     }
   /** strictly in height order; persist and apply before executing later actions */
   | { readonly type: 'commit'; readonly block: Block; readonly certificate: CommitCertificate }

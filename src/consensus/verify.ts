@@ -11,6 +11,7 @@ import {
   signBytesOf,
   type ViewChangeMsg,
 } from '../codec/consensus.js'
+import { MAX_PIPELINE_DEPTH } from '../codec/limits.js'
 import { bytesEqual } from '../crypto/hash.js'
 import { computeNewViewProposal } from './new-view.js'
 
@@ -97,8 +98,9 @@ export function verifyPreparedCert(p: PreparedCert, chainId: string, validators:
 
 /**
  * A VIEW-CHANGE is valid when its checkpoint is proven by a commit certificate (none at genesis) and
- * its prepared certificate, if any, is for the height right after the checkpoint, from an earlier
- * view, extends the checkpoint block, and carries its block when sent on its own.
+ * its prepared certificates are for distinct heights above the checkpoint in increasing order (at most
+ * MAX_PIPELINE_DEPTH of them, the codec's bound), each from an earlier view and valid, each carrying
+ * its block when sent on its own; the block right above the checkpoint extends the checkpoint block.
  */
 export function viewChangeValid(
   vc: ViewChangeMsg,
@@ -118,13 +120,19 @@ export function viewChangeValid(
     }
     if (vc.checkpoint.height !== vc.checkpointHeight) return false
   }
-  const p = vc.prepared
-  if (p !== null) {
-    if (p.height !== vc.checkpointHeight + 1 || p.view >= vc.newView) return false
+  let previous = vc.checkpointHeight
+  for (const p of vc.prepared) {
+    if (p.height <= previous || p.height > vc.checkpointHeight + MAX_PIPELINE_DEPTH) return false
+    previous = p.height
+    if (p.view >= vc.newView) return false
     if (standalone && p.block === null) return false
     if (p.block !== null) {
       if (p.block.header.height !== p.height || p.block.header.chainId !== chainId) return false
-      if (vc.checkpoint !== null && !bytesEqual(p.block.header.parentHash, vc.checkpoint.blockHash))
+      if (
+        p.height === vc.checkpointHeight + 1 &&
+        vc.checkpoint !== null &&
+        !bytesEqual(p.block.header.parentHash, vc.checkpoint.blockHash)
+      )
         return false
     }
     if (!verifyPreparedCert(p, chainId, validators)) return false
@@ -134,8 +142,10 @@ export function viewChangeValid(
 
 /**
  * §4.4: a NEW-VIEW is from the new primary, holds 2f+1 valid VIEW-CHANGEs for its view from distinct
- * validators (sorted by sender), and its PRE-PREPARE is exactly what any backup recomputes from them:
- * the highest-view prepared block for the height after the highest checkpoint, or nothing.
+ * validators (sorted by sender), and its PRE-PREPAREs are exactly what any backup recomputes from them:
+ * the highest-view prepared block for each height after the highest checkpoint (new-view.ts), as a
+ * hash-linked chain, stopping either where the candidates stop or at a candidate whose header (sent
+ * along as stopHeader) proves it does not extend the chain.
  */
 export function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
   if (nv.view < 1 || nv.sender !== validators.primary(nv.view).index) return false
@@ -148,11 +158,22 @@ export function newViewValid(nv: NewViewMsg, chainId: string, validators: Valida
     if (!validators.verify(vc.sender, signBytesOf(chainId, vc), vc.signature)) return false
   }
   const expected = computeNewViewProposal(nv.viewChanges)
-  const pp = nv.prePrepare
-  if (expected.prepared === null) return pp === null
-  if (pp === null) return false
-  if (pp.view !== nv.view || pp.height !== expected.height || pp.sender !== nv.sender) return false
-  if (!bytesEqual(blockHash(pp.block.header), expected.prepared.blockHash)) return false
-  if (!prePrepareShapeValid(pp, chainId, validators)) return false
-  return validators.verify(pp.sender, signBytesOf(chainId, pp), pp.signature)
+  const { candidates } = expected
+  if (nv.prePrepares.length > candidates.length) return false
+  let parent: Uint8Array | null = expected.checkpoint?.blockHash ?? null
+  for (const [i, pp] of nv.prePrepares.entries()) {
+    const c = candidates[i] as PreparedCert
+    if (pp.view !== nv.view || pp.height !== expected.height + i || pp.sender !== nv.sender) return false
+    if (!bytesEqual(blockHash(pp.block.header), c.blockHash)) return false
+    if (parent !== null && !bytesEqual(pp.block.header.parentHash, parent)) return false
+    if (!prePrepareShapeValid(pp, chainId, validators)) return false
+    if (!validators.verify(pp.sender, signBytesOf(chainId, pp), pp.signature)) return false
+    parent = c.blockHash
+  }
+  const next = candidates[nv.prePrepares.length]
+  if (next === undefined) return nv.stopHeader === null
+  // O left a candidate out: only allowed with proof that it does not extend O.
+  const stop = nv.stopHeader
+  if (stop === null || parent === null) return false
+  return bytesEqual(blockHash(stop), next.blockHash) && !bytesEqual(stop.parentHash, parent)
 }

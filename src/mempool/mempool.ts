@@ -187,11 +187,13 @@ export class Mempool {
    * tx bytes (block framing is the caller's to subtract). Fair across senders: round-robin, one
    * tx per sender a round, senders ordered by the arrival of their first executable tx.
    * The returned arrays are the pool's own copies: do not mutate them.
+   * `state` overrides the committed nonces, e.g. with those after blocks proposed but not final yet
+   * (pipelining), so their txs are skipped and their senders' next txs come first.
    */
-  reap(maxTxs: number, maxBytes: number): Uint8Array[] {
+  reap(maxTxs: number, maxBytes: number, state: NonceSource = this.state): Uint8Array[] {
     let round: PendingTx[] = []
     for (const sender of this.senders.values()) {
-      const head = sender.txs.get(this.state.nonce(sender.address))
+      const head = sender.txs.get(state.nonce(sender.address))
       if (head !== undefined) round.push(head)
     }
     round.sort((a, b) => a.seq - b.seq)

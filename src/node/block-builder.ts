@@ -32,13 +32,16 @@ export function buildProposal(opts: {
   parentHeader: BlockHeader
   appHash: Uint8Array
   now: number
+  /** the execution of the parent when it is not final yet (pipelining): build on top of it */
+  base?: Execution
 }): { block: Block; execution: Execution | undefined } | null {
-  const { limits } = opts
+  const { limits, app, base } = opts
   const budget = limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES
-  let txs = opts.mempool.reap(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES)
+  const state = base === undefined ? app : { nonce: (a: Uint8Array) => app.nonceAfter(base, a) }
+  let txs = opts.mempool.reap(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES, state)
   let execution: Execution | undefined
   for (let attempt = 0; txs.length > 0 && attempt < 16; attempt++) {
-    const result = opts.app.execute(txs)
+    const result = app.execute(txs, base)
     if (result.ok) {
       execution = result
       break

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
-import { MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
+import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 
 /** A bad config.json or flag value; the message names the field (e.g. `rpc.laddr`) or flag. */
 export class ConfigError extends Error {
@@ -41,6 +41,11 @@ export interface NodeConfig {
     readonly maxBlockBytes: number
     /** how long the primary waits after the first pending tx so one block batches many */
     readonly proposeDelayMs: number
+    /**
+     * K: heights agreed at once (PBFT watermarks; the primary proposes the next block before the
+     * previous one is final). Every validator of a chain should use the same value.
+     */
+    readonly pipelineDepth: number
   }
   readonly log: { readonly level: LogLevel }
 }
@@ -66,6 +71,7 @@ export const defaultConsensusOptions: NodeConfig['consensus'] = {
   maxBlockTxs: 2_000,
   maxBlockBytes: MAX_BLOCK_BYTES,
   proposeDelayMs: 10,
+  pipelineDepth: MAX_PIPELINE_DEPTH,
 }
 
 /**
@@ -189,6 +195,7 @@ const consensusFile = z
     max_block_txs: positiveInt.max(MAX_TXS_PER_BLOCK).default(defaultConsensusOptions.maxBlockTxs),
     max_block_bytes: positiveInt.max(MAX_BLOCK_BYTES).default(defaultConsensusOptions.maxBlockBytes),
     propose_delay_ms: nonNegativeInt.default(defaultConsensusOptions.proposeDelayMs),
+    pipeline_depth: positiveInt.max(MAX_PIPELINE_DEPTH).default(defaultConsensusOptions.pipelineDepth),
   })
   .superRefine((c, ctx) => {
     if (c.view_change_timeout_max_ms < c.view_change_timeout_ms) {
@@ -239,6 +246,7 @@ export function parseConfig(value: unknown, source = CONFIG_FILE): NodeConfig {
       maxBlockTxs: f.consensus.max_block_txs,
       maxBlockBytes: f.consensus.max_block_bytes,
       proposeDelayMs: f.consensus.propose_delay_ms,
+      pipelineDepth: f.consensus.pipeline_depth,
     },
     log: { level: f.log.level },
   }
@@ -266,6 +274,7 @@ export function configToFile(c: NodeConfig): ConfigFile {
       max_block_txs: c.consensus.maxBlockTxs,
       max_block_bytes: c.consensus.maxBlockBytes,
       propose_delay_ms: c.consensus.proposeDelayMs,
+      pipeline_depth: c.consensus.pipelineDepth,
     },
     log: { level: c.log.level },
   }

@@ -1,11 +1,9 @@
 import { EventEmitter } from 'node:events'
-import type { Execution } from '../app/kv-app.js'
 import { KvApp } from '../app/kv-app.js'
 import { verifyCertificate } from '../chain/certificate.js'
 import { type Genesis, genesisValidatorSet } from '../chain/genesis.js'
 import { makeGenesisBlock } from '../chain/genesis-block.js'
 import { ChainStore } from '../chain/store.js'
-import { validateBlock } from '../chain/validation.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { blockHash, decodeTx, encodeBlock, encodeCertificate, encodeTxBody, txHash } from '../codec/chain.js'
 import {
@@ -39,10 +37,9 @@ import { loadHome } from './home.js'
 import type { Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
 import { NodeRpcBackend } from './rpc-backend.js'
+import { MAX_CLOCK_DRIFT_MS, SpeculativeExecutions } from './speculative.js'
 import { TxGossipBatcher } from './tx-gossip.js'
 
-/** How far a proposer's clock may run ahead of ours before its block is refused. */
-const MAX_CLOCK_DRIFT_MS = 10_000
 /** How often the node asks its peers for their tips when nothing else made it sync. */
 const SYNC_POLL_MS = 2_000
 const MEMPOOL_EVICT_MS = 5_000
@@ -86,7 +83,7 @@ export class PbftNode {
   private timer: NodeJS.Timeout | undefined
   private proposeTimer: NodeJS.Timeout | undefined
   private txsAvailableScheduled = false
-  private readonly executions = new Map<string, Execution>()
+  private readonly speculative: SpeculativeExecutions
   private readonly txFirstSeen = new Map<string, number>()
   private readonly droppedTxs = new Map<string, { reason: string; encoded: Uint8Array }>()
   private syncWake: (() => void) | undefined
@@ -108,6 +105,11 @@ export class PbftNode {
     readonly log: Logger,
   ) {
     this.selfIndex = validators.byPeerId(nodeKey.peerId)?.index ?? null
+    this.speculative = new SpeculativeExecutions(app, {
+      chainId: genesis.chainId,
+      validators,
+      maxClockDriftMs: MAX_CLOCK_DRIFT_MS,
+    })
     this.txGossip = new TxGossipBatcher(
       (payload) => this.network.publish('tx', payload),
       (err) => this.log.warn({ err: String(err) }, 'tx gossip publish failed'),
@@ -178,8 +180,9 @@ export class PbftNode {
           viewChangeBaseMs: this.config.consensus.viewChangeTimeoutMs,
           viewChangeMaxMs: this.config.consensus.viewChangeTimeoutMaxMs,
         },
+        pipelineDepth: this.config.consensus.pipelineDepth,
       },
-      { validateBlock: (block) => this.validateProposal(block) },
+      { validateBlock: (block, ancestors) => this.validateProposal(block, ancestors) },
       { height: tip.height, lastBlockHash: tip.hash, lastHeader: tip.header, lastCertificate, view: 0, wal },
     )
 
@@ -377,73 +380,57 @@ export class PbftNode {
     if (this.proposeTimer !== undefined) clearTimeout(this.proposeTimer)
     this.proposeTimer = setTimeout(() => {
       this.proposeTimer = undefined
-      const tip = this.store.tip()
-      const built =
-        action.height === tip.height + 1 && this.selfIndex !== null
-          ? buildProposal({
-              mempool: this.mempool,
-              app: this.app,
-              limits: this.config.consensus,
-              chainId: this.chainId,
-              height: action.height,
-              view: action.view,
-              proposer: this.nodeKey.signer.publicKey,
-              parentHash: tip.hash,
-              parentHeader: tip.header,
-              appHash: tip.appHash,
-              now: Date.now(),
-            })
-          : null
-      if (built?.execution !== undefined)
-        this.rememberExecution(blockHash(built.block.header), built.execution)
-      const block = built?.block ?? null
+      let block: Block | null = null
+      // The chain below the height (pipelining: this primary's blocks not final yet) as executed here.
+      const chain =
+        this.selfIndex === null ? null : this.speculative.resolve(this.store.tip(), action.ancestors)
+      if (chain !== null && chain.height + 1 === action.height) {
+        const built = buildProposal({
+          mempool: this.mempool,
+          app: this.app,
+          limits: this.config.consensus,
+          chainId: this.chainId,
+          height: action.height,
+          view: action.view,
+          proposer: this.nodeKey.signer.publicKey,
+          parentHash: chain.hash,
+          parentHeader: chain.header,
+          appHash: chain.appHash,
+          now: Date.now(),
+          ...(chain.execution === undefined ? {} : { base: chain.execution }),
+        })
+        if (built?.execution !== undefined)
+          this.speculative.remember(built.block, built.execution, chain.execution)
+        block = built?.block ?? null
+      }
       this.enqueue({ type: 'proposal', view: action.view, height: action.height, block })
     }, this.config.consensus.proposeDelayMs)
   }
 
-  /** The engine's validateBlock: full validation against the committed state (SPEC §8). */
-  private validateProposal(block: Block, now = Date.now()): { ok: true } | { ok: false; reason: string } {
-    const tip = this.store.tip()
-    const result = validateBlock<Execution>(block, {
-      chainId: this.chainId,
-      parent: tip.header,
-      parentHash: tip.hash,
-      validators: this.validators,
-      now,
-      maxClockDriftMs: MAX_CLOCK_DRIFT_MS,
-      appHash: tip.appHash,
-      execute: (txs) => this.app.execute(txs),
-    })
-    if (!result.ok) return result
-    this.rememberExecution(result.hash, result.execution)
-    return { ok: true }
-  }
-
   /**
-   * Keeps a block's execution for its commit, so a block is executed once per node (validation or,
-   * for its proposer, building). Only executions against the current committed state go in here:
-   * the map is cleared at every commit (and KvApp.apply refuses a stale one anyway).
+   * The engine's validateBlock: full validation (SPEC §8) on top of `ancestors` (blocks this replica
+   * prepared above the committed tip, executed speculatively: pipelining).
    */
-  private rememberExecution(hash: Uint8Array, execution: Execution): void {
-    if (this.executions.size > 16) this.executions.clear()
-    this.executions.set(toHex(hash), execution)
+  private validateProposal(
+    block: Block,
+    ancestors: readonly Block[],
+  ): { ok: true } | { ok: false; reason: string } {
+    const v = this.speculative.validate(this.store.tip(), block, ancestors, Date.now())
+    return v.ok ? { ok: true } : v
   }
 
   private async commitBlock(block: Block, certificate: CommitCertificate): Promise<void> {
     const hash = blockHash(block.header)
     const hex = toHex(hash)
-    let execution = this.executions.get(hex)
-    // Cached executions are cleared at every commit, so one found here is against the current state.
-    if (execution === undefined) {
-      // Not validated here yet (e.g. committed from others' votes, or synced): a certified block
-      // still gets the full check — a certificate over an invalid block means > f are faulty.
-      const verdict = this.validateProposal(block, Number.POSITIVE_INFINITY)
-      if (!verdict.ok) throw new Error(`certified block ${block.header.height} is invalid: ${verdict.reason}`)
-      execution = this.executions.get(hex) as Execution
-    }
+    // The execution from this node's validation (or building) if computed on exactly the committed
+    // state; else (committed from others' votes, synced, or pipelined on a parent that lost) a full
+    // validation now — a certificate over an invalid block means more than f are faulty.
+    const verdict = this.speculative.finalExecution(this.store.tip(), block)
+    if (!verdict.ok) throw new Error(`certified block ${block.header.height} is invalid: ${verdict.reason}`)
+    const { execution } = verdict
     await this.store.commitBlock(block, certificate, execution)
     this.app.apply(execution)
-    this.executions.clear()
+    this.speculative.pruneTo(block.header.height)
     const txHashes = block.txs.map(txHash)
     this.mempool.update(txHashes)
     const now = Date.now()

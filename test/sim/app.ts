@@ -10,12 +10,16 @@ import { bytesEqual, toHex } from '../../src/crypto/hash.js'
 import { MempoolError } from '../../src/mempool/errors.js'
 import { Mempool } from '../../src/mempool/mempool.js'
 import { buildProposal, type ProposalLimits } from '../../src/node/block-builder.js'
+import {
+  type ExecutionVerdict,
+  MAX_CLOCK_DRIFT_MS,
+  SpeculativeExecutions,
+} from '../../src/node/speculative.js'
 
 export const SIM_CHAIN_ID = 'sim-chain'
 /** Block 0's timestamp; replica clocks read GENESIS_TIME_MS + simulated time (+ a skew offset). */
 export const GENESIS_TIME_MS = 1_700_000_000_000
-/** The node's future-drift bound for proposals (src/node/node.ts MAX_CLOCK_DRIFT_MS, not exported). */
-export const MAX_CLOCK_DRIFT_MS = 10_000
+export { MAX_CLOCK_DRIFT_MS }
 /** Small blocks so a run spans many heights (and view changes) with few txs. */
 export const SIM_LIMITS: ProposalLimits = { maxBlockTxs: 40, maxBlockBytes: MAX_BLOCK_BYTES }
 /** genesis.json's app_state.kv: clients overwrite and delete some of these keys. */
@@ -71,8 +75,8 @@ export function validateAgainst(
  */
 export class Replica {
   readonly mempool: Mempool
-  /** executions of blocks validated against the current state, by block hash (cleared at each commit) */
-  private readonly executions = new Map<string, Execution>()
+  /** executions of blocks not final yet, as src/node/node.ts keeps them (pipelining) */
+  private readonly speculative: SpeculativeExecutions
   header: BlockHeader
   hash: Uint8Array
 
@@ -90,6 +94,15 @@ export class Replica {
       now: clock,
       signatureCache: app.signatures,
     })
+    this.speculative = new SpeculativeExecutions(app, {
+      chainId: SIM_CHAIN_ID,
+      validators,
+      maxClockDriftMs: MAX_CLOCK_DRIFT_MS,
+    })
+  }
+
+  private get tip() {
+    return { height: this.header.height, hash: this.hash, header: this.header, appHash: this.app.appHash() }
   }
 
   /**
@@ -130,55 +143,52 @@ export class Replica {
     return this.header.height
   }
 
-  /** The real validateBlock against the committed state; a valid block's execution is kept for its commit. */
-  validate(block: Block, now: number): BlockValidation<Execution> {
-    const v = validateAgainst(
-      block,
-      { header: this.header, hash: this.hash, app: this.app },
-      this.validators,
-      now,
-    )
-    if (v.ok) {
-      if (this.executions.size > 16) this.executions.clear()
-      this.executions.set(toHex(v.hash), v.execution)
-    }
-    return v
+  /**
+   * The real validateBlock on top of `ancestors` (blocks prepared above the committed tip), exactly as
+   * the node runs it (src/node/speculative.ts); a valid block's execution is kept for its commit.
+   */
+  validate(block: Block, now: number, ancestors: readonly Block[] = []): ExecutionVerdict {
+    return this.speculative.validate(this.tip, block, ancestors, now)
   }
 
   /**
    * A final block's execution, as src/node/node.ts commitBlock gets it: the one from this replica's
-   * own validation of the block, or else (committed from others' votes, or synced) a full validation
-   * now with no future-drift bound. An invalid final block means more than f replicas were faulty.
+   * own validation of the block when computed on exactly the committed state, or else a full
+   * validation now with no future-drift bound. An invalid final block means more than f were faulty.
    */
-  finalExecution(block: Block): { ok: true; execution: Execution } | { ok: false; reason: string } {
-    const cached = this.executions.get(toHex(blockHash(block.header)))
-    if (cached !== undefined) return { ok: true, execution: cached }
-    return this.validate(block, Number.POSITIVE_INFINITY)
+  finalExecution(block: Block): ExecutionVerdict {
+    return this.speculative.finalExecution(this.tip, block)
   }
 
-  /** The primary's proposal (src/node/block-builder.ts); null when nothing is executable. */
-  build(view: number, proposer: Uint8Array, now: number): Block | null {
+  /** The primary's proposal (src/node/block-builder.ts) on top of `ancestors`; null when nothing is executable. */
+  build(view: number, proposer: Uint8Array, now: number, ancestors: readonly Block[] = []): Block | null {
+    const chain = this.speculative.resolve(this.tip, ancestors)
+    if (chain === null) return null
     const built = buildProposal({
       mempool: this.mempool,
       app: this.app,
       limits: SIM_LIMITS,
       chainId: SIM_CHAIN_ID,
-      height: this.height + 1,
+      height: chain.height + 1,
       view,
       proposer,
-      parentHash: this.hash,
-      parentHeader: this.header,
-      appHash: this.app.appHash(),
+      parentHash: chain.hash,
+      parentHeader: chain.header,
+      appHash: chain.appHash,
       now,
+      ...(chain.execution === undefined ? {} : { base: chain.execution }),
     })
-    return built?.block ?? null
+    if (built === null) return null
+    if (built.execution !== undefined)
+      this.speculative.remember(built.block, built.execution, chain.execution)
+    return built.block
   }
 
   /** Applies a final block's execution (computed against the current state) and re-checks the pool. */
   commit(block: Block, execution: Execution): void {
     // KvApp.apply refuses an execution computed on an older state, so a stale cache entry would throw.
     this.app.apply(execution)
-    this.executions.clear()
+    this.speculative.pruneTo(block.header.height)
     this.header = block.header
     this.hash = blockHash(block.header)
     this.mempool.update(block.txs.map((t) => txHash(t)))

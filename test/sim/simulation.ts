@@ -16,6 +16,7 @@ import {
   prepareSignBytes,
   signBytesOf,
 } from '../../src/codec/consensus.js'
+import { MAX_PIPELINE_DEPTH } from '../../src/codec/limits.js'
 import { signTx } from '../../src/codec/tx-sign.js'
 import type { Block, CommitCertificate, TxOp } from '../../src/codec/types.js'
 import { PbftEngine } from '../../src/consensus/engine.js'
@@ -69,6 +70,8 @@ export interface SimOptions {
   readonly seed: number
   readonly validators: number
   readonly faults: readonly Fault[]
+  /** the engine's pipelining depth K (default: the node's default, MAX_PIPELINE_DEPTH) */
+  readonly pipelineDepth?: number
   readonly trace?: (line: string) => void
 }
 
@@ -85,6 +88,8 @@ export interface SimResult {
   readonly simulatedMs: number
   readonly byzantine: string[]
   readonly maxLoggedMessages: number
+  /** the most heights a primary had proposed above its last final one at once (pipelining) */
+  readonly maxPipelined: number
   /** the invalid-block kinds Byzantine proposers sent (each one rejected by the real validateBlock) */
   readonly invalidBlockKinds: InvalidBlockKind[]
 }
@@ -172,6 +177,9 @@ class Simulation {
   private now = 0
   private events = 0
   private readonly n: number
+  private readonly depth: number
+  private maxPipelined = 0
+  private busy = false
   private readonly f: number
   private readonly validators: ValidatorSet
   private readonly signers: Ed25519Signer[]
@@ -197,6 +205,7 @@ class Simulation {
     this.rng = new Prng(opts.seed * 2654435761 + opts.validators)
     this.net = this.rng.fork()
     this.n = opts.validators
+    this.depth = opts.pipelineDepth ?? MAX_PIPELINE_DEPTH
     this.f = Math.floor((this.n - 1) / 3)
     this.faults = new Set(opts.faults)
     const seedBytes = (label: string, i: number) =>
@@ -267,11 +276,12 @@ class Simulation {
         selfIndex: node.index,
         signer: node.signer,
         timeouts: TIMEOUTS,
+        pipelineDepth: this.depth,
       },
       {
         // The engine's verdict, as src/node/node.ts gives it: the real validateBlock, own clock as now.
-        validateBlock: (block) => {
-          const v = replica.validate(block, this.clock(node))
+        validateBlock: (block, ancestors) => {
+          const v = replica.validate(block, this.clock(node), ancestors)
           return v.ok ? { ok: true } : v
         },
       },
@@ -289,6 +299,8 @@ class Simulation {
 
   private setupFaults(): void {
     const r = this.rng
+    // Busy seeds keep the primary's mempool full, so it pipelines up to K heights at once.
+    this.busy = r.chance(0.3)
     if (this.has('drop') && r.chance(0.6)) this.dropRate = r.float() * 0.25
     if (this.has('dup') && r.chance(0.6)) this.dupRate = r.float() * 0.2
     if (this.has('reorder') && r.chance(0.6)) this.reorderSpread = r.int(20, 400)
@@ -358,6 +370,7 @@ class Simulation {
       simulatedMs: this.now,
       byzantine: this.nodes.filter((nd) => nd.byz !== null).map((nd) => `${nd.index}:${nd.byz}`),
       maxLoggedMessages: Math.max(...this.nodes.map((nd) => nd.maxLogged)),
+      maxPipelined: this.maxPipelined,
       invalidBlockKinds: [...this.invalidKinds].sort(),
     }
   }
@@ -389,9 +402,11 @@ class Simulation {
         return
       }
       const logged = nd.engine.status().loggedMessages
-      if (logged > 8 * this.n + 8)
+      // Per height inside the watermarks (K of them): a few views' votes; everything below is pruned.
+      if (logged > this.depth * 8 * this.n + 8)
         this.failures.push(`memory: node ${nd.index} holds ${logged} messages after the run`)
-      if (nd.wal.length > 6) this.failures.push(`memory: node ${nd.index} WAL holds ${nd.wal.length} records`)
+      if (nd.wal.length > 6 * this.depth)
+        this.failures.push(`memory: node ${nd.index} WAL holds ${nd.wal.length} records`)
     }
   }
 
@@ -516,6 +531,8 @@ class Simulation {
         nd.wal = a.retain.map((r) => encodeWalRecord(r))
         return
       case 'broadcast':
+        if (a.msg.kind === 'preprepare' && a.msg.height - nd.height > this.maxPipelined)
+          this.maxPipelined = a.msg.height - nd.height
         if (a.msg.kind === 'viewchange' || a.msg.kind === 'newview' || a.msg.kind === 'reject') {
           const v = a.msg.kind === 'viewchange' ? a.msg.newView : a.msg.view
           const why = a.msg.kind === 'reject' ? ` (${a.msg.reason}, h${a.msg.height})` : ''
@@ -524,7 +541,7 @@ class Simulation {
         this.broadcast(nd, a.msg)
         return
       case 'request_proposal':
-        this.propose(nd, a.view)
+        this.propose(nd, a.view, a.height, a.ancestors)
         return
       case 'commit':
         this.commit(nd, a.block, a.certificate)
@@ -632,7 +649,7 @@ class Simulation {
     this.submitted.set(h, bytes)
     this.submitToHonest(bytes)
     if (this.rng.chance(0.05)) this.submitJunk()
-    const next = this.now + this.rng.int(100, 1500)
+    const next = this.now + (this.busy ? this.rng.int(30, 200) : this.rng.int(100, 1500))
     if (next < SUBMIT_UNTIL_MS) this.queue.push(next, { type: 'client', client: c })
   }
 
@@ -669,9 +686,10 @@ class Simulation {
     this.queue.push(this.now + RESUBMIT_MS, { type: 'resubmit' })
   }
 
-  private propose(nd: SimNode, view: number): void {
-    const block = nd.replica.build(view, nd.signer.publicKey, this.clock(nd))
-    if (nd.byz === 'invalid' && block !== null) {
+  private propose(nd: SimNode, view: number, height: number, ancestors: readonly Block[]): void {
+    const block = nd.replica.build(view, nd.signer.publicKey, this.clock(nd), ancestors)
+    // The invalid kinds are defined against the committed tip, so only the lowest height gets one.
+    if (nd.byz === 'invalid' && block !== null && block.header.height === nd.height + 1) {
       this.proposeInvalid(nd, view, block)
       return
     }
@@ -679,7 +697,7 @@ class Simulation {
       type: 'engine',
       node: nd.index,
       epoch: nd.epoch,
-      event: { type: 'proposal', view, height: nd.height + 1, block },
+      event: { type: 'proposal', view, height, block: block?.header.height === height ? block : null },
     })
   }
 
@@ -830,7 +848,7 @@ class Simulation {
             sender: nd.index,
             checkpointHeight: nd.height,
             checkpoint: nd.certs[nd.height] ?? null,
-            prepared: null,
+            prepared: [],
           }
           const vc = {
             ...vcBody,
@@ -843,12 +861,13 @@ class Simulation {
       case 'badnewview': {
         if (msg.kind !== 'newview') return false
         let tampered: ConsensusMessage
-        if (msg.prePrepare !== null) {
-          const b = msg.prePrepare.block
+        const first = msg.prePrepares[0]
+        if (first !== undefined) {
+          const b = first.block
           const alt = { ...b, header: { ...b.header, timestamp: b.header.timestamp + 7, view: msg.view } }
           tampered = this.signNV(nd, {
             ...msg,
-            prePrepare: this.signPP(nd, msg.view, msg.prePrepare.height, alt),
+            prePrepares: [this.signPP(nd, msg.view, first.height, alt), ...msg.prePrepares.slice(1)],
           })
         } else if (msg.viewChanges.length > 0) {
           tampered = this.signNV(nd, { ...msg, viewChanges: msg.viewChanges.slice(1) })

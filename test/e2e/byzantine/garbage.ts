@@ -62,7 +62,7 @@ await runByzantine(
       sender: ctx.index,
       checkpointHeight: 0,
       checkpoint: null,
-      prepared: null,
+      prepared: [],
     }
     const vc: ConsensusMessage = {
       kind: 'viewchange',

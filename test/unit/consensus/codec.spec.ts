@@ -38,7 +38,7 @@ function sampleMessages(): { msgs: Map<string, ConsensusMessage>; wal: WalRecord
   for (const e of c.log) {
     if (e.action.type === 'broadcast') {
       const m = e.action.msg
-      const key = m.kind === 'viewchange' && m.prepared !== null ? 'viewchange+prepared' : m.kind
+      const key = m.kind === 'viewchange' && m.prepared.length > 0 ? 'viewchange+prepared' : m.kind
       if (!msgs.has(key)) msgs.set(key, m)
     }
     if (e.action.type === 'persist') wal.push(e.action.record)
@@ -61,7 +61,7 @@ describe('codec/consensus', () => {
   it('has a sample of every kind, including a VIEW-CHANGE with a prepared certificate and a NEW-VIEW with O', () => {
     for (const k of [...CONSENSUS_KINDS, 'viewchange+prepared']) expect(msgs.has(k), k).to.equal(true)
     const nv = msgs.get('newview')
-    expect(nv?.kind === 'newview' && nv.prePrepare !== null).to.equal(true)
+    expect(nv?.kind === 'newview' && nv.prePrepares.length > 0).to.equal(true)
   })
 
   for (const [key, msg] of sampleMessages().msgs) {
@@ -125,7 +125,7 @@ describe('codec/consensus', () => {
     expect(verifyConsensusMessage(notPrimary, CHAIN, validators)).to.equal(false)
     const nv = msgs.get('newview')
     if (nv?.kind !== 'newview') throw new Error('no new view')
-    expect(verifyConsensusMessage({ ...nv, prePrepare: null }, CHAIN, validators)).to.equal(false)
+    expect(verifyConsensusMessage({ ...nv, prePrepares: [] }, CHAIN, validators)).to.equal(false)
     expect(
       verifyConsensusMessage({ ...nv, viewChanges: nv.viewChanges.slice(1) }, CHAIN, validators),
     ).to.equal(false)

@@ -312,10 +312,10 @@ describe('consensus/engine: view change (§4.4, TOCS §4.5)', () => {
       nvEntry?.action.type === 'broadcast' && nvEntry.action.msg.kind === 'newview'
         ? nvEntry.action.msg
         : null
-    expect(nv?.prePrepare).to.not.equal(null)
-    if (nv === null || nv.prePrepare === null) return
+    expect(nv?.prePrepares).to.have.length(1)
+    if (nv === null) return
     const fresh = makeBlock(s(1), 1, 1, GENESIS_HASH, 77)
-    const wrong = { ...nv, prePrepare: signPrePrepare(s(1), 1, 1, 1, fresh) }
+    const wrong = { ...nv, prePrepares: [signPrePrepare(s(1), 1, 1, 1, fresh)] }
     const e = c.engines[2]
     const out = e?.step({ type: 'message', msg: wrong }) ?? []
     expect(broadcasts(out).filter((m) => m.kind === 'prepare')).to.have.length(0)
@@ -339,8 +339,8 @@ describe('consensus/engine: restart from the WAL', () => {
     const vcOut = restarted.step({ type: 'timeout', view: 0, height: 1 })
     // The conflicting proposal is the primary's equivocation: the view change starts at once.
     const vc = broadcasts([...after, ...vcOut]).find((m): m is ViewChangeMsg => m.kind === 'viewchange')
-    expect(vc?.prepared?.view).to.equal(0)
-    expect(bytesEqual(vc?.prepared?.blockHash ?? new Uint8Array(), hash1)).to.equal(true)
+    expect(vc?.prepared[0]?.view).to.equal(0)
+    expect(bytesEqual(vc?.prepared[0]?.blockHash ?? new Uint8Array(), hash1)).to.equal(true)
   })
 
   it('never signs a second VIEW-CHANGE for a view it already asked for, and stays in it', () => {
@@ -440,6 +440,6 @@ describe('consensus/engine: lagging replicas, sync and observers', () => {
 })
 
 function viewChangeFrom(i: number, newView: number): ViewChangeMsg {
-  const body = { newView, sender: i, checkpointHeight: 0, checkpoint: null, prepared: null }
+  const body = { newView, sender: i, checkpointHeight: 0, checkpoint: null, prepared: [] }
   return { kind: 'viewchange', ...body, signature: s(i).sign(viewChangeSignBytes('unit-chain', body)) }
 }

@@ -113,7 +113,9 @@ export function signReject(
 }
 
 export interface EngineOptions {
-  validate?: (b: Block) => BlockVerdict
+  validate?: (b: Block, ancestors: readonly Block[]) => BlockVerdict
+  /** pipelining depth K (default 1) */
+  depth?: number
   wal?: WalRecord[]
   view?: number
   observer?: boolean
@@ -129,6 +131,7 @@ export function makeEngine(signers: Ed25519Signer[], self: number, opts: EngineO
       selfIndex: observer ? null : self,
       signer: observer ? null : (signers[self] as Ed25519Signer),
       timeouts: TIMEOUTS,
+      pipelineDepth: opts.depth ?? 1,
     },
     { validateBlock: opts.validate ?? (() => ({ ok: true })) },
     {
@@ -163,9 +166,12 @@ export class Cluster {
   private queue: { to: number; msg: ConsensusMessage }[] = []
   private heads: Uint8Array[]
 
-  constructor(readonly n: number) {
+  constructor(
+    readonly n: number,
+    depth = 1,
+  ) {
     this.signers = makeSigners(n)
-    this.engines = this.signers.map((_, i) => makeEngine(this.signers, i))
+    this.engines = this.signers.map((_, i) => makeEngine(this.signers, i, { depth }))
     this.committed = this.signers.map(() => [])
     this.wals = this.signers.map(() => [])
     this.heads = this.signers.map(() => GENESIS_HASH)
