@@ -20,6 +20,8 @@ export enum Bucket {
   appState = 0x07,
   /** consensus write-ahead log: utf-8 key → bytes */
   consensusWal = 0x08,
+  /** tx hash → mempool journal record (a tx this node acknowledged: pending or dropped, SPEC §8) */
+  mempoolJournal = 0x09,
 }
 
 /** Heights as 8-byte big-endian, so key order is numeric order. */

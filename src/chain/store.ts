@@ -46,6 +46,19 @@ export interface TxLocation {
   readonly index: number
 }
 
+/** One change to the mempool journal: a put, or a delete when value is null. */
+export interface JournalWrite {
+  /** the tx hash (32 bytes) */
+  readonly hash: Uint8Array
+  readonly value: Uint8Array | null
+}
+
+export interface JournalEntry {
+  /** the record's key: a tx hash unless the record is corrupt */
+  readonly hash: Uint8Array
+  readonly value: Uint8Array
+}
+
 export interface WalEntry {
   readonly key: string
   readonly value: Uint8Array
@@ -109,6 +122,7 @@ export class ChainStore {
   private readonly txLocations: Repository<Uint8Array, TxLocation>
   private readonly appState: Repository<Uint8Array, Uint8Array>
   private readonly wal: Repository<string, Uint8Array>
+  private readonly journal: Repository<Uint8Array, Uint8Array>
   private tipCache: ChainTip | undefined
   private genesis: Uint8Array | undefined
   private committing = false
@@ -124,6 +138,7 @@ export class ChainStore {
     this.txLocations = new Repository(Bucket.txLocation, backend, id, txLocationCodec)
     this.appState = new Repository(Bucket.appState, backend, id, rawCodec)
     this.wal = new Repository(Bucket.consensusWal, backend, (k: string) => utf8.encode(k), rawCodec)
+    this.journal = new Repository(Bucket.mempoolJournal, backend, id, rawCodec)
   }
 
   /** Opens (creating if needed) the LevelDB at `dir`, normally HOME/data. */
@@ -347,5 +362,25 @@ export class ChainStore {
   async metaPut(name: string, value: Uint8Array): Promise<void> {
     if (name === META_GENESIS || name === META_TIP) throw new StoreError(`meta key '${name}' is reserved`)
     await this.backend.batch([this.meta.putOp(name, value)], true)
+  }
+
+  /**
+   * Applies mempool journal changes as one atomic batch; `sync` makes it durable before the promise
+   * resolves (the journal group-commits: one batch per flush window, not one per tx).
+   */
+  async journalWrite(writes: readonly JournalWrite[], sync: boolean): Promise<void> {
+    await this.backend.batch(
+      writes.map((w) =>
+        w.value === null ? this.journal.delOp(w.hash) : this.journal.putOp(w.hash, w.value),
+      ),
+      sync,
+    )
+  }
+
+  /** Every mempool journal record, raw (the journal decodes them and skips corrupt ones). */
+  async journalEntries(): Promise<JournalEntry[]> {
+    const out: JournalEntry[] = []
+    for await (const [hash, value] of this.journal.entries()) out.push({ hash, value })
+    return out
   }
 }

@@ -121,8 +121,11 @@ export class Mempool {
   /**
    * Admits an encoded signed tx or throws a MempoolError saying why not. Cheap checks run
    * first and the signature (the dominant cost) last, so spam and replays cost no verify.
+   * `admittedAt` (ms) is for re-admitting a journaled tx after a restart: its TTL keeps counting
+   * from its first admission. Re-admit in admission-time order: evictExpired relies on arrival
+   * order being time order.
    */
-  add(encodedTx: Uint8Array): AddResult {
+  add(encodedTx: Uint8Array, admittedAt?: number): AddResult {
     const { maxTxBytes, maxNonceAhead, maxTxs, maxBytes } = this.options
     if (encodedTx.length > maxTxBytes) {
       throw new MempoolError('too_large', `tx too large: ${encodedTx.length} > ${maxTxBytes} bytes`)
@@ -175,7 +178,14 @@ export class Mempool {
     this.verified.set(key, true)
     this.signatureCache?.add(hash)
 
-    this.insert(key, hash, encodedTx, tx, sender ?? this.newSender(senderKey, tx.from))
+    this.insert(
+      key,
+      hash,
+      encodedTx,
+      tx,
+      sender ?? this.newSender(senderKey, tx.from),
+      admittedAt ?? this.now(),
+    )
     // A resubmitted tx that was dropped (e.g. expired) is pending again.
     this.dropped.delete(key)
     return { hash, status: 'added' }
@@ -265,6 +275,11 @@ export class Mempool {
     return this.byHash.has(hexKey(hash))
   }
 
+  /** When a pending tx was admitted (ms), e.g. to journal it with its TTL start. */
+  admittedAt(hash: Uint8Array): number | undefined {
+    return this.byHash.get(hexKey(hash))?.addedAt
+  }
+
   /** The encoded tx if pending (the pool's own copy: do not mutate). */
   get(hash: Uint8Array): Uint8Array | undefined {
     return this.byHash.get(hexKey(hash))?.encoded
@@ -304,7 +319,14 @@ export class Mempool {
     return sender
   }
 
-  private insert(key: string, hash: Uint8Array, encodedTx: Uint8Array, tx: SignedTx, sender: Sender): void {
+  private insert(
+    key: string,
+    hash: Uint8Array,
+    encodedTx: Uint8Array,
+    tx: SignedTx,
+    sender: Sender,
+    addedAt: number,
+  ): void {
     const entry: PendingTx = {
       key,
       hash,
@@ -312,7 +334,7 @@ export class Mempool {
       encoded: encodedTx.slice(),
       sender,
       nonce: tx.nonce,
-      addedAt: this.now(),
+      addedAt,
       seq: this.nextSeq++,
     }
     this.byHash.set(key, entry)

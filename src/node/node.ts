@@ -22,9 +22,10 @@ import { PbftEngine } from '../consensus/engine.js'
 import type { EngineAction, EngineEvent, Evidence } from '../consensus/types.js'
 import { verifyConsensusMessage } from '../consensus/verify.js'
 import { verifySignature } from '../crypto/ed25519.js'
-import { sha256, toHex } from '../crypto/hash.js'
+import { fromHex, sha256, toHex } from '../crypto/hash.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { MempoolError } from '../mempool/errors.js'
+import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
 import { GossipValidationError, type GossipVerdict } from '../network/gossip-validation.js'
 import { createNetwork, type Network } from '../network/network.js'
@@ -43,6 +44,8 @@ import { TxGossipBatcher } from './tx-gossip.js'
 /** How often the node asks its peers for their tips when nothing else made it sync. */
 const SYNC_POLL_MS = 2_000
 const MEMPOOL_EVICT_MS = 5_000
+/** How many dropped txs the node remembers for the `tx` RPC (and keeps in the mempool journal). */
+const MAX_DROPPED_TXS = 10_000
 /**
  * How often the oldest waiting txs are gossiped again. Tx gossip is fire-and-forget: a batch sent
  * while partitioned, or on a connection that then died, never reaches the nodes on the other side,
@@ -92,6 +95,8 @@ export class PbftNode {
   private evictTimer: NodeJS.Timeout | undefined
   private regossipTimer: NodeJS.Timeout | undefined
   readonly txGossip: TxGossipBatcher
+  /** durable record of the txs this node acknowledged (SPEC §8, docs/PROTOCOL.md §3.8) */
+  readonly journal: MempoolJournal
   readonly selfIndex: number | null
 
   private constructor(
@@ -110,6 +115,7 @@ export class PbftNode {
       validators,
       maxClockDriftMs: MAX_CLOCK_DRIFT_MS,
     })
+    this.journal = new MempoolJournal(store, { maxDropped: MAX_DROPPED_TXS, log })
     this.txGossip = new TxGossipBatcher(
       (payload) => this.network.publish('tx', payload),
       (err) => this.log.warn({ err: String(err) }, 'tx gossip publish failed'),
@@ -157,6 +163,7 @@ export class PbftNode {
   }
 
   async start(): Promise<void> {
+    await this.restoreMempoolJournal()
     const tip = this.store.tip()
     const walEntries = await this.store.walEntries()
     const wal: WalRecord[] = []
@@ -269,6 +276,7 @@ export class PbftNode {
     for (const item of this.queue.splice(0)) item.done?.()
     await Promise.resolve(this.network?.stop()).catch(() => undefined)
     await this.metrics.close()
+    await this.journal.close()
     await this.store.close()
     this.log.info('stopped')
   }
@@ -433,6 +441,7 @@ export class PbftNode {
     this.speculative.pruneTo(block.header.height)
     const txHashes = block.txs.map(txHash)
     this.mempool.update(txHashes)
+    this.journal.committed(txHashes)
     const now = Date.now()
     for (const h of txHashes) {
       const seen = this.txFirstSeen.get(toHex(h))
@@ -464,17 +473,23 @@ export class PbftNode {
 
   // ---------------------------------------------------------------- mempool
 
-  /** Admits a tx from a client: mempool, then tx gossip. Throws MempoolError on rejection. */
-  submitTx(encoded: Uint8Array): { hash: Uint8Array; added: boolean } {
+  /**
+   * Admits a tx from a client: mempool, journal, then tx gossip. Throws MempoolError on rejection.
+   * The caller acknowledges the tx once `journaled` resolves (its record is on disk, SPEC §8); a tx
+   * already pending (e.g. received by gossip) is journaled too, since this node now acknowledges it.
+   */
+  submitTx(encoded: Uint8Array): { hash: Uint8Array; added: boolean; journaled: Promise<void> } {
     const result = this.mempool.add(encoded)
     const added = result.status === 'added'
+    const admittedAt = this.mempool.admittedAt(result.hash) ?? Date.now()
+    const journaled = this.journal.recordPending(result.hash, encoded, admittedAt)
     if (added) {
       this.txFirstSeen.set(toHex(result.hash), Date.now())
       this.txGossip.add(encoded)
       this.scheduleTxsAvailable()
       this.metrics.mempoolTxs.set(this.mempool.size)
     }
-    return { hash: result.hash, added }
+    return { hash: result.hash, added, journaled }
   }
 
   droppedTx(hash: string): { reason: string; encoded: Uint8Array } | undefined {
@@ -483,14 +498,39 @@ export class PbftNode {
 
   private onTxDropped(hash: Uint8Array, reason: string, encoded: Uint8Array): void {
     const hex = toHex(hash)
-    this.droppedTxs.set(hex, { reason, encoded })
-    if (this.droppedTxs.size > 10_000) {
-      const oldest = this.droppedTxs.keys().next().value
-      if (oldest !== undefined) this.droppedTxs.delete(oldest)
-    }
+    this.rememberDropped(hex, reason, encoded)
+    this.journal.dropped(hash, reason, encoded)
     this.txFirstSeen.delete(hex)
     this.log.debug({ hash: hex, reason }, 'tx dropped')
     this.events.emit('Tx', { status: 'dropped', hash: hex, reason })
+  }
+
+  private rememberDropped(hex: string, reason: string, encoded: Uint8Array): void {
+    this.droppedTxs.set(hex, { reason, encoded })
+    if (this.droppedTxs.size > MAX_DROPPED_TXS) {
+      const oldest = this.droppedTxs.keys().next().value
+      if (oldest !== undefined) {
+        this.droppedTxs.delete(oldest)
+        this.journal.forget(fromHex(oldest))
+      }
+    }
+  }
+
+  /**
+   * Before RPC serves: re-admits the txs this node acknowledged before it stopped or crashed, with
+   * their original admission times, and restores the dropped ones with their reasons (SPEC §8).
+   */
+  private async restoreMempoolJournal(): Promise<void> {
+    const report = await this.journal.load({
+      isCommitted: async (hash) => (await this.store.getTxLocation(hash)) !== undefined,
+      readmit: (tx, admittedAt) => void this.mempool.add(tx, admittedAt),
+      restoreDropped: (hash, reason, tx) => this.rememberDropped(toHex(hash), reason, tx),
+    })
+    // Those whose TTL ran out while the node was down are dropped (and journaled so) now.
+    this.mempool.evictExpired()
+    if (report.readmitted + report.failed + report.committed + report.dropped + report.corrupt > 0) {
+      this.log.info(report, 'mempool journal reloaded')
+    }
   }
 
   private scheduleTxsAvailable(): void {

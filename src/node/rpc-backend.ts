@@ -31,13 +31,14 @@ export class NodeRpcBackend implements RpcBackend {
   async broadcastTx(tx: Uint8Array): Promise<BroadcastResult> {
     // The mempool first: a new tx (the common case) costs no store read. A final tx can never be
     // admitted again (its nonce is used), so it always reaches the store lookup below.
-    let hash: Uint8Array
     try {
-      hash = this.node.submitTx(tx).hash
-      return { hash: toHex(hash), status: 'pending' }
+      const submitted = this.node.submitTx(tx)
+      // Acknowledge only once the tx is journaled: a crash after the ack must not forget it (SPEC §8).
+      await submitted.journaled
+      return { hash: toHex(submitted.hash), status: 'pending' }
     } catch (err) {
       if (!(err instanceof MempoolError)) throw err
-      hash = txHash(tx)
+      const hash = txHash(tx)
       const hex = toHex(hash)
       // Resubmitting a known tx returns its current status, not a failure (SPEC §6).
       if ((await this.node.store.getTxLocation(hash)) !== undefined) return { hash: hex, status: 'final' }

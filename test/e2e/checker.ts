@@ -26,7 +26,8 @@ import type { History, HistoryOp } from './history.js'
  * - a replay of the chain from genesis validates every block (proposer, txs, app_hash);
  * - no tx is final twice; every tx acknowledged final is final exactly once (at the reported
  *   height/index); every sync-acknowledged tx is final or reported dropped with a reason by the node
- *   it was sent to (or was in the mempool of a node killed after it acknowledged it);
+ *   it was sent to — also when that node was killed after acknowledging it (its mempool journal
+ *   keeps what it acknowledged across a crash, SPEC §8);
  *   a tx definitely rejected or reported dropped is not final;
  * - every node's KV state (query) and sender nonces (account) equal a replay of the chain at the
  *   node's height, and its latest app hash equals the replayed one.
@@ -50,8 +51,6 @@ export interface CheckReport {
   acknowledgedPending: number
   /** acknowledged ops later reported dropped with a reason (and not final) */
   droppedWithReason: number
-  /** sync-acknowledged ops held only by a node that was then killed (a mempool is volatile) */
-  pendingLostInCrash: number
   /** definitely rejected ops, checked absent */
   failedAbsent: number
   /** ops without an answer: how many turned out final / absent */
@@ -158,7 +157,7 @@ class Timeline<V> {
 // ---- the checker --------------------------------------------------------------------------------
 
 interface PendingResolution {
-  kind: 'final' | 'dropped' | 'lost-in-crash' | 'unresolved'
+  kind: 'final' | 'dropped' | 'unresolved'
   detail: string
 }
 
@@ -186,13 +185,12 @@ function describe(a: TxAnswer | undefined): string {
 
 /**
  * Polls the `tx` status of every sync-acknowledged op until it is final (anywhere) or dropped (by the
- * node that acknowledged it), or its node was killed after acknowledging it and no node still holds
- * it — or until the deadline.
+ * node that acknowledged it) — or until the deadline. A node killed after acknowledging a tx gets no
+ * exception: once restarted it must still know the tx (SPEC §8).
  */
 async function resolvePending(
   ops: HistoryOp[],
   rpcUrls: string[],
-  crashedAfter: (op: HistoryOp) => boolean,
   waitMs: number,
 ): Promise<Map<number, PendingResolution>> {
   const out = new Map<number, PendingResolution>()
@@ -207,22 +205,11 @@ async function resolvePending(
       const own = answers[rpcUrls.indexOf(op.node)]
       const ownStatus = own !== undefined && typeof own !== 'string' ? own : undefined
       const final = answers.some((a) => a !== undefined && typeof a !== 'string' && a.status === 'final')
-      const heldSomewhere = answers.some(
-        (a) => a !== undefined && typeof a !== 'string' && a.status === 'pending',
-      )
-      const droppedElsewhere = answers.find(
-        (a) => a !== undefined && typeof a !== 'string' && a.status === 'dropped',
-      )
       const detail = rpcUrls.map((u, k) => `${u}: ${describe(answers[k])}`).join(', ')
       if (final) out.set(op.id, { kind: 'final', detail })
       else if (ownStatus?.status === 'dropped')
         out.set(op.id, { kind: 'dropped', detail: ownStatus.reason ?? '' })
-      else if (crashedAfter(op) && !heldSomewhere) {
-        // its node lost its mempool; another node may still have reported it dropped
-        if (droppedElsewhere !== undefined && typeof droppedElsewhere !== 'string') {
-          out.set(op.id, { kind: 'dropped', detail: droppedElsewhere.reason ?? '' })
-        } else out.set(op.id, { kind: 'lost-in-crash', detail })
-      } else {
+      else {
         out.set(op.id, { kind: 'unresolved', detail })
         still.push(op)
       }
@@ -300,7 +287,6 @@ export async function checkHistory(opts: CheckOptions): Promise<CheckReport> {
     acknowledgedFinal: 0,
     acknowledgedPending: 0,
     droppedWithReason: 0,
-    pendingLostInCrash: 0,
     failedAbsent: 0,
     unknownFinal: 0,
     unknownAbsent: 0,
@@ -316,10 +302,8 @@ export async function checkHistory(opts: CheckOptions): Promise<CheckReport> {
   const genesisBlock = makeGenesisBlock(chainId, genesis.genesisTimeMs, app.appHash())
 
   // 1. Let sync-acknowledged txs settle: final, or dropped with a reason.
-  const crashedAfter = (op: HistoryOp): boolean =>
-    history.crashes.some((c) => c.node === op.node && c.at >= op.start)
   const pendingOps = history.ops.filter((o) => o.outcome === 'pending')
-  const resolutions = await resolvePending(pendingOps, rpcUrls, crashedAfter, opts.waitForPendingMs ?? 30_000)
+  const resolutions = await resolvePending(pendingOps, rpcUrls, opts.waitForPendingMs ?? 30_000)
 
   // 2. Let the nodes reach one tip (not converging is a liveness violation, reported, not fatal).
   const convergeMs = opts.convergeMs ?? 30_000
@@ -476,8 +460,13 @@ export async function checkHistory(opts: CheckOptions): Promise<CheckReport> {
         else if (r?.kind === 'dropped') {
           if (r.detail === '') v(`${tag}: reported dropped without a reason`)
           else report.droppedWithReason++
-        } else if (r?.kind === 'lost-in-crash') report.pendingLostInCrash++
-        else v(`${tag}: acknowledged by broadcast_tx_sync, neither final nor reported dropped (${r?.detail})`)
+        } else {
+          const crashed = history.crashes.some((c) => c.node === op.node && c.at >= op.start)
+          v(
+            `${tag}: acknowledged by broadcast_tx_sync, neither final nor reported dropped` +
+              `${crashed ? ' (its node was killed after acknowledging it)' : ''} (${r?.detail})`,
+          )
+        }
         if (inChain && r?.kind === 'dropped')
           v(`${tag}: reported dropped (${r.detail}) but final in the chain`)
         break
@@ -577,7 +566,7 @@ export async function checkHistory(opts: CheckOptions): Promise<CheckReport> {
       `certificates=${report.certificatesVerified} replayed=${report.blocksReplayed} txsFinal=${report.txsFinal} ` +
       `ops=${history.ops.length} (final=${s.final} pending=${s.pending} failed=${s.failed} unknown=${s.unknown} ` +
       `dropped=${s.dropped}) ackFinal=${report.acknowledgedFinal} ackPendingFinal=${report.acknowledgedPending} ` +
-      `droppedWithReason=${report.droppedWithReason} lostInCrash=${report.pendingLostInCrash} ` +
+      `droppedWithReason=${report.droppedWithReason} ` +
       `failedAbsent=${report.failedAbsent} unknown=${report.unknownFinal}final/${report.unknownAbsent}absent ` +
       `keys=${report.keysCompared} accounts=${report.accountsCompared} violations=${violations.length}`,
   )

@@ -1,7 +1,11 @@
 import { expect } from 'chai'
+import { signTx } from '../../src/codec/tx-sign.js'
+import { Ed25519Signer } from '../../src/crypto/ed25519.js'
+import { sha256, toHex } from '../../src/crypto/hash.js'
 import type { CheckReport } from './checker.js'
 import { E2E_CHAIN, FaultNet } from './fault-ops.js'
-import { type TestNode, waitFor } from './harness.js'
+import { rpc, type TestNode, waitFor } from './harness.js'
+import { History, type HistoryOp } from './history.js'
 import { LoadDriver } from './load-driver.js'
 
 /**
@@ -13,6 +17,8 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   this.timeout(180_000)
   let fn: FaultNet
   let driver: LoadDriver | undefined
+  /** nodes the load driver leaves alone (see drain) */
+  const excluded = new Set<string>()
 
   before(async () => {
     fn = await FaultNet.create(4)
@@ -21,6 +27,7 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   afterEach(async function () {
     await driver?.stop()
     driver = undefined
+    excluded.clear()
     if (this.currentTest?.state === 'failed') console.error(fn.logsTail(40))
   })
 
@@ -34,7 +41,7 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   ): LoadDriver {
     const d = new LoadDriver({
       chainId: E2E_CHAIN,
-      rpcUrls: () => fn.liveUrls(),
+      rpcUrls: () => fn.liveUrls().filter((u) => !excluded.has(u)),
       clients: 4,
       ratePerSec: 30,
       seed,
@@ -59,6 +66,36 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
     ).catch((err: Error) => {
       throw new Error(`${err.message}: views ${lastViews.join(',')}`)
     })
+  }
+
+  /**
+   * Stops the load on `node` and waits until every tx it acknowledged as pending is final or dropped:
+   * wiping its data dir erases its mempool journal, which is what keeps those acks across a crash.
+   * A drop the client reads here (`tx`) goes into the history as what the client was told, since
+   * the wipe also erases the node's record of it.
+   */
+  async function drain(node: TestNode, d: LoadDriver): Promise<void> {
+    excluded.add(node.rpcUrl)
+    await new Promise((r) => setTimeout(r, 500)) // requests already sent to it get their answers
+    const ops = d.ops.filter((o) => o.node === node.rpcUrl && o.outcome === 'pending')
+    const settled = await waitFor(
+      `txs acknowledged by ${node.name} settled`,
+      async () => {
+        const txs = await Promise.all(
+          ops.map((o) => rpc<{ status: string; reason?: string }>(node.rpcUrl, 'tx', { hash: o.hash })),
+        )
+        return txs.every((t) => t.status !== 'pending') ? txs : undefined
+      },
+      30_000,
+      250,
+    )
+    for (const [i, t] of settled.entries()) {
+      const op = ops[i] as HistoryOp
+      if (t.status !== 'dropped') continue
+      op.outcome = 'dropped'
+      op.error = t.reason ?? 'dropped'
+      console.log(`  ${node.name} dropped op ${op.id} (client ${op.client} nonce ${op.nonce}): ${op.error}`)
+    }
   }
 
   function expectWorkDone(report: CheckReport, min: number): void {
@@ -104,9 +141,11 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
       await fn.caughtUp(victim, 30_000)
     }
     const wiped = fn.validators.find((n) => n !== primary) as TestNode
+    await drain(wiped, d)
     await fn.kill(wiped, d)
     await d.waitForAcks(8)
     await fn.restart(wiped, { wipe: true })
+    excluded.delete(wiped.rpcUrl)
     const target = await fn.caughtUp(wiped, 30_000)
     expect(await wiped.height()).to.be.at.least(target)
     await d.waitForAcks(10)
@@ -156,5 +195,84 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
         `restart; all validators in view ${sameView[0]}`,
     )
     expectWorkDone(report, 20)
+  })
+})
+
+/**
+ * SPEC §8: a tx acknowledged by broadcast_tx_sync is final later or reported dropped, also when the
+ * node that acknowledged it is SIGKILLed right after the ack. One validator of four runs alone (no
+ * quorum, so nothing can become final and the txs exist only in its mempool and its journal).
+ */
+describe('e2e faults: acknowledged txs survive a SIGKILL of the node that acknowledged them', function () {
+  this.timeout(120_000)
+  let fn: FaultNet
+
+  before(async () => {
+    fn = await FaultNet.create(4, { start: (_n, i) => i === 0 })
+  })
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.error(fn.logsTail(40))
+  })
+
+  after(async () => {
+    await fn?.close()
+  })
+
+  it('SIGKILL right after the acks: pending after restart, final once a quorum returns', async () => {
+    const node = fn.validators[0] as TestNode
+    const txStatus = async (hash: string) =>
+      (await rpc<{ status: string; reason?: string }>(node.rpcUrl, 'tx', { hash })).status
+    const history = new History()
+    const txs: { client: number; nonce: number; key: string; value: string; tx: string }[] = []
+    for (let client = 0; client < 3; client++) {
+      const signer = new Ed25519Signer(sha256(new TextEncoder().encode(`journal-e2e-${client}`)))
+      for (let nonce = 0; nonce < 8; nonce++) {
+        const key = `j${client}`
+        const value = `c${client}n${nonce}`
+        const tx = toHex(signTx(signer, { chainId: E2E_CHAIN, nonce, op: { type: 'set', key, value } }))
+        txs.push({ client, nonce, key, value, tx })
+      }
+    }
+    // All at once, so the node group-commits them; each ack waits for its journal batch.
+    const answers: Omit<HistoryOp, 'id'>[] = await Promise.all(
+      txs.map(async (t) => {
+        const start = Date.now()
+        const r = await rpc<{ hash: string; status: string }>(node.rpcUrl, 'broadcast_tx_sync', { tx: t.tx })
+        const outcome = r.status === 'pending' ? 'pending' : 'unknown'
+        return {
+          ...t,
+          op: 'set',
+          hash: r.hash,
+          node: node.rpcUrl,
+          method: 'broadcast_tx_sync',
+          start,
+          end: Date.now(),
+          outcome,
+        } as const
+      }),
+    )
+    expect(answers.map((a) => a.outcome)).to.deep.equal(txs.map(() => 'pending'))
+    for (const a of answers) history.add(a)
+    history.crash(node.rpcUrl)
+    await node.stop('SIGKILL')
+
+    await fn.restart(node)
+    const after = await Promise.all(answers.map((a) => txStatus(a.hash)))
+    expect(after).to.deep.equal(answers.map(() => 'pending'))
+    expect((await node.status()).mempool.n_txs).to.equal(answers.length)
+
+    for (const other of fn.validators.slice(1)) await fn.restart(other)
+    await waitFor(
+      'every acknowledged tx final',
+      async () =>
+        (await Promise.all(answers.map((a) => txStatus(a.hash)))).every((s) => s === 'final')
+          ? true
+          : undefined,
+      30_000,
+      250,
+    )
+    const report = await fn.check(history)
+    expect(report.acknowledgedPending).to.equal(answers.length)
   })
 })
