@@ -704,9 +704,10 @@ export class PbftEngine {
     this.viewNo = v
     this.phaseNow = 'normal'
     this.needViewChangeOnStart = false
-    // Without v's NEW-VIEW we do not know O: it re-proposes at most K heights above its checkpoint,
-    // which is below cert.height, so heights from cert.height + K on are surely free in v.
-    this.nv = { view: v, start: cert.height + 1, fixed: new Map(), freeFrom: cert.height + this.depth }
+    // Without v's NEW-VIEW we do not know O: it re-proposes at most MAX_PIPELINE_DEPTH heights above
+    // its checkpoint (verify.ts bounds every VIEW-CHANGE's certificates so, whatever K others run),
+    // and that checkpoint is below cert.height: heights from cert.height + MAX_PIPELINE_DEPTH are free.
+    this.nv = { view: v, start: cert.height + 1, fixed: new Map(), freeFrom: cert.height + MAX_PIPELINE_DEPTH }
     this.proposalRequested = null
     this.newViewResent.clear()
     for (const [s, vc] of this.viewChanges) if (vc.newView <= v) this.viewChanges.delete(s)

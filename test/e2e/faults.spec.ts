@@ -3,7 +3,7 @@ import { signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
 import type { CheckReport } from './checker.js'
-import { E2E_CHAIN, FaultNet } from './fault-ops.js'
+import { drain, E2E_CHAIN, FaultNet } from './fault-ops.js'
 import { rpc, type TestNode, waitFor } from './harness.js'
 import { History, type HistoryOp } from './history.js'
 import { LoadDriver } from './load-driver.js'
@@ -17,7 +17,7 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   this.timeout(180_000)
   let fn: FaultNet
   let driver: LoadDriver | undefined
-  /** nodes the load driver leaves alone (see drain) */
+  /** RPC URLs the load driver leaves alone (see drain in fault-ops.ts) */
   const excluded = new Set<string>()
 
   before(async () => {
@@ -68,36 +68,6 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
     })
   }
 
-  /**
-   * Stops the load on `node` and waits until every tx it acknowledged as pending is final or dropped:
-   * wiping its data dir erases its mempool journal, which is what keeps those acks across a crash.
-   * A drop the client reads here (`tx`) goes into the history as what the client was told, since
-   * the wipe also erases the node's record of it.
-   */
-  async function drain(node: TestNode, d: LoadDriver): Promise<void> {
-    excluded.add(node.rpcUrl)
-    await new Promise((r) => setTimeout(r, 500)) // requests already sent to it get their answers
-    const ops = d.ops.filter((o) => o.node === node.rpcUrl && o.outcome === 'pending')
-    const settled = await waitFor(
-      `txs acknowledged by ${node.name} settled`,
-      async () => {
-        const txs = await Promise.all(
-          ops.map((o) => rpc<{ status: string; reason?: string }>(node.rpcUrl, 'tx', { hash: o.hash })),
-        )
-        return txs.every((t) => t.status !== 'pending') ? txs : undefined
-      },
-      30_000,
-      250,
-    )
-    for (const [i, t] of settled.entries()) {
-      const op = ops[i] as HistoryOp
-      if (t.status !== 'dropped') continue
-      op.outcome = 'dropped'
-      op.error = t.reason ?? 'dropped'
-      console.log(`  ${node.name} dropped op ${op.id} (client ${op.client} nonce ${op.nonce}): ${op.error}`)
-    }
-  }
-
   function expectWorkDone(report: CheckReport, min: number): void {
     expect(
       report.acknowledgedFinal + report.acknowledgedPending,
@@ -141,7 +111,7 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
       await fn.caughtUp(victim, 30_000)
     }
     const wiped = fn.validators.find((n) => n !== primary) as TestNode
-    await drain(wiped, d)
+    await drain(wiped, d, excluded)
     await fn.kill(wiped, d)
     await d.waitForAcks(8)
     await fn.restart(wiped, { wipe: true })

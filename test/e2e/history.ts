@@ -6,10 +6,12 @@
  * - final:   broadcast_tx_commit returned a receipt (or a resubmission said "final") — must be in the
  *            chain exactly once (at the reported height/index when given);
  * - pending: broadcast_tx_sync accepted it into a mempool — must become final, or be reported dropped
- *            with a reason by the node that accepted it;
+ *            with a reason by the node that accepted it, also across a crash of that node (its
+ *            mempool journal keeps it);
  * - failed:  a definite rejection (bad nonce, mempool full, invalid…) — must never be final;
  * - unknown: no answer (timeout, connection reset, node killed) — may or may not be final;
- * - dropped: the node said it dropped the tx (broadcast_tx_commit TX_DROPPED) — must not be final.
+ * - dropped: the node said it dropped the tx (broadcast_tx_commit TX_DROPPED, or its `tx` status read
+ *            by a drain before a wipe, see fault-ops.ts) — must not be final.
  */
 
 export type Outcome = 'final' | 'pending' | 'failed' | 'unknown' | 'dropped'
@@ -45,7 +47,11 @@ export interface HistoryOp {
   errorCode?: number
 }
 
-/** A node process killed (SIGKILL) at `at`: its mempool is volatile, so what it held may vanish. */
+/**
+ * A node process killed (SIGKILL) at `at`. Its mempool journal keeps what it acknowledged, so a
+ * crash excuses nothing: the checker only names it when explaining an unresolved ack. A wipe of the
+ * data dir does lose the journal; the fault tests drain a node before wiping it (fault-ops.ts drain).
+ */
 export interface CrashEvent {
   /** the node's RPC URL, as in HistoryOp.node */
   node: string

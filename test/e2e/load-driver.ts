@@ -52,7 +52,7 @@ const DEFINITE_REJECTIONS = new Set([
   -32012, // limit exceeded
 ])
 const TIMEOUT_CODE = -32007
-/** how often a client looks for a nonce gap left by a lost tx (see clientLoop) */
+/** how often a client looks for a nonce gap left by an acknowledged tx that vanished (see clientLoop) */
 const GAP_CHECK_MS = 3_000
 const DROPPED_CODE = -32009
 
@@ -111,6 +111,8 @@ export class LoadDriver {
   private sent = 0
   private roundRobin = 0
   private seq = 0
+  /** per RPC URL: client loops that picked it and have not finished their request yet */
+  private readonly busy = new Map<string, number>()
   private readonly random: () => number
   private readonly clients: number
   private readonly intervalMs: number
@@ -128,6 +130,14 @@ export class LoadDriver {
   /** Requests answered so far (a live view; the final History comes from stop()). */
   get ops(): readonly HistoryOp[] {
     return this.history.ops
+  }
+
+  /**
+   * Requests to `url` not answered yet, counted from the moment a client picks the URL (before its
+   * nonce read), so a node dropped from rpcUrls() gets no new ack once this reaches 0 (see drain).
+   */
+  inFlight(url: string): number {
+    return this.busy.get(url) ?? 0
   }
 
   /** Records a crash in the history (see History.crash). */
@@ -197,24 +207,30 @@ export class LoadDriver {
       if (!this.running) break
       const url = this.nextUrl()
       if (url === undefined) continue
-      if (nonce === undefined) {
-        nonce = (await this.readAccount(url, address))?.pending_nonce
-        if (nonce === undefined) continue
-      } else if (Date.now() - gapCheckAt > GAP_CHECK_MS) {
-        // A tx acknowledged by a node that was then killed is gone with its mempool, and our later
-        // nonces wait behind it forever: as a wallet would, re-sign from the first missing nonce
-        // once the state nonce has not moved for a while.
-        gapCheckAt = Date.now()
-        const acct = await this.readAccount(url, address)
-        if (acct !== undefined) {
-          if (acct.nonce === lastStateNonce && acct.pending_nonce < nonce) nonce = acct.pending_nonce
-          lastStateNonce = acct.nonce
+      this.busy.set(url, this.inFlight(url) + 1)
+      try {
+        if (nonce === undefined) {
+          nonce = (await this.readAccount(url, address))?.pending_nonce
+          if (nonce === undefined) continue
+        } else if (Date.now() - gapCheckAt > GAP_CHECK_MS) {
+          // An acknowledged tx can still vanish: dropped by its node (TTL, stale nonce) or lost with
+          // a wiped data dir (the mempool journal survives a crash, not a wipe). Our later nonces
+          // would wait behind it forever: as a wallet would, re-sign from the first missing nonce
+          // once the state nonce has not moved for a while.
+          gapCheckAt = Date.now()
+          const acct = await this.readAccount(url, address)
+          if (acct !== undefined) {
+            if (acct.nonce === lastStateNonce && acct.pending_nonce < nonce) nonce = acct.pending_nonce
+            lastStateNonce = acct.nonce
+          }
         }
+        this.sent++
+        const outcome = await this.request(client, signer, nonce, url)
+        if (outcome === 'final' || outcome === 'pending') nonce++
+        else nonce = undefined
+      } finally {
+        this.busy.set(url, this.inFlight(url) - 1)
       }
-      this.sent++
-      const outcome = await this.request(client, signer, nonce, url)
-      if (outcome === 'final' || outcome === 'pending') nonce++
-      else nonce = undefined
     }
   }
 

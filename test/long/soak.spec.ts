@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { ByzantineProcess } from '../e2e/byzantine/process.js'
-import { E2E_CHAIN, FaultNet } from '../e2e/fault-ops.js'
+import { DrainTimeoutError, drain, E2E_CHAIN, FaultNet } from '../e2e/fault-ops.js'
 import type { TestNode } from '../e2e/harness.js'
 import { LoadDriver, prng } from '../e2e/load-driver.js'
 
@@ -11,8 +11,13 @@ import { LoadDriver, prng } from '../e2e/load-driver.js'
  * primary or a backup SIGKILLed and restarted, a validator wiped, f+1 validators down for a while,
  * a validator replaced by a Byzantine program (garbage / flood) for a while. After each fault the
  * network must finalize a block again within RECOVERY_MS. Seeded by PBFT_SOAK_SEED (default 1).
+ * A wipe erases the node's mempool journal (operator data loss, not the node's), so the victim is
+ * drained first (fault-ops.ts drain); a drain that times out is logged loudly, the wipe becomes a
+ * plain kill and restart, and the soak fails at the end.
  */
 const RECOVERY_MS = 30_000
+/** bound of one drain before a wipe: requests to the victim answered, its acks final or dropped */
+const DRAIN_MS = 30_000
 /**
  * A wiped validator re-syncs the whole chain before it can vote again; its bound grows with the
  * height at this floor rate (measured ~245 blocks/s while sharing 2 cores with the load and
@@ -38,6 +43,8 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
   let fn: FaultNet
   let driver: LoadDriver | undefined
   let byz: ByzantineProcess | undefined
+  /** RPC URLs the load driver leaves alone (a node being drained before a wipe) */
+  const excluded = new Set<string>()
 
   before(async () => {
     fn = await FaultNet.create(4)
@@ -54,7 +61,7 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
     const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T
     const d = new LoadDriver({
       chainId: E2E_CHAIN,
-      rpcUrls: () => fn.liveUrls(),
+      rpcUrls: () => fn.liveUrls().filter((u) => !excluded.has(u)),
       clients: 4,
       ratePerSec: 20,
       seed,
@@ -65,6 +72,8 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
     const end = t0 + minutes * 60_000
     const done: Record<string, number> = {}
     const recoveries: number[] = []
+    const drained = { wipes: 0, acked: 0, final: 0, dropped: 0 }
+    const drainTimeouts: string[] = []
     const log = (msg: string) => console.log(`  [soak +${Math.round((Date.now() - t0) / 1000)}s] ${msg}`)
     try {
       while (Date.now() < end) {
@@ -88,6 +97,27 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
             break
         }
         log(`${fault}: ${victims.map((v) => v.name).join(',')} (height ${h0})`)
+        let wipe = fault === 'wipe'
+        if (wipe) {
+          const victim = victims[0] as TestNode
+          try {
+            const r = await drain(victim, d, excluded, DRAIN_MS)
+            drained.wipes++
+            drained.acked += r.acked
+            drained.final += r.final
+            drained.dropped += r.dropped
+            log(
+              `drained ${victim.name}: ${r.acked} acked txs settled (${r.final} final, ${r.dropped} dropped)`,
+            )
+          } catch (err) {
+            if (!(err instanceof DrainTimeoutError)) throw err
+            // Wiping now would destroy acks the node still holds, and the checker would blame the
+            // node: keep its data dir (a plain kill) and fail the soak at the end.
+            wipe = false
+            drainTimeouts.push(err.message)
+            console.error(`\n  !!! [soak] DRAIN TIMED OUT, ${victim.name} is NOT wiped: ${err.message}\n`)
+          }
+        }
         for (const v of victims) await fn.kill(v, d)
         if (fault.startsWith('byzantine')) {
           const victim = victims[0] as TestNode
@@ -108,14 +138,15 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
         }
         await byz?.stop()
         byz = undefined
-        for (const v of victims) await fn.restart(v, { wipe: fault === 'wipe' })
+        for (const v of victims) await fn.restart(v, { wipe })
+        for (const v of victims) excluded.delete(v.rpcUrl)
         const h1 = await fn.maxHeight()
         // back to full strength: a new block on every validator within the bound
-        const bound =
-          fault === 'wipe' ? RECOVERY_MS + Math.ceil((h1 * 1000) / SYNC_FLOOR_BLOCKS_PER_S) : RECOVERY_MS
+        const bound = wipe ? RECOVERY_MS + Math.ceil((h1 * 1000) / SYNC_FLOOR_BLOCKS_PER_S) : RECOVERY_MS
         const ms = await fn.progress(h1, bound, fn.validators)
         recoveries.push(ms)
-        done[fault] = (done[fault] ?? 0) + 1
+        const label = fault === 'wipe' && !wipe ? 'wipe-skipped-drain-timeout' : fault
+        done[label] = (done[label] ?? 0) + 1
         await d.waitForAcks(5, RECOVERY_MS)
       }
     } catch (err) {
@@ -124,12 +155,19 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
     }
     const history = await d.stop()
     driver = undefined
+    if (drainTimeouts.length > 0) {
+      console.error(
+        `  !!! [soak] ${drainTimeouts.length} drain(s) timed out:\n    ${drainTimeouts.join('\n    ')}`,
+      )
+    }
     const report = await fn.check(history, { waitForPendingMs: 60_000 })
     const minutesRun = ((Date.now() - t0) / 60_000).toFixed(1)
     console.log(
       `  soak: ${minutesRun} min, faults ${JSON.stringify(done)}, worst recovery ${Math.max(...recoveries)} ms, ` +
-        `${history.summaryLine()}, heights ${report.heights}, txs final ${report.txsFinal}`,
+        `${history.summaryLine()}, heights ${report.heights}, txs final ${report.txsFinal}, ` +
+        `drained before wipes ${JSON.stringify(drained)}, drain timeouts ${drainTimeouts.length}`,
     )
     expect(Object.values(done).reduce((a, b) => a + b, 0)).to.be.at.least(1)
+    expect(drainTimeouts, 'drains that timed out (their wipes were skipped)').to.deep.equal([])
   })
 })

@@ -1,15 +1,25 @@
 import { expect } from 'chai'
+import { MAX_PIPELINE_DEPTH } from '../../src/codec/limits.js'
 import { BYZANTINE_FAULTS, NETWORK_FAULTS, parseFaults, runSimulation, type SimResult } from './simulation.js'
 
-/** The fast slice of the deterministic simulation (SPEC §9): ~300 seeds, n = 4 and 7, every fault kind. */
-function runRange(from: number, to: number, validators: number, faults: string): string[] {
+/**
+ * The fast slice of the deterministic simulation (SPEC §9): ~400 seeds, n = 4 and 7, every fault kind,
+ * at the node's default pipelining depth K = 4 and at K = 1 and 2.
+ */
+function runRange(
+  from: number,
+  to: number,
+  validators: number,
+  faults: string,
+  depth = MAX_PIPELINE_DEPTH,
+): string[] {
   const failed: string[] = []
   for (let seed = from; seed <= to; seed++) {
-    const r = runSimulation({ seed, validators, faults: parseFaults(faults) })
+    const r = runSimulation({ seed, validators, faults: parseFaults(faults), pipelineDepth: depth })
     if (r.failures.length > 0) {
       failed.push(
         `seed ${seed}: ${r.failures[0]} — replay: npx tsx test/sim/cli.ts --seeds ${seed}..${seed} ` +
-          `--validators ${validators} --faults ${faults} --trace`,
+          `--validators ${validators} --faults ${faults} --depth ${depth} --trace`,
       )
     }
   }
@@ -44,6 +54,17 @@ describe('sim: fast slice', function () {
 
   it('n = 7, all fault kinds mixed: 60 seeds', () => {
     expect(runRange(1, 60, 7, 'all')).to.deep.equal([])
+  })
+
+  it('pipelining reaches the high watermark: busy seeds have K = 4 heights in flight at once', () => {
+    const depths = [3, 4, 8, 9].map(
+      (seed) => runSimulation({ seed, validators: 4, faults: parseFaults('none') }).maxPipelined,
+    )
+    expect(Math.max(...depths)).to.equal(MAX_PIPELINE_DEPTH)
+  })
+
+  it('K = 1 (no pipelining) and K = 2, all fault kinds mixed: 40 + 40 seeds', () => {
+    expect([...runRange(1, 40, 4, 'all', 1), ...runRange(41, 80, 4, 'all', 2)]).to.deep.equal([])
   })
 
   for (const byz of BYZANTINE_FAULTS) {

@@ -2,6 +2,7 @@ import { expect } from 'chai'
 import { verifyCertificate } from '../../../src/chain/certificate.js'
 import { blockHash } from '../../../src/codec/chain.js'
 import { type PrePrepareMsg, type ViewChangeMsg, viewChangeSignBytes } from '../../../src/codec/consensus.js'
+import { MAX_PIPELINE_DEPTH } from '../../../src/codec/limits.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { bytesEqual } from '../../../src/crypto/hash.js'
 import {
@@ -385,22 +386,38 @@ describe('consensus/engine: lagging replicas, sync and observers', () => {
   })
 
   it('a replica below the view of a synced certificate joins that view (restarted or wiped replica)', () => {
-    // A block proposed by view 2's primary (validator 2) and certified by a quorum in view 2.
-    const block = makeBlock(s(2), 2, 1, GENESIS_HASH, 7)
-    const hash = blockHash(block.header)
-    const votes = [0, 1, 2].map((i) => ({
-      validator: i,
-      signature: signCommit(s(i), i, 2, 1, hash).signature,
-    }))
-    const certificate = { height: 1, view: 2, blockHash: hash, votes }
+    // Blocks proposed by view 2's primary (validator 2) and certified by a quorum in view 2.
+    const certified = (height: number, parent: Uint8Array) => {
+      const block = makeBlock(s(2), 2, height, parent, 7)
+      const hash = blockHash(block.header)
+      const votes = [0, 1, 2].map((i) => ({
+        validator: i,
+        signature: signCommit(s(i), i, 2, height, hash).signature,
+      }))
+      return { block, certificate: { height, view: 2, blockHash: hash, votes } }
+    }
     const laggard = makeEngine(signers4, 3)
     expect(laggard.view).to.equal(0)
-    expect(ofType(laggard.step({ type: 'block_synced', block, certificate }), 'commit')).to.have.length(1)
+    let parent = GENESIS_HASH
+    const first = certified(1, parent)
+    expect(ofType(laggard.step({ type: 'block_synced', ...first }), 'commit')).to.have.length(1)
+    parent = first.certificate.blockHash
     expect(laggard.view).to.equal(2)
     expect(laggard.status().phase).to.equal('normal')
-    // It now votes in view 2: a PRE-PREPARE of view 2 for height 2 gets its PREPARE.
-    const next = makeBlock(s(2), 2, 2, hash, 8)
-    const pp = signPrePrepare(s(2), 2, 2, 2, next)
+    // Without view 2's NEW-VIEW it does not know O, which spans at most MAX_PIPELINE_DEPTH heights above
+    // a checkpoint below height 1: heights 2..4 stay closed to it, height 5 is free.
+    const early = signPrePrepare(s(2), 2, 2, 2, makeBlock(s(2), 2, 2, parent, 8))
+    expect(
+      broadcasts(laggard.step({ type: 'message', msg: early })).filter((m) => m.kind === 'prepare'),
+    ).to.have.length(0)
+    for (let h = 2; h < 1 + MAX_PIPELINE_DEPTH; h++) {
+      const next = certified(h, parent)
+      expect(ofType(laggard.step({ type: 'block_synced', ...next }), 'commit')).to.have.length(1)
+      parent = next.certificate.blockHash
+    }
+    // It now votes in view 2: a PRE-PREPARE of view 2 for the first free height gets its PREPARE.
+    const free = 1 + MAX_PIPELINE_DEPTH
+    const pp = signPrePrepare(s(2), 2, 2, free, makeBlock(s(2), 2, free, parent, 8))
     const prepares = broadcasts(laggard.step({ type: 'message', msg: pp })).filter(
       (m) => m.kind === 'prepare',
     )
