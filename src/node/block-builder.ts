@@ -34,11 +34,14 @@ export function buildProposal(opts: {
   now: number
   /** the execution of the parent when it is not final yet (pipelining): build on top of it */
   base?: Execution
+  /** propose nothing unless at least this many executable txs wait (default 1) */
+  minTxs?: number
 }): { block: Block; execution: Execution | undefined } | null {
   const { limits, app, base } = opts
   const budget = limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES
   const state = base === undefined ? app : { nonce: (a: Uint8Array) => app.nonceAfter(base, a) }
   let txs = opts.mempool.reap(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES, state)
+  if (txs.length < (opts.minTxs ?? 1)) return null
   let execution: Execution | undefined
   for (let attempt = 0; txs.length > 0 && attempt < 16; attempt++) {
     const result = app.execute(txs, base)

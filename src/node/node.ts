@@ -405,7 +405,12 @@ export class PbftNode {
           parentHeader: chain.header,
           appHash: chain.appHash,
           now: Date.now(),
-          ...(chain.execution === undefined ? {} : { base: chain.execution }),
+          ...(chain.execution === undefined
+            ? {}
+            : // Pipelined (the parent is not final yet): only for a well-filled block. A small one
+              // gains nothing from overlapping and costs a whole consensus round (docs/PERFORMANCE.md);
+              // its txs go into the next block at the lowest height instead.
+              { base: chain.execution, minTxs: Math.ceil(this.config.consensus.maxBlockTxs / 2) }),
         })
         if (built?.execution !== undefined)
           this.speculative.remember(built.block, built.execution, chain.execution)
