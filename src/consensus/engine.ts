@@ -125,6 +125,13 @@ export class PbftEngine {
   /** this replica's own signed votes for heights above the last final one, by height (WAL mirror) */
   private walVotes = new Map<number, WalRecord[]>()
   private needViewChangeOnStart = false
+  /**
+   * false after joining a view from a commit certificate (adoptCertifiedView) without its NEW-VIEW:
+   * until that NEW-VIEW arrives, heights O may have fixed stay closed here (`nv.freeFrom`).
+   */
+  private nvKnown = true
+  /** ask the others to re-send the current view's NEW-VIEW (at the next chance to send) */
+  private askNewView = false
   /** a commit action was emitted in this step: the driver has not applied it yet */
   private committedInStep = false
   private out: EngineAction[] = []
@@ -317,6 +324,7 @@ export class PbftEngine {
 
   private onStart(): void {
     if (this.config.selfIndex === null) return
+    this.requestNewView()
     if (this.phaseNow === 'viewchange') {
       if (this.needViewChangeOnStart) {
         this.needViewChangeOnStart = false
@@ -397,7 +405,7 @@ export class PbftEngine {
         break
     }
     if (known !== undefined && bytesEqual(known.signature, msg.signature)) return true
-    return msg.kind === 'newview' && msg.view === this.viewNo && this.phaseNow === 'normal'
+    return msg.kind === 'newview' && msg.view === this.viewNo && this.phaseNow === 'normal' && this.nvKnown
   }
 
   private onSlotMessage(slot: HeightSlot, msg: PrePrepareMsg | PrepareMsg | CommitMsg | RejectMsg): void {
@@ -661,6 +669,7 @@ export class PbftEngine {
     this.lastHeader = block.header
     this.lastCert = certificate
     const viewAdopted = this.adoptCertifiedView(certificate)
+    this.requestNewView()
     this.attempts = 0
     this.pendingTxs = false // the driver re-signals txs_available while its mempool still holds some
     if (this.proposalRequested !== null && this.proposalRequested.height <= this.finalHeight)
@@ -708,10 +717,24 @@ export class PbftEngine {
     // its checkpoint (verify.ts bounds every VIEW-CHANGE's certificates so, whatever K others run),
     // and that checkpoint is below cert.height: heights from cert.height + MAX_PIPELINE_DEPTH are free.
     this.nv = { view: v, start: cert.height + 1, fixed: new Map(), freeFrom: cert.height + MAX_PIPELINE_DEPTH }
+    this.nvKnown = false
+    this.askNewView = this.config.selfIndex !== null
     this.proposalRequested = null
     this.newViewResent.clear()
     for (const [s, vc] of this.viewChanges) if (vc.newView <= v) this.viewChanges.delete(s)
     return true
+  }
+
+  /**
+   * After joining a view from a certificate: a VIEW-CHANGE for the view we are in makes every replica
+   * that installed its NEW-VIEW send it again (`resendNewView`), which opens the heights its O did not
+   * fix. Harmless as a VIEW-CHANGE: we are in that view already and never vote below it.
+   */
+  private requestNewView(): void {
+    if (!this.askNewView || this.config.selfIndex === null) return
+    this.askNewView = false
+    this.sendViewChange()
+    this.viewChanges.delete(this.config.selfIndex)
   }
 
   private afterViewOrHeightChange(): void {
@@ -997,7 +1020,7 @@ export class PbftEngine {
   }
 
   private onNewView(nv: NewViewMsg): void {
-    if (nv.view < this.viewNo || (nv.view === this.viewNo && this.phaseNow === 'normal')) return
+    if (nv.view < this.viewNo || (nv.view === this.viewNo && this.phaseNow === 'normal' && this.nvKnown)) return
     if (this.config.selfIndex !== null)
       this.out.push({ type: 'persist', record: { kind: 'newview', msg: nv } })
     this.enterNewView(nv, computeNewViewProposal(nv.viewChanges))
@@ -1006,6 +1029,8 @@ export class PbftEngine {
   private adoptNewView(nv: NewViewMsg, proposal: NewViewProposal): void {
     this.viewNo = nv.view
     this.phaseNow = 'normal'
+    this.nvKnown = true
+    this.askNewView = false
     this.lastNewView = nv
     const fixed = new Map<number, PrePrepareMsg>()
     for (const pp of nv.prePrepares) fixed.set(pp.height, pp)

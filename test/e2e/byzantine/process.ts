@@ -43,9 +43,17 @@ export class ByzantineProcess {
         nl = buffer.indexOf('\n')
       }
     })
-    this.exited = new Promise((r) => child.once('exit', () => r()))
+    // Safety net if the test process exits first; removed once the child is gone, so a long soak
+    // starting many Byzantine processes does not pile up listeners.
+    const killOnExit = () => child.kill('SIGKILL')
+    process.once('exit', killOnExit)
+    this.exited = new Promise((r) =>
+      child.once('exit', () => {
+        process.off('exit', killOnExit)
+        r()
+      }),
+    )
     this.child = child
-    process.once('exit', () => child.kill('SIGKILL'))
   }
 
   count(event: string): number {

@@ -266,3 +266,40 @@ describe('consensus/new-view: O as a chain of re-proposals', () => {
     expect(prepares(accepted, 2)).to.have.length(0)
   })
 })
+
+describe('consensus/engine: joining a view from a certificate, then its NEW-VIEW', () => {
+  it('asks for the NEW-VIEW with a VIEW-CHANGE for its view, and votes at once when it arrives', () => {
+    // Block 1, proposed and certified in view 2.
+    const block = makeBlock(s(2), 2, 1, GENESIS_HASH, 7)
+    const hash = blockHash(block.header)
+    const votes = [0, 1, 2].map((i) => ({
+      validator: i,
+      signature: signCommit(s(i), i, 2, 1, hash).signature,
+    }))
+    const laggard = makeEngine(signers, 3, { depth: 4 })
+    const out = laggard.step({
+      type: 'block_synced',
+      block,
+      certificate: { height: 1, view: 2, blockHash: hash, votes },
+    })
+    expect(laggard.view).to.equal(2)
+    const asked = broadcasts(out).filter((m): m is ViewChangeMsg => m.kind === 'viewchange')
+    expect(asked.map((m) => [m.newView, m.sender])).to.deep.equal([[2, 3]])
+    expect(ofType(out, 'persist').some((a) => a.record.kind === 'viewchange')).to.equal(true)
+    // Until the NEW-VIEW arrives, height 2 is closed (its O is unknown).
+    const pp2 = signPrePrepare(s(2), 2, 2, 2, makeBlock(s(2), 2, 2, hash, 8))
+    expect(prepares(laggard.step({ type: 'message', msg: pp2 }), 2)).to.have.length(0)
+    // View 2's NEW-VIEW (empty O), as its primary built it from three VIEW-CHANGEs.
+    const primary = makeEngine(signers, 2, { depth: 4 })
+    const nvOut: EngineAction[] = []
+    for (const i of [0, 1, 3]) nvOut.push(...primary.step({ type: 'message', msg: viewChange(i, 2, []) }))
+    const nv = broadcasts(nvOut).find((m): m is NewViewMsg => m.kind === 'newview')
+    if (nv === undefined) throw new Error('no NEW-VIEW')
+    expect(nv.prePrepares).to.have.length(0)
+    const after = laggard.step({ type: 'message', msg: nv })
+    expect(laggard.view).to.equal(2)
+    expect(prepares(after, 2), 'the waiting PRE-PREPARE is accepted now').to.have.length(1)
+    // A NEW-VIEW for the view it is in is not taken twice.
+    expect(laggard.step({ type: 'message', msg: nv })).to.have.length(0)
+  })
+})
