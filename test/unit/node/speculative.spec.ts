@@ -229,37 +229,26 @@ describe('node/speculative: SpeculativeExecutions (shared by the node and the si
     spec.remember(first.block, first.execution, undefined)
     const onTop = spec.resolve(tip, [first.block])
     if (onTop === null || onTop.execution === undefined) throw new Error('no chain')
-    const second = buildProposal({
-      mempool: pool,
-      app,
-      limits: { maxBlockTxs: 10, maxBlockBytes: 1 << 20 },
-      chainId: CHAIN_ID,
-      height: 2,
-      view: 0,
-      proposer: validators.set.primary(0).publicKey,
-      parentHash: onTop.hash,
-      parentHeader: onTop.header,
-      appHash: onTop.appHash,
-      now: GENESIS_TIME + 2000,
-      base: onTop.execution,
-    })
+    const onTopOf = (maxBlockTxs: number, minTxs?: number) =>
+      buildProposal({
+        mempool: pool,
+        app,
+        limits: { maxBlockTxs, maxBlockBytes: 1 << 20 },
+        chainId: CHAIN_ID,
+        height: 2,
+        view: 0,
+        proposer: validators.set.primary(0).publicKey,
+        parentHash: onTop.hash,
+        parentHeader: onTop.header,
+        appHash: onTop.appHash,
+        now: GENESIS_TIME + 2000,
+        base: onTop.execution,
+        ...(minTxs === undefined ? {} : { minTxs }),
+      })
+    const second = onTopOf(10)
     expect(second?.block.txs).to.have.length(1)
     // The node pipelines only a well-filled block (minTxs): one waiting tx is not enough for 2.
-    const held = buildProposal({
-      mempool: pool,
-      app,
-      limits: { maxBlockTxs: 10, maxBlockBytes: 1 << 20 },
-      chainId: CHAIN_ID,
-      height: 2,
-      view: 0,
-      proposer: validators.set.primary(0).publicKey,
-      parentHash: onTop.hash,
-      parentHeader: onTop.header,
-      appHash: onTop.appHash,
-      now: GENESIS_TIME + 2000,
-      base: onTop.execution,
-      minTxs: 2,
-    })
+    const held = onTopOf(10, 2)
     expect(held).to.equal(null)
     expect(bytesEqual(second?.block.header.appHash ?? new Uint8Array(), first.execution.appHash)).to.equal(
       true,
