@@ -89,6 +89,8 @@ export class PbftNode {
   private readonly speculative: SpeculativeExecutions
   private readonly txFirstSeen = new Map<string, number>()
   private readonly droppedTxs = new Map<string, { reason: string; encoded: Uint8Array }>()
+  private lastView = -1
+  private lastPhase = ''
   private syncWake: (() => void) | undefined
   private syncTarget = 0
   private syncLoopDone: Promise<void> | undefined
@@ -381,6 +383,15 @@ export class PbftNode {
     }
     const status = this.engine.status()
     this.metrics.view.set(status.view)
+    // Operators (and the soak's post-mortems) need to see view changes: one line per view/phase move.
+    if (status.view !== this.lastView || status.phase !== this.lastPhase) {
+      this.log.info(
+        { view: status.view, phase: status.phase, height: status.height, primary: status.primary },
+        status.phase === 'normal' ? 'in view' : 'changing view',
+      )
+      this.lastView = status.view
+      this.lastPhase = status.phase
+    }
   }
 
   /** The primary waits proposeDelayMs so one block batches the txs arriving together. */
