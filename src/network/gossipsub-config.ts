@@ -49,9 +49,25 @@ export function topicScoreParams(opts: GossipOptions): TopicScoreParams {
   })
 }
 
-export function gossipsubInit(opts: GossipOptions, topics: readonly string[]): Partial<GossipsubOpts> {
+/**
+ * The app-specific score of a genesis validator. Honest validators must always hear each other: with
+ * n = 3f+1 and f faulty, consensus needs every honest one. A validator key that misbehaved (and so
+ * sank below gossip's publish/graylist thresholds) and then came back honest — the same peer id,
+ * its score retained across the reconnect — was otherwise shunned for minutes, and with one other
+ * validator faulty the chain stalled (found by the soak). Consensus cannot exclude a validator
+ * anyway; its invalid messages are still Rejected (never relayed) and counted, so the offset only
+ * keeps the links open. Outsiders get no offset and are penalised as before.
+ */
+export const VALIDATOR_APP_SCORE = 1_000_000
+
+export function gossipsubInit(
+  opts: GossipOptions,
+  topics: readonly string[],
+  validatorPeerIds: readonly string[] = [],
+): Partial<GossipsubOpts> {
   const scoredTopics: Record<string, TopicScoreParams> = {}
   for (const t of topics) scoredTopics[t] = topicScoreParams(opts)
+  const validators = new Set(validatorPeerIds)
   return {
     globalSignaturePolicy: StrictNoSign,
     msgIdFn: (msg) => cachedMessageId(msg.topic, msg.data),
@@ -81,6 +97,8 @@ export function gossipsubInit(opts: GossipOptions, topics: readonly string[]): P
       topics: scoredTopics,
       // every devnet node shares 127.0.0.1; colocation scoring would graylist them beyond 10
       IPColocationFactorWeight: 0,
+      appSpecificScore: (peerId: string) => (validators.has(peerId) ? VALIDATOR_APP_SCORE : 0),
+      appSpecificWeight: 1,
     },
   }
 }

@@ -26,6 +26,8 @@ export interface Libp2pNodeInit {
   mdns: boolean
   gossip: GossipOptions
   topics: readonly string[]
+  /** genesis validators' peer ids: never scored below gossip's thresholds (gossipsub-config.ts) */
+  validatorPeerIds?: readonly string[]
 }
 
 /**
@@ -53,7 +55,7 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
       identify: identify(),
       ping: ping(),
       pubsub: (components: ConstructorParameters<typeof GossipSub>[0]) =>
-        new GossipSub(components, gossipsubInit(init.gossip, init.topics)),
+        new GossipSub(components, gossipsubInit(init.gossip, init.topics, init.validatorPeerIds)),
     },
   })
 }

@@ -76,6 +76,7 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     mdns: init.mdns ?? false,
     gossip,
     topics,
+    validatorPeerIds: init.validatorPeerIds ?? [],
   })
   return new Libp2pNetwork(init, libp2p, gossip)
 }

@@ -1,4 +1,6 @@
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'chai'
+import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { GossipPublishError } from '../../../src/network/errors.js'
 import { GossipValidationError, type GossipVerdict } from '../../../src/network/gossip-validation.js'
 import type { Network } from '../../../src/network/network.js'
@@ -97,6 +99,43 @@ describe('network/gossip', function () {
     // (scores are cached for one heartbeat)
     await waitFor(() => b.peerScore(a.peerId) < 0, 'a negative score for A at B')
     expect(b.peerScore(c.peerId)).to.equal(0)
+  })
+
+  it('a genesis validator that sent rejected messages is never cut off; an outsider is penalised', async () => {
+    const validatorKey = await generateNodeKey()
+    const validatorId = peerIdFromPrivateKey(validatorKey.privateKey).toString()
+    const b = (
+      await startNode({
+        validatorPeerIds: [validatorId],
+        gossipValidators: {
+          prepare: (data): GossipVerdict => {
+            if (data[0] === 0x21 /* '!' */) throw new GossipValidationError('reject', 'bad_signature')
+            return 'accept'
+          },
+        },
+      })
+    ).net
+    nets.push(b)
+    const v = (await startNode({ key: validatorKey, bootstrap: b.listenAddrs() })).net
+    nets.push(v)
+    const outsider = (await startNode({ bootstrap: b.listenAddrs() })).net
+    nets.push(outsider)
+    const atV: string[] = []
+    v.subscribe('prepare', (d) => atV.push(text(d)))
+    outsider.subscribe('prepare', () => {})
+    b.subscribe('prepare', () => {})
+    await waitFor(() => b.topicPeers('prepare').length === 2, 'both subscribed at B')
+    for (let i = 0; i < 20; i++) {
+      await v.publish('prepare', bytes(`!forged-${i}`))
+      await outsider.publish('prepare', bytes(`!outsider-${i}`))
+    }
+    await waitFor(() => b.peerScore(outsider.peerId) < 0, 'the outsider penalised at B')
+    expect(b.gossipStats().prepare?.reject).to.equal(40)
+    // The validator's rejects are counted too, but its score stays far above every threshold, so B
+    // still publishes to it (consensus needs every honest validator; it cannot be voted out anyway).
+    expect(b.peerScore(validatorId)).to.be.greaterThan(0)
+    await b.publish('prepare', bytes('still heard'))
+    await waitFor(() => atV.includes('still heard'), 'B to the validator')
   })
 
   it('delivers identical payloads once, whoever publishes them', async () => {
