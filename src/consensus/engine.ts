@@ -716,7 +716,12 @@ export class PbftEngine {
     // Without v's NEW-VIEW we do not know O: it re-proposes at most MAX_PIPELINE_DEPTH heights above
     // its checkpoint (verify.ts bounds every VIEW-CHANGE's certificates so, whatever K others run),
     // and that checkpoint is below cert.height: heights from cert.height + MAX_PIPELINE_DEPTH are free.
-    this.nv = { view: v, start: cert.height + 1, fixed: new Map(), freeFrom: cert.height + MAX_PIPELINE_DEPTH }
+    this.nv = {
+      view: v,
+      start: cert.height + 1,
+      fixed: new Map(),
+      freeFrom: cert.height + MAX_PIPELINE_DEPTH,
+    }
     this.nvKnown = false
     this.askNewView = this.config.selfIndex !== null
     this.proposalRequested = null
@@ -1020,7 +1025,8 @@ export class PbftEngine {
   }
 
   private onNewView(nv: NewViewMsg): void {
-    if (nv.view < this.viewNo || (nv.view === this.viewNo && this.phaseNow === 'normal' && this.nvKnown)) return
+    if (nv.view < this.viewNo || (nv.view === this.viewNo && this.phaseNow === 'normal' && this.nvKnown))
+      return
     if (this.config.selfIndex !== null)
       this.out.push({ type: 'persist', record: { kind: 'newview', msg: nv } })
     this.enterNewView(nv, computeNewViewProposal(nv.viewChanges))
