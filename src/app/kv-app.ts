@@ -265,7 +265,7 @@ export class KvApp {
   apply(execution: Execution): void {
     const p = this.pending.get(execution)
     if (p === undefined) throw new AppStateError('apply: this execution was not produced by this app')
-    if (p.baseVersion !== this.version || (p.base !== null && p.base !== this.lastApplied)) {
+    if (!this.canApply(execution)) {
       throw new AppStateError('apply: the execution is stale (the state changed since it was computed)')
     }
     for (const [k, v] of p.kv) {
