@@ -141,6 +141,14 @@ describe('node/config', () => {
       expectConfigError(() => parseConfig([]), /expected object/)
     })
 
+    it('pipeline_depth outside 1..MAX_PIPELINE_DEPTH (4); the default is 4', () => {
+      expect(parseConfig({}).consensus.pipelineDepth).to.equal(4)
+      expect(parseConfig({ consensus: { pipeline_depth: 1 } }).consensus.pipelineDepth).to.equal(1)
+      expectConfigError(() => parseConfig({ consensus: { pipeline_depth: 5 } }), /consensus.pipeline_depth/)
+      expectConfigError(() => parseConfig({ consensus: { pipeline_depth: 0 } }), /consensus.pipeline_depth/)
+      expectConfigError(() => parseConfig({ consensus: { pipeline_depth: 2.5 } }), /consensus.pipeline_depth/)
+    })
+
     it('bad multiaddrs', () => {
       expectConfigError(
         () => parseConfig({ p2p: { bootstrap: [BOOT, '/ip4/1.2.3/tcp/1'] } }),
