@@ -12,6 +12,7 @@ import {
 import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
 import { bytesEqual, HASH_BYTES, toHex } from '../crypto/hash.js'
 import { Bucket, heightKey } from './buckets.js'
+import type { WalEntry, WalStorage } from './consensus-wal.js'
 import { type BatchOp, type KvBackend, LevelBackend, MemoryBackend } from './kv-backend.js'
 import { Repository, type ValueCodec } from './repository.js'
 import { StoreError } from './store-error.js'
@@ -56,11 +57,6 @@ export interface JournalWrite {
 export interface JournalEntry {
   /** the record's key: a tx hash unless the record is corrupt */
   readonly hash: Uint8Array
-  readonly value: Uint8Array
-}
-
-export interface WalEntry {
-  readonly key: string
   readonly value: Uint8Array
 }
 
@@ -113,7 +109,7 @@ const META_TIP = 'tip'
  *
  * Commits must be serialised by the caller (one block at a time); a concurrent call is refused.
  */
-export class ChainStore {
+export class ChainStore implements WalStorage {
   private readonly meta: Repository<string, Uint8Array>
   private readonly blocks: Repository<number, Block>
   private readonly headers: Repository<number, BlockHeader>

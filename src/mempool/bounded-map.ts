@@ -5,7 +5,11 @@
 export class BoundedMap<K, V> {
   private readonly entries = new Map<K, V>()
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    /** told of each entry forgotten to keep the bound (not of explicit deletes) */
+    private readonly onEvict?: (key: K, value: V) => void,
+  ) {}
 
   get size(): number {
     return this.entries.size
@@ -21,13 +25,17 @@ export class BoundedMap<K, V> {
 
   /** Inserts or refreshes `key` as the newest entry. */
   set(key: K, value: V): void {
-    if (this.limit === 0) return
+    if (this.limit === 0) {
+      this.onEvict?.(key, value)
+      return
+    }
     this.entries.delete(key)
     this.entries.set(key, value)
     while (this.entries.size > this.limit) {
-      const oldest = this.entries.keys().next()
+      const oldest = this.entries.entries().next()
       if (oldest.done === true) break
-      this.entries.delete(oldest.value)
+      this.entries.delete(oldest.value[0])
+      this.onEvict?.(oldest.value[0], oldest.value[1])
     }
   }
 

@@ -31,7 +31,14 @@ export interface DroppedTx {
 
 export type MempoolTxStatus =
   | { readonly status: 'pending' }
-  | { readonly status: 'dropped'; readonly reason: DropReason }
+  | { readonly status: 'dropped'; readonly reason: string }
+
+/** What the node remembers of a tx that left the pool uncommitted (the `tx` RPC reports it). */
+export interface DroppedTxRecord {
+  /** a DropReason, or why a journaled tx could not be re-admitted after a restart */
+  readonly reason: string
+  readonly encoded: Uint8Array
+}
 
 export type AddResult =
   | { readonly hash: Uint8Array; readonly status: 'added' }
@@ -46,6 +53,8 @@ export interface MempoolInit {
   readonly options?: Partial<MempoolOptions>
   /** called once for every tx dropped by update() or evictExpired(), e.g. to emit an event */
   readonly onDrop?: (hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void
+  /** called when the bounded dropped history forgets its oldest record (e.g. the journal follows) */
+  readonly onForgetDropped?: (hash: Uint8Array) => void
   /** consulted before verifying and told of every verified tx (e.g. the app's SignatureCache) */
   readonly signatureCache?: VerifiedSignatures
 }
@@ -90,7 +99,8 @@ export class Mempool {
   private readonly onDrop: ((hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void) | undefined
   private readonly byHash = new Map<string, PendingTx>()
   private readonly senders = new Map<string, Sender>()
-  private readonly dropped: BoundedMap<string, DropReason>
+  /** the node's one dropped-tx history: newest maxDroppedHistory, oldest forgotten first */
+  private readonly dropped: BoundedMap<string, DroppedTxRecord>
   /** hashes whose signature verified, kept after they leave the pool: verify each tx once */
   private readonly verified: BoundedMap<string, true>
   private readonly signatureCache: VerifiedSignatures | undefined
@@ -103,7 +113,11 @@ export class Mempool {
     this.state = init.state
     this.now = init.now
     this.onDrop = init.onDrop
-    this.dropped = new BoundedMap(this.options.maxDroppedHistory)
+    const onForget = init.onForgetDropped
+    this.dropped = new BoundedMap(
+      this.options.maxDroppedHistory,
+      onForget === undefined ? undefined : (key) => onForget(Buffer.from(key, 'hex')),
+    )
     this.verified = new BoundedMap(this.options.maxVerifiedCache)
     this.signatureCache = init.signatureCache
   }
@@ -267,8 +281,22 @@ export class Mempool {
   status(hash: Uint8Array): MempoolTxStatus | undefined {
     const key = hexKey(hash)
     if (this.byHash.has(key)) return { status: 'pending' }
-    const reason = this.dropped.get(key)
-    return reason === undefined ? undefined : { status: 'dropped', reason }
+    const record = this.dropped.get(key)
+    return record === undefined ? undefined : { status: 'dropped', reason: record.reason }
+  }
+
+  /** A tx dropped from this pool (or restored as dropped from the journal), with its bytes. */
+  droppedTx(hash: Uint8Array): DroppedTxRecord | undefined {
+    return this.dropped.get(hexKey(hash))
+  }
+
+  /**
+   * Puts a tx dropped before a restart back into the history (oldest first); onDrop is not called,
+   * since it was reported when it happened.
+   */
+  restoreDropped(hash: Uint8Array, reason: string, encoded: Uint8Array): void {
+    const key = hexKey(hash)
+    if (!this.byHash.has(key)) this.dropped.set(key, { reason, encoded })
   }
 
   has(hash: Uint8Array): boolean {
@@ -351,7 +379,7 @@ export class Mempool {
 
   private drop(tx: PendingTx, reason: DropReason): DroppedTx {
     this.remove(tx)
-    this.dropped.set(tx.key, reason)
+    this.dropped.set(tx.key, { reason, encoded: tx.encoded })
     this.onDrop?.(tx.hash, reason, tx.encoded)
     return { hash: tx.hash, reason }
   }

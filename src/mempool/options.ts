@@ -12,7 +12,10 @@ export interface MempoolOptions {
   readonly ttlMs: number
   /** largest encoded tx admitted (never above the codec's MAX_TX_BYTES) */
   readonly maxTxBytes: number
-  /** how many dropped-tx records are remembered for status(); the oldest are forgotten first */
+  /**
+   * how many dropped txs (with their bytes) are remembered for status() and the `tx` RPC, here and
+   * in the mempool journal; the oldest are forgotten first
+   */
   readonly maxDroppedHistory: number
   /** how many recently verified tx hashes are remembered after they leave the pool */
   readonly maxVerifiedCache: number
@@ -24,7 +27,7 @@ export const defaultMempoolOptions: MempoolOptions = {
   maxNonceAhead: 64,
   ttlMs: 10 * 60 * 1000,
   maxTxBytes: MAX_TX_BYTES,
-  maxDroppedHistory: 100_000,
+  maxDroppedHistory: 10_000,
   maxVerifiedCache: 20_000,
 }
 

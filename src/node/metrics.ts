@@ -15,6 +15,12 @@ export class NodeMetrics {
     help: 'Views entered after the first',
     registers: [this.registry],
   })
+  readonly evidence = new Counter({
+    name: 'pbft_evidence_total',
+    help: 'Equivocation evidence seen: a validator signed two conflicting messages',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  })
   readonly commitLatency = new Histogram({
     name: 'pbft_commit_latency_seconds',
     help: 'Time from a tx entering this mempool to its block being final here',

@@ -1,7 +1,12 @@
+import type { KvApp } from '../app/kv-app.js'
+import type { ChainStore } from '../chain/store.js'
+import type { ValidatorSet } from '../chain/validators.js'
 import { blockHash, txHash } from '../codec/chain.js'
 import { fromHex, toHex } from '../crypto/hash.js'
 import { MempoolError } from '../mempool/errors.js'
-import type { BlockRef, RpcBackend } from '../rpc/backend.js'
+import type { Mempool } from '../mempool/mempool.js'
+import type { Network } from '../network/network.js'
+import type { BlockRef, RpcBackend, RpcEventSource } from '../rpc/backend.js'
 import { blockToResult, headerToJson } from '../rpc/convert.js'
 import { rpcErrorFromMempool } from '../rpc/mempool-errors.js'
 import type {
@@ -17,14 +22,34 @@ import type {
   UnconfirmedTxsResult,
   ValidatorsResult,
 } from '../rpc/types.js'
-import type { PbftNode } from './node.js'
+import type { TxService } from './tx-service.js'
 import { packageVersion } from './version.js'
 
-/** The node's answers to JSON-RPC (SPEC §6), read from the store, app, mempool, engine and network. */
-export class NodeRpcBackend implements RpcBackend {
-  constructor(private readonly node: PbftNode) {}
+/** What the RPC reads of the node: the components themselves, narrowed to the calls it makes. */
+export interface RpcBackendComponents {
+  readonly chainId: string
+  readonly peerId: string
+  readonly isValidator: boolean
+  readonly validators: ValidatorSet
+  readonly store: Pick<
+    ChainStore,
+    'tip' | 'getBlock' | 'getCertificate' | 'getHeightByHash' | 'getHeaders' | 'getTxLocation'
+  >
+  readonly app: Pick<KvApp, 'nonce' | 'query' | 'height'>
+  readonly mempool: Pick<Mempool, 'get' | 'size' | 'bytes' | 'list' | 'pendingNonce' | 'droppedTx'>
+  readonly txs: Pick<TxService, 'submit'>
+  readonly network: Pick<Network, 'listenAddrs' | 'peers' | 'connectedPeerCount'>
+  readonly events: RpcEventSource
+  /** the engine's current view */
+  view(): number
+  catchingUp(): boolean
+}
 
-  get events() {
+/** The node's answers to JSON-RPC (docs/RPC.md), read from the store, app, mempool, engine and network. */
+export class NodeRpcBackend implements RpcBackend {
+  constructor(private readonly node: RpcBackendComponents) {}
+
+  get events(): RpcEventSource {
     return this.node.events
   }
 
@@ -32,7 +57,7 @@ export class NodeRpcBackend implements RpcBackend {
     // The mempool first: a new tx (the common case) costs no store read. A final tx can never be
     // admitted again (its nonce is used), so it always reaches the store lookup below.
     try {
-      const submitted = this.node.submitTx(tx)
+      const submitted = this.node.txs.submit(tx)
       // Acknowledge only once the tx is journaled: a crash after the ack must not forget it (SPEC §8).
       await submitted.journaled
       return { hash: toHex(submitted.hash), status: 'pending' }
@@ -42,18 +67,18 @@ export class NodeRpcBackend implements RpcBackend {
       const hex = toHex(hash)
       // Resubmitting a known tx returns its current status, not a failure (SPEC §6).
       if ((await this.node.store.getTxLocation(hash)) !== undefined) return { hash: hex, status: 'final' }
-      if (this.node.droppedTx(hex) !== undefined) return { hash: hex, status: 'dropped' }
+      if (this.node.mempool.droppedTx(hash) !== undefined) return { hash: hex, status: 'dropped' }
       throw rpcErrorFromMempool(err)
     }
   }
 
   isCatchingUp(): boolean {
-    return this.node.catchingUp
+    return this.node.catchingUp()
   }
 
   status(): StatusResult {
     const tip = this.node.store.tip()
-    const consensus = this.node.engineStatus()
+    const view = this.node.view()
     return {
       node_info: {
         peer_id: this.node.peerId,
@@ -66,12 +91,12 @@ export class NodeRpcBackend implements RpcBackend {
         latest_block_hash: toHex(tip.hash),
         latest_app_hash: toHex(tip.appHash),
         latest_block_time: tip.header.timestamp,
-        catching_up: this.node.catchingUp,
+        catching_up: this.node.catchingUp(),
       },
       consensus: {
-        view: consensus.view,
-        primary: this.node.validators.primary(consensus.view).peerId,
-        is_validator: this.node.selfIndex !== null,
+        view,
+        primary: this.node.validators.primary(view).peerId,
+        is_validator: this.node.isValidator,
       },
       mempool: { n_txs: this.node.mempool.size, total_bytes: this.node.mempool.bytes },
       n_peers: this.node.network.connectedPeerCount(),
@@ -123,7 +148,7 @@ export class NodeRpcBackend implements RpcBackend {
     if (pending !== undefined) {
       return { hash, status: 'pending', height: null, index: null, block_hash: null, tx: toHex(pending) }
     }
-    const dropped = this.node.droppedTx(hash)
+    const dropped = this.node.mempool.droppedTx(bytes)
     if (dropped !== undefined) {
       return {
         hash,
@@ -180,7 +205,7 @@ export class NodeRpcBackend implements RpcBackend {
   }
 
   validators(): ValidatorsResult {
-    const view = this.node.engineStatus().view
+    const view = this.node.view()
     return {
       validators: this.node.validators.validators.map((v) => ({
         index: v.index,

@@ -1,15 +1,14 @@
 import { type Execution, KvApp } from '../../src/app/kv-app.js'
 import { SignatureCache } from '../../src/app/signature-cache.js'
 import { verifyCertificate } from '../../src/chain/certificate.js'
+import { ConsensusWal, type WalEntry, type WalStorage } from '../../src/chain/consensus-wal.js'
 import { ValidatorSet } from '../../src/chain/validators.js'
 import { blockHash, txHash } from '../../src/codec/chain.js'
 import {
   type ConsensusKind,
   type ConsensusMessage,
   decodeConsensusMessage,
-  decodeWalRecord,
   encodeConsensusMessage,
-  encodeWalRecord,
   newViewSignBytes,
   type PrePrepareMsg,
   prePrepareSignBytes,
@@ -20,9 +19,10 @@ import { MAX_PIPELINE_DEPTH } from '../../src/codec/limits.js'
 import { signTx } from '../../src/codec/tx-sign.js'
 import type { Block, CommitCertificate, TxOp } from '../../src/codec/types.js'
 import { PbftEngine } from '../../src/consensus/engine.js'
-import type { EngineAction, EngineEvent } from '../../src/consensus/types.js'
+import type { EngineEvent } from '../../src/consensus/types.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { bytesEqual, sha256, toHex } from '../../src/crypto/hash.js'
+import { ConsensusDriver, type DriverPorts } from '../../src/node/driver.js'
 import {
   GENESIS_KV,
   GENESIS_TIME_MS,
@@ -108,23 +108,43 @@ type Payload =
 type SimEvent =
   | { readonly type: 'deliver'; readonly from: number; readonly to: number; readonly payload: Payload }
   | { readonly type: 'engine'; readonly node: number; readonly event: EngineEvent; readonly epoch: number }
-  | {
-      readonly type: 'timer'
-      readonly node: number
-      readonly token: number
-      readonly view: number
-      readonly height: number
-    }
+  | { readonly type: 'timer'; readonly node: number; readonly token: number; readonly fire: () => void }
   | { readonly type: 'client'; readonly client: number }
   | { readonly type: 'resubmit' }
   | { readonly type: 'crash'; readonly node: number }
   | { readonly type: 'restart'; readonly node: number }
   | { readonly type: 'sync'; readonly node: number; readonly epoch: number }
 
-type Built = { engine: PbftEngine; replica: Replica }
+type Built = { engine: PbftEngine; driver: ConsensusDriver; replica: Replica }
+
+/**
+ * A replica's WAL bytes: what survives its crashes. Entries come back in key order, as LevelDB
+ * returns them to the node.
+ */
+class SimWalStorage implements WalStorage {
+  private readonly entries = new Map<string, Uint8Array>()
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  walEntries(): WalEntry[] {
+    return [...this.entries.keys()].sort().map((key) => ({ key, value: this.entries.get(key) as Uint8Array }))
+  }
+
+  walPut(key: string, value: Uint8Array): void {
+    this.entries.set(key, value)
+  }
+
+  walDelete(keys: readonly string[]): void {
+    for (const k of keys) this.entries.delete(k)
+  }
+}
 
 class SimNode {
   engine: PbftEngine
+  /** the node's own driver (src/node/driver.ts) over this simulator's ports */
+  driver: ConsensusDriver
   /** the real KvApp + Mempool + chain tip of this replica (its "store" is blocks/certs/appHashes) */
   replica: Replica
   up = true
@@ -134,7 +154,7 @@ class SimNode {
   certs: (CommitCertificate | null)[] = [null]
   /** the state root after each height (index 0: genesis), as the store records it */
   appHashes: Uint8Array[]
-  wal: Uint8Array[] = []
+  readonly walStorage = new SimWalStorage()
   seen: Payload[] = []
   maxLogged = 0
 
@@ -151,6 +171,7 @@ class SimNode {
     this.appHashes = [genesisAppHash]
     const built = make(this, null)
     this.engine = built.engine
+    this.driver = built.driver
     this.replica = built.replica
   }
 
@@ -161,6 +182,7 @@ class SimNode {
   restart(): void {
     const built = this.make(this, this.replica)
     this.engine = built.engine
+    this.driver = built.driver
     this.replica = built.replica
   }
 }
@@ -265,6 +287,7 @@ class Simulation {
 
   private buildEngine(node: SimNode, prev: Replica | null): Built {
     const clock = () => this.clock(node)
+    const wal = new ConsensusWal(node.walStorage)
     const replica =
       prev === null
         ? Replica.atGenesis(this.genesis, this.validators, clock, this.signatures)
@@ -291,10 +314,62 @@ class Simulation {
         lastHeader: replica.header,
         lastCertificate: node.certs[replica.height] ?? null,
         view: 0,
-        wal: node.wal.map((r) => decodeWalRecord(r)),
+        wal: this.loadWal(node, wal),
       },
     )
-    return { engine, replica }
+    const driver = new ConsensusDriver(engine, this.ports(node, wal))
+    return { engine, driver, replica }
+  }
+
+  private loadWal(node: SimNode, wal: ConsensusWal) {
+    const loaded = wal.load()
+    if (loaded instanceof Promise) throw new Error('sim: the WAL storage answers synchronously')
+    if (loaded.corrupt.length > 0)
+      this.trace(`node ${node.index} skips ${loaded.corrupt.length} corrupt WAL records`)
+    return loaded.records
+  }
+
+  /** The simulator's side of the node's driver: seeded network, fake clock, in-memory stores. */
+  private ports(nd: SimNode, wal: ConsensusWal): DriverPorts {
+    return {
+      wal,
+      timer: {
+        start: (ms, fire) => {
+          const token = ++nd.timerToken
+          const at = this.now + Math.max(1, Math.round(ms * nd.skew))
+          this.queue.push(at, { type: 'timer', node: nd.index, token, fire })
+        },
+        cancel: () => {
+          nd.timerToken++
+        },
+      },
+      publish: (msg) => {
+        if (msg.kind === 'preprepare' && msg.height - nd.height > this.maxPipelined)
+          this.maxPipelined = msg.height - nd.height
+        if (msg.kind === 'viewchange' || msg.kind === 'newview' || msg.kind === 'reject') {
+          const v = msg.kind === 'viewchange' ? msg.newView : msg.view
+          const why = msg.kind === 'reject' ? ` (${msg.reason}, h${msg.height})` : ''
+          this.trace(`node ${nd.index} sends ${msg.kind} for view ${v} at height ${nd.height}${why}`)
+        }
+        this.broadcast(nd, msg)
+      },
+      requestProposal: (a) => this.propose(nd, a.view, a.height, a.ancestors),
+      commit: (block, certificate) => this.commit(nd, block, certificate),
+      requestSync: (height) => {
+        this.trace(`node ${nd.index} requests sync to ${height}`)
+        this.queue.push(this.now + this.net.int(5, 60), { type: 'sync', node: nd.index, epoch: nd.epoch })
+      },
+      evidence: (e) => this.trace(`node ${nd.index} evidence against ${e.sender} (${e.kind})`),
+      afterStep: (status) => {
+        const logged = status.loggedMessages
+        if (logged > nd.maxLogged) nd.maxLogged = logged
+        // The log is bounded by the view/height windows whatever the adversary sends.
+        if (logged > 100 * this.n && !this.failures.some((f) => f.startsWith('memory'))) {
+          this.failures.push(`memory: node ${nd.index} holds ${logged} messages`)
+        }
+      },
+      fatal: (err) => this.failures.push(`node ${nd.index}: driver failed: ${String(err)}`),
+    }
   }
 
   private setupFaults(): void {
@@ -405,8 +480,8 @@ class Simulation {
       // Per height inside the watermarks (K of them): a few views' votes; everything below is pruned.
       if (logged > this.depth * 8 * this.n + 8)
         this.failures.push(`memory: node ${nd.index} holds ${logged} messages after the run`)
-      if (nd.wal.length > 6 * this.depth)
-        this.failures.push(`memory: node ${nd.index} WAL holds ${nd.wal.length} records`)
+      if (nd.walStorage.size > 6 * this.depth)
+        this.failures.push(`memory: node ${nd.index} WAL holds ${nd.walStorage.size} records`)
     }
   }
 
@@ -467,8 +542,7 @@ class Simulation {
       }
       case 'timer': {
         const nd = this.nodes[ev.node] as SimNode
-        if (nd.up && nd.timerToken === ev.token)
-          this.stepEngine(nd, { type: 'timeout', view: ev.view, height: ev.height })
+        if (nd.up && nd.timerToken === ev.token && nd.byz !== 'silent') ev.fire()
         return
       }
       case 'client':
@@ -489,7 +563,7 @@ class Simulation {
       case 'restart': {
         const nd = this.nodes[ev.node] as SimNode
         if (nd.up) return
-        this.trace(`node ${nd.index} restarts at height ${nd.height} with ${nd.wal.length} WAL records`)
+        this.trace(`node ${nd.index} restarts at height ${nd.height} with ${nd.walStorage.size} WAL records`)
         nd.up = true
         nd.epoch++
         try {
@@ -509,60 +583,7 @@ class Simulation {
 
   private stepEngine(nd: SimNode, event: EngineEvent): void {
     if (nd.byz === 'silent') return
-    const actions = nd.engine.step(event)
-    for (const a of actions) {
-      if (!nd.up) return
-      this.execute(nd, a)
-    }
-    const logged = nd.engine.status().loggedMessages
-    if (logged > nd.maxLogged) nd.maxLogged = logged
-    // The log is bounded by the view/height windows whatever the adversary sends.
-    if (logged > 100 * this.n && !this.failures.some((f) => f.startsWith('memory'))) {
-      this.failures.push(`memory: node ${nd.index} holds ${logged} messages`)
-    }
-  }
-
-  private execute(nd: SimNode, a: EngineAction): void {
-    switch (a.type) {
-      case 'persist':
-        nd.wal.push(encodeWalRecord(a.record))
-        return
-      case 'prune_wal':
-        nd.wal = a.retain.map((r) => encodeWalRecord(r))
-        return
-      case 'broadcast':
-        if (a.msg.kind === 'preprepare' && a.msg.height - nd.height > this.maxPipelined)
-          this.maxPipelined = a.msg.height - nd.height
-        if (a.msg.kind === 'viewchange' || a.msg.kind === 'newview' || a.msg.kind === 'reject') {
-          const v = a.msg.kind === 'viewchange' ? a.msg.newView : a.msg.view
-          const why = a.msg.kind === 'reject' ? ` (${a.msg.reason}, h${a.msg.height})` : ''
-          this.trace(`node ${nd.index} sends ${a.msg.kind} for view ${v} at height ${nd.height}${why}`)
-        }
-        this.broadcast(nd, a.msg)
-        return
-      case 'request_proposal':
-        this.propose(nd, a.view, a.height, a.ancestors)
-        return
-      case 'commit':
-        this.commit(nd, a.block, a.certificate)
-        return
-      case 'start_timer': {
-        const token = ++nd.timerToken
-        const at = this.now + Math.max(1, Math.round(a.ms * nd.skew))
-        this.queue.push(at, { type: 'timer', node: nd.index, token, view: a.view, height: a.height })
-        return
-      }
-      case 'cancel_timer':
-        nd.timerToken++
-        return
-      case 'request_sync':
-        this.trace(`node ${nd.index} requests sync to ${a.height}`)
-        this.queue.push(this.now + this.net.int(5, 60), { type: 'sync', node: nd.index, epoch: nd.epoch })
-        return
-      case 'evidence':
-        this.trace(`node ${nd.index} evidence against ${a.evidence.sender} (${a.evidence.kind})`)
-        return
-    }
+    nd.driver.submit(event)
   }
 
   // ---------- network ----------

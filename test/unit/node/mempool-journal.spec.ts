@@ -8,12 +8,12 @@ import { signTx } from '../../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
 import { generateNodeKey } from '../../../src/crypto/node-key.js'
-import { encodeJournalRecord } from '../../../src/mempool/journal.js'
+import { decodeJournalRecord, encodeJournalRecord, type JournalRecord } from '../../../src/mempool/journal.js'
 import { defaultConfig } from '../../../src/node/config.js'
 import { writeHome } from '../../../src/node/home.js'
 import { silentLogger } from '../../../src/node/logger.js'
 import { PbftNode } from '../../../src/node/node.js'
-import { NodeRpcBackend } from '../../../src/node/rpc-backend.js'
+import type { NodeRpcBackend } from '../../../src/node/rpc-backend.js'
 
 const CHAIN = 'journal-node-test'
 
@@ -33,7 +33,19 @@ describe('node: mempool journal across restarts (one validator of four, no quoru
   async function openNode(): Promise<{ node: PbftNode; backend: NodeRpcBackend }> {
     node = await PbftNode.open({ home: dir, logger: silentLogger() })
     await node.start()
-    return { node, backend: new NodeRpcBackend(node) }
+    return { node, backend: node.rpcBackend() }
+  }
+
+  /** The journal's records (hash -> record) as they are on disk; the node must be stopped. */
+  async function journalRecords(): Promise<Map<string, JournalRecord>> {
+    const store = await ChainStore.open(join(dir, 'data'))
+    try {
+      const out = new Map<string, JournalRecord>()
+      for (const e of await store.journalEntries()) out.set(toHex(e.hash), decodeJournalRecord(e.value))
+      return out
+    } finally {
+      await store.close()
+    }
   }
 
   beforeEach(async () => {
@@ -57,18 +69,20 @@ describe('node: mempool journal across restarts (one validator of four, no quoru
     const a = await openNode()
     const acks = await Promise.all([0, 1, 2].map((n) => a.backend.broadcastTx(tx(n))))
     expect(acks.map((r) => r.status)).to.deep.equal(['pending', 'pending', 'pending'])
-    // Durable when acknowledged: the records are in the store already.
-    const records = await a.node.store.journalEntries()
-    expect(records.map((r) => toHex(r.hash)).sort()).to.deep.equal(acks.map((r) => r.hash).sort())
-    const admittedAt = a.node.mempool.admittedAt(sha256(tx(0)))
     await a.node.stop()
+    // The records are in the store, with their admission times.
+    const records = await journalRecords()
+    expect([...records.keys()].sort()).to.deep.equal(acks.map((r) => r.hash).sort())
 
     const b = await openNode()
     for (const ack of acks) expect((await b.backend.tx(ack.hash))?.status).to.equal('pending')
-    expect(b.node.mempool.admittedAt(sha256(tx(0)))).to.equal(admittedAt)
-    expect(b.backend.account(toHex(client.publicKey)).pending_nonce).to.equal(3)
+    await b.node.stop()
+    // Re-admitted with its original admission time: its TTL keeps counting from the first ack.
+    expect(await journalRecords()).to.deep.equal(records)
+    const c = await openNode()
+    expect(c.backend.account(toHex(client.publicKey)).pending_nonce).to.equal(3)
     // A resubmission after the restart is an answer, not a failure.
-    expect(await b.backend.broadcastTx(tx(1))).to.deep.equal({ hash: acks[1]?.hash, status: 'pending' })
+    expect(await c.backend.broadcastTx(tx(1))).to.deep.equal({ hash: acks[1]?.hash, status: 'pending' })
   })
 
   it('a journaled tx that cannot be re-admitted is reported dropped with the reason; corrupt records are skipped', async () => {
@@ -99,8 +113,8 @@ describe('node: mempool journal across restarts (one validator of four, no quoru
     const dropped = await b.backend.tx(toHex(sha256(foreign)))
     expect(dropped?.status).to.equal('dropped')
     expect(dropped?.reason).to.match(/^not re-admitted after restart \(wrong_chain\)/)
-    expect(await b.node.store.journalEntries()).to.have.length(2) // ours pending, the foreign one dropped
     await b.node.stop()
+    expect((await journalRecords()).size).to.equal(2) // ours pending, the foreign one dropped
 
     // The dropped record itself survives another restart.
     const c = await openNode()

@@ -9,7 +9,7 @@ import { defaultConfig } from '../../../src/node/config.js'
 import { initHome } from '../../../src/node/home.js'
 import { silentLogger } from '../../../src/node/logger.js'
 import { PbftNode } from '../../../src/node/node.js'
-import { NodeRpcBackend } from '../../../src/node/rpc-backend.js'
+import type { NodeRpcBackend } from '../../../src/node/rpc-backend.js'
 import { RpcError, RpcErrorCode } from '../../../src/rpc/errors.js'
 
 const CHAIN = 'backend-test'
@@ -49,7 +49,7 @@ describe('node/rpc-backend broadcastTx (one in-process validator)', function () 
     await initHome(dir, { chainId: CHAIN, config })
     node = await PbftNode.open({ home: dir, logger: silentLogger() })
     await node.start()
-    backend = new NodeRpcBackend(node)
+    backend = node.rpcBackend()
   })
 
   after(async () => {

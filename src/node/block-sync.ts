@@ -1,0 +1,130 @@
+import { verifyCertificate } from '../chain/certificate.js'
+import type { ChainStore } from '../chain/store.js'
+import type { ValidatorSet } from '../chain/validators.js'
+import { blockHash } from '../codec/chain.js'
+import type { Block, CommitCertificate } from '../codec/types.js'
+import type { Network } from '../network/network.js'
+import type { Logger } from './logger.js'
+import type { NodeMetrics } from './metrics.js'
+
+/** How often the node asks its peers for their tips when nothing else made it sync. */
+const SYNC_POLL_MS = 2_000
+const PEER_TIPS_TIMEOUT_MS = 5_000
+
+export interface BlockSyncComponents {
+  readonly chainId: string
+  readonly validators: ValidatorSet
+  readonly store: ChainStore
+  readonly network: Pick<Network, 'peerTips' | 'fetchRange'>
+  /** hands a fetched block to the engine; resolves once its step (and commit) is done */
+  applySynced(block: Block, certificate: CommitCertificate): Promise<void>
+  readonly metrics: NodeMetrics
+  readonly log: Logger
+}
+
+/**
+ * Catch-up (docs/PROTOCOL.md, block sync): whenever a peer's tip or a consensus message shows final
+ * blocks above ours, fetch them with their certificates, verify each certificate, and feed them to
+ * the engine — not only at startup, but every time the node falls behind. The driver's sync port.
+ */
+export class BlockSync {
+  private wake: (() => void) | undefined
+  private target = 0
+  private stopping = false
+  private loopDone: Promise<void> | undefined
+  private catchingUpNow = false
+
+  constructor(private readonly c: BlockSyncComponents) {}
+
+  get catchingUp(): boolean {
+    return this.catchingUpNow
+  }
+
+  start(): void {
+    this.loopDone = this.loop()
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.wake?.()
+    await this.loopDone?.catch(() => {})
+  }
+
+  /** Fetch final blocks up to at least `height` now, not at the next poll. */
+  request(height: number): void {
+    this.target = Math.max(this.target, height)
+    this.wake?.()
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.syncOnce()
+      } catch (err) {
+        this.c.log.warn({ err: String(err) }, 'block sync round failed')
+      }
+      if (this.stopping) break
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, SYNC_POLL_MS)
+        this.wake = () => {
+          clearTimeout(t)
+          resolve()
+        }
+      })
+      this.wake = undefined
+    }
+  }
+
+  private async syncOnce(): Promise<void> {
+    const { store } = this.c
+    const tips = await this.c.network.peerTips(AbortSignal.timeout(PEER_TIPS_TIMEOUT_MS))
+    const best = Math.max(this.target, ...tips.map((t) => t.height))
+    const from = store.tip().height + 1
+    if (best < from) {
+      this.setCatchingUp(false)
+      return
+    }
+    this.setCatchingUp(true)
+    const started = Date.now()
+    let applied = 0
+    const rate = () => ((applied * 1000) / Math.max(1, Date.now() - started)).toFixed(1)
+    for await (const { block, certificate } of this.c.network.fetchRange(from, best, (b, c) =>
+      this.verify(b, c),
+    )) {
+      if (this.stopping) break
+      if (block.header.height !== store.tip().height + 1) continue
+      await this.c.applySynced(block, certificate)
+      if (store.tip().height === block.header.height) {
+        applied++
+        this.c.metrics.syncedBlocks.inc()
+      }
+      if (applied > 0 && applied % 100 === 0) {
+        this.c.log.info({ height: store.tip().height, target: best, blocksPerSecond: rate() }, 'catching up')
+      }
+    }
+    if (applied > 0) {
+      this.c.log.info(
+        { height: store.tip().height, target: best, applied, blocksPerSecond: rate() },
+        'block sync caught up',
+      )
+    }
+    if (store.tip().height >= best) this.setCatchingUp(false)
+  }
+
+  private verify(block: Block, certificate: CommitCertificate): boolean {
+    try {
+      verifyCertificate(certificate, this.c.chainId, this.c.validators, {
+        height: block.header.height,
+        blockHash: blockHash(block.header),
+      })
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private setCatchingUp(value: boolean): void {
+    this.catchingUpNow = value
+    this.c.metrics.catchingUp.set(value ? 1 : 0)
+  }
+}

@@ -1,0 +1,119 @@
+import { ConsensusWal } from '../chain/consensus-wal.js'
+import type { ChainStore } from '../chain/store.js'
+import type { ValidatorSet } from '../chain/validators.js'
+import type { ConsensusMessage } from '../codec/consensus.js'
+import { PbftEngine } from '../consensus/engine.js'
+import type { EngineStatus, Evidence } from '../consensus/types.js'
+import type { Ed25519Signer } from '../crypto/ed25519.js'
+import type { BlockCommitter } from './committer.js'
+import type { NodeConfig } from './config.js'
+import { ConsensusDriver, TimeoutTimer } from './driver.js'
+import type { Logger } from './logger.js'
+import type { NodeMetrics } from './metrics.js'
+import type { BlockProposer } from './proposer.js'
+import type { SpeculativeExecutions } from './speculative.js'
+
+export interface ConsensusComponents {
+  readonly chainId: string
+  readonly validators: ValidatorSet
+  /** this node's validator index, or null for an observer */
+  readonly selfIndex: number | null
+  readonly signer: Ed25519Signer
+  readonly options: NodeConfig['consensus']
+  readonly store: ChainStore
+  readonly speculative: SpeculativeExecutions
+  readonly proposer: BlockProposer
+  readonly committer: BlockCommitter
+  publish(msg: ConsensusMessage): void
+  requestSync(height: number): void
+  /** the driver stopped on a failed write: the node must stop */
+  fatal(err: unknown): void
+  readonly metrics: NodeMetrics
+  readonly log: Logger
+}
+
+/**
+ * The node's consensus: the engine restored at the store's tip with the WAL's records, behind the
+ * driver with this node's ports (LevelDB WAL, real timer, gossip, proposer, committer, sync).
+ */
+export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDriver> {
+  const { store, options, log } = c
+  const wal = new ConsensusWal(store)
+  const loaded = await wal.load()
+  for (const bad of loaded.corrupt) log.warn(bad, 'ignoring undecodable WAL record')
+  const tip = store.tip()
+  const lastCertificate = tip.height > 0 ? ((await store.getCertificate(tip.height)) ?? null) : null
+  const engine = new PbftEngine(
+    {
+      chainId: c.chainId,
+      validators: c.validators,
+      selfIndex: c.selfIndex,
+      signer: c.selfIndex === null ? null : c.signer,
+      timeouts: {
+        viewChangeBaseMs: options.viewChangeTimeoutMs,
+        viewChangeMaxMs: options.viewChangeTimeoutMaxMs,
+      },
+      pipelineDepth: options.pipelineDepth,
+    },
+    {
+      // Full validation on top of `ancestors` (blocks this replica prepared above its tip: pipelining).
+      validateBlock: (block, ancestors) => {
+        const v = c.speculative.validate(store.tip(), block, ancestors, Date.now())
+        return v.ok ? { ok: true } : v
+      },
+    },
+    {
+      height: tip.height,
+      lastBlockHash: tip.hash,
+      lastHeader: tip.header,
+      lastCertificate,
+      view: 0,
+      wal: loaded.records,
+    },
+  )
+  const status = new StatusReporter(c.metrics, log)
+  return new ConsensusDriver(engine, {
+    wal,
+    timer: new TimeoutTimer(),
+    publish: (msg) => c.publish(msg),
+    requestProposal: (req) => c.proposer.request(req),
+    commit: (block, certificate) => c.committer.commit(block, certificate),
+    requestSync: (height) => c.requestSync(height),
+    evidence: (e) => status.evidence(e),
+    afterStep: (s) => status.update(s),
+    fatal: (err) => {
+      log.fatal({ err: String(err), stack: (err as Error).stack }, 'consensus driver failed; stopping')
+      c.fatal(err)
+    },
+  })
+}
+
+/** Metrics and one log line per view/phase move (operators and post-mortems need view changes). */
+class StatusReporter {
+  private last: { view: number; phase: string } = { view: -1, phase: '' }
+
+  constructor(
+    private readonly metrics: NodeMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  update(status: EngineStatus): void {
+    this.metrics.view.set(status.view)
+    const last = this.last
+    if (status.view === last.view && status.phase === last.phase) return
+    if (last.view >= 0 && status.view > last.view) this.metrics.viewChanges.inc(status.view - last.view)
+    this.log.info(
+      { view: status.view, phase: status.phase, height: status.height, primary: status.primary },
+      status.phase === 'normal' ? 'in view' : 'changing view',
+    )
+    this.last = { view: status.view, phase: status.phase }
+  }
+
+  evidence(e: Evidence): void {
+    this.metrics.evidence.inc({ kind: e.kind })
+    this.log.warn(
+      { sender: e.sender, kind: e.kind, view: e.view, height: e.height },
+      'equivocation evidence: a validator signed two conflicting messages',
+    )
+  }
+}

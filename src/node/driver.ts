@@ -1,0 +1,210 @@
+import { type Awaitable, andThen, type ConsensusWal } from '../chain/consensus-wal.js'
+import type { ConsensusMessage } from '../codec/consensus.js'
+import type { Block, CommitCertificate } from '../codec/types.js'
+import type { PbftEngine } from '../consensus/engine.js'
+import type { EngineAction, EngineEvent, EngineStatus, Evidence } from '../consensus/types.js'
+
+export type ProposalRequest = Extract<EngineAction, { type: 'request_proposal' }>
+
+/** The one consensus timer: `start` replaces a running one. */
+export interface TimerPort {
+  start(ms: number, fire: () => void): void
+  cancel(): void
+}
+
+/**
+ * What the driver needs from the world, one narrow port per job. The node gives libp2p, LevelDB and
+ * real timers; the simulator gives its seeded network, in-memory stores and fake clock. A port
+ * that returns a promise is awaited before the next action (persist before send, commit in order).
+ */
+export interface DriverPorts {
+  readonly wal: ConsensusWal
+  readonly timer: TimerPort
+  publish(msg: ConsensusMessage): void
+  /** build a block for the request and answer later with a `proposal` event (block null if none) */
+  requestProposal(request: ProposalRequest): void
+  /** persist and apply a final block; the next action runs once it is done */
+  commit(block: Block, certificate: CommitCertificate): Awaitable<void>
+  /** fetch final blocks up to at least `height` and feed them back as `block_synced` events */
+  requestSync(height: number): void
+  evidence(evidence: Evidence): void
+  /** called before each action; the simulator crashes a replica here by throwing */
+  beforeAction?(action: EngineAction, index: number): void
+  /** after every completed step (metrics, logs) */
+  afterStep?(status: EngineStatus): void
+  /**
+   * A port failed: the driver has stopped for good. A failed WAL or block write leaves the replica
+   * unable to keep what it signed, so it must stop, never guess.
+   */
+  fatal(err: unknown): void
+}
+
+interface QueuedEvent {
+  readonly event: EngineEvent
+  readonly done: (() => void) | undefined
+}
+
+/**
+ * Executes the engine's actions over ports (the etcd/raft `Ready` loop). Every event runs to
+ * completion — its actions in order, each awaited — before the next event is stepped, so the engine
+ * sees one consistent state and a vote is in the WAL before it is sent (docs/CONSENSUS.md). Used
+ * unchanged by the node and the simulator: with ports that answer at once, a step runs
+ * synchronously; with LevelDB it awaits.
+ */
+export class ConsensusDriver {
+  private readonly queue: QueuedEvent[] = []
+  private draining = false
+  private stopped = false
+  private idleWaiters: (() => void)[] = []
+
+  constructor(
+    private readonly engine: PbftEngine,
+    private readonly ports: DriverPorts,
+  ) {}
+
+  /** Queues an event; `done` runs once its step finished (or was skipped because the driver stopped). */
+  submit(event: EngineEvent, done?: () => void): void {
+    if (this.stopped) {
+      done?.()
+      return
+    }
+    this.queue.push({ event, done })
+    if (!this.draining) this.drain()
+  }
+
+  submitAndWait(event: EngineEvent): Promise<void> {
+    return new Promise((resolve) => this.submit(event, resolve))
+  }
+
+  status(): EngineStatus {
+    return this.engine.status()
+  }
+
+  get isStopped(): boolean {
+    return this.stopped
+  }
+
+  /**
+   * No more steps: the running one (if any) finishes its current action, queued events are
+   * released unprocessed. Resolves once nothing runs.
+   */
+  stop(): Promise<void> {
+    this.stopped = true
+    for (const item of this.queue.splice(0)) item.done?.()
+    if (!this.draining) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  private drain(): void {
+    this.draining = true
+    while (!this.stopped) {
+      const item = this.queue.shift()
+      if (item === undefined) break
+      let pending: Awaitable<void>
+      try {
+        pending = this.step(item.event)
+      } catch (err) {
+        item.done?.()
+        this.fail(err)
+        return
+      }
+      if (pending instanceof Promise) {
+        pending.then(
+          () => {
+            item.done?.()
+            this.drain()
+          },
+          (err: unknown) => {
+            item.done?.()
+            this.fail(err)
+          },
+        )
+        return
+      }
+      item.done?.()
+    }
+    this.settle()
+  }
+
+  private settle(): void {
+    this.draining = false
+    for (const wake of this.idleWaiters.splice(0)) wake()
+  }
+
+  private fail(err: unknown): void {
+    this.stopped = true
+    for (const item of this.queue.splice(0)) item.done?.()
+    this.settle()
+    this.ports.fatal(err)
+  }
+
+  private step(event: EngineEvent): Awaitable<void> {
+    const actions = this.engine.step(event)
+    return andThen(this.executeFrom(actions, 0), () => {
+      this.ports.afterStep?.(this.engine.status())
+    })
+  }
+
+  private executeFrom(actions: readonly EngineAction[], from: number): Awaitable<void> {
+    for (let i = from; i < actions.length; i++) {
+      if (this.stopped) return
+      const action = actions[i] as EngineAction
+      this.ports.beforeAction?.(action, i)
+      const pending = this.execute(action)
+      if (pending instanceof Promise) {
+        const next = i + 1
+        return pending.then(() => this.executeFrom(actions, next))
+      }
+    }
+  }
+
+  private execute(action: EngineAction): Awaitable<void> {
+    const ports = this.ports
+    switch (action.type) {
+      case 'persist':
+        return ports.wal.append(action.record)
+      case 'prune_wal':
+        return ports.wal.retain(action.retain)
+      case 'broadcast':
+        ports.publish(action.msg)
+        return
+      case 'request_proposal':
+        ports.requestProposal(action)
+        return
+      case 'commit':
+        return ports.commit(action.block, action.certificate)
+      case 'start_timer': {
+        const { view, height } = action
+        ports.timer.start(action.ms, () => this.submit({ type: 'timeout', view, height }))
+        return
+      }
+      case 'cancel_timer':
+        ports.timer.cancel()
+        return
+      case 'request_sync':
+        ports.requestSync(action.height)
+        return
+      case 'evidence':
+        ports.evidence(action.evidence)
+        return
+    }
+  }
+}
+
+/** The node's timer port: one setTimeout at a time. */
+export class TimeoutTimer implements TimerPort {
+  private handle: NodeJS.Timeout | undefined
+
+  start(ms: number, fire: () => void): void {
+    this.cancel()
+    this.handle = setTimeout(() => {
+      this.handle = undefined
+      fire()
+    }, ms)
+  }
+
+  cancel(): void {
+    if (this.handle !== undefined) clearTimeout(this.handle)
+    this.handle = undefined
+  }
+}

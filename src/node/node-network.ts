@@ -1,0 +1,81 @@
+import type { ChainStore } from '../chain/store.js'
+import type { ValidatorSet } from '../chain/validators.js'
+import { encodeBlock, encodeCertificate } from '../codec/chain.js'
+import { CONSENSUS_KINDS, type ConsensusMessage, decodeConsensusMessage } from '../codec/consensus.js'
+import type { NodeKey } from '../crypto/node-key.js'
+import { createNetwork, type Network } from '../network/network.js'
+import type { NetworkInit } from '../network/options.js'
+import type { NodeConfig } from './config.js'
+import type { Logger } from './logger.js'
+import type { NodeMetrics } from './metrics.js'
+
+export interface NodeNetworkComponents {
+  readonly chainId: string
+  readonly nodeKey: NodeKey
+  readonly p2p: NodeConfig['p2p']
+  readonly consensus: NodeConfig['consensus']
+  readonly validators: ValidatorSet
+  /** serves block sync from here */
+  readonly store: ChainStore
+  readonly gossipValidators: NetworkInit['gossipValidators']
+  /** an accepted consensus message, for the engine */
+  onConsensusMessage(msg: ConsensusMessage): void
+  readonly metrics: NodeMetrics
+  readonly log: Logger
+}
+
+/** The node's libp2p side: the network with its topic validators, subscriptions and block source. */
+export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network> {
+  const { store } = c
+  const network = await createNetwork({
+    privateKey: c.nodeKey.privateKey,
+    chainId: c.chainId,
+    listen: [...c.p2p.listen],
+    announce: [...c.p2p.announce],
+    bootstrap: [...c.p2p.bootstrap],
+    mdns: c.p2p.mdns,
+    validatorPeerIds: c.validators.validators.map((v) => v.peerId).filter((p) => p !== c.nodeKey.peerId),
+    gossipValidators: c.gossipValidators,
+    blockSource: {
+      tipHeight: () => store.tip().height,
+      tipHash: () => store.tip().hash,
+      getBlockWithCertificate: async (height) => {
+        const [block, certificate] = await Promise.all([store.getBlock(height), store.getCertificate(height)])
+        if (block === undefined || certificate === undefined) return undefined
+        return { block: encodeBlock(block), certificate: encodeCertificate(certificate) }
+      },
+    },
+    logger: c.log,
+    gossip: { seenTtlMs: gossipSeenTtlMs(c.consensus.viewChangeTimeoutMs) },
+    metrics: {
+      onGossipResult: (topic, result, reason) => c.metrics.gossipMessages.inc({ topic, result, reason }),
+      onPeerCount: (n) => c.metrics.peers.set(n),
+    },
+  })
+  for (const kind of CONSENSUS_KINDS) {
+    network.subscribe(kind, (data) => {
+      let msg: ConsensusMessage
+      try {
+        msg = decodeConsensusMessage(kind, data)
+      } catch {
+        return // its topic validator Rejected it; unreachable for accepted messages
+      }
+      c.onConsensusMessage(msg)
+    })
+  }
+  // Tx batches are admitted by the tx topic's validator; subscribing is what joins the topic.
+  network.subscribe('tx', () => {})
+  return network
+}
+
+/**
+ * gossipsub drops a re-publish of identical bytes while their id is in its seen cache. The engine
+ * re-sends its (deterministically signed, so identical) VIEW-CHANGE on every view timeout, and
+ * waiting txs are re-gossiped every few seconds; with the usual 30 s cache those re-sends would
+ * not leave the node for 30 s, and a replica that missed the first copy (partitioned, restarting)
+ * would stall the view change that long. So the cache lives shorter than the first view timeout.
+ * Duplicates arriving later are cheap: the engine and the mempool dedup them.
+ */
+export function gossipSeenTtlMs(viewChangeTimeoutMs: number): number {
+  return Math.min(30_000, Math.max(500, Math.floor(viewChangeTimeoutMs * 0.75)))
+}
