@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
+import { defaultMempoolOptions } from '../mempool/options.js'
 
 /** A bad config.json or flag value; the message names the field (e.g. `rpc.laddr`) or flag. */
 export class ConfigError extends Error {
@@ -127,13 +128,13 @@ const sections = {
       laddr: hostPort.default(() => defaultAddresses().metricsLaddr),
     })
     .prefault({}),
+  // The mempool owns its defaults and documents each option (MempoolOptions); this is their file form.
   mempool: z
     .strictObject({
-      max_txs: positiveInt.default(10_000),
-      max_bytes: positiveInt.default(64 * 1024 * 1024),
-      /** how far beyond a sender's next nonce a tx may be and still wait in the mempool */
-      max_nonce_ahead: nonNegativeInt.default(64),
-      ttl_ms: positiveInt.default(10 * 60_000),
+      max_txs: positiveInt.default(defaultMempoolOptions.maxTxs),
+      max_bytes: positiveInt.default(defaultMempoolOptions.maxBytes),
+      max_nonce_ahead: nonNegativeInt.default(defaultMempoolOptions.maxNonceAhead),
+      ttl_ms: positiveInt.default(defaultMempoolOptions.ttlMs),
     })
     .prefault({}),
   consensus: z
