@@ -28,7 +28,7 @@ export interface StateEntry {
 }
 
 /** What the app hands the store with each block: its state changes and the state root after them. */
-export interface AppCommit {
+interface AppCommit {
   readonly writes: readonly StateWrite[]
   readonly appHash: Uint8Array
 }
@@ -41,7 +41,7 @@ export interface ChainTip {
   readonly appHash: Uint8Array
 }
 
-export interface TxLocation {
+interface TxLocation {
   readonly height: number
   readonly index: number
 }
@@ -59,7 +59,7 @@ export interface JournalEntry {
   readonly value: Uint8Array
 }
 
-export interface WalEntry {
+interface WalEntry {
   readonly key: string
   readonly value: Uint8Array
 }

@@ -14,12 +14,11 @@ export class ConfigError extends Error {
 
 export const CONFIG_FILE = 'config.json'
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
-export type LogLevel = (typeof LOG_LEVELS)[number]
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 
-export const DEFAULT_P2P_PORT = 26656
-export const DEFAULT_RPC_PORT = 26657
-export const DEFAULT_METRICS_PORT = 26660
+const DEFAULT_P2P_PORT = 26656
+const DEFAULT_RPC_PORT = 26657
+const DEFAULT_METRICS_PORT = 26660
 
 // ---- field checks, shared by config.json and the command-line flags ----
 
@@ -226,7 +225,7 @@ export function configToFile(c: NodeConfig): ConfigFile {
   return file as ConfigFile
 }
 
-export function configPath(home: string): string {
+function configPath(home: string): string {
   return join(home, CONFIG_FILE)
 }
 

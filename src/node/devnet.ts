@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline'
 import { defaultConfig } from './config.js'
 
 /** Home folders of a devnet made by `pbft testnet`: validators first (node0..), then observers. */
-export function devnetHomes(dir: string): string[] {
+function devnetHomes(dir: string): string[] {
   if (!existsSync(dir)) throw new Error(`devnet folder ${dir} does not exist (run pbft testnet first)`)
   const byIndex = (prefix: string) =>
     readdirSync(dir)
