@@ -14,9 +14,9 @@ import {
 import { entryId, type StatePatch, StateTree } from './state-tree.js'
 
 /** Why a tx is invalid against the state; stable strings (RPC error codes and block rejections use them). */
-export type TxRejectReason = 'malformed' | 'wrong_chain' | 'bad_nonce' | 'bad_signature'
+type TxRejectReason = 'malformed' | 'wrong_chain' | 'bad_nonce' | 'bad_signature'
 
-export interface TxResult {
+interface TxResult {
   readonly hash: Uint8Array
   readonly from: Uint8Array
   readonly nonce: number
@@ -33,19 +33,19 @@ export interface Execution {
   readonly results: readonly TxResult[]
 }
 
-export interface ExecutionFailure {
+interface ExecutionFailure {
   readonly ok: false
   /** index of the first invalid tx in the block */
   readonly index: number
   readonly reason: TxRejectReason
 }
 
-export type CheckTxResult =
+type CheckTxResult =
   | { readonly ok: true; readonly tx: SignedTx; readonly hash: Uint8Array }
   | { readonly ok: false; readonly reason: TxRejectReason }
 
 /** Where a restarting app reads its state: the ChainStore, or anything shaped like it. */
-export interface AppStateSource {
+interface AppStateSource {
   appEntries(): AsyncIterable<StateEntry>
   tip(): Pick<ChainTip, 'height' | 'appHash'>
 }

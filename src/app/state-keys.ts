@@ -6,8 +6,8 @@ import { PUBLIC_KEY_BYTES } from '../crypto/ed25519.js'
  *   0x01 || utf8(key)  → utf8(value)          a KV entry
  *   0x02 || address    → u64 BE next nonce    present once the sender's first tx is final
  */
-export const KV_KIND = 0x01
-export const NONCE_KIND = 0x02
+const KV_KIND = 0x01
+const NONCE_KIND = 0x02
 
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -41,7 +41,7 @@ export function encodeNonce(nonce: number): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, 8)
 }
 
-export type DecodedEntry =
+type DecodedEntry =
   | { readonly kind: 'kv'; readonly key: string; readonly value: string }
   | { readonly kind: 'nonce'; readonly address: Uint8Array; readonly nonce: number }
 

@@ -48,7 +48,7 @@ export const BUCKET_BITS = 16
 export const BUCKET_COUNT = 1 << BUCKET_BITS
 
 /** An entry's identity in memory: its key bytes as a latin1 string (one char per byte, cheap). */
-export type EntryId = string
+type EntryId = string
 
 export function entryId(key: Uint8Array): EntryId {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
@@ -75,7 +75,7 @@ export function bucketHash(entryHashes: Iterable<Uint8Array>): Uint8Array {
   return sha256Once(sorted.length === 1 ? (sorted[0] as Uint8Array) : Buffer.concat(sorted))
 }
 
-export interface StateChange {
+interface StateChange {
   readonly key: Uint8Array
   /** null deletes the entry */
   readonly value: Uint8Array | null

@@ -12,7 +12,7 @@ export class GenesisError extends Error {
   override name = 'GenesisError'
 }
 
-export interface GenesisValidator {
+interface GenesisValidator {
   readonly peerId: string
   /** raw 32-byte Ed25519 public key; the same key signs the validator's consensus messages */
   readonly publicKey: Uint8Array
@@ -68,7 +68,7 @@ function daysInMonth(year: number, month: number): number {
 }
 
 /** Parses an RFC 3339 timestamp with a zone to ms since the epoch; throws GenesisError. */
-export function parseRfc3339(text: string, field = 'genesis_time'): number {
+function parseRfc3339(text: string, field = 'genesis_time'): number {
   const m = RFC3339_PATTERN.exec(text)
   const bad = () =>
     new GenesisError(

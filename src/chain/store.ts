@@ -29,7 +29,7 @@ export interface StateEntry {
 }
 
 /** What the app hands the store with each block: its state changes and the state root after them. */
-export interface AppCommit {
+interface AppCommit {
   readonly writes: readonly StateWrite[]
   readonly appHash: Uint8Array
 }
@@ -42,7 +42,7 @@ export interface ChainTip {
   readonly appHash: Uint8Array
 }
 
-export interface TxLocation {
+interface TxLocation {
   readonly height: number
   readonly index: number
 }

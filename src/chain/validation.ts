@@ -6,7 +6,7 @@ import { merkleRoot } from './merkle.js'
 import type { ValidatorSet } from './validators.js'
 
 /** What the app's execute() returns for a block with an invalid tx. */
-export interface ExecutionRejection {
+interface ExecutionRejection {
   readonly ok: false
   readonly index: number
   readonly reason: string
@@ -36,7 +36,7 @@ export type BlockValidation<X> =
   | { readonly ok: false; readonly reason: string }
 
 /** Stable reason strings; a replica puts them in its signed rejection (SPEC §8). */
-export type BlockRejectReason =
+type BlockRejectReason =
   | 'wrong_chain'
   | 'bad_height'
   | 'wrong_parent'

@@ -9,7 +9,7 @@ export class ClientKeyError extends Error {
 }
 
 /** A client (transaction-signing) key file; the public key is the account address. */
-export interface ClientKeyFile {
+interface ClientKeyFile {
   type: 'Ed25519'
   /** base64 of the 32-byte Ed25519 seed */
   private_key: string
@@ -18,7 +18,7 @@ export interface ClientKeyFile {
 }
 
 /** Writes a new client key with mode 0600; never replaces an existing file. */
-export async function saveClientKey(path: string, signer: Ed25519Signer): Promise<void> {
+async function saveClientKey(path: string, signer: Ed25519Signer): Promise<void> {
   const file: ClientKeyFile = {
     type: 'Ed25519',
     private_key: Buffer.from(signer.seed).toString('base64'),

@@ -87,7 +87,7 @@ function registerDevnet(program: Command): void {
  * the commit certificate carries a quorum of valid validator signatures. With the genesis file the
  * client trusts nothing the node says (the paper's f+1 matching replies, done with a certificate).
  */
-export function verifyReceipt(
+function verifyReceipt(
   receipt: TxReceipt,
   block: BlockResult,
   validators: ValidatorSet,

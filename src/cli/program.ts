@@ -48,7 +48,7 @@ function configureTree(cmd: Command, io: CliIo): void {
   for (const sub of cmd.commands) configureTree(sub, io)
 }
 
-export function buildProgram(
+function buildProgram(
   ctx: CliContext = { io: processIo },
   groups: readonly CommandRegistrar[] = COMMAND_GROUPS,
 ): Command {

@@ -10,10 +10,10 @@ import { DEFAULT_CHAIN_ID, writeHome } from '../node/home.js'
 import { type CliContext, CliError } from './io.js'
 import { chainIdOption, intOption } from './options.js'
 
-export const DEFAULT_BASE_PORT = 26656
+const DEFAULT_BASE_PORT = 26656
 const MAX_OBSERVERS = 1000
 
-export interface TestnetOptions {
+interface TestnetOptions {
   validators: number
   observers?: number
   output: string
@@ -24,7 +24,7 @@ export interface TestnetOptions {
 }
 
 /** One home of a testnet; k is its position (validators first, then observers). */
-export interface TestnetHome {
+interface TestnetHome {
   readonly name: string
   readonly home: string
   readonly validator: boolean
@@ -60,7 +60,7 @@ async function assertNewOrEmpty(dir: string): Promise<boolean> {
  * lists all other homes as bootstrap peers, since @libp2p/bootstrap dials once and a full mesh
  * needs every node to know every other (FIELD-NOTES).
  */
-export async function createTestnet(opts: TestnetOptions): Promise<TestnetHome[]> {
+async function createTestnet(opts: TestnetOptions): Promise<TestnetHome[]> {
   const observers = opts.observers ?? 0
   const host = opts.host ?? '127.0.0.1'
   const basePort = opts.basePort ?? DEFAULT_BASE_PORT

@@ -1,5 +1,5 @@
 import { SIGNATURE_BYTES } from '../crypto/ed25519.js'
-import { HASH_BYTES, sha256 } from '../crypto/hash.js'
+import { HASH_BYTES } from '../crypto/hash.js'
 import { decodeExact, type Reader, Writer } from './binary.js'
 import {
   blockHash,
@@ -29,7 +29,7 @@ import type { Block, BlockHeader, CommitCertificate, CommitVote } from './types.
  * are, a CommitCertificate. Blocks are never signed directly: PRE-PREPARE signs the block hash, so a
  * prepared certificate can carry the primary's signature without the block.
  */
-export const ConsensusTag = {
+const ConsensusTag = {
   preprepare: 0x10,
   prepare: 0x11,
   commit: COMMIT_VOTE_TAG, // 0x12
@@ -446,7 +446,7 @@ function readMessage(r: Reader, kind: ConsensusKind): ConsensusMessage {
 }
 
 /** Upper bound of one encoded message of each kind (a block plus certificates for the big ones). */
-export function maxMessageBytes(kind: ConsensusKind): number {
+function maxMessageBytes(kind: ConsensusKind): number {
   switch (kind) {
     case 'prepare':
     case 'commit':
@@ -483,11 +483,6 @@ export function decodeAnyConsensusMessage(data: Uint8Array): ConsensusMessage {
   const kind = data.length > 0 ? KIND_BY_TAG.get(data[0] as number) : undefined
   if (kind === undefined) throw new CodecError('not a consensus message')
   return decodeConsensusMessage(kind, data)
-}
-
-/** A stable id of a message's content (used for dedup by drivers and the gossip layer). */
-export function consensusMessageId(msg: ConsensusMessage): Uint8Array {
-  return sha256(encodeConsensusMessage(msg))
 }
 
 // ---------- WAL records ----------

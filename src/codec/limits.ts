@@ -19,3 +19,13 @@ export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
  * VIEW-CHANGE and the re-proposals of a NEW-VIEW.
  */
 export const MAX_PIPELINE_DEPTH = 4
+
+/**
+ * `s` cut short so its UTF-8 encoding fits `maxBytes`: for text of ours (a reason) that may quote
+ * an error message of any length, which the decoders would otherwise reject as oversized.
+ */
+export function truncateUtf8(s: string, maxBytes: number): string {
+  let out = s
+  while (Buffer.byteLength(out, 'utf8') > maxBytes) out = out.slice(0, -1)
+  return out
+}

@@ -1,12 +1,12 @@
 /** The chain's data model (SPEC §5). All hashes are 32-byte SHA-256; keys are raw Ed25519. */
 
-export interface SetOp {
+interface SetOp {
   readonly type: 'set'
   readonly key: string
   readonly value: string
 }
 
-export interface DelOp {
+interface DelOp {
   readonly type: 'del'
   readonly key: string
 }

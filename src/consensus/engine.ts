@@ -18,7 +18,7 @@ import {
   viewChangeSignBytes,
   type WalRecord,
 } from '../codec/consensus.js'
-import { MAX_PIPELINE_DEPTH, MAX_REASON_BYTES } from '../codec/limits.js'
+import { MAX_PIPELINE_DEPTH, MAX_REASON_BYTES, truncateUtf8 } from '../codec/limits.js'
 import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
 import { bytesEqual, toHex } from '../crypto/hash.js'
 import { HeightSlot } from './height-slot.js'
@@ -1178,10 +1178,4 @@ export class PbftEngine {
     const signature = signer.sign(commitVoteSignBytes(this.config.chainId, view, height, hash))
     return { kind: 'commit', view, height, blockHash: hash, sender: selfIndex, signature }
   }
-}
-
-function truncateUtf8(s: string, maxBytes: number): string {
-  let out = s
-  while (Buffer.byteLength(out, 'utf8') > maxBytes) out = out.slice(0, -1)
-  return out
 }

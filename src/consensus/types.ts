@@ -3,14 +3,12 @@ import type { ConsensusMessage, WalRecord } from '../codec/consensus.js'
 import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
 import type { Ed25519Signer } from '../crypto/ed25519.js'
 
-export interface ConsensusTimeouts {
+interface ConsensusTimeouts {
   /** the first timeout of a view: a primary must commit pending work within it (§4.4) */
   readonly viewChangeBaseMs: number
   /** the doubling per failed view change stops here (no divergent timers after an outage) */
   readonly viewChangeMaxMs: number
 }
-
-export const DEFAULT_TIMEOUTS: ConsensusTimeouts = { viewChangeBaseMs: 2000, viewChangeMaxMs: 30_000 }
 
 export interface EngineConfig {
   readonly chainId: string

@@ -66,7 +66,7 @@ function prePrepareShapeValid(msg: PrePrepareMsg, chainId: string, validators: V
 }
 
 /** §4.4: a prepared certificate is a PRE-PREPARE plus quorum-1 (2f) PREPAREs from distinct other validators. */
-export function verifyPreparedCert(p: PreparedCert, chainId: string, validators: ValidatorSet): boolean {
+function verifyPreparedCert(p: PreparedCert, chainId: string, validators: ValidatorSet): boolean {
   const primary = validators.primary(p.view).index
   if (
     !validators.verify(
@@ -102,7 +102,7 @@ export function verifyPreparedCert(p: PreparedCert, chainId: string, validators:
  * MAX_PIPELINE_DEPTH of them, the codec's bound), each from an earlier view and valid, each carrying
  * its block when sent on its own; the block right above the checkpoint extends the checkpoint block.
  */
-export function viewChangeValid(
+function viewChangeValid(
   vc: ViewChangeMsg,
   chainId: string,
   validators: ValidatorSet,
@@ -147,7 +147,7 @@ export function viewChangeValid(
  * hash-linked chain, stopping either where the candidates stop or at a candidate whose header (sent
  * along as stopHeader) proves it does not extend the chain.
  */
-export function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
+function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
   if (nv.view < 1 || nv.sender !== validators.primary(nv.view).index) return false
   if (nv.viewChanges.length < validators.quorum) return false
   let previous = -1

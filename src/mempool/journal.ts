@@ -1,7 +1,7 @@
 import type { JournalEntry, JournalWrite } from '../chain/store.js'
 import { decodeExact, Writer } from '../codec/binary.js'
 import { txHash } from '../codec/chain.js'
-import { MAX_REASON_BYTES, MAX_TX_BYTES } from '../codec/limits.js'
+import { MAX_REASON_BYTES, MAX_TX_BYTES, truncateUtf8 } from '../codec/limits.js'
 import { bytesEqual, fromHex, HASH_BYTES, toHex } from '../crypto/hash.js'
 import { MempoolError } from './errors.js'
 
@@ -51,12 +51,6 @@ export function decodeJournalRecord(bytes: Uint8Array): JournalRecord {
     }
     throw new MempoolJournalError(`unknown record kind ${tag}`)
   })
-}
-
-function truncateUtf8(s: string, maxBytes: number): string {
-  let out = s
-  while (Buffer.byteLength(out, 'utf8') > maxBytes) out = out.slice(0, -1)
-  return out
 }
 
 export class MempoolJournalError extends Error {

@@ -12,7 +12,7 @@ const textEncoder = new TextEncoder()
  * unique by signer/view/height). The topic is included so that copying a tx's bytes onto another
  * topic, where it is rejected, cannot mark the genuine message as already seen.
  */
-export function gossipMessageId(topic: string, data: Uint8Array): Uint8Array {
+function gossipMessageId(topic: string, data: Uint8Array): Uint8Array {
   return sha256(textEncoder.encode(topic), new Uint8Array([0]), data)
 }
 
@@ -36,7 +36,7 @@ function cachedMessageId(topic: string, data: Uint8Array): Uint8Array {
  * (P3/P3b) are off: consensus topics are quiet between blocks and an idle honest peer must not
  * be penalised for it.
  */
-export function topicScoreParams(opts: GossipOptions): TopicScoreParams {
+function topicScoreParams(opts: GossipOptions): TopicScoreParams {
   return createTopicScoreParams({
     topicWeight: 1,
     timeInMeshWeight: 0,
@@ -58,7 +58,7 @@ export function topicScoreParams(opts: GossipOptions): TopicScoreParams {
  * anyway; its invalid messages are still Rejected (never relayed) and counted, so the offset only
  * keeps the links open. Outsiders get no offset and are penalised as before.
  */
-export const VALIDATOR_APP_SCORE = 1_000_000
+const VALIDATOR_APP_SCORE = 1_000_000
 
 export function gossipsubInit(
   opts: GossipOptions,

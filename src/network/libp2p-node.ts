@@ -10,7 +10,7 @@ import { createLibp2p } from 'libp2p'
 import { gossipsubInit } from './gossipsub-config.js'
 import type { GossipOptions } from './options.js'
 
-export type PbftServices = {
+type PbftServices = {
   identify: Identify
   ping: Ping
   /** the class, not the PubSub interface: we read mesh and scores */
@@ -19,7 +19,7 @@ export type PbftServices = {
 
 export type PbftLibp2p = Libp2p<PbftServices>
 
-export interface Libp2pNodeInit {
+interface Libp2pNodeInit {
   privateKey: PrivateKey
   listen: string[]
   announce: string[]

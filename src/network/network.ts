@@ -20,20 +20,20 @@ import { createSyncHandler } from './sync-server.js'
 import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
 import { syncProtocol, TOPIC_KINDS, type TopicKind, topicName } from './topics.js'
 
-export type GossipHandler = (data: Uint8Array, from: string) => void
+type GossipHandler = (data: Uint8Array, from: string) => void
 
-export interface ConnectedPeer {
+interface ConnectedPeer {
   peerId: string
   addrs: string[]
   direction: 'inbound' | 'outbound'
 }
 
-export interface PublishOutcome {
+interface PublishOutcome {
   /** peers the message was sent to; 0 when no peer subscribes to the topic yet */
   recipients: number
 }
 
-export class InvalidNetworkConfigError extends Error {
+class InvalidNetworkConfigError extends Error {
   override name = 'InvalidNetworkConfigError'
 }
 

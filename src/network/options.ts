@@ -55,7 +55,7 @@ export interface SyncOptions {
   statusTimeoutMs: number
 }
 
-export interface NetworkMetricsHooks {
+interface NetworkMetricsHooks {
   onGossipResult?: GossipResultHook
   onPeerCount?: (connectedPeers: number) => void
 }

@@ -9,7 +9,7 @@ export interface ReconnectTarget {
   addrs: string[]
 }
 
-export interface ReconnectorComponents {
+interface ReconnectorComponents {
   isConnected(peerId: string): boolean
   dial(target: ReconnectTarget, signal: AbortSignal): Promise<void>
   logger: NetworkLogger

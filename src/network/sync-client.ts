@@ -35,7 +35,7 @@ export interface SyncRequestOptions {
   timeoutMs?: number
 }
 
-export interface SyncClientComponents {
+interface SyncClientComponents {
   dialProtocol(peer: PeerId, protocol: string, options: { signal: AbortSignal }): Promise<Stream>
 }
 

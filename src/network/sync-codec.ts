@@ -4,7 +4,7 @@ import { MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES, MAX_REASON_BYTES, MAX_VALIDATORS } 
 import { HASH_BYTES } from '../crypto/hash.js'
 
 /** Frame tags of `/pbft/<chain_id>/sync/1` (docs/PROTOCOL.md "Block sync"). */
-export const SyncTag = {
+const SyncTag = {
   statusRequest: 0x40,
   blocksRequest: 0x41,
   status: 0x50,
@@ -18,13 +18,11 @@ export const SyncErrorCode = {
   internal: 3,
 } as const
 
-export type SyncErrorCodeValue = (typeof SyncErrorCode)[keyof typeof SyncErrorCode]
-
 /** A request is one tiny frame; anything longer is not a request. */
 export const MAX_SYNC_REQUEST_BYTES = 64
 /** A response frame: one block and its certificate, well inside the generic message bound. */
 export const MAX_SYNC_FRAME_BYTES = MAX_MESSAGE_BYTES
-export const MAX_CERTIFICATE_BYTES = 64 + MAX_VALIDATORS * 66
+const MAX_CERTIFICATE_BYTES = 64 + MAX_VALIDATORS * 66
 
 export type SyncRequest = { type: 'status' } | { type: 'blocks'; from: number; to: number }
 

@@ -13,7 +13,7 @@ import {
   type SyncRequest,
 } from './sync-codec.js'
 
-export interface SyncServerInit {
+interface SyncServerInit {
   blockSource: BlockSource | undefined
   options: SyncOptions
   logger: NetworkLogger

@@ -6,7 +6,7 @@ import type { PeerStatus, SyncedBlock, SyncRequestOptions } from './sync-client.
 /** Checks a block against the validator set (certificate, parent link); false ⇒ the peer lied. */
 export type VerifySyncedBlock = (block: Block, certificate: CommitCertificate) => boolean | Promise<boolean>
 
-export interface SyncerComponents {
+interface SyncerComponents {
   /** connected peers to ask, most preferred first (validators before others) */
   candidatePeers(): string[]
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
@@ -14,7 +14,7 @@ export interface SyncerComponents {
   logger: NetworkLogger
 }
 
-export interface SyncerOptions {
+interface SyncerOptions {
   maxBlocksPerRequest: number
   statusTimeoutMs: number
 }

@@ -21,7 +21,3 @@ export function topicName(chainId: string, kind: TopicKind): string {
 export function syncProtocol(chainId: string): string {
   return `/pbft/${chainId}/sync/1`
 }
-
-export function isTopicKind(value: string): value is TopicKind {
-  return (TOPIC_KINDS as readonly string[]).includes(value)
-}

@@ -5,6 +5,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
+import { defaultMempoolOptions } from '../mempool/options.js'
 
 /** A bad config.json or flag value; the message names the field (e.g. `rpc.laddr`) or flag. */
 export class ConfigError extends Error {
@@ -13,90 +14,11 @@ export class ConfigError extends Error {
 
 export const CONFIG_FILE = 'config.json'
 
-/** The node's options (SPEC §4) in code form; config.json holds the same tree in snake_case. */
-export interface NodeConfig {
-  readonly p2p: {
-    /** multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/26656 */
-    readonly listen: readonly string[]
-    /** multiaddrs others should dial instead of the listen ones (NAT, port forwarding) */
-    readonly announce: readonly string[]
-    /** full /p2p/ multiaddrs dialled at start and re-dialled with backoff when lost */
-    readonly bootstrap: readonly string[]
-    readonly mdns: boolean
-  }
-  readonly rpc: { readonly laddr: string }
-  readonly metrics: { readonly enabled: boolean; readonly laddr: string }
-  readonly mempool: {
-    readonly maxTxs: number
-    readonly maxBytes: number
-    /** how far beyond a sender's next nonce a tx may be and still wait in the mempool */
-    readonly maxNonceAhead: number
-    readonly ttlMs: number
-  }
-  readonly consensus: {
-    /** first view-change timer; doubles on each failed view up to the max (PBFT §4.4 liveness) */
-    readonly viewChangeTimeoutMs: number
-    readonly viewChangeTimeoutMaxMs: number
-    readonly maxBlockTxs: number
-    readonly maxBlockBytes: number
-    /** how long the primary waits after the first pending tx so one block batches many */
-    readonly proposeDelayMs: number
-    /**
-     * K: heights agreed at once (PBFT watermarks; the primary proposes the next block before the
-     * previous one is final). Every validator of a chain should use the same value.
-     */
-    readonly pipelineDepth: number
-  }
-  readonly log: { readonly level: LogLevel }
-}
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
-export type LogLevel = (typeof LOG_LEVELS)[number]
-
-export const DEFAULT_P2P_PORT = 26656
-export const DEFAULT_RPC_PORT = 26657
-export const DEFAULT_METRICS_PORT = 26660
-
-// Lodestar style: every option has a default here, so config.json needs only what differs.
-export const defaultMempoolOptions: NodeConfig['mempool'] = {
-  maxTxs: 10_000,
-  maxBytes: 64 * 1024 * 1024,
-  maxNonceAhead: 64,
-  ttlMs: 10 * 60_000,
-}
-
-export const defaultConsensusOptions: NodeConfig['consensus'] = {
-  viewChangeTimeoutMs: 2_000,
-  viewChangeTimeoutMaxMs: 30_000,
-  maxBlockTxs: 2_000,
-  maxBlockBytes: MAX_BLOCK_BYTES,
-  proposeDelayMs: 10,
-  pipelineDepth: MAX_PIPELINE_DEPTH,
-}
-
-/**
- * The default config. p2p listens on every interface (others must be able to dial in); RPC and
- * metrics bind to loopback only unless configured otherwise (SPEC §4).
- */
-export function defaultConfig(
-  opts: { p2pHost?: string; rpcHost?: string; p2pPort?: number; rpcPort?: number; metricsPort?: number } = {},
-): NodeConfig {
-  const host = opts.rpcHost ?? '127.0.0.1'
-  const rpcHost = isIPv6(host) ? `[${host}]` : host
-  return {
-    p2p: {
-      listen: [`/ip4/${opts.p2pHost ?? '0.0.0.0'}/tcp/${opts.p2pPort ?? DEFAULT_P2P_PORT}`],
-      announce: [],
-      bootstrap: [],
-      mdns: false,
-    },
-    rpc: { laddr: `${rpcHost}:${opts.rpcPort ?? DEFAULT_RPC_PORT}` },
-    metrics: { enabled: false, laddr: `${rpcHost}:${opts.metricsPort ?? DEFAULT_METRICS_PORT}` },
-    mempool: { ...defaultMempoolOptions },
-    consensus: { ...defaultConsensusOptions },
-    log: { level: 'info' },
-  }
-}
+const DEFAULT_P2P_PORT = 26656
+const DEFAULT_RPC_PORT = 26657
+const DEFAULT_METRICS_PORT = 26660
 
 // ---- field checks, shared by config.json and the command-line flags ----
 
@@ -159,67 +81,106 @@ const hostPort = z.string().superRefine((text, ctx) => {
 const positiveInt = z.number().int().positive()
 const nonNegativeInt = z.number().int().nonnegative()
 
-// ---- config.json ----
+interface AddressOptions {
+  p2pHost?: string
+  rpcHost?: string
+  p2pPort?: number
+  rpcPort?: number
+  metricsPort?: number
+}
 
-const p2pFile = z
-  .strictObject({
-    listen: multiaddrList('listen').default(() => [...defaultConfig().p2p.listen]),
-    announce: multiaddrList('announce').default(() => []),
-    bootstrap: multiaddrList('bootstrap').default(() => []),
-    mdns: z.boolean().default(false),
-  })
-  .prefault({})
+/**
+ * The default addresses. p2p listens on every interface (others must be able to dial in); RPC and
+ * metrics bind to loopback only unless configured otherwise (SPEC §4).
+ */
+function defaultAddresses(o: AddressOptions = {}) {
+  const host = o.rpcHost ?? '127.0.0.1'
+  const local = isIPv6(host) ? `[${host}]` : host
+  return {
+    p2pListen: `/ip4/${o.p2pHost ?? '0.0.0.0'}/tcp/${o.p2pPort ?? DEFAULT_P2P_PORT}`,
+    rpcLaddr: `${local}:${o.rpcPort ?? DEFAULT_RPC_PORT}`,
+    metricsLaddr: `${local}:${o.metricsPort ?? DEFAULT_METRICS_PORT}`,
+  }
+}
 
-const rpcFile = z.strictObject({ laddr: hostPort.default(defaultConfig().rpc.laddr) }).prefault({})
+// ---- the options (SPEC §4) ----
 
-const metricsFile = z
-  .strictObject({
-    enabled: z.boolean().default(false),
-    laddr: hostPort.default(defaultConfig().metrics.laddr),
-  })
-  .prefault({})
+// Each option is declared once, here: its config.json key (snake_case; the code sees it in
+// camelCase, see NodeConfig), its check and its default. Lodestar style: every option has a
+// default, so config.json needs only what differs. A missing section is an empty one.
+const sections = {
+  p2p: z
+    .strictObject({
+      /** multiaddrs to listen on, e.g. /ip4/0.0.0.0/tcp/26656 */
+      listen: multiaddrList('listen').default(() => [defaultAddresses().p2pListen]),
+      /** multiaddrs others should dial instead of the listen ones (NAT, port forwarding) */
+      announce: multiaddrList('announce').default(() => []),
+      /** full /p2p/ multiaddrs dialled at start and re-dialled with backoff when lost */
+      bootstrap: multiaddrList('bootstrap').default(() => []),
+      mdns: z.boolean().default(false),
+    })
+    .prefault({}),
+  rpc: z.strictObject({ laddr: hostPort.default(() => defaultAddresses().rpcLaddr) }).prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      laddr: hostPort.default(() => defaultAddresses().metricsLaddr),
+    })
+    .prefault({}),
+  // The mempool owns its defaults and documents each option (MempoolOptions); this is their file form.
+  mempool: z
+    .strictObject({
+      max_txs: positiveInt.default(defaultMempoolOptions.maxTxs),
+      max_bytes: positiveInt.default(defaultMempoolOptions.maxBytes),
+      max_nonce_ahead: nonNegativeInt.default(defaultMempoolOptions.maxNonceAhead),
+      ttl_ms: positiveInt.default(defaultMempoolOptions.ttlMs),
+    })
+    .prefault({}),
+  consensus: z
+    .strictObject({
+      /** first view-change timer; doubles on each failed view up to the max (PBFT §4.4 liveness) */
+      view_change_timeout_ms: positiveInt.default(2_000),
+      view_change_timeout_max_ms: positiveInt.default(30_000),
+      max_block_txs: positiveInt.max(MAX_TXS_PER_BLOCK).default(2_000),
+      max_block_bytes: positiveInt.max(MAX_BLOCK_BYTES).default(MAX_BLOCK_BYTES),
+      /** how long the primary waits after the first pending tx so one block batches many */
+      propose_delay_ms: nonNegativeInt.default(10),
+      /**
+       * K: heights agreed at once (PBFT watermarks; the primary proposes the next block before the
+       * previous one is final). Every validator of a chain should use the same value.
+       */
+      pipeline_depth: positiveInt.max(MAX_PIPELINE_DEPTH).default(MAX_PIPELINE_DEPTH),
+    })
+    .superRefine((c, ctx) => {
+      if (c.view_change_timeout_max_ms < c.view_change_timeout_ms) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['view_change_timeout_max_ms'],
+          message: `must be >= view_change_timeout_ms (${c.view_change_timeout_ms})`,
+        })
+      }
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+}
 
-const mempoolFile = z
-  .strictObject({
-    max_txs: positiveInt.default(defaultMempoolOptions.maxTxs),
-    max_bytes: positiveInt.default(defaultMempoolOptions.maxBytes),
-    max_nonce_ahead: nonNegativeInt.default(defaultMempoolOptions.maxNonceAhead),
-    ttl_ms: positiveInt.default(defaultMempoolOptions.ttlMs),
-  })
-  .prefault({})
+const configFile = z.strictObject(sections)
 
-const consensusFile = z
-  .strictObject({
-    view_change_timeout_ms: positiveInt.default(defaultConsensusOptions.viewChangeTimeoutMs),
-    view_change_timeout_max_ms: positiveInt.default(defaultConsensusOptions.viewChangeTimeoutMaxMs),
-    max_block_txs: positiveInt.max(MAX_TXS_PER_BLOCK).default(defaultConsensusOptions.maxBlockTxs),
-    max_block_bytes: positiveInt.max(MAX_BLOCK_BYTES).default(defaultConsensusOptions.maxBlockBytes),
-    propose_delay_ms: nonNegativeInt.default(defaultConsensusOptions.proposeDelayMs),
-    pipeline_depth: positiveInt.max(MAX_PIPELINE_DEPTH).default(defaultConsensusOptions.pipelineDepth),
-  })
-  .superRefine((c, ctx) => {
-    if (c.view_change_timeout_max_ms < c.view_change_timeout_ms) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['view_change_timeout_max_ms'],
-        message: `must be >= view_change_timeout_ms (${c.view_change_timeout_ms})`,
-      })
-    }
-  })
-  .prefault({})
+type ConfigFile = z.input<typeof configFile>
 
-const logFile = z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({})
+/** `max_nonce_ahead` → `maxNonceAhead`, as a type; `camelCase` below is the same at run time. */
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S
 
-const configFile = z.strictObject({
-  p2p: p2pFile,
-  rpc: rpcFile,
-  metrics: metricsFile,
-  mempool: mempoolFile,
-  consensus: consensusFile,
-  log: logFile,
-})
+type CamelSection<T> = { readonly [K in keyof T & string as CamelCase<K>]: Readonly<T[K]> }
 
-export type ConfigFile = z.input<typeof configFile>
+/** The node's options (SPEC §4) in code form: config.json's tree with camelCase field names. */
+export type NodeConfig = {
+  readonly [S in keyof z.output<typeof configFile>]: CamelSection<z.output<typeof configFile>[S]>
+}
+
+const camelCase = (key: string): string => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
 /** Validates a parsed config.json value (missing sections and fields take their defaults). */
 export function parseConfig(value: unknown, source = CONFIG_FILE): NodeConfig {
@@ -229,58 +190,42 @@ export function parseConfig(value: unknown, source = CONFIG_FILE): NodeConfig {
     const path = issue === undefined ? '' : issuePath(issue.path)
     throw new ConfigError(`${source}: ${path === '' ? '' : `${path}: `}${issue?.message ?? 'invalid'}`)
   }
-  const f = parsed.data
+  const sectionsOut: Record<string, unknown> = {}
+  for (const [name, fields] of Object.entries(parsed.data)) {
+    sectionsOut[name] = Object.fromEntries(Object.entries(fields).map(([key, v]) => [camelCase(key), v]))
+  }
+  // The schema above is the type's source, and CamelCase mirrors camelCase.
+  return sectionsOut as NodeConfig
+}
+
+/** The default config: the schema's defaults, with the given hosts and ports in the addresses. */
+export function defaultConfig(opts: AddressOptions = {}): NodeConfig {
+  const base = parseConfig({})
+  const addr = defaultAddresses(opts)
   return {
-    p2p: { listen: f.p2p.listen, announce: f.p2p.announce, bootstrap: f.p2p.bootstrap, mdns: f.p2p.mdns },
-    rpc: { laddr: f.rpc.laddr },
-    metrics: { enabled: f.metrics.enabled, laddr: f.metrics.laddr },
-    mempool: {
-      maxTxs: f.mempool.max_txs,
-      maxBytes: f.mempool.max_bytes,
-      maxNonceAhead: f.mempool.max_nonce_ahead,
-      ttlMs: f.mempool.ttl_ms,
-    },
-    consensus: {
-      viewChangeTimeoutMs: f.consensus.view_change_timeout_ms,
-      viewChangeTimeoutMaxMs: f.consensus.view_change_timeout_max_ms,
-      maxBlockTxs: f.consensus.max_block_txs,
-      maxBlockBytes: f.consensus.max_block_bytes,
-      proposeDelayMs: f.consensus.propose_delay_ms,
-      pipelineDepth: f.consensus.pipeline_depth,
-    },
-    log: { level: f.log.level },
+    ...base,
+    p2p: { ...base.p2p, listen: [addr.p2pListen] },
+    rpc: { laddr: addr.rpcLaddr },
+    metrics: { ...base.metrics, laddr: addr.metricsLaddr },
   }
 }
 
+/** config.json's tree for a config: every field of the schema, in its order, under its snake_case key. */
 export function configToFile(c: NodeConfig): ConfigFile {
-  return {
-    p2p: {
-      listen: [...c.p2p.listen],
-      announce: [...c.p2p.announce],
-      bootstrap: [...c.p2p.bootstrap],
-      mdns: c.p2p.mdns,
-    },
-    rpc: { laddr: c.rpc.laddr },
-    metrics: { enabled: c.metrics.enabled, laddr: c.metrics.laddr },
-    mempool: {
-      max_txs: c.mempool.maxTxs,
-      max_bytes: c.mempool.maxBytes,
-      max_nonce_ahead: c.mempool.maxNonceAhead,
-      ttl_ms: c.mempool.ttlMs,
-    },
-    consensus: {
-      view_change_timeout_ms: c.consensus.viewChangeTimeoutMs,
-      view_change_timeout_max_ms: c.consensus.viewChangeTimeoutMaxMs,
-      max_block_txs: c.consensus.maxBlockTxs,
-      max_block_bytes: c.consensus.maxBlockBytes,
-      propose_delay_ms: c.consensus.proposeDelayMs,
-      pipeline_depth: c.consensus.pipelineDepth,
-    },
-    log: { level: c.log.level },
+  const file: Record<string, Record<string, unknown>> = {}
+  for (const [name, schema] of Object.entries(sections)) {
+    const fields: Readonly<Record<string, unknown>> = c[name as keyof NodeConfig]
+    file[name] = Object.fromEntries(
+      Object.keys(schema.unwrap().shape).map((key) => {
+        const v = fields[camelCase(key)]
+        return [key, Array.isArray(v) ? [...v] : v]
+      }),
+    )
   }
+  return file as ConfigFile
 }
 
-export function configPath(home: string): string {
+function configPath(home: string): string {
   return join(home, CONFIG_FILE)
 }
 

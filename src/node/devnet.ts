@@ -2,9 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { defaultConfig } from './config.js'
 
 /** Home folders of a devnet made by `pbft testnet`: validators first (node0..), then observers. */
-export function devnetHomes(dir: string): string[] {
+function devnetHomes(dir: string): string[] {
   if (!existsSync(dir)) throw new Error(`devnet folder ${dir} does not exist (run pbft testnet first)`)
   const byIndex = (prefix: string) =>
     readdirSync(dir)
@@ -18,7 +19,7 @@ export function devnetHomes(dir: string): string[] {
 function rpcUrlOf(home: string): string {
   try {
     const config = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { rpc?: { laddr?: string } }
-    return `http://${config.rpc?.laddr ?? '127.0.0.1:26657'}`
+    return `http://${config.rpc?.laddr ?? defaultConfig().rpc.laddr}`
   } catch {
     return '(unknown: config.json unreadable)'
   }

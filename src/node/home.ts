@@ -10,12 +10,12 @@ export class HomeError extends Error {
 }
 
 export const DEFAULT_CHAIN_ID = 'pbft-local'
-export const GENESIS_FILE = 'genesis.json'
-export const NODE_KEY_FILE = 'node_key.json'
-export const DATA_DIR = 'data'
+const GENESIS_FILE = 'genesis.json'
+const NODE_KEY_FILE = 'node_key.json'
+const DATA_DIR = 'data'
 
 /** The layout of a node home (SPEC §4). */
-export interface HomePaths {
+interface HomePaths {
   readonly home: string
   readonly config: string
   readonly genesis: string
@@ -44,7 +44,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-export interface HomeContents {
+interface HomeContents {
   readonly nodeKey: NodeKey
   readonly config: NodeConfig
   readonly genesis: Genesis
@@ -74,7 +74,7 @@ export async function writeHome(home: string, contents: HomeContents): Promise<H
   return paths
 }
 
-export interface InitHomeOptions {
+interface InitHomeOptions {
   chainId?: string
   genesisTime?: Date
   config?: NodeConfig

@@ -15,7 +15,7 @@ export interface CommittedTip {
 }
 
 /** The state after a chain of blocks above the committed tip (pipelining). */
-export interface ChainState extends CommittedTip {
+interface ChainState extends CommittedTip {
   /** the execution of the top block, or undefined when that is the committed tip itself */
   readonly execution: Execution | undefined
 }

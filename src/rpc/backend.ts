@@ -15,7 +15,7 @@ import type {
 } from './types.js'
 
 /** Either a value or a promise of it: a backend may answer synchronously from memory. */
-export type Awaitable<T> = T | Promise<T>
+type Awaitable<T> = T | Promise<T>
 
 /** Which block `block` asks for. */
 export type BlockRef = { by: 'latest' } | { by: 'height'; height: number } | { by: 'hash'; hash: Hex }

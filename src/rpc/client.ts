@@ -8,7 +8,7 @@
  */
 import type { RpcMethodMap, RpcMethodName } from './types.js'
 
-export type RpcClientErrorKind = 'rpc' | 'transport' | 'http' | 'protocol'
+type RpcClientErrorKind = 'rpc' | 'transport' | 'http' | 'protocol'
 
 export class RpcClientError extends Error {
   override name = 'RpcClientError'
@@ -25,7 +25,7 @@ export class RpcClientError extends Error {
   }
 }
 
-export interface RpcCallOptions {
+interface RpcCallOptions {
   /** give up after this long (default 30 s; broadcast_tx_commit adds its own timeout_ms) */
   timeoutMs?: number
 }

@@ -40,8 +40,7 @@ export const RpcErrorCode = {
   LIMIT_EXCEEDED: -32012,
 } as const
 
-export type RpcErrorName = keyof typeof RpcErrorCode
-export type RpcErrorCodeValue = (typeof RpcErrorCode)[RpcErrorName]
+type RpcErrorName = keyof typeof RpcErrorCode
 
 /** The table in docs/RPC.md, from the code itself so the two cannot drift apart. */
 export const RPC_ERROR_TABLE: readonly { name: RpcErrorName; code: number; meaning: string }[] = [
@@ -101,8 +100,4 @@ export class RpcError extends Error {
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, data: this.data }
   }
-}
-
-export function isRpcError(err: unknown): err is RpcError {
-  return err instanceof RpcError
 }

@@ -12,9 +12,9 @@ import { RpcError, RpcErrorCode } from './errors.js'
 import type { BlockResult, Hex, TxEvent } from './types.js'
 
 /** `json()` serialises the event's data once, however many subscribers ask for it. */
-export type HubListener<T> = (data: T, json: () => string) => void
+type HubListener<T> = (data: T, json: () => string) => void
 
-export interface TxWait {
+interface TxWait {
   /** settles with the tx's event, or rejects with TIMEOUT / UNAVAILABLE (hub closed) */
   readonly promise: Promise<TxEvent>
   /** stop waiting; the promise then never settles (nothing holds it) */

@@ -7,15 +7,15 @@ import type { Logger } from 'pino'
 import { RpcError, RpcErrorCode } from './errors.js'
 import type { CallContext, MethodHandler } from './methods.js'
 
-export type JsonRpcId = string | number | null
+type JsonRpcId = string | number | null
 
-export interface JsonRpcErrorObject {
+interface JsonRpcErrorObject {
   code: number
   message: string
   data?: unknown
 }
 
-export interface JsonRpcProcessorDeps {
+interface JsonRpcProcessorDeps {
   methods: ReadonlyMap<string, MethodHandler>
   maxBatchSize: number
   logger: Logger

@@ -56,7 +56,7 @@ export interface CallContext {
 
 export type MethodHandler = (params: unknown, ctx: CallContext) => Promise<unknown>
 
-export interface MethodDeps {
+interface MethodDeps {
   backend: RpcBackend
   hub: EventHub
   limits: RpcLimits

@@ -7,23 +7,21 @@ import { z } from 'zod'
 import { MAX_KEY_BYTES } from '../codec/limits.js'
 
 /** Any even-length hex string, optionally 0x-prefixed; the size is checked by the caller. */
-export const hexString = z
-  .string()
-  .regex(/^(0[xX])?([0-9a-fA-F]{2})*$/, 'must be an even-length 0x-hex string')
+const hexString = z.string().regex(/^(0[xX])?([0-9a-fA-F]{2})*$/, 'must be an even-length 0x-hex string')
 
 function normaliseHex(s: string): string {
   return `0x${(s.startsWith('0x') || s.startsWith('0X') ? s.slice(2) : s).toLowerCase()}`
 }
 
 /** A 32-byte value (hash or public key) as 0x-hex. */
-export const bytes32Hex = z
+const bytes32Hex = z
   .string()
   .regex(/^(0[xX])?[0-9a-fA-F]{64}$/, 'must be 32 bytes as 0x-hex (64 hex digits)')
   .transform(normaliseHex)
 
-export const heightParam = z.int().min(0)
+const heightParam = z.int().min(0)
 
-export const eventName = z.enum(['NewBlock', 'Tx'])
+const eventName = z.enum(['NewBlock', 'Tx'])
 
 export const noParams = z.strictObject({})
 

@@ -19,7 +19,7 @@ import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcLimits } from './options.
 import type { HealthResult } from './types.js'
 import { WsSession } from './ws-session.js'
 
-export interface RpcServerOptions {
+interface RpcServerOptions {
   /** default 127.0.0.1: the RPC is not exposed beyond the machine unless configured */
   host?: string
   /** 0 picks a free port (see address()) */
@@ -38,7 +38,7 @@ export interface RpcServer {
   stats(): RpcServerStats
 }
 
-export interface RpcServerStats {
+interface RpcServerStats {
   /** HTTP requests being processed (including waiting broadcast_tx_commit calls) */
   httpRequests: number
   wsConnections: number
@@ -50,7 +50,7 @@ export interface RpcServerStats {
   streamSubscriptions: number
 }
 
-export class RpcServerError extends Error {
+class RpcServerError extends Error {
   override name = 'RpcServerError'
 }
 

@@ -22,7 +22,7 @@ export interface HeaderJson {
   app_hash: Hex
 }
 
-export interface CommitVoteJson {
+interface CommitVoteJson {
   /** index of the validator in the genesis validator list */
   validator: number
   signature: Hex
@@ -46,7 +46,7 @@ export interface BlockResult {
   commit: CommitCertificateJson | null
 }
 
-export interface BlockMeta {
+interface BlockMeta {
   hash: Hex
   header: HeaderJson
   num_txs: number
@@ -87,7 +87,7 @@ export interface StatusResult {
   n_peers: number
 }
 
-export type TxStatus = 'pending' | 'final' | 'dropped'
+type TxStatus = 'pending' | 'final' | 'dropped'
 
 /** `tx` result. height / index / block_hash are null unless final; reason is set only when dropped. */
 export interface TxResult {
@@ -163,7 +163,7 @@ export interface UnconfirmedTxsResult {
   txs: Hex[]
 }
 
-export interface PeerInfo {
+interface PeerInfo {
   peer_id: string
   addrs: string[]
   direction: 'inbound' | 'outbound'
@@ -176,7 +176,7 @@ export interface NetInfoResult {
   peers: PeerInfo[]
 }
 
-export interface ValidatorInfo {
+interface ValidatorInfo {
   index: number
   peer_id: string
   public_key: Hex
@@ -205,11 +205,6 @@ export interface UnsubscribeResult {
   /** how many subscriptions were removed */
   unsubscribed: number
 }
-
-/** A pushed WebSocket notification's params: `{jsonrpc:'2.0', method:'subscription', params}`. */
-export type SubscriptionNotificationParams =
-  | { subscription: string; event: 'NewBlock'; data: BlockResult }
-  | { subscription: string; event: 'Tx'; data: TxEvent }
 
 /** Every method: its named params (undefined when it takes none) and its result. For typed clients. */
 export interface RpcMethodMap {

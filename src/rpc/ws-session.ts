@@ -27,7 +27,7 @@ function rawToString(data: RawData): string {
   return Buffer.from(data).toString('utf8')
 }
 
-export interface WsSessionDeps {
+interface WsSessionDeps {
   hub: EventHub
   processor: JsonRpcProcessor
   limits: RpcLimits

@@ -1,5 +1,0 @@
-export * from './binary.js'
-export * from './chain.js'
-export * from './errors.js'
-export * from './limits.js'
-export * from './types.js'
