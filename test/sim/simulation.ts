@@ -36,7 +36,7 @@ import { EventQueue } from './event-queue.js'
 import { INVALID_BLOCK_KINDS, type InvalidBlockKind, makeInvalidBlock } from './invalid-block.js'
 import { Prng } from './prng.js'
 
-export const NETWORK_FAULTS = ['drop', 'dup', 'reorder', 'partition', 'crash', 'skew'] as const
+export const NETWORK_FAULTS = ['drop', 'dup', 'reorder', 'partition', 'crash', 'skew', 'crashstep'] as const
 export const BYZANTINE_FAULTS = [
   'silent',
   'equivocate',
@@ -112,8 +112,18 @@ type SimEvent =
   | { readonly type: 'client'; readonly client: number }
   | { readonly type: 'resubmit' }
   | { readonly type: 'crash'; readonly node: number }
+  /** crashstep: the replica crashes at its `after`-th next crash point (driver action or WAL write) */
+  | { readonly type: 'arm_crash'; readonly node: number; readonly after: number }
   | { readonly type: 'restart'; readonly node: number }
   | { readonly type: 'sync'; readonly node: number; readonly epoch: number }
+
+/** Thrown at a crashstep crash point; the driver stops and the replica is down until restarted. */
+class SimCrash extends Error {
+  override name = 'SimCrash'
+  constructor(readonly where: string) {
+    super(`crash before ${where}`)
+  }
+}
 
 type Built = { engine: PbftEngine; driver: ConsensusDriver; replica: Replica }
 
@@ -123,6 +133,8 @@ type Built = { engine: PbftEngine; driver: ConsensusDriver; replica: Replica }
  */
 class SimWalStorage implements WalStorage {
   private readonly entries = new Map<string, Uint8Array>()
+  /** called before every write: the crashstep fault may crash the replica here */
+  beforeWrite: () => void = () => {}
 
   get size(): number {
     return this.entries.size
@@ -133,10 +145,12 @@ class SimWalStorage implements WalStorage {
   }
 
   walPut(key: string, value: Uint8Array): void {
+    this.beforeWrite()
     this.entries.set(key, value)
   }
 
   walDelete(keys: readonly string[]): void {
+    this.beforeWrite()
     for (const k of keys) this.entries.delete(k)
   }
 }
@@ -155,6 +169,8 @@ class SimNode {
   /** the state root after each height (index 0: genesis), as the store records it */
   appHashes: Uint8Array[]
   readonly walStorage = new SimWalStorage()
+  /** crashstep: crash points to pass before crashing (null: not armed) */
+  crashCountdown: number | null = null
   seen: Payload[] = []
   maxLogged = 0
 
@@ -331,7 +347,9 @@ class Simulation {
 
   /** The simulator's side of the node's driver: seeded network, fake clock, in-memory stores. */
   private ports(nd: SimNode, wal: ConsensusWal): DriverPorts {
+    nd.walStorage.beforeWrite = () => this.crashPoint(nd, 'a WAL write')
     return {
+      beforeAction: (action, index) => this.crashPoint(nd, `action ${index} (${action.type})`),
       wal,
       timer: {
         start: (ms, fire) => {
@@ -368,7 +386,14 @@ class Simulation {
           this.failures.push(`memory: node ${nd.index} holds ${logged} messages`)
         }
       },
-      fatal: (err) => this.failures.push(`node ${nd.index}: driver failed: ${String(err)}`),
+      fatal: (err) => {
+        if (!(err instanceof SimCrash)) {
+          this.failures.push(`node ${nd.index}: driver failed: ${String(err)}`)
+          return
+        }
+        this.crash(nd, `crashes before ${err.where}`)
+        this.queue.push(this.now + this.rng.int(200, 3000), { type: 'restart', node: nd.index })
+      },
     }
   }
 
@@ -392,6 +417,15 @@ class Simulation {
         const at = r.int(100, 9000)
         this.queue.push(at, { type: 'crash', node })
         this.queue.push(Math.min(HEAL_MS - 200, at + r.int(200, 3000)), { type: 'restart', node })
+      }
+    }
+    if (this.has('crashstep')) {
+      // A crash in the middle of a step: between two of its actions, or between the WAL's writes
+      // (persist, or retain's "write what is missing, then delete the rest").
+      const crashes = r.int(0, 2)
+      for (let k = 0; k < crashes; k++) {
+        const node = r.int(0, this.n - 1)
+        this.queue.push(r.int(100, 9000), { type: 'arm_crash', node, after: r.int(0, 8) })
       }
     }
     // Clients: a few txs each over the submission window.
@@ -551,13 +585,12 @@ class Simulation {
       case 'resubmit':
         this.resubmit()
         return
-      case 'crash': {
+      case 'crash':
+        this.crash(this.nodes[ev.node] as SimNode, 'crashes')
+        return
+      case 'arm_crash': {
         const nd = this.nodes[ev.node] as SimNode
-        if (!nd.up) return
-        this.trace(`node ${nd.index} crashes`)
-        nd.up = false
-        nd.epoch++
-        nd.timerToken++
+        if (nd.up && nd.byz === null) nd.crashCountdown = ev.after
         return
       }
       case 'restart': {
@@ -579,6 +612,23 @@ class Simulation {
         this.sync(ev.node, ev.epoch)
         return
     }
+  }
+
+  private crash(nd: SimNode, how: string): void {
+    if (!nd.up) return
+    this.trace(`node ${nd.index} ${how}`)
+    nd.up = false
+    nd.epoch++
+    nd.timerToken++
+    nd.crashCountdown = null
+  }
+
+  /** crashstep: throws SimCrash when the armed replica reaches its crash point (before the heal). */
+  private crashPoint(nd: SimNode, where: string): void {
+    if (nd.crashCountdown === null || this.now >= HEAL_MS) return
+    if (nd.crashCountdown-- > 0) return
+    nd.crashCountdown = null
+    throw new SimCrash(where)
   }
 
   private stepEngine(nd: SimNode, event: EngineEvent): void {
