@@ -5,7 +5,7 @@ import { type Genesis, genesisValidatorSet } from '../chain/genesis.js'
 import { makeGenesisBlock } from '../chain/genesis-block.js'
 import { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
-import { blockHash, decodeTx, encodeBlock, encodeCertificate, encodeTxBody, txHash } from '../codec/chain.js'
+import { blockHash, encodeBlock, encodeCertificate, txHash } from '../codec/chain.js'
 import {
   CONSENSUS_KINDS,
   type ConsensusKind,
@@ -15,20 +15,16 @@ import {
   encodeWalRecord,
   type WalRecord,
 } from '../codec/consensus.js'
-import { CodecError } from '../codec/errors.js'
-import { decodeTxBatch, encodeTxBatch, MAX_TXS_PER_BATCH } from '../codec/tx-sign.js'
-import type { Block, CommitCertificate, SignedTx } from '../codec/types.js'
+import { encodeTxBatch, MAX_TXS_PER_BATCH } from '../codec/tx-sign.js'
+import type { Block, CommitCertificate } from '../codec/types.js'
 import { PbftEngine } from '../consensus/engine.js'
 import type { EngineAction, EngineEvent, Evidence } from '../consensus/types.js'
-import { verifyConsensusMessage } from '../consensus/verify.js'
-import { verifySignature } from '../crypto/ed25519.js'
 import { fromHex, sha256, toHex } from '../crypto/hash.js'
 import type { NodeKey } from '../crypto/node-key.js'
-import { MempoolError } from '../mempool/errors.js'
 import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
-import { GossipValidationError, type GossipVerdict } from '../network/gossip-validation.js'
 import { createNetwork, type Network } from '../network/network.js'
+import { createGossipValidators } from '../network/validation/index.js'
 import type { RpcEventMap } from '../rpc/backend.js'
 import { blockToResult } from '../rpc/convert.js'
 import { createRpcServer, type RpcServer } from '../rpc/server.js'
@@ -203,7 +199,15 @@ export class PbftNode {
       bootstrap: [...this.config.p2p.bootstrap],
       mdns: this.config.p2p.mdns,
       validatorPeerIds: this.validators.validators.map((v) => v.peerId).filter((p) => p !== this.peerId),
-      gossipValidators: this.gossipValidators(),
+      gossipValidators: createGossipValidators({
+        chainId: this.chainId,
+        validators: this.validators,
+        tipHeight: () => this.store.tip().height,
+        currentView: () => this.engine.status().view,
+        mempool: this.mempool,
+        signatures: this.app.signatures,
+        onTxsAdmitted: () => this.metrics.mempoolTxs.set(this.mempool.size),
+      }),
       blockSource: {
         tipHeight: () => this.store.tip().height,
         tipHash: () => this.store.tip().hash,
@@ -560,41 +564,6 @@ export class PbftNode {
 
   // ---------------------------------------------------------------- gossip
 
-  private gossipValidators() {
-    const consensus =
-      (kind: ConsensusKind) =>
-      (data: Uint8Array): GossipVerdict => {
-        let msg: ReturnType<typeof decodeConsensusMessage>
-        try {
-          msg = decodeConsensusMessage(kind, data)
-        } catch (err) {
-          throw new GossipValidationError('reject', err instanceof CodecError ? 'malformed' : 'decode_failed')
-        }
-        if (!verifyConsensusMessage(msg, this.chainId, this.validators)) {
-          throw new GossipValidationError('reject', 'bad_signature_or_sender')
-        }
-        // Messages that can no longer change anything are not relayed (Ignore, never Reject: what is
-        // stale depends on this node's state, so an honest relayer must not be penalised for it).
-        if ('height' in msg && msg.height <= this.store.tip().height - 1) {
-          throw new GossipValidationError('ignore', 'stale')
-        }
-        // An old VIEW-CHANGE / NEW-VIEW costs a quorum of certificate checks each; don't spread replays.
-        const view = this.engine.status().view
-        if (
-          (msg.kind === 'viewchange' && msg.newView < view) ||
-          (msg.kind === 'newview' && msg.view < view)
-        ) {
-          throw new GossipValidationError('ignore', 'stale_view')
-        }
-        return 'accept'
-      }
-    const validators: Partial<Record<ConsensusKind | 'tx', (data: Uint8Array) => GossipVerdict>> = {
-      tx: (data) => this.validateTxGossip(data),
-    }
-    for (const kind of CONSENSUS_TOPICS) validators[kind] = consensus(kind)
-    return validators
-  }
-
   /** Re-publishes the oldest waiting txs (arrival order), one batch; see MEMPOOL_REGOSSIP_MS. */
   private regossipWaitingTxs(): void {
     const txs: Uint8Array[] = []
@@ -609,50 +578,6 @@ export class PbftNode {
     this.network.publish('tx', encodeTxBatch(txs)).catch((err: unknown) => {
       this.log.warn({ err: String(err) }, 'tx re-gossip failed')
     })
-  }
-
-  /** A tx batch: Reject on malformed or forged txs (the sender should not relay those), else admit. */
-  private validateTxGossip(data: Uint8Array): GossipVerdict {
-    let txs: Uint8Array[]
-    try {
-      txs = decodeTxBatch(data)
-    } catch {
-      throw new GossipValidationError('reject', 'malformed')
-    }
-    // Objective faults first, for every tx: a relayer whose mempool skipped a forged tx for a
-    // state-dependent reason (nonce, capacity) must still see it as forged, or honest relayers of a
-    // batch would be penalised by peers in another state (docs/PROTOCOL.md §2.3).
-    for (const tx of txs) {
-      const fault = this.objectiveTxFault(tx)
-      if (fault !== null) throw new GossipValidationError('reject', fault)
-    }
-    let added = 0
-    for (const tx of txs) {
-      try {
-        if (this.mempool.add(tx).status === 'added') added++
-      } catch (err) {
-        // stale nonce, full mempool...: depends on this node's state, not the relayer's fault
-        if (!(err instanceof MempoolError)) throw err
-      }
-    }
-    if (added > 0) this.metrics.mempoolTxs.set(this.mempool.size)
-    return added > 0 ? 'accept' : 'ignore'
-  }
-
-  /** What is wrong with a tx whatever the state (malformed, foreign chain, forged), or null. */
-  private objectiveTxFault(tx: Uint8Array): string | null {
-    const hash = txHash(tx)
-    if (this.mempool.has(hash) || this.app.signatures.has(hash)) return null
-    let decoded: SignedTx
-    try {
-      decoded = decodeTx(tx)
-    } catch {
-      return 'malformed'
-    }
-    if (decoded.chainId !== this.chainId) return 'wrong_chain'
-    if (!verifySignature(decoded.from, encodeTxBody(decoded), decoded.signature)) return 'invalid_signature'
-    this.app.signatures.add(hash)
-    return null
   }
 
   private onConsensusGossip(kind: ConsensusKind, data: Uint8Array): void {

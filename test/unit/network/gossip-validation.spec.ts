@@ -4,6 +4,7 @@ import { pino } from 'pino'
 import { CodecError } from '../../../src/codec/errors.js'
 import {
   adaptValidator,
+  GossipErrorCode,
   GossipStats,
   GossipValidationError,
   type GossipValidator,
@@ -27,11 +28,11 @@ describe('network/gossip-validation', () => {
       TopicValidatorResult.Ignore,
     )
     const stale: GossipValidator = () => {
-      throw new GossipValidationError('ignore', 'stale')
+      throw new GossipValidationError('ignore', GossipErrorCode.stale)
     }
     expect(await run(stale, new Uint8Array(1))).to.equal(TopicValidatorResult.Ignore)
     const forged: GossipValidator = () => {
-      throw new GossipValidationError('reject', 'bad_signature')
+      throw new GossipValidationError('reject', GossipErrorCode.bad_signature_or_sender)
     }
     expect(await run(forged, new Uint8Array(1))).to.equal(TopicValidatorResult.Reject)
     const malformed: GossipValidator = () => {
@@ -61,14 +62,34 @@ describe('network/gossip-validation', () => {
       byReason: {
         'ignore:unspecified': 1,
         'ignore:stale': 1,
-        'reject:bad_signature': 1,
+        'reject:bad_signature_or_sender': 1,
         'reject:malformed': 1,
         'ignore:validator_error': 1,
         'reject:oversized': 1,
       },
     })
     expect(seen).to.have.length(8)
-    expect(seen[3]).to.deep.equal(['commit', 'reject', 'bad_signature'])
+    expect(seen[0]).to.deep.equal(['commit', 'accept', ''])
+    expect(seen[3]).to.deep.equal(['commit', 'reject', 'bad_signature_or_sender'])
+  })
+
+  it('keeps the reason codes equal to the metric label values dashboards match on', () => {
+    // Renaming a value silently breaks pbft_gossip_messages_total queries: add codes, never rename.
+    expect(Object.values(GossipErrorCode).sort()).to.deep.equal(
+      [
+        'bad_signature_or_sender',
+        'decode_failed',
+        'invalid_signature',
+        'malformed',
+        'oversized',
+        'stale',
+        'stale_view',
+        'unspecified',
+        'validator_error',
+        'wrong_chain',
+      ].sort(),
+    )
+    for (const [key, value] of Object.entries(GossipErrorCode)) expect(key).to.equal(value)
   })
 
   it('takes a pino logger as its logger', () => {

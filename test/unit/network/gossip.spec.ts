@@ -69,7 +69,8 @@ describe('network/gossip', function () {
       await startNode({
         gossipValidators: {
           prepare: (data): GossipVerdict => {
-            if (data[0] === 0x21 /* '!' */) throw new GossipValidationError('reject', 'bad_signature')
+            if (data[0] === 0x21 /* '!' */)
+              throw new GossipValidationError('reject', 'bad_signature_or_sender')
             return text(data).startsWith('ign') ? 'ignore' : 'accept'
           },
         },
@@ -97,7 +98,7 @@ describe('network/gossip', function () {
     expect(atC).to.deep.equal(['good'])
     const stats = b.gossipStats().prepare
     expect(stats).to.deep.include({ accept: 1, ignore: 1, reject: 1 })
-    expect(stats?.byReason).to.deep.equal({ 'reject:bad_signature': 1, 'ignore:unspecified': 1 })
+    expect(stats?.byReason).to.deep.equal({ 'reject:bad_signature_or_sender': 1, 'ignore:unspecified': 1 })
     // gossipsub penalised A for the Rejected message (P4); C, which sent nothing bad, is not
     // (scores are cached for one heartbeat)
     await waitFor(() => b.peerScore(a.peerId) < 0, 'a negative score for A at B')
@@ -112,7 +113,8 @@ describe('network/gossip', function () {
         validatorPeerIds: [validatorId],
         gossipValidators: {
           prepare: (data): GossipVerdict => {
-            if (data[0] === 0x21 /* '!' */) throw new GossipValidationError('reject', 'bad_signature')
+            if (data[0] === 0x21 /* '!' */)
+              throw new GossipValidationError('reject', 'bad_signature_or_sender')
             return 'accept'
           },
         },
