@@ -39,6 +39,8 @@ export const GossipErrorCode = {
   invalid_signature: 'invalid_signature',
   /** the validator threw something unexpected: our bug, never the peer's fault */
   validator_error: 'validator_error',
+  /** the topic has no validator: a wiring bug, failed closed */
+  no_validator: 'no_validator',
   /** the validator returned ignore/reject without saying why (a tx batch with nothing new) */
   unspecified: 'unspecified',
 } as const
@@ -58,7 +60,10 @@ export class GossipValidationError extends Error {
 
 export type GossipValidator = (data: Uint8Array, from: string) => GossipVerdict | Promise<GossipVerdict>
 
-/** One validator for every topic: a Record, so a topic left out is a compile error. */
+/**
+ * One validator for every topic. A Record, not a Partial: a topic left out is a compile error, so no
+ * topic can end up unvalidated by accident (at run time adaptValidator still fails closed).
+ */
 export type GossipValidators = Readonly<Record<TopicKind, GossipValidator>>
 
 /** The reason of an outcome: a code for ignore/reject, '' for accept (the metric's label value). */
@@ -109,6 +114,7 @@ const TO_GOSSIPSUB: Record<GossipVerdict, TopicValidatorResult> = {
 
 export interface TopicValidatorAdapterInit {
   kind: TopicKind
+  /** undefined only if a caller got past the GossipValidators type (a cast, plain JS) */
   validator: GossipValidator | undefined
   maxMessageBytes: number
   stats: GossipStats
@@ -120,11 +126,16 @@ export interface TopicValidatorAdapterInit {
  * decoding of oversized input), then the validator; a thrown GossipValidationError carries its
  * action, a CodecError is a malformed message (Reject), any other throw is a bug on our side and
  * must not penalise the peer (Ignore). Every outcome is counted.
+ *
+ * A topic without a validator Rejects: accepting would relay unchecked bytes to every peer under
+ * this node's name, and that wiring bug would go unnoticed. It is logged as an error once per topic
+ * (not per message, which a busy topic would turn into a flood).
  */
 export function adaptValidator(
   init: TopicValidatorAdapterInit,
 ): (data: Uint8Array, from: string) => Promise<TopicValidatorResult> {
   const { kind, validator, maxMessageBytes, stats, logger } = init
+  let missingReported = false
   return async (data, from) => {
     let verdict: GossipVerdict
     let reason: GossipReason
@@ -132,8 +143,12 @@ export function adaptValidator(
       verdict = 'reject'
       reason = GossipErrorCode.oversized
     } else if (validator === undefined) {
-      verdict = 'accept'
-      reason = ''
+      verdict = 'reject'
+      reason = GossipErrorCode.no_validator
+      if (!missingReported) {
+        missingReported = true
+        logger.error({ topic: kind }, 'no gossip validator for this topic: rejecting its messages')
+      }
     } else {
       try {
         verdict = await validator(data, from)

@@ -13,6 +13,12 @@ import {
 import { type NetworkLogger, silentNetworkLogger } from '../../../src/network/logger.js'
 import type { TopicKind } from '../../../src/network/topics.js'
 
+/** A NetworkLogger that keeps its error lines. */
+function recordingLogger(): NetworkLogger & { errors: unknown[] } {
+  const errors: unknown[] = []
+  return { ...silentNetworkLogger, errors, error: (obj: unknown) => void errors.push(obj) }
+}
+
 describe('network/gossip-validation', () => {
   const seen: Array<[TopicKind, string, string]> = []
   const stats = new GossipStats((kind, result, reason) => seen.push([kind, result, reason]))
@@ -52,13 +58,13 @@ describe('network/gossip-validation', () => {
     }
     expect(await run(spy, new Uint8Array(9))).to.equal(TopicValidatorResult.Reject)
     expect(called).to.equal(false)
-    // no validator configured: accept within the size limit
-    expect(await run(undefined, new Uint8Array(8))).to.equal(TopicValidatorResult.Accept)
+    // no validator configured: fail closed
+    expect(await run(undefined, new Uint8Array(8))).to.equal(TopicValidatorResult.Reject)
 
     expect(stats.snapshot().commit).to.deep.equal({
-      accept: 2,
+      accept: 1,
       ignore: 3,
-      reject: 3,
+      reject: 4,
       byReason: {
         'ignore:unspecified': 1,
         'ignore:stale': 1,
@@ -66,11 +72,33 @@ describe('network/gossip-validation', () => {
         'reject:malformed': 1,
         'ignore:validator_error': 1,
         'reject:oversized': 1,
+        'reject:no_validator': 1,
       },
     })
     expect(seen).to.have.length(8)
     expect(seen[0]).to.deep.equal(['commit', 'accept', ''])
     expect(seen[3]).to.deep.equal(['commit', 'reject', 'bad_signature_or_sender'])
+  })
+
+  it('rejects every message of a topic without a validator and logs the wiring bug once', async () => {
+    const logger = recordingLogger()
+    const ownStats = new GossipStats()
+    const validate = adaptValidator({
+      kind: 'prepare',
+      validator: undefined,
+      maxMessageBytes: 8,
+      stats: ownStats,
+      logger,
+    })
+    for (let i = 0; i < 3; i++)
+      expect(await validate(new Uint8Array(1), 'peer')).to.equal(TopicValidatorResult.Reject)
+    expect(ownStats.snapshot().prepare).to.deep.equal({
+      accept: 0,
+      ignore: 0,
+      reject: 3,
+      byReason: { 'reject:no_validator': 3 },
+    })
+    expect(logger.errors).to.deep.equal([{ topic: 'prepare' }])
   })
 
   it('keeps the reason codes equal to the metric label values dashboards match on', () => {
@@ -81,6 +109,7 @@ describe('network/gossip-validation', () => {
         'decode_failed',
         'invalid_signature',
         'malformed',
+        'no_validator',
         'oversized',
         'stale',
         'stale_view',
