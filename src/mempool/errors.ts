@@ -20,11 +20,14 @@ export class MempoolError extends Error {
   }
 }
 
+/** The codes isPeerFault accepts: faults in the tx bytes themselves, whatever the receiver's state. */
+export type PeerFaultCode = Extract<MempoolErrorCode, 'malformed' | 'wrong_chain' | 'invalid_signature'>
+
 /**
  * Codes only a faulty or malicious sender can cause: a gossip validator Rejects (and penalises)
  * these; the others can happen to honest peers and are Ignored — nonce races, a full pool, and
  * 'too_large', since peers may configure a different maxTxBytes below the codec's hard limit.
  */
-export function isPeerFault(code: MempoolErrorCode): boolean {
+export function isPeerFault(code: MempoolErrorCode): code is PeerFaultCode {
   return code === 'malformed' || code === 'wrong_chain' || code === 'invalid_signature'
 }

@@ -16,7 +16,7 @@ interface NonceSource {
  * SignatureCache) so a tx is verified once per node, not again when its block is validated.
  * The hash covers body and signature, so a hit means these exact bytes verified.
  */
-interface VerifiedSignatures {
+export interface VerifiedSignatures {
   has(hash: Uint8Array): boolean
   add(hash: Uint8Array): void
 }
@@ -40,7 +40,7 @@ export interface DroppedTxRecord {
   readonly encoded: Uint8Array
 }
 
-type AddResult =
+export type AddResult =
   | { readonly hash: Uint8Array; readonly status: 'added' }
   /** the same bytes are already pending: a resubmission is an answer, not a failure (SPEC §6) */
   | { readonly hash: Uint8Array; readonly status: 'known'; readonly current: { readonly status: 'pending' } }

@@ -15,28 +15,69 @@ export type GossipVerdict = 'accept' | 'ignore' | 'reject'
 
 export type GossipAction = Exclude<GossipVerdict, 'accept'>
 
+/**
+ * Why a message was not accepted. The values are the `reason` label of
+ * `pbft_gossip_messages_total` and the keys of `GossipTopicStats.byReason`: dashboards and tests
+ * match on them, so a value never changes once released (add a new code instead).
+ */
+export const GossipErrorCode = {
+  /** `data` over the gossip size limit; nothing was decoded */
+  oversized: 'oversized',
+  /** does not decode (a CodecError): the bytes are wrong whoever looks at them */
+  malformed: 'malformed',
+  /** the decoder failed with something other than a CodecError */
+  decode_failed: 'decode_failed',
+  /** consensus message: sender not a validator, structurally invalid, or a signature fails */
+  bad_signature_or_sender: 'bad_signature_or_sender',
+  /** consensus message for a height this node has finalised (and the one below it) */
+  stale: 'stale',
+  /** VIEW-CHANGE / NEW-VIEW for a view below this node's current view */
+  stale_view: 'stale_view',
+  /** a tx names another chain */
+  wrong_chain: 'wrong_chain',
+  /** a tx signature does not verify */
+  invalid_signature: 'invalid_signature',
+  /** the validator threw something unexpected: our bug, never the peer's fault */
+  validator_error: 'validator_error',
+  /** the topic has no validator: a wiring bug, failed closed */
+  no_validator: 'no_validator',
+  /** the validator returned ignore/reject without saying why (a tx batch with nothing new) */
+  unspecified: 'unspecified',
+} as const
+
+export type GossipErrorCode = (typeof GossipErrorCode)[keyof typeof GossipErrorCode]
+
 /** What a topic validator throws to Ignore or Reject with a reason that is counted per topic. */
 export class GossipValidationError extends Error {
   override name = 'GossipValidationError'
   constructor(
     readonly action: GossipAction,
-    readonly reason: string,
+    readonly code: GossipErrorCode,
   ) {
-    super(`${action}: ${reason}`)
+    super(`${action}: ${code}`)
   }
 }
 
 export type GossipValidator = (data: Uint8Array, from: string) => GossipVerdict | Promise<GossipVerdict>
 
+/**
+ * One validator for every topic. A Record, not a Partial: a topic left out is a compile error, so no
+ * topic can end up unvalidated by accident (at run time adaptValidator still fails closed).
+ */
+export type GossipValidators = Readonly<Record<TopicKind, GossipValidator>>
+
+/** The reason of an outcome: a code for ignore/reject, '' for accept (the metric's label value). */
+export type GossipReason = GossipErrorCode | ''
+
 export interface GossipTopicStats {
   accept: number
   ignore: number
   reject: number
-  /** counts of ignore/reject by reason, e.g. `reject:bad_signature` */
-  byReason: Record<string, number>
+  /** counts of ignore/reject by reason, e.g. `reject:bad_signature_or_sender` */
+  byReason: Partial<Record<`${GossipAction}:${GossipErrorCode}`, number>>
 }
 
-export type GossipResultHook = (kind: TopicKind, result: GossipVerdict, reason: string) => void
+export type GossipResultHook = (kind: TopicKind, result: GossipVerdict, reason: GossipReason) => void
 
 /** Per-topic accept/ignore/reject counters (also the source of the Prometheus counter). */
 export class GossipStats {
@@ -44,15 +85,15 @@ export class GossipStats {
 
   constructor(private readonly hook?: GossipResultHook) {}
 
-  record(kind: TopicKind, result: GossipVerdict, reason: string): void {
+  record(kind: TopicKind, result: GossipVerdict, reason: GossipReason): void {
     let s = this.stats.get(kind)
     if (s === undefined) {
       s = { accept: 0, ignore: 0, reject: 0, byReason: {} }
       this.stats.set(kind, s)
     }
     s[result]++
-    if (result !== 'accept') {
-      const key = `${result}:${reason}`
+    if (result !== 'accept' && reason !== '') {
+      const key = `${result}:${reason}` as const
       s.byReason[key] = (s.byReason[key] ?? 0) + 1
     }
     this.hook?.(kind, result, reason)
@@ -73,6 +114,7 @@ const TO_GOSSIPSUB: Record<GossipVerdict, TopicValidatorResult> = {
 
 export interface TopicValidatorAdapterInit {
   kind: TopicKind
+  /** undefined only if a caller got past the GossipValidators type (a cast, plain JS) */
   validator: GossipValidator | undefined
   maxMessageBytes: number
   stats: GossipStats
@@ -84,34 +126,43 @@ export interface TopicValidatorAdapterInit {
  * decoding of oversized input), then the validator; a thrown GossipValidationError carries its
  * action, a CodecError is a malformed message (Reject), any other throw is a bug on our side and
  * must not penalise the peer (Ignore). Every outcome is counted.
+ *
+ * A topic without a validator Rejects: accepting would relay unchecked bytes to every peer under
+ * this node's name, and that wiring bug would go unnoticed. It is logged as an error once per topic
+ * (not per message, which a busy topic would turn into a flood).
  */
 export function adaptValidator(
   init: TopicValidatorAdapterInit,
 ): (data: Uint8Array, from: string) => Promise<TopicValidatorResult> {
   const { kind, validator, maxMessageBytes, stats, logger } = init
+  let missingReported = false
   return async (data, from) => {
     let verdict: GossipVerdict
-    let reason: string
+    let reason: GossipReason
     if (data.length > maxMessageBytes) {
       verdict = 'reject'
-      reason = 'oversized'
+      reason = GossipErrorCode.oversized
     } else if (validator === undefined) {
-      verdict = 'accept'
-      reason = ''
+      verdict = 'reject'
+      reason = GossipErrorCode.no_validator
+      if (!missingReported) {
+        missingReported = true
+        logger.error({ topic: kind }, 'no gossip validator for this topic: rejecting its messages')
+      }
     } else {
       try {
         verdict = await validator(data, from)
-        reason = verdict === 'accept' ? '' : 'unspecified'
+        reason = verdict === 'accept' ? '' : GossipErrorCode.unspecified
       } catch (err) {
         if (err instanceof GossipValidationError) {
           verdict = err.action
-          reason = err.reason
+          reason = err.code
         } else if (err instanceof CodecError) {
           verdict = 'reject'
-          reason = 'malformed'
+          reason = GossipErrorCode.malformed
         } else {
           verdict = 'ignore'
-          reason = 'validator_error'
+          reason = GossipErrorCode.validator_error
           logger.error({ err, topic: kind }, 'gossip validator threw')
         }
       }

@@ -140,7 +140,7 @@ class Libp2pNetwork implements Network {
     for (const [topic, kind] of this.topicKinds) {
       const validate = adaptValidator({
         kind,
-        validator: this.init.gossipValidators?.[kind],
+        validator: this.init.gossipValidators[kind],
         maxMessageBytes: this.gossip.maxMessageBytes,
         stats: this.stats,
         logger: this.logger,

@@ -1,8 +1,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import type { BlockSource } from './block-source.js'
-import type { GossipResultHook, GossipValidator } from './gossip-validation.js'
+import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
-import type { TopicKind } from './topics.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
 export interface GossipOptions {
@@ -72,8 +71,11 @@ export interface NetworkInit {
   mdns?: boolean
   /** peer ids kept connected (re-dialed via the peer store) and preferred for sync */
   validatorPeerIds?: string[]
-  /** one validator per topic; topics without one accept every message within maxMessageBytes */
-  gossipValidators?: Partial<Record<TopicKind, GossipValidator>>
+  /**
+   * one validator per topic (src/network/validation/ builds the node's); required and complete, as
+   * a topic without one Rejects everything it receives
+   */
+  gossipValidators: GossipValidators
   /** serves the sync protocol; without it the node answers sync requests with an error */
   blockSource?: BlockSource
   logger?: NetworkLogger

@@ -7,7 +7,6 @@ export const TOPIC_KINDS = [
   'viewchange',
   'newview',
   'reject',
-  'checkpoint',
 ] as const
 
 export type TopicKind = (typeof TOPIC_KINDS)[number]

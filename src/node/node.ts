@@ -9,6 +9,7 @@ import type { NodeKey } from '../crypto/node-key.js'
 import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
 import type { Network } from '../network/network.js'
+import { createGossipValidators } from '../network/validation/index.js'
 import type { RpcEventMap } from '../rpc/backend.js'
 import { createRpcServer, type RpcServer } from '../rpc/server.js'
 import { BlockSync } from './block-sync.js'
@@ -16,7 +17,6 @@ import { BlockCommitter } from './committer.js'
 import { applyFlags, type NodeConfig, type NodeFlags, parseHostPort } from './config.js'
 import { openConsensus } from './consensus.js'
 import type { ConsensusDriver } from './driver.js'
-import { createGossipValidators } from './gossip-validators.js'
 import { loadHome } from './home.js'
 import type { Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
@@ -194,11 +194,11 @@ export class PbftNode {
       gossipValidators: createGossipValidators({
         chainId: this.chainId,
         validators: this.validators,
-        mempool: this.mempool,
-        app: this.app,
         tipHeight: () => this.store.tip().height,
-        view: () => driver.status().view,
-        onAdmitted: () => this.txs.admitted(),
+        currentView: () => driver.status().view,
+        mempool: this.mempool,
+        signatures: this.app.signatures,
+        onTxsAdmitted: () => this.txs.admitted(),
       }),
       onConsensusMessage: (msg) => driver.submit({ type: 'message', msg }),
       metrics: this.metrics,

@@ -7,6 +7,7 @@ import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { fromHex, sha256, toHex } from '../../src/crypto/hash.js'
 import { generateNodeKey } from '../../src/crypto/node-key.js'
 import { createNetwork, type Network } from '../../src/network/network.js'
+import { acceptAllGossip } from '../fixtures/gossip.js'
 import { rpc, runCli, TestNet, type TestNode, waitFor } from './harness.js'
 
 const CHAIN = 'e2e-chain'
@@ -200,6 +201,7 @@ describe('e2e: a 4-validator devnet of real processes', function () {
       privateKey: key.privateKey,
       chainId: CHAIN,
       listen: ['/ip4/127.0.0.1/tcp/0'],
+      gossipValidators: acceptAllGossip(),
       bootstrap: addrs.map((a) => (a.includes('/p2p/') ? a : `${a}/p2p/${peerId}`)),
     })
     await outsider.start()

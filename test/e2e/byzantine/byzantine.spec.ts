@@ -9,6 +9,7 @@ import {
 import { sha256 } from '../../../src/crypto/hash.js'
 import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { createNetwork } from '../../../src/network/network.js'
+import { acceptAllGossip } from '../../fixtures/gossip.js'
 import { E2E_CHAIN, FaultNet } from '../fault-ops.js'
 import { gossipCount, type TestNode, waitFor } from '../harness.js'
 import { LoadDriver } from '../load-driver.js'
@@ -190,6 +191,7 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
         privateKey: key.privateKey,
         chainId: E2E_CHAIN,
         listen: ['/ip4/127.0.0.1/tcp/0'],
+        gossipValidators: acceptAllGossip(),
         bootstrap: st.node_info.listen_addrs.map((a) =>
           a.includes('/p2p/') ? a : `${a}/p2p/${st.node_info.peer_id}`,
         ),

@@ -19,6 +19,7 @@ import { fromHex, sha256, toHex } from '../../../src/crypto/hash.js'
 import { loadNodeKey } from '../../../src/crypto/node-key.js'
 import { createNetwork, type Network } from '../../../src/network/network.js'
 import type { TopicKind } from '../../../src/network/topics.js'
+import { acceptAllGossip } from '../../fixtures/gossip.js'
 
 /**
  * What every Byzantine peer program shares. A program is a separate process (run with
@@ -234,6 +235,8 @@ export async function joinAsByzantine(
     listen: cfg.p2p.listen,
     bootstrap: cfg.p2p.bootstrap,
     validatorPeerIds: genesis.validators.map((v) => v.peerId),
+    // a Byzantine peer takes whatever it gets: it captures honest messages to replay them
+    gossipValidators: acceptAllGossip(),
     gossip: {
       ...(opts.gossipMaxBytes === undefined ? {} : { maxMessageBytes: opts.gossipMaxBytes }),
       ...(opts.seenTtlMs === undefined ? {} : { seenTtlMs: opts.seenTtlMs }),

@@ -4,6 +4,7 @@ import { pino } from 'pino'
 import { CodecError } from '../../../src/codec/errors.js'
 import {
   adaptValidator,
+  GossipErrorCode,
   GossipStats,
   GossipValidationError,
   type GossipValidator,
@@ -11,6 +12,12 @@ import {
 } from '../../../src/network/gossip-validation.js'
 import { type NetworkLogger, silentNetworkLogger } from '../../../src/network/logger.js'
 import type { TopicKind } from '../../../src/network/topics.js'
+
+/** A NetworkLogger that keeps its error lines. */
+function recordingLogger(): NetworkLogger & { errors: unknown[] } {
+  const errors: unknown[] = []
+  return { ...silentNetworkLogger, errors, error: (obj: unknown) => void errors.push(obj) }
+}
 
 describe('network/gossip-validation', () => {
   const seen: Array<[TopicKind, string, string]> = []
@@ -27,11 +34,11 @@ describe('network/gossip-validation', () => {
       TopicValidatorResult.Ignore,
     )
     const stale: GossipValidator = () => {
-      throw new GossipValidationError('ignore', 'stale')
+      throw new GossipValidationError('ignore', GossipErrorCode.stale)
     }
     expect(await run(stale, new Uint8Array(1))).to.equal(TopicValidatorResult.Ignore)
     const forged: GossipValidator = () => {
-      throw new GossipValidationError('reject', 'bad_signature')
+      throw new GossipValidationError('reject', GossipErrorCode.bad_signature_or_sender)
     }
     expect(await run(forged, new Uint8Array(1))).to.equal(TopicValidatorResult.Reject)
     const malformed: GossipValidator = () => {
@@ -51,24 +58,67 @@ describe('network/gossip-validation', () => {
     }
     expect(await run(spy, new Uint8Array(9))).to.equal(TopicValidatorResult.Reject)
     expect(called).to.equal(false)
-    // no validator configured: accept within the size limit
-    expect(await run(undefined, new Uint8Array(8))).to.equal(TopicValidatorResult.Accept)
+    // no validator configured: fail closed
+    expect(await run(undefined, new Uint8Array(8))).to.equal(TopicValidatorResult.Reject)
 
     expect(stats.snapshot().commit).to.deep.equal({
-      accept: 2,
+      accept: 1,
       ignore: 3,
-      reject: 3,
+      reject: 4,
       byReason: {
         'ignore:unspecified': 1,
         'ignore:stale': 1,
-        'reject:bad_signature': 1,
+        'reject:bad_signature_or_sender': 1,
         'reject:malformed': 1,
         'ignore:validator_error': 1,
         'reject:oversized': 1,
+        'reject:no_validator': 1,
       },
     })
     expect(seen).to.have.length(8)
-    expect(seen[3]).to.deep.equal(['commit', 'reject', 'bad_signature'])
+    expect(seen[0]).to.deep.equal(['commit', 'accept', ''])
+    expect(seen[3]).to.deep.equal(['commit', 'reject', 'bad_signature_or_sender'])
+  })
+
+  it('rejects every message of a topic without a validator and logs the wiring bug once', async () => {
+    const logger = recordingLogger()
+    const ownStats = new GossipStats()
+    const validate = adaptValidator({
+      kind: 'prepare',
+      validator: undefined,
+      maxMessageBytes: 8,
+      stats: ownStats,
+      logger,
+    })
+    for (let i = 0; i < 3; i++)
+      expect(await validate(new Uint8Array(1), 'peer')).to.equal(TopicValidatorResult.Reject)
+    expect(ownStats.snapshot().prepare).to.deep.equal({
+      accept: 0,
+      ignore: 0,
+      reject: 3,
+      byReason: { 'reject:no_validator': 3 },
+    })
+    expect(logger.errors).to.deep.equal([{ topic: 'prepare' }])
+  })
+
+  it('keeps the reason codes equal to the metric label values dashboards match on', () => {
+    // Renaming a value silently breaks pbft_gossip_messages_total queries: add codes, never rename.
+    expect(Object.values(GossipErrorCode).sort()).to.deep.equal(
+      [
+        'bad_signature_or_sender',
+        'decode_failed',
+        'invalid_signature',
+        'malformed',
+        'no_validator',
+        'oversized',
+        'stale',
+        'stale_view',
+        'unspecified',
+        'validator_error',
+        'wrong_chain',
+      ].sort(),
+    )
+    for (const [key, value] of Object.entries(GossipErrorCode)) expect(key).to.equal(value)
   })
 
   it('takes a pino logger as its logger', () => {

@@ -1,6 +1,8 @@
 import { generateNodeKey, type NodeKey } from '../../../src/crypto/node-key.js'
+import type { GossipValidators } from '../../../src/network/gossip-validation.js'
 import { createNetwork, type Network } from '../../../src/network/network.js'
 import type { NetworkInit } from '../../../src/network/options.js'
+import { acceptAllGossip } from '../../fixtures/gossip.js'
 
 export const CHAIN_ID = 'test-chain'
 
@@ -18,7 +20,11 @@ export async function waitFor(
   }
 }
 
-export type TestNodeInit = Partial<Omit<NetworkInit, 'privateKey' | 'chainId'>> & { key?: NodeKey }
+/** `gossipValidators` may name only the topics a test checks; the others accept everything. */
+export type TestNodeInit = Partial<Omit<NetworkInit, 'privateKey' | 'chainId' | 'gossipValidators'>> & {
+  key?: NodeKey
+  gossipValidators?: Partial<GossipValidators>
+}
 
 /** Fast timings so tests stay quick; production defaults live in src/network/options.ts. */
 export async function startNode(init: TestNodeInit = {}): Promise<{ net: Network; key: NodeKey }> {
@@ -28,6 +34,7 @@ export async function startNode(init: TestNodeInit = {}): Promise<{ net: Network
     listen: ['/ip4/127.0.0.1/tcp/0'],
     ...init,
     privateKey: key.privateKey,
+    gossipValidators: acceptAllGossip(init.gossipValidators),
     reconnect: { initialDelayMs: 50, maxDelayMs: 500, tickMs: 50, ...init.reconnect },
     gossip: { heartbeatIntervalMs: 200, ...init.gossip },
   })

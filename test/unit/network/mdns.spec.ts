@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { createNetwork, type Network } from '../../../src/network/network.js'
+import { acceptAllGossip } from '../../fixtures/gossip.js'
 import { waitFor } from './helpers.js'
 
 describe('network: mDNS discovery (--mdns)', function () {
@@ -17,6 +18,7 @@ describe('network: mDNS discovery (--mdns)', function () {
         chainId: `mdns-${process.pid}`,
         listen: ['/ip4/127.0.0.1/tcp/0'],
         mdns: true,
+        gossipValidators: acceptAllGossip(),
       })
       await net.start()
       nets.push(net)
