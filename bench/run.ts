@@ -1,5 +1,5 @@
 /**
- * `make bench` (SPEC §10): starts a local network of real node processes, drives signed txs
+ * `make bench` (docs/PERFORMANCE.md "Running the benchmark"): starts a local network of real node processes, drives signed txs
  * through JSON-RPC from a separate load process (bench/load.ts), and reports finalized tx/s,
  * commit latency p50/p99, blocks/s and the machine's own Ed25519-verify ceiling measured in
  * the same run. Writes bench/results/<ISO time>.json and .svg. Bounded in time; every process

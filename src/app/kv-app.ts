@@ -68,7 +68,7 @@ function addressId(address: Uint8Array): string {
 }
 
 /**
- * The replicated key-value application (SPEC §5; CometBFT's kvstore): string keys and values, and a
+ * The replicated key-value application (docs/CONSENSUS.md "Transactions and blocks"; CometBFT's kvstore): string keys and values, and a
  * next-nonce per sender so a replayed tx is invalid. Execution is speculative (execute), and only
  * apply() — called after the store has made the block durable — changes committed state.
  */

@@ -20,7 +20,7 @@ export enum Bucket {
   appState = 0x07,
   /** consensus write-ahead log: utf-8 key → bytes */
   consensusWal = 0x08,
-  /** tx hash → mempool journal record (a tx this node acknowledged: pending or dropped, SPEC §8) */
+  /** tx hash → mempool journal record (a tx this node acknowledged: pending or dropped, docs/CONSENSUS.md "Consensus rules") */
   mempoolJournal = 0x09,
 }
 

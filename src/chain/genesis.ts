@@ -18,7 +18,7 @@ interface GenesisValidator {
   readonly publicKey: Uint8Array
 }
 
-/** genesis.json (SPEC §4) as the node uses it. The validator order fixes each validator's index. */
+/** genesis.json (docs/HOME.md) as the node uses it. The validator order fixes each validator's index. */
 export interface Genesis {
   readonly chainId: string
   /** canonical RFC 3339 UTC form with milliseconds (Date#toISOString) */

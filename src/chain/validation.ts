@@ -35,7 +35,7 @@ export type BlockValidation<X> =
   | { readonly ok: true; readonly execution: X; readonly hash: Uint8Array; readonly txHashes: Uint8Array[] }
   | { readonly ok: false; readonly reason: string }
 
-/** Stable reason strings; a replica puts them in its signed rejection (SPEC §8). */
+/** Stable reason strings; a replica puts them in its signed rejection (docs/CONSENSUS.md "Consensus rules"). */
 type BlockRejectReason =
   | 'wrong_chain'
   | 'bad_height'
@@ -55,7 +55,7 @@ function reject<X>(reason: BlockRejectReason): BlockValidation<X> {
 
 /**
  * Full validation of a proposed or synced block against its parent, the validator set and the app
- * state (what every replica does before voting, SPEC §8). Cheap header checks come first, then sizes
+ * state (what every replica does before voting, docs/CONSENSUS.md "Consensus rules"). Cheap header checks come first, then sizes
  * and tx_root, and the txs' execution (signatures, nonces) last. Pure: no I/O, no clock.
  */
 export function validateBlock<X extends { readonly ok: true }>(

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import type { NodeFlags } from '../node/config.js'
 import { listOption } from './options.js'
 
-/** Adds the config-overriding flags of SPEC §3 (`pbft start`) to a command. */
+/** Adds the config-overriding flags of `pbft start` (docs/HOME.md "Flags override config.json") to a command. */
 export function addNodeFlags(cmd: Command): Command {
   return cmd
     .option(

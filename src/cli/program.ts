@@ -60,7 +60,7 @@ function buildProgram(
   return program
 }
 
-/** One line, whatever the error: SPEC §3 "every error is one clear line on stderr". */
+/** One line, whatever the error: every error is one clear line on stderr (docs/CLI.md "Exit status"). */
 export function errorLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err)
   const oneLine = message.replace(/\s*\n\s*/g, ' ').trim()

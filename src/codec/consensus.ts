@@ -79,7 +79,7 @@ export interface CommitMsg {
   readonly signature: Uint8Array
 }
 
-/** A signed rejection of a proposal (SPEC §8): f+1 of them prove the primary faulty. */
+/** A signed rejection of a proposal (docs/CONSENSUS.md "Consensus rules"): f+1 of them prove the primary faulty. */
 export interface RejectMsg {
   readonly kind: 'reject'
   readonly view: number

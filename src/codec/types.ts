@@ -1,4 +1,4 @@
-/** The chain's data model (SPEC §5). All hashes are 32-byte SHA-256; keys are raw Ed25519. */
+/** The chain's data model (docs/CONSENSUS.md "Transactions and blocks"). All hashes are 32-byte SHA-256; keys are raw Ed25519. */
 
 interface SetOp {
   readonly type: 'set'

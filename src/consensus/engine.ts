@@ -545,7 +545,7 @@ export class PbftEngine {
     this.checkPrepared(slot, view)
   }
 
-  /** SPEC §8: an invalid block gets no PREPARE but a signed rejection naming the reason. */
+  /** docs/CONSENSUS.md "Consensus rules": an invalid block gets no PREPARE but a signed rejection naming the reason. */
   private rejectProposal(slot: HeightSlot, pp: PrePrepareMsg, reason: string): void {
     slot.rejectedByMe.add(pp.view)
     const self = this.config.selfIndex
@@ -569,7 +569,7 @@ export class PbftEngine {
     this.checkRejects(slot, pp.view)
   }
 
-  /** SPEC §8: f+1 rejections include an honest one, so the primary is faulty: change view at once. */
+  /** docs/CONSENSUS.md "Consensus rules": f+1 rejections include an honest one, so the primary is faulty: change view at once. */
   private checkRejects(slot: HeightSlot, view: number): void {
     if (this.phaseNow !== 'normal' || view !== this.viewNo) return
     if (slot.rejects.senderCount(view) >= this.config.validators.f + 1) this.startViewChange(this.viewNo + 1)
@@ -762,7 +762,7 @@ export class PbftEngine {
   }
 
   /**
-   * SPEC §8: a block only when txs wait. Pipelining: the next height is the lowest inside the
+   * docs/CONSENSUS.md "Consensus rules": a block only when txs wait. Pipelining: the next height is the lowest inside the
    * watermarks without a PRE-PREPARE of this view, built on this primary's own block below it.
    */
   private maybeRequestProposal(): void {

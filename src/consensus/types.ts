@@ -28,7 +28,7 @@ export type BlockVerdict = { readonly ok: true } | { readonly ok: false; readonl
 
 export interface EngineDeps {
   /**
-   * Full validation (SPEC §5) of a block on top of `ancestors`: the blocks this replica prepared for
+   * Full validation (docs/CONSENSUS.md "Transactions and blocks") of a block on top of `ancestors`: the blocks this replica prepared for
    * heights last-final + 1 .. block height - 1 (empty for last-final + 1), in height order, each the
    * parent of the next, the last one the block's parent. The driver executes them speculatively on its
    * committed state. Deterministic: every honest replica returns the same verdict for the same chain.

@@ -6,7 +6,7 @@ import { bytesEqual, fromHex, HASH_BYTES, toHex } from '../crypto/hash.js'
 import { MempoolError } from './errors.js'
 
 /**
- * What the journal remembers of a tx this node acknowledged (SPEC §8): pending until it is final
+ * What the journal remembers of a tx this node acknowledged (docs/CONSENSUS.md "Consensus rules"): pending until it is final
  * (then the record is deleted) or dropped (then the record says why, for the `tx` RPC).
  */
 export type JournalRecord =
@@ -112,7 +112,7 @@ interface Tracked {
 /**
  * The mempool journal: a durable record, in the node's LevelDB, of every tx this node acknowledged
  * to a client as pending, so a crash (SIGKILL, power loss) after the ack cannot make the node forget
- * it (SPEC §8). A pending record is written with sync before the ack; it is deleted once the tx is
+ * it (docs/CONSENSUS.md "Consensus rules"). A pending record is written with sync before the ack; it is deleted once the tx is
  * final, and replaced by a dropped record (reason) if the tx is dropped.
  *
  * Group commit: every change made in one event-loop turn goes into one LevelDB batch, and while a

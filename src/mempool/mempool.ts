@@ -42,7 +42,7 @@ export interface DroppedTxRecord {
 
 export type AddResult =
   | { readonly hash: Uint8Array; readonly status: 'added' }
-  /** the same bytes are already pending: a resubmission is an answer, not a failure (SPEC §6) */
+  /** the same bytes are already pending: a resubmission is an answer, not a failure (docs/RPC.md) */
   | { readonly hash: Uint8Array; readonly status: 'known'; readonly current: { readonly status: 'pending' } }
 
 export interface MempoolInit {
@@ -83,13 +83,13 @@ function hexKey(bytes: Uint8Array): string {
 }
 
 /**
- * Pending transactions: admission (SPEC §5 validity minus execution), fair batching for the
+ * Pending transactions: admission (the tx validity of docs/CONSENSUS.md "Transactions and blocks", minus execution), fair batching for the
  * proposer, and re-checking after each committed block. Does no I/O and reads no clock.
  *
  * Indexes: by hash (a Map in arrival order, so TTL eviction walks only the expired prefix) and
  * per sender by nonce (so executability and pendingNonce are a few Map lookups). Every tx
  * acknowledged by add() either is committed (the node sees it in the chain's tx index) or is
- * recorded here as dropped with a reason — never silently forgotten (SPEC §8).
+ * recorded here as dropped with a reason — never silently forgotten (docs/CONSENSUS.md "Consensus rules").
  */
 export class Mempool {
   readonly options: MempoolOptions

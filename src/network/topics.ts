@@ -1,4 +1,4 @@
-/** One gossipsub topic per message kind (SPEC §7). */
+/** One gossipsub topic per message kind (docs/PROTOCOL.md). */
 export const TOPIC_KINDS = [
   'tx',
   'preprepare',

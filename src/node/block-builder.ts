@@ -57,7 +57,7 @@ export function buildProposal(opts: {
     chainId: opts.chainId,
     height: opts.height,
     view: opts.view,
-    // Strictly after the parent even if this clock is behind (SPEC: timestamps are monotonic).
+    // Strictly after the parent even if this clock is behind (timestamps increase strictly: docs/CONSENSUS.md "Transactions and blocks").
     timestamp: Math.max(opts.now, opts.parentHeader.timestamp + 1),
     proposer: opts.proposer,
     parentHash: opts.parentHash,

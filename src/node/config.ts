@@ -53,7 +53,7 @@ function checkMultiaddr(text: string, kind: 'listen' | 'announce' | 'bootstrap')
   } catch (err) {
     return `invalid multiaddr ${JSON.stringify(text)}: ${(err as Error).message}`
   }
-  // The node speaks TCP only (SPEC §7).
+  // The node speaks TCP only (docs/PROTOCOL.md).
   if (!protos.includes('tcp')) return `${JSON.stringify(text)} has no /tcp/ part (only TCP is supported)`
   if (kind === 'bootstrap' && peerId === null) {
     return `${JSON.stringify(text)} must end in /p2p/<peer id> (see pbft show-node-id)`
@@ -91,7 +91,7 @@ interface AddressOptions {
 
 /**
  * The default addresses. p2p listens on every interface (others must be able to dial in); RPC and
- * metrics bind to loopback only unless configured otherwise (SPEC §4).
+ * metrics bind to loopback only unless configured otherwise (docs/HOME.md).
  */
 function defaultAddresses(o: AddressOptions = {}) {
   const host = o.rpcHost ?? '127.0.0.1'
@@ -103,7 +103,7 @@ function defaultAddresses(o: AddressOptions = {}) {
   }
 }
 
-// ---- the options (SPEC §4) ----
+// ---- the options (docs/HOME.md) ----
 
 // Each option is declared once, here: its config.json key (snake_case; the code sees it in
 // camelCase, see NodeConfig), its check and its default. Lodestar style: every option has a
@@ -175,7 +175,7 @@ type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
 
 type CamelSection<T> = { readonly [K in keyof T & string as CamelCase<K>]: Readonly<T[K]> }
 
-/** The node's options (SPEC §4) in code form: config.json's tree with camelCase field names. */
+/** The node's options (docs/HOME.md) in code form: config.json's tree with camelCase field names. */
 export type NodeConfig = {
   readonly [S in keyof z.output<typeof configFile>]: CamelSection<z.output<typeof configFile>[S]>
 }
@@ -271,7 +271,7 @@ export async function saveConfig(
 
 // ---- command-line overrides ----
 
-/** Options of `pbft start` that override config.json (SPEC §3: flags win). */
+/** Options of `pbft start` that override config.json (flags win: docs/HOME.md "Flags override config.json"). */
 export interface NodeFlags {
   bootstrap?: readonly string[]
   p2pListen?: readonly string[]

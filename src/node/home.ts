@@ -14,7 +14,7 @@ const GENESIS_FILE = 'genesis.json'
 const NODE_KEY_FILE = 'node_key.json'
 const DATA_DIR = 'data'
 
-/** The layout of a node home (SPEC §4). */
+/** The layout of a node home (docs/HOME.md). */
 interface HomePaths {
   readonly home: string
   readonly config: string

@@ -58,14 +58,14 @@ export class NodeRpcBackend implements RpcBackend {
     // admitted again (its nonce is used), so it always reaches the store lookup below.
     try {
       const submitted = this.node.txs.submit(tx)
-      // Acknowledge only once the tx is journaled: a crash after the ack must not forget it (SPEC §8).
+      // Acknowledge only once the tx is journaled: a crash after the ack must not forget it (docs/CONSENSUS.md "Consensus rules").
       await submitted.journaled
       return { hash: toHex(submitted.hash), status: 'pending' }
     } catch (err) {
       if (!(err instanceof MempoolError)) throw err
       const hash = txHash(tx)
       const hex = toHex(hash)
-      // Resubmitting a known tx returns its current status, not a failure (SPEC §6).
+      // Resubmitting a known tx returns its current status, not a failure (docs/RPC.md).
       if ((await this.node.store.getTxLocation(hash)) !== undefined) return { hash: hex, status: 'final' }
       if (this.node.mempool.droppedTx(hash) !== undefined) return { hash: hex, status: 'dropped' }
       throw rpcErrorFromMempool(err)

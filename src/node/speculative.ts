@@ -27,7 +27,7 @@ interface Entry {
   readonly base: Execution | undefined
 }
 
-/** How far a proposal's timestamp may be ahead of a validator's clock (SPEC §5). */
+/** How far a proposal's timestamp may be ahead of a validator's clock (docs/CONSENSUS.md "Transactions and blocks"). */
 export const MAX_CLOCK_DRIFT_MS = 10_000
 
 export type ExecutionVerdict =
@@ -57,7 +57,7 @@ export class SpeculativeExecutions {
   ) {}
 
   /**
-   * Full validation (SPEC §5) of `block` on top of `ancestors` (those above the tip must extend it
+   * Full validation (docs/CONSENSUS.md "Transactions and blocks") of `block` on top of `ancestors` (those above the tip must extend it
    * in order; those at or below it are skipped). Keeps a valid block's execution.
    */
   validate(tip: CommittedTip, block: Block, ancestors: readonly Block[], now: number): ExecutionVerdict {

@@ -41,7 +41,7 @@ export interface RpcEventSource {
 }
 
 /**
- * What the node implements for the RPC server (SPEC §6). All hex in and out is lowercase 0x-hex;
+ * What the node implements for the RPC server (docs/RPC.md). All hex in and out is lowercase 0x-hex;
  * the server has already validated and normalised every argument (hashes are 32 bytes, heights
  * are non-negative safe integers, txs decode with decodeTx). Results are the exact JSON shapes of
  * ./types.ts. For an expected rejection throw RpcError with a code from ./errors.ts; anything else

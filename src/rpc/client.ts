@@ -64,7 +64,7 @@ export class RpcClient {
     }
   }
 
-  /** A typed call: the params and result shapes of SPEC §6. */
+  /** A typed call: the params and result shapes of docs/RPC.md. */
   async call<M extends RpcMethodName>(
     method: M,
     params?: RpcMethodMap[M]['params'],

@@ -1,5 +1,5 @@
 /**
- * JSON-RPC error codes (SPEC §6). The standard codes are JSON-RPC 2.0's; the application codes live
+ * JSON-RPC error codes (docs/RPC.md). The standard codes are JSON-RPC 2.0's; the application codes live
  * in -32000..-32099 and each names one stable condition. Clients match on the code, so a code's
  * meaning never changes once published (docs/RPC.md lists them); add new ones at the end.
  */

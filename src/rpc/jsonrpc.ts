@@ -118,7 +118,7 @@ export class JsonRpcProcessor {
 }
 
 /**
- * SPEC §6 params are a named object. Omitted (or null, or the empty array some clients send for
+ * Params are a named object (docs/RPC.md). Omitted (or null, or the empty array some clients send for
  * "no params") means `{}`; positional params are refused with a hint.
  */
 function namedParams(params: unknown): unknown {

@@ -1,5 +1,5 @@
 /**
- * The method table of SPEC §6: each entry validates its named params with its zod schema, then
+ * The method table of docs/RPC.md: each entry validates its named params with its zod schema, then
  * calls the backend. Transport concerns (HTTP, WebSocket, batches) live in ./jsonrpc.ts and
  * ./server.ts; subscription bookkeeping in ./ws-session.ts.
  */
@@ -76,7 +76,7 @@ function method<S extends z.ZodType>(
   }
 }
 
-/** The checked tx bytes and hash; a tx that does not decode is INVALID_PARAMS (SPEC §6). */
+/** The checked tx bytes and hash; a tx that does not decode is INVALID_PARAMS (docs/RPC.md). */
 function decodeTxParam(hex: string): { bytes: Uint8Array; hash: Hex } {
   const digits = hex.startsWith('0x') || hex.startsWith('0X') ? hex.length - 2 : hex.length
   if (digits / 2 > MAX_TX_BYTES) {
@@ -181,7 +181,7 @@ export function createMethods(deps: MethodDeps): ReadonlyMap<string, MethodHandl
   const table: Record<string, MethodHandler> = {
     broadcast_tx_async: method(txParams, (p): BroadcastAsyncResult => {
       const { bytes, hash } = decodeTxParam(p.tx)
-      // Fire and forget (SPEC §6): admission errors are not the caller's to see, only logged.
+      // Fire and forget (docs/RPC.md): admission errors are not the caller's to see, only logged.
       Promise.resolve()
         .then(() => backend.broadcastTx(bytes))
         .catch((err: unknown) => logger.debug({ err, hash }, 'rpc: broadcast_tx_async tx not admitted'))

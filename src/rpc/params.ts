@@ -1,5 +1,5 @@
 /**
- * One zod schema per method's named params (SPEC §6). Objects are strict: an unknown key is an
+ * One zod schema per method's named params (docs/RPC.md). Objects are strict: an unknown key is an
  * error (-32602), which catches typos such as `{heigth: 3}` that would otherwise silently mean
  * "latest". Hex inputs are normalised to lowercase 0x-hex so the backend sees one spelling.
  */
@@ -53,7 +53,7 @@ export const queryParams = z.strictObject({
     ),
 })
 
-/** `limit` is accepted by num_unconfirmed_txs too (SPEC's table lists it for both) and ignored. */
+/** `limit` is accepted by num_unconfirmed_txs too (docs/RPC.md documents it for both) and ignored. */
 export const limitParams = z.strictObject({ limit: z.int().min(1).optional() })
 
 export const subscribeParams = z

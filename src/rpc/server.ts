@@ -1,5 +1,5 @@
 /**
- * The JSON-RPC server (SPEC §6): HTTP POST `/` (single and batch), `GET /health`, and WebSocket
+ * The JSON-RPC server (docs/RPC.md): HTTP POST `/` (single and batch), `GET /health`, and WebSocket
  * `/websocket` (same calls plus subscriptions), on node:http + ws. Binds 127.0.0.1 by default.
  * Waiting calls (broadcast_tx_commit, subscriptions) wait on backend events through one EventHub:
  * nothing polls and nothing blocks the node's event loop.

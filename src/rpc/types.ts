@@ -1,5 +1,5 @@
 /**
- * The JSON shapes of SPEC §6, exactly as they travel: snake_case keys, heights and counts as JSON
+ * The JSON shapes of docs/RPC.md, exactly as they travel: snake_case keys, heights and counts as JSON
  * numbers, hashes / public keys / encoded txs as lowercase 0x-hex strings, KV keys and values as
  * plain strings. The node builds these (see ./convert.ts for the header/block/certificate helpers),
  * the server sends them unchanged, the client and CLI read them.
@@ -8,7 +8,7 @@
 /** A lowercase 0x-prefixed hex string (a hash, a public key, an encoded tx or a signature). */
 export type Hex = string
 
-/** Block header (SPEC §5) in JSON. */
+/** Block header (docs/CONSENSUS.md "Transactions and blocks") in JSON. */
 export interface HeaderJson {
   chain_id: string
   height: number

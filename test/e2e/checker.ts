@@ -27,7 +27,7 @@ import type { History, HistoryOp } from './history.js'
  * - no tx is final twice; every tx acknowledged final is final exactly once (at the reported
  *   height/index); every sync-acknowledged tx is final or reported dropped with a reason by the node
  *   it was sent to — also when that node was killed after acknowledging it (its mempool journal
- *   keeps what it acknowledged across a crash, SPEC §8);
+ *   keeps what it acknowledged across a crash, docs/CONSENSUS.md "Consensus rules");
  *   a tx definitely rejected or reported dropped is not final;
  * - every node's KV state (query) and sender nonces (account) equal a replay of the chain at the
  *   node's height, and its latest app hash equals the replayed one.
@@ -186,7 +186,7 @@ function describe(a: TxAnswer | undefined): string {
 /**
  * Polls the `tx` status of every sync-acknowledged op until it is final (anywhere) or dropped (by the
  * node that acknowledged it) — or until the deadline. A node killed after acknowledging a tx gets no
- * exception: once restarted it must still know the tx (SPEC §8).
+ * exception: once restarted it must still know the tx (docs/CONSENSUS.md "Consensus rules").
  */
 async function resolvePending(
   ops: HistoryOp[],

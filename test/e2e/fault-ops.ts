@@ -56,7 +56,7 @@ async function txStatuses(url: string, hashes: string[]): Promise<TxAnswer[]> {
 
 /**
  * Drains `node` before its data dir is wiped. A SIGKILL loses no acknowledged tx (the mempool
- * journal keeps them, SPEC §8), but a wipe erases the journal too: that is data loss by the
+ * journal keeps them, docs/CONSENSUS.md "Consensus rules"), but a wipe erases the journal too: that is data loss by the
  * operator, which the checker cannot tell apart from a node losing an ack. So: add the node to
  * `exclude` (the URLs the driver's rpcUrls() leaves out; the caller removes it once the node is
  * back), wait until no request to it is in flight, then until every tx it acknowledged as pending

@@ -169,7 +169,7 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
 })
 
 /**
- * SPEC §8: a tx acknowledged by broadcast_tx_sync is final later or reported dropped, also when the
+ * docs/CONSENSUS.md "Consensus rules": a tx acknowledged by broadcast_tx_sync is final later or reported dropped, also when the
  * node that acknowledged it is SIGKILLed right after the ack. One validator of four runs alone (no
  * quorum, so nothing can become final and the txs exist only in its mempool and its journal).
  */

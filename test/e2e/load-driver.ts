@@ -39,7 +39,7 @@ export interface LoadDriverOptions {
   requestTimeoutMs?: number
 }
 
-/** JSON-RPC application codes (SPEC §6, src/rpc/errors.ts) that mean "definitely not admitted". */
+/** JSON-RPC application codes (docs/RPC.md, src/rpc/errors.ts) that mean "definitely not admitted". */
 const DEFINITE_REJECTIONS = new Set([
   -32602, // tx does not decode
   -32001, // invalid signature

@@ -2,7 +2,7 @@ import { MAX_PIPELINE_DEPTH } from '../../src/codec/limits.js'
 import { parseFaults, runSimulation } from './simulation.js'
 
 /**
- * `npx tsx test/sim/cli.ts --seeds A..B --validators N --faults SPEC [--depth K] [--trace]` (SPEC §9).
+ * `npx tsx test/sim/cli.ts --seeds A..B --validators N --faults LIST [--depth K] [--trace]` (docs/CONSENSUS.md "Simulator").
  * --depth is the engine's pipelining depth (default the node's default, MAX_PIPELINE_DEPTH).
  * Prints one line per failing seed with the command that replays it, then `N passed, M failed`.
  */

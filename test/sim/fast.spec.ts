@@ -3,7 +3,7 @@ import { MAX_PIPELINE_DEPTH } from '../../src/codec/limits.js'
 import { BYZANTINE_FAULTS, NETWORK_FAULTS, parseFaults, runSimulation, type SimResult } from './simulation.js'
 
 /**
- * The fast slice of the deterministic simulation (SPEC §9): ~400 seeds, n = 4 and 7, every fault kind,
+ * The fast slice of the deterministic simulation (docs/CONSENSUS.md "Simulator"): ~400 seeds, n = 4 and 7, every fault kind,
  * at the node's default pipelining depth K = 4 and at K = 1 and 2.
  */
 function runRange(

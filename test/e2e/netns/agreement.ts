@@ -96,7 +96,7 @@ export async function assertFinalEverywhere(
         })),
       ),
     )
-    // SPEC §8: an acknowledged tx is final later or reported dropped with a reason (e.g. a client
+    // docs/CONSENSUS.md "Consensus rules": an acknowledged tx is final later or reported dropped with a reason (e.g. a client
     // that re-signed its nonce on the other side of a partition); the checker verifies the reason.
     const dropped = seen.some((r) => r.status === 'dropped') && !seen.some((r) => r.status === 'final')
     if (dropped && opts.allowDropped) continue

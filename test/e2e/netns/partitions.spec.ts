@@ -76,7 +76,7 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     return all
   }
 
-  /** Txs the clients were told are final or in a mempool: each must end up final (SPEC §8). */
+  /** Txs the clients were told are final or in a mempool: each must end up final (docs/CONSENSUS.md "Consensus rules"). */
   const acknowledged = (h: History) =>
     h.ops.filter((o) => o.outcome === 'final' || o.outcome === 'pending').map((o) => o.hash)
   const acks = (l: LoadDriver) => l.ops.filter((o) => o.outcome === 'final' || o.outcome === 'pending').length

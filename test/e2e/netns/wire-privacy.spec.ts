@@ -14,7 +14,7 @@ const CHAIN = 'netns-privacy'
 const utf8 = (s: string) => new TextEncoder().encode(s)
 
 /**
- * SPEC §7: peers talk TCP + Noise. The cable of one host is recorded from before its node starts
+ * docs/PROTOCOL.md: peers talk TCP + Noise. The cable of one host is recorded from before its node starts
  * (so the handshakes are on it) while txs carrying a canary value are finalized; neither the canary
  * nor the node's private key may appear in the recorded bytes. The same canary captured on the
  * host's loopback, where the plaintext JSON-RPC runs, proves the search finds what is there.

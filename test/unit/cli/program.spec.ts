@@ -69,7 +69,7 @@ describe('cli/program', () => {
     expect(help.stdout).to.match(/^Usage: pbft explode/)
   })
 
-  it('addNodeFlags parses the start flags of SPEC §3', async () => {
+  it('addNodeFlags parses the start flags of docs/CLI.md', async () => {
     let seen: NodeFlags | undefined
     const start: CommandRegistrar = (program) => {
       addNodeFlags(program.command('start')).action((opts: Record<string, unknown>) => {

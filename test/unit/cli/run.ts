@@ -17,7 +17,7 @@ export async function runPbft(argv: string[], groups?: readonly CommandRegistrar
   return { code, stdout: out.join(''), stderr: err.join('') }
 }
 
-/** Asserts the SPEC §3 error shape: exactly one `error: ...` line on stderr. */
+/** Asserts the error shape of docs/CLI.md "Exit status": exactly one `error: ...` line on stderr. */
 export function oneErrorLine(result: CliResult): string {
   const lines = result.stderr.split('\n')
   if (result.code === 0) throw new Error(`expected a failure, got exit 0 (stdout: ${result.stdout})`)

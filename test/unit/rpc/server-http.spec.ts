@@ -64,7 +64,7 @@ describe('rpc/server over HTTP', () => {
       })
     })
 
-    it('status, net_info, validators, num_unconfirmed_txs return the SPEC shapes', async () => {
+    it('status, net_info, validators, num_unconfirmed_txs return the docs/RPC.md shapes', async () => {
       const status = (await call(t.url, 'status')).result
       expect(status).to.have.all.keys('node_info', 'sync_info', 'consensus', 'mempool', 'n_peers')
       expect(status.sync_info).to.have.all.keys(
