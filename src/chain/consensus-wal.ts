@@ -59,6 +59,9 @@ export class ConsensusWal {
           corrupt.push({ key: e.key, error: String(err) })
         }
       }
+      // Storage order is key (hash) order: arbitrary. Replay in the order the records were written,
+      // as far as it is known, so a restart's outcome depends on the WAL's contents alone.
+      records.sort(compareWalRecords)
       return { records, corrupt }
     })
   }
@@ -106,6 +109,43 @@ export class ConsensusWal {
         for (const k of obsolete) this.keys.delete(k)
       })
     })
+  }
+}
+
+const KIND_ORDER: Record<WalRecord['kind'], number> = {
+  newview: 0,
+  preprepare: 1,
+  prepare: 2,
+  commit: 3,
+  viewchange: 4,
+}
+
+/**
+ * Write order: by view — a VIEW-CHANGE for v is written in view v - 1, after that view's votes — then
+ * NEW-VIEW, PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE, then height; equal keys by encoding, so the
+ * order is total.
+ */
+function compareWalRecords(a: WalRecord, b: WalRecord): number {
+  return (
+    writeView(a) - writeView(b) ||
+    KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+    recordHeight(a) - recordHeight(b) ||
+    Buffer.compare(encodeWalRecord(a), encodeWalRecord(b))
+  )
+}
+
+function writeView(r: WalRecord): number {
+  return r.kind === 'viewchange' ? r.msg.newView - 1 : r.msg.view
+}
+
+function recordHeight(r: WalRecord): number {
+  switch (r.kind) {
+    case 'viewchange':
+      return r.msg.checkpointHeight
+    case 'newview':
+      return 0
+    default:
+      return r.msg.height
   }
 }
 

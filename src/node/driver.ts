@@ -6,6 +6,9 @@ import type { EngineAction, EngineEvent, EngineStatus, Evidence } from '../conse
 
 export type ProposalRequest = Extract<EngineAction, { type: 'request_proposal' }>
 
+/** What the driver needs of the engine (PbftEngine; a scripted stand-in in unit tests). */
+export type SteppableEngine = Pick<PbftEngine, 'step' | 'status'>
+
 /** The one consensus timer: `start` replaces a running one. */
 export interface TimerPort {
   start(ms: number, fire: () => void): void
@@ -58,7 +61,7 @@ export class ConsensusDriver {
   private idleWaiters: (() => void)[] = []
 
   constructor(
-    private readonly engine: PbftEngine,
+    private readonly engine: SteppableEngine,
     private readonly ports: DriverPorts,
   ) {}
 
