@@ -41,7 +41,7 @@ coverage: $(STAMP)
 	npx c8 --reporter=text-summary mocha 'test/unit/**/*.spec.ts'
 
 sim: $(STAMP)
-	npx tsx test/sim/cli.ts --seeds 1..10000
+	npx tsx test/sim/cli.ts --seeds 1..10000 --jobs $$(nproc)
 
 bench: build
 	npx tsx bench/run.ts
