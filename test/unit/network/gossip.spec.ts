@@ -130,6 +130,11 @@ describe('network/gossip', function () {
     outsider.subscribe('prepare', () => {})
     b.subscribe('prepare', () => {})
     await waitFor(() => b.topicPeers('prepare').length === 2, 'both subscribed at B')
+    // A publisher that does not know B subscribes yet sends nothing (publish to zero peers is a no-op).
+    await waitFor(
+      () => v.topicPeers('prepare').length === 1 && outsider.topicPeers('prepare').length === 1,
+      'B subscribed, seen from the validator and the outsider',
+    )
     for (let i = 0; i < 20; i++) {
       await v.publish('prepare', bytes(`!forged-${i}`))
       await outsider.publish('prepare', bytes(`!outsider-${i}`))
