@@ -93,6 +93,7 @@ export class ConsensusDriver {
    */
   stop(): Promise<void> {
     this.stopped = true
+    this.ports.timer.cancel()
     for (const item of this.queue.splice(0)) item.done?.()
     if (!this.draining) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
@@ -136,6 +137,7 @@ export class ConsensusDriver {
 
   private fail(err: unknown): void {
     this.stopped = true
+    this.ports.timer.cancel()
     for (const item of this.queue.splice(0)) item.done?.()
     this.settle()
     this.ports.fatal(err)

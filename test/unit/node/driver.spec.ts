@@ -138,7 +138,7 @@ describe('node/driver: ConsensusDriver', () => {
     })
     storage.pending.shift()?.()
     await tick()
-    expect(log).to.deep.equal(['fatal Error: EIO'])
+    expect(log).to.deep.equal(['cancel', 'fatal Error: EIO'])
     expect(released).to.equal(true)
     expect(driver.isStopped).to.equal(true)
     driver.submit({ type: 'txs_available' })
@@ -161,7 +161,7 @@ describe('node/driver: ConsensusDriver', () => {
       }),
     )
     driver.submit({ type: 'start' })
-    expect(log).to.deep.equal(['fatal Error: crash'])
+    expect(log).to.deep.equal(['cancel', 'fatal Error: crash'])
   })
 
   it('a timer fires back into the driver as a timeout event', () => {
@@ -199,6 +199,7 @@ describe('node/driver: ConsensusDriver', () => {
     storage.pending.shift()?.()
     await stopping
     expect(engine.seen).to.deep.equal(['start'])
-    expect(log).to.deep.equal([]) // stopped before the send: never a send without its record, and no send after stop
+    // stopped before the send (never a send without its record, none after stop); the timer is cancelled
+    expect(log).to.deep.equal(['cancel'])
   })
 })
