@@ -18,6 +18,8 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   this.timeout(180_000)
   let fn: FaultNet
   let driver: LoadDriver | undefined
+  /** the f+1 test's view sampler; afterEach clears it too, so a failing test does not leave it running */
+  let sampler: NodeJS.Timeout | undefined
   /** RPC URLs the load driver leaves alone (see drain in fault-ops.ts) */
   const excluded = new Set<string>()
 
@@ -26,6 +28,8 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   })
 
   afterEach(async function () {
+    clearInterval(sampler)
+    sampler = undefined
     await driver?.stop()
     driver = undefined
     excluded.clear()
@@ -136,7 +140,7 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
     await fn.kill(primary, d)
     await fn.kill(other, d)
     const survivors = fn.live()
-    const sampler = setInterval(() => {
+    sampler = setInterval(() => {
       fn.views(fn.validators.filter((n) => n.running)).then(
         (v) => process.env.PBFT_E2E_TRACE === '1' && console.log(`  t=${Date.now() % 100000} views ${v}`),
         () => {},

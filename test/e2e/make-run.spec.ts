@@ -50,12 +50,18 @@ interface Status {
  */
 describe('e2e: make run (pbft testnet into keys/, pbft devnet)', function () {
   this.timeout(120_000)
-  const dir = mkdtempSync(join(tmpdir(), 'pbft-makerun-'))
+  let dir: string
   let running: Devnet | undefined
+
+  // In a hook, not in the describe body: that also runs on --dry-run or a --grep that skips this
+  // suite, where no after() would remove the directory.
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pbft-makerun-'))
+  })
 
   after(async () => {
     await running?.interrupt()
-    rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
 
   it('starts 4 nodes with prefixed logs, stops all cleanly on SIGINT, and the next run resumes the chain', async () => {

@@ -21,6 +21,9 @@ import { ByzantineProcess } from './process.js'
  * clean) and live (txs final under load) and must reject / penalise the offender.
  */
 
+/** Load drivers of the running test: afterEach stops them also when the test failed before d.stop(). */
+const drivers: LoadDriver[] = []
+
 function load(seed: number, honest: TestNode[]): LoadDriver {
   const d = new LoadDriver({
     chainId: E2E_CHAIN,
@@ -30,6 +33,7 @@ function load(seed: number, honest: TestNode[]): LoadDriver {
     seed,
   })
   d.start()
+  drivers.push(d)
   return d
 }
 
@@ -68,6 +72,7 @@ function byzantineSuite(
       honest = fn.validators.filter((_n, i) => i !== byzIndex)
     })
     afterEach(async function () {
+      await Promise.all(drivers.splice(0).map((d) => d.stop()))
       await Promise.all(procs.map((p) => p.stop()))
       if (this.currentTest?.state === 'failed') console.error(fn.logsTail(30))
     })
