@@ -5,7 +5,8 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.install-stamp
 
-.PHONY: all install build lint test test-deps test-unit test-long sim bench run devnet devnet-clean clean coverage
+.PHONY: all install build lint test test-deps test-unit test-sim test-e2e test-netns test-long \
+	sim bench run devnet-clean clean coverage
 
 all: build
 
@@ -28,14 +29,31 @@ lint: $(STAMP)
 test-deps:
 	@command -v tcpdump >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq tcpdump)
 
+# Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in
+# one mocha run; the e2e tiers start dist/cli.js, hence `build`; netns needs root and tcpdump.
+UNIT_SPECS := 'test/unit/**/*.spec.ts'
+SIM_SPECS := 'test/sim/**/*.spec.ts'
+E2E_SPECS := 'test/e2e/**/*.spec.ts'
+NETNS_SPECS := 'test/e2e/netns/**/*.spec.ts'
+LONG_SPECS := 'test/long/**/*.spec.ts'
+
 test: test-deps lint build
-	npx mocha 'test/unit/**/*.spec.ts' 'test/sim/**/*.spec.ts' 'test/e2e/**/*.spec.ts'
+	npx mocha $(UNIT_SPECS) $(SIM_SPECS) $(E2E_SPECS)
 
 test-unit: $(STAMP)
-	npx mocha 'test/unit/**/*.spec.ts'
+	npx mocha $(UNIT_SPECS)
+
+test-sim: $(STAMP)
+	npx mocha $(SIM_SPECS)
+
+test-e2e: build
+	npx mocha $(E2E_SPECS) --exclude $(NETNS_SPECS)
+
+test-netns: test-deps build
+	npx mocha $(NETNS_SPECS)
 
 test-long: build
-	PBFT_LONG=1 npx mocha 'test/long/**/*.spec.ts'
+	PBFT_LONG=1 npx mocha $(LONG_SPECS)
 
 coverage: $(STAMP)
 	npx c8 --reporter=text-summary mocha 'test/unit/**/*.spec.ts'

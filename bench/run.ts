@@ -29,7 +29,8 @@ import { parseArgs } from 'node:util'
 import { signTx } from '../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../src/crypto/ed25519.js'
 import { sha256, toHex } from '../src/crypto/hash.js'
-import { rpc, type StatusResult, waitFor } from '../test/e2e/harness.js'
+import { rpc, type StatusResult } from '../test/e2e/harness.js'
+import { waitFor, waitForValue } from '../test/helpers/wait.js'
 import { renderChart } from './chart.js'
 import {
   type BenchNode,
@@ -105,13 +106,11 @@ function log(msg: string): void {
 /** One tx through broadcast_tx_commit: the network forms a mesh and finalizes before the clock starts. */
 async function waitUntilLive(nodes: readonly BenchNode[]): Promise<void> {
   await waitFor(
-    'every node to see its peers',
     async () => {
       const statuses = await Promise.all(nodes.map((n) => rpc<StatusResult>(n.rpcUrl, 'status')))
       return statuses.every((s) => s.n_peers >= nodes.length - 1)
     },
-    60_000,
-    200,
+    { timeoutMs: 60_000, intervalMs: 200, message: 'every node to see its peers' },
   )
   const signer = new Ed25519Signer(sha256(new TextEncoder().encode(`${args.seed}-readiness`)))
   const tx = toHex(
@@ -119,12 +118,11 @@ async function waitUntilLive(nodes: readonly BenchNode[]): Promise<void> {
   )
   const first = nodes[0] as BenchNode
   // gossipsub's mesh forms about a second after the connections; retry until the tx is final.
-  await waitFor(
-    'a first tx to be final',
-    () => rpc(first.rpcUrl, 'broadcast_tx_commit', { tx, timeout_ms: 5_000 }),
-    60_000,
-    500,
-  )
+  await waitForValue(() => rpc<object>(first.rpcUrl, 'broadcast_tx_commit', { tx, timeout_ms: 5_000 }), {
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    message: 'a first tx to be final',
+  })
 }
 
 /** Runs the load process to completion, sampling the nodes' CPU at its steady-window markers. */

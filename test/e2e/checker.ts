@@ -15,6 +15,7 @@ import type {
   StatusResult,
   TxResult,
 } from '../../src/rpc/types.js'
+import { WaitTimeoutError, waitFor } from '../helpers/wait.js'
 import type { History, HistoryOp } from './history.js'
 
 /**
@@ -195,35 +196,46 @@ async function resolvePending(
 ): Promise<Map<number, PendingResolution>> {
   const out = new Map<number, PendingResolution>()
   let open = ops
-  const deadline = Date.now() + waitMs
-  for (;;) {
-    const hashes = open.map((o) => o.hash)
-    const perNode = await Promise.all(rpcUrls.map((u) => txStatuses(u, hashes)))
-    const still: HistoryOp[] = []
-    for (const [i, op] of open.entries()) {
-      const answers = perNode.map((list) => list[i])
-      const own = answers[rpcUrls.indexOf(op.node)]
-      const ownStatus = own !== undefined && typeof own !== 'string' ? own : undefined
-      const final = answers.some((a) => a !== undefined && typeof a !== 'string' && a.status === 'final')
-      const detail = rpcUrls.map((u, k) => `${u}: ${describe(answers[k])}`).join(', ')
-      if (final) out.set(op.id, { kind: 'final', detail })
-      else if (ownStatus?.status === 'dropped')
-        out.set(op.id, { kind: 'dropped', detail: ownStatus.reason ?? '' })
-      else {
-        out.set(op.id, { kind: 'unresolved', detail })
-        still.push(op)
+  // At the deadline the ops still open stay 'unresolved' in `out`: a result, not an error.
+  await waitFor(
+    async () => {
+      const hashes = open.map((o) => o.hash)
+      const perNode = await Promise.all(rpcUrls.map((u) => txStatuses(u, hashes)))
+      const still: HistoryOp[] = []
+      for (const [i, op] of open.entries()) {
+        const answers = perNode.map((list) => list[i])
+        const own = answers[rpcUrls.indexOf(op.node)]
+        const ownStatus = own !== undefined && typeof own !== 'string' ? own : undefined
+        const final = answers.some((a) => a !== undefined && typeof a !== 'string' && a.status === 'final')
+        const detail = rpcUrls.map((u, k) => `${u}: ${describe(answers[k])}`).join(', ')
+        if (final) out.set(op.id, { kind: 'final', detail })
+        else if (ownStatus?.status === 'dropped')
+          out.set(op.id, { kind: 'dropped', detail: ownStatus.reason ?? '' })
+        else {
+          out.set(op.id, { kind: 'unresolved', detail })
+          still.push(op)
+        }
       }
-    }
-    open = still
-    if (open.length === 0 || Date.now() > deadline) return out
-    await sleep(250)
-  }
+      open = still
+      return open.length === 0
+    },
+    { timeoutMs: waitMs, intervalMs: 250, message: 'acknowledged txs to resolve' },
+  ).catch(ignoreTimeout)
+  return out
 }
 
+/**
+ * For a poll whose deadline is an answer ("still open", "not converged"), not a failure. The probes
+ * here catch their RPC errors themselves: one that threw anyway is a bug, and is rethrown.
+ */
+function ignoreTimeout(err: unknown): void {
+  if (!(err instanceof WaitTimeoutError) || err.lastError !== undefined) throw err
+}
+
+/** Undefined once every node reports the same tip; at the deadline, where each one is. */
 async function waitConverged(rpcUrls: string[], ms: number): Promise<string | undefined> {
-  const deadline = Date.now() + ms
   let last = ''
-  for (;;) {
+  const converged = async (): Promise<boolean> => {
     const tips = await Promise.all(
       rpcUrls.map((u) =>
         call<StatusResult>(u, 'status').then(
@@ -232,11 +244,17 @@ async function waitConverged(rpcUrls: string[], ms: number): Promise<string | un
         ),
       ),
     )
-    if (new Set(tips).size === 1 && !tips[0]?.startsWith('unreachable')) return undefined
+    if (new Set(tips).size === 1 && !tips[0]?.startsWith('unreachable')) return true
     last = rpcUrls.map((u, i) => `${u} at ${tips[i]?.slice(0, 20)}`).join(', ')
-    if (Date.now() > deadline) return last
-    await sleep(200)
+    return false
   }
+  return waitFor(converged, { timeoutMs: ms, intervalMs: 200, message: 'the nodes to converge' }).then(
+    () => undefined,
+    (err: unknown) => {
+      ignoreTimeout(err)
+      return last
+    },
+  )
 }
 
 interface NodeChain {
@@ -552,6 +570,7 @@ export async function checkHistory(opts: CheckOptions): Promise<CheckReport> {
         }
       } catch (err) {
         if (attempt === 4) v(`${url}: cannot read state: ${(err as Error).message}`)
+        // a pause between a bounded number of read attempts (a retry backoff, not a condition wait)
         await sleep(200)
       }
     }

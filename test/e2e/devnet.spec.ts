@@ -8,7 +8,8 @@ import { fromHex, sha256, toHex } from '../../src/crypto/hash.js'
 import { generateNodeKey } from '../../src/crypto/node-key.js'
 import { createNetwork, type Network } from '../../src/network/network.js'
 import { acceptAllGossip } from '../fixtures/gossip.js'
-import { rpc, runCli, TestNet, type TestNode, waitFor } from './harness.js'
+import { waitFor } from '../helpers/wait.js'
+import { rpc, runCli, TestNet, type TestNode, waitHeight } from './harness.js'
 
 const CHAIN = 'e2e-chain'
 
@@ -48,14 +49,6 @@ async function expectSameChain(nodes: TestNode[], height: number): Promise<void>
   }
 }
 
-async function waitHeight(nodes: TestNode[], height: number, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
-    `height ${height} on ${nodes.map((n) => n.name).join(',')}`,
-    async () => (await Promise.all(nodes.map((n) => n.height()))).every((h) => h >= height),
-    timeoutMs,
-  )
-}
-
 describe('e2e: a 4-validator devnet of real processes', function () {
   this.timeout(180_000)
   let net: TestNet
@@ -71,10 +64,13 @@ describe('e2e: a 4-validator devnet of real processes', function () {
     cfg.metrics.enabled = true
     writeFileSync(cfgPath, JSON.stringify(cfg, null, 2))
     for (const n of validators) n.start()
-    await waitFor('all validators serving RPC with 3 peers', async () => {
-      const st = await Promise.all(validators.map((n) => n.status()))
-      return st.every((s) => s.n_peers >= 3)
-    })
+    await waitFor(
+      async () => {
+        const st = await Promise.all(validators.map((n) => n.status()))
+        return st.every((s) => s.n_peers >= 3)
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'all validators serving RPC with 3 peers' },
+    )
   })
 
   afterEach(function () {
@@ -206,10 +202,11 @@ describe('e2e: a 4-validator devnet of real processes', function () {
     })
     await outsider.start()
     try {
-      await waitFor(
-        'outsider in the prepare mesh',
-        () => outsider.topicPeers('prepare').length > 0 || undefined,
-      )
+      await waitFor(() => outsider.topicPeers('prepare').length > 0, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        message: 'outsider in the prepare mesh',
+      })
       // signed by a key that is not a validator's, claiming to be validator 1
       const forged: Omit<PrepareMsg, 'signature'> = {
         kind: 'prepare',
@@ -232,16 +229,19 @@ describe('e2e: a 4-validator devnet of real processes', function () {
       forgedTx[forgedTx.length - 1] = (forgedTx[forgedTx.length - 1] as number) ^ 0x01
       await outsider.publish('tx', encodeTxBatch([fromHex(new Client(98).tx('ok', 'y')), forgedTx]))
       const metricsUrl = await metricsUrlOf(node0)
-      await waitFor('gossip rejections counted on node0', async () => {
-        const text = await (await fetch(metricsUrl)).text()
-        const rejects = text
-          .split('\n')
-          .filter((l) => l.startsWith('pbft_gossip_messages_total') && l.includes('result="reject"'))
-        const forgedTxRejected = rejects.some(
-          (l) => l.includes('topic="tx"') && l.includes('invalid_signature'),
-        )
-        return (rejects.length >= 3 && forgedTxRejected) || undefined
-      })
+      await waitFor(
+        async () => {
+          const text = await (await fetch(metricsUrl)).text()
+          const rejects = text
+            .split('\n')
+            .filter((l) => l.startsWith('pbft_gossip_messages_total') && l.includes('result="reject"'))
+          const forgedTxRejected = rejects.some(
+            (l) => l.includes('topic="tx"') && l.includes('invalid_signature'),
+          )
+          return rejects.length >= 3 && forgedTxRejected
+        },
+        { timeoutMs: 30_000, intervalMs: 100, message: 'gossip rejections counted on node0' },
+      )
       const after = await node0.status()
       expect(after.sync_info.latest_block_hash).to.equal(before.sync_info.latest_block_hash)
       expect(after.consensus.view).to.equal(before.consensus.view)

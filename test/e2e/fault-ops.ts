@@ -1,15 +1,8 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { WaitTimeoutError, waitFor, waitForValue } from '../helpers/wait.js'
 import { type CheckReport, checkHistory } from './checker.js'
-import {
-  genesisPathOf,
-  startAll,
-  TestNet,
-  type TestNode,
-  useFastConsensus,
-  waitFor,
-  waitHeight,
-} from './harness.js'
+import { genesisPathOf, startAll, TestNet, type TestNode, useFastConsensus, waitHeight } from './harness.js'
 import type { History, HistoryOp } from './history.js'
 import type { LoadDriver } from './load-driver.js'
 
@@ -73,12 +66,11 @@ export async function drain(
   const deadline = Date.now() + timeoutMs
   exclude.add(node.rpcUrl)
   // A request picked this node before it was excluded: its answer may still be an ack.
-  await waitFor(
-    `requests in flight to ${node.name} answered`,
-    () => driver.inFlight(node.rpcUrl) === 0,
-    Math.max(0, deadline - Date.now()),
-    50,
-  ).catch((err: Error) => {
+  await waitFor(() => driver.inFlight(node.rpcUrl) === 0, {
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    intervalMs: 50,
+    message: `requests in flight to ${node.name} answered`,
+  }).catch((err: Error) => {
     throw new DrainTimeoutError(`drain of ${node.name}: ${err.message}`)
   })
   const acked = driver.ops.filter((o) => o.node === node.rpcUrl && o.outcome === 'pending')
@@ -87,7 +79,8 @@ export async function drain(
   const last = new Map<number, string>()
   let final = 0
   const dropped: HistoryOp[] = []
-  for (;;) {
+  /** One poll of the node; true once every acknowledged tx is final or dropped. */
+  const settled = async (): Promise<boolean> => {
     try {
       const answers = await txStatuses(
         node.rpcUrl,
@@ -111,18 +104,22 @@ export async function drain(
       // the node is slow or briefly unreachable: poll again until the deadline
       for (const op of open) last.set(op.id, `unreachable (${(err as Error).message})`)
     }
-    if (open.length === 0) break
-    if (Date.now() > deadline) {
-      const shown = open
-        .slice(0, 10)
-        .map((o) => `op ${o.id} (client ${o.client} nonce ${o.nonce} ${o.hash}): ${last.get(o.id) ?? '?'}`)
-      throw new DrainTimeoutError(
-        `drain of ${node.name}: ${open.length} of ${acked.length} acknowledged txs not final or dropped ` +
-          `within ${timeoutMs} ms: ${shown.join(', ')}${open.length > shown.length ? ', …' : ''}`,
-      )
-    }
-    await new Promise((r) => setTimeout(r, 250))
+    return open.length === 0
   }
+  await waitFor(settled, {
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    intervalMs: 250,
+    message: `txs acknowledged by ${node.name} final or dropped`,
+  }).catch((err: Error) => {
+    if (!(err instanceof WaitTimeoutError)) throw err
+    const shown = open
+      .slice(0, 10)
+      .map((o) => `op ${o.id} (client ${o.client} nonce ${o.nonce} ${o.hash}): ${last.get(o.id) ?? '?'}`)
+    throw new DrainTimeoutError(
+      `drain of ${node.name}: ${open.length} of ${acked.length} acknowledged txs not final or dropped ` +
+        `within ${timeoutMs} ms: ${shown.join(', ')}${open.length > shown.length ? ', …' : ''}`,
+    )
+  })
   for (const op of dropped) {
     console.log(`  ${node.name} dropped op ${op.id} (client ${op.client} nonce ${op.nonce}): ${op.error}`)
   }
@@ -217,7 +214,11 @@ export class FaultNet {
     if (node.running) throw new Error(`${node.name} is running`)
     if (opts.wipe === true) rmSync(join(node.home, 'data'), { recursive: true, force: true })
     node.start()
-    await waitFor(`${node.name} serving RPC`, () => node.status(), 20_000)
+    await waitForValue(() => node.status(), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      message: `${node.name} serving RPC`,
+    })
     const id = (await node.status()).node_info.peer_id
     this.peerIds.set(id, node)
   }

@@ -2,9 +2,10 @@ import { expect } from 'chai'
 import { signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
+import { waitFor, waitForValue } from '../helpers/wait.js'
 import type { CheckReport } from './checker.js'
 import { drain, E2E_CHAIN, FaultNet } from './fault-ops.js'
-import { rpc, type TestNode, waitFor } from './harness.js'
+import { rpc, type TestNode } from './harness.js'
 import { History, type HistoryOp } from './history.js'
 import { LoadDriver } from './load-driver.js'
 
@@ -17,6 +18,8 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   this.timeout(180_000)
   let fn: FaultNet
   let driver: LoadDriver | undefined
+  /** the f+1 test's view sampler; afterEach clears it too, so a failing test does not leave it running */
+  let sampler: NodeJS.Timeout | undefined
   /** RPC URLs the load driver leaves alone (see drain in fault-ops.ts) */
   const excluded = new Set<string>()
 
@@ -25,6 +28,8 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   })
 
   afterEach(async function () {
+    clearInterval(sampler)
+    sampler = undefined
     await driver?.stop()
     driver = undefined
     excluded.clear()
@@ -55,14 +60,12 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
   /** Waits until every validator reports the same view; returns the views. */
   async function oneView(timeoutMs: number): Promise<number[]> {
     let lastViews: number[] = []
-    return waitFor(
-      'all validators in one view',
+    return waitForValue(
       async () => {
         lastViews = await fn.views(fn.validators)
         return new Set(lastViews).size === 1 ? lastViews : undefined
       },
-      timeoutMs,
-      200,
+      { timeoutMs, intervalMs: 200, message: 'all validators in one view' },
     ).catch((err: Error) => {
       throw new Error(`${err.message}: views ${lastViews.join(',')}`)
     })
@@ -137,18 +140,20 @@ describe('e2e faults: crashes and restarts under load, judged by the history che
     await fn.kill(primary, d)
     await fn.kill(other, d)
     const survivors = fn.live()
-    const sampler = setInterval(() => {
+    sampler = setInterval(() => {
       fn.views(fn.validators.filter((n) => n.running)).then(
         (v) => process.env.PBFT_E2E_TRACE === '1' && console.log(`  t=${Date.now() % 100000} views ${v}`),
         () => {},
       )
     }, 500)
     // A block already committed by the survivors before the kill may still land; then nothing.
+    // Scenario sleep: that in-flight block is not observable, so give it a fixed second to land.
     await new Promise((r) => setTimeout(r, 1_000))
     const frozen = await fn.maxHeight(survivors)
     const outageEnd = Date.now() + Number(process.env.PBFT_OUTAGE_MS ?? 6_000)
     while (Date.now() < outageEnd) {
       expect(await fn.maxHeight(survivors), 'a block was finalized with f+1 validators down').to.equal(frozen)
+      // sampling pace while the outage lasts (its length is the scenario), not a condition wait
       await new Promise((r) => setTimeout(r, 250))
     }
     const viewsDuringOutage = await fn.views(survivors)
@@ -234,13 +239,8 @@ describe('e2e faults: acknowledged txs survive a SIGKILL of the node that acknow
 
     for (const other of fn.validators.slice(1)) await fn.restart(other)
     await waitFor(
-      'every acknowledged tx final',
-      async () =>
-        (await Promise.all(answers.map((a) => txStatus(a.hash)))).every((s) => s === 'final')
-          ? true
-          : undefined,
-      30_000,
-      250,
+      async () => (await Promise.all(answers.map((a) => txStatus(a.hash)))).every((s) => s === 'final'),
+      { timeoutMs: 30_000, intervalMs: 250, message: 'every acknowledged tx final' },
     )
     const report = await fn.check(history)
     expect(report.acknowledgedPending).to.equal(answers.length)

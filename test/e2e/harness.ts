@@ -3,31 +3,10 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { waitFor } from '../helpers/wait.js'
 
 /** Real-process test harness: the built CLI (dist/cli.js), real libp2p over loopback, real LevelDB. */
 export const CLI = resolve('dist/cli.js')
-
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      lastError = err
-    }
-    await new Promise((r) => setTimeout(r, intervalMs))
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
-  )
-}
 
 async function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -277,18 +256,20 @@ export async function gossipCount(
 export async function startAll(nodes: TestNode[], peers: number, timeoutMs = 30_000): Promise<void> {
   for (const n of nodes) n.start()
   await waitFor(
-    `${nodes.map((n) => n.name).join(',')} serving RPC with ${peers} peers`,
     async () => (await Promise.all(nodes.map((n) => n.status()))).every((s) => s.n_peers >= peers),
-    timeoutMs,
+    {
+      timeoutMs,
+      intervalMs: 100,
+      message: `${nodes.map((n) => n.name).join(',')} serving RPC with ${peers} peers`,
+    },
   )
 }
 
 /** Waits until every node in `nodes` is at `height` or above. */
 export async function waitHeight(nodes: TestNode[], height: number, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
-    `height ${height} on ${nodes.map((n) => n.name).join(',')}`,
-    async () => (await Promise.all(nodes.map((n) => n.height()))).every((h) => h >= height),
+  await waitFor(async () => (await Promise.all(nodes.map((n) => n.height()))).every((h) => h >= height), {
     timeoutMs,
-    100,
-  )
+    intervalMs: 100,
+    message: `height ${height} on ${nodes.map((n) => n.name).join(',')}`,
+  })
 }

@@ -3,6 +3,7 @@ import { signTx } from '../../src/codec/tx-sign.js'
 import type { TxOp } from '../../src/codec/types.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
+import { waitFor } from '../helpers/wait.js'
 import { History, type HistoryOp, type Outcome } from './history.js'
 
 /**
@@ -164,15 +165,13 @@ export class LoadDriver {
     const acked = () =>
       this.history.ops.filter((o) => o.outcome === 'final' || o.outcome === 'pending').length
     const target = acked() + n
-    const deadline = Date.now() + timeoutMs
-    while (acked() < target) {
-      if (Date.now() > deadline) {
-        throw new Error(
-          `load driver: fewer than ${n} acks within ${timeoutMs} ms (${this.history.summaryLine()})`,
-        )
-      }
-      await sleep(50)
-    }
+    await waitFor(() => acked() >= target, {
+      timeoutMs,
+      intervalMs: 50,
+      message: `${n} load driver acks`,
+    }).catch((err: Error) => {
+      throw new Error(`load driver: ${err.message} (${this.history.summaryLine()})`)
+    })
   }
 
   private nextUrl(): string | undefined {
@@ -202,6 +201,7 @@ export class LoadDriver {
     let nextAt = Date.now() + (this.intervalMs * client) / this.clients
     while (this.running && this.sent < this.maxOps) {
       const wait = nextAt - Date.now()
+      // pacing, not a wait for a condition: the driver sends at its configured rate
       if (wait > 0) await sleep(wait)
       nextAt = Math.max(nextAt + this.intervalMs, Date.now())
       if (!this.running) break

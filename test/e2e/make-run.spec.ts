@@ -6,7 +6,8 @@ import { expect } from 'chai'
 import { signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
-import { CLI, freePortBlock, rpc, runCli, waitFor } from './harness.js'
+import { waitFor, waitForValue } from '../helpers/wait.js'
+import { CLI, freePortBlock, rpc, runCli } from './harness.js'
 
 /** `pbft devnet --dir DIR` as `make run` starts it, with its combined output. */
 class Devnet {
@@ -49,12 +50,18 @@ interface Status {
  */
 describe('e2e: make run (pbft testnet into keys/, pbft devnet)', function () {
   this.timeout(120_000)
-  const dir = mkdtempSync(join(tmpdir(), 'pbft-makerun-'))
+  let dir: string
   let running: Devnet | undefined
+
+  // In a hook, not in the describe body: that also runs on --dry-run or a --grep that skips this
+  // suite, where no after() would remove the directory.
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pbft-makerun-'))
+  })
 
   after(async () => {
     await running?.interrupt()
-    rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
 
   it('starts 4 nodes with prefixed logs, stops all cleanly on SIGINT, and the next run resumes the chain', async () => {
@@ -71,8 +78,16 @@ describe('e2e: make run (pbft testnet into keys/, pbft devnet)', function () {
     }
 
     running = new Devnet(keys)
-    await waitFor('the devnet banner with RPC URLs', () => running?.output.includes(url) || undefined)
-    await waitFor('node0 connected to the other 3', ready)
+    await waitFor(() => running?.output.includes(url) === true, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      message: 'the devnet banner with RPC URLs',
+    })
+    await waitForValue(ready, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      message: 'node0 connected to the other 3',
+    })
     const signer = new Ed25519Signer(sha256(new TextEncoder().encode('make-run-client')))
     const tx = toHex(
       signTx(signer, { chainId: 'pbft-local', nonce: 0, op: { type: 'set', key: 'k', value: 'v' } }),
@@ -88,7 +103,11 @@ describe('e2e: make run (pbft testnet into keys/, pbft devnet)', function () {
     }
 
     running = new Devnet(keys)
-    const st = await waitFor('the restarted devnet', ready)
+    const st = await waitForValue(ready, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      message: 'the restarted devnet',
+    })
     expect(st.sync_info.latest_block_height).to.be.at.least(receipt.height)
     const q = await rpc<{ value: string | null }>(url, 'query', { key: 'k' })
     expect(q.value).to.equal('v')

@@ -130,7 +130,7 @@ longOnly('soak: random faults under steady load, history checker at the end', fu
           )
           byz.start()
         }
-        // the fault lasts a while under load
+        // the fault lasts a while under load (a scenario sleep, not a wait for a condition)
         await new Promise((r) => setTimeout(r, fault === 'f-plus-1' ? 6_000 : 3_000 + random() * 7_000))
         if (fault !== 'f-plus-1') {
           const ms = await fn.progress(h0, RECOVERY_MS)

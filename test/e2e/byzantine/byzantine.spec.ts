@@ -10,8 +10,9 @@ import { sha256 } from '../../../src/crypto/hash.js'
 import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { createNetwork } from '../../../src/network/network.js'
 import { acceptAllGossip } from '../../fixtures/gossip.js'
+import { waitFor } from '../../helpers/wait.js'
 import { E2E_CHAIN, FaultNet } from '../fault-ops.js'
-import { gossipCount, type TestNode, waitFor } from '../harness.js'
+import { gossipCount, type TestNode } from '../harness.js'
 import { LoadDriver } from '../load-driver.js'
 import { ByzantineProcess } from './process.js'
 
@@ -20,6 +21,9 @@ import { ByzantineProcess } from './process.js'
  * switches in the shipped node. Three honest `pbft start` processes must stay safe (history checker
  * clean) and live (txs final under load) and must reject / penalise the offender.
  */
+
+/** Load drivers of the running test: afterEach stops them also when the test failed before d.stop(). */
+const drivers: LoadDriver[] = []
 
 function load(seed: number, honest: TestNode[]): LoadDriver {
   const d = new LoadDriver({
@@ -30,6 +34,7 @@ function load(seed: number, honest: TestNode[]): LoadDriver {
     seed,
   })
   d.start()
+  drivers.push(d)
   return d
 }
 
@@ -68,6 +73,7 @@ function byzantineSuite(
       honest = fn.validators.filter((_n, i) => i !== byzIndex)
     })
     afterEach(async function () {
+      await Promise.all(drivers.splice(0).map((d) => d.stop()))
       await Promise.all(procs.map((p) => p.stop()))
       if (this.currentTest?.state === 'failed') console.error(fn.logsTail(30))
     })
@@ -101,20 +107,28 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
     ({ fn, honest, spawnByz }) => {
       it('two valid PRE-PREPAREs for one (view, height): no fork, evidence logged, the honest nodes move on', async () => {
         const byz = spawnByz('equivocate')
-        await waitFor('the Byzantine primary joined', () => byz.count('joined') > 0 || undefined, 20_000)
+        await waitFor(() => byz.count('joined') > 0, {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+          message: 'the Byzantine primary joined',
+        })
         const d = load(201, honest())
-        await waitFor('an equivocation sent', () => byz.count('equivocated') > 0 || undefined, 20_000)
+        await waitFor(() => byz.count('equivocated') > 0, {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+          message: 'an equivocation sent',
+        })
         await d.waitForAcks(30, 40_000)
         const views = await fn().views(honest())
         expect(Math.min(...views), 'honest nodes left the Byzantine primary’s view').to.be.greaterThan(0)
         const history = await d.stop()
         const report = await fn().check(history)
         expect(report.acknowledgedFinal + report.acknowledgedPending).to.be.at.least(25)
-        await waitFor(
-          'equivocation evidence in an honest node’s log',
-          () => logsMention(honest(), 'equivocation evidence') || undefined,
-          10_000,
-        )
+        await waitFor(() => logsMention(honest(), 'equivocation evidence'), {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+          message: 'equivocation evidence in an honest node’s log',
+        })
         const sent = byz.last('equivocated')
         console.log(`  equivocations sent: ${byz.count('equivocated')} (last ${JSON.stringify(sent)})`)
       })
@@ -124,9 +138,17 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
   byzantineSuite('a primary proposing an invalid block (validator 0)', 0, ({ fn, honest, spawnByz }) => {
     it('a block with a forged tx signature is rejected by signed rejections and never final', async () => {
       const byz = spawnByz('invalid-block', ['--variant', 'bad-sig'])
-      await waitFor('the Byzantine primary joined', () => byz.count('joined') > 0 || undefined, 20_000)
+      await waitFor(() => byz.count('joined') > 0, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        message: 'the Byzantine primary joined',
+      })
       const d = load(202, honest())
-      await waitFor('an invalid block proposed', () => byz.count('proposed-invalid') > 0 || undefined, 20_000)
+      await waitFor(() => byz.count('proposed-invalid') > 0, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        message: 'an invalid block proposed',
+      })
       await d.waitForAcks(30, 40_000)
       const history = await d.stop()
       // The replay in the checker re-validates every final block: an invalid one would be reported.
@@ -149,7 +171,11 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
       const before = await rejectsOn(honest())
       const byz = spawnByz('garbage')
       const d = load(203, honest())
-      await waitFor('the garbage validator working', () => byz.count('garbage') >= 3 || undefined, 30_000)
+      await waitFor(() => byz.count('garbage') >= 3, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        message: 'the garbage validator working',
+      })
       await d.waitForAcks(30, 40_000)
       const history = await d.stop()
       await byz.stop()
@@ -169,7 +195,11 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
       const before = await rejectsOn(honest())
       const byz = spawnByz('flood')
       const d = load(204, honest())
-      await waitFor('the flood running', () => byz.count('flood') >= 2 || undefined, 30_000)
+      await waitFor(() => byz.count('flood') >= 2, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        message: 'the flood running',
+      })
       await d.waitForAcks(30, 40_000)
       const history = await d.stop()
       await byz.stop()
@@ -198,10 +228,11 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
       })
       await outsider.start()
       try {
-        await waitFor(
-          'outsider in the prepare mesh',
-          () => outsider.topicPeers('prepare').length > 0 || undefined,
-        )
+        await waitFor(() => outsider.topicPeers('prepare').length > 0, {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+          message: 'outsider in the prepare mesh',
+        })
         const view = st.consensus.view
         const height = st.sync_info.latest_block_height + 1
         const hash = sha256(new TextEncoder().encode('outsider-block'))
@@ -217,11 +248,11 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
         for (const sender of [4, 5, 100, 0, 1, 2, 3]) {
           await outsider.publish('prepare', encodeConsensusMessage(signed(sender)))
         }
-        await waitFor(
-          'the outsider’s messages rejected',
-          async () => (await rejectsOn(honest(), 'bad_signature_or_sender')) - before >= 7 || undefined,
-          10_000,
-        )
+        await waitFor(async () => (await rejectsOn(honest(), 'bad_signature_or_sender')) - before >= 7, {
+          timeoutMs: 10_000,
+          intervalMs: 100,
+          message: 'the outsider’s messages rejected',
+        })
         const after = await node0.status()
         expect(after.sync_info.latest_block_hash).to.equal(st.sync_info.latest_block_hash)
         expect(after.consensus.view).to.equal(st.consensus.view)

@@ -1,4 +1,5 @@
-import { rpc, type TestNode, waitFor } from '../harness.js'
+import { waitForValue } from '../../helpers/wait.js'
+import { rpc, type TestNode } from '../harness.js'
 
 /**
  * Direct agreement checks over RPC: the same block hash at every height on every node (no fork)
@@ -48,26 +49,15 @@ export async function heights(nodes: TestNode[]): Promise<number[]> {
   return Promise.all(nodes.map((n) => n.height()))
 }
 
-export async function waitHeight(nodes: TestNode[], height: number, timeoutMs = 30_000): Promise<void> {
-  await waitFor(
-    `height ${height} on ${nodes.map((n) => n.name).join(',')}`,
-    async () => (await heights(nodes)).every((h) => h >= height),
-    timeoutMs,
-    200,
-  )
-}
-
 /** Waits until every node is at the same tip and returns it. */
 export async function waitSameTip(nodes: TestNode[], timeoutMs = 30_000): Promise<number> {
-  return waitFor(
-    `same tip on ${nodes.map((n) => n.name).join(',')}`,
+  return waitForValue(
     async () => {
       const st = await Promise.all(nodes.map((n) => n.status()))
       const tips = new Set(st.map((s) => s.sync_info.latest_block_hash))
       return tips.size === 1 ? st[0]?.sync_info.latest_block_height : undefined
     },
-    timeoutMs,
-    200,
+    { timeoutMs, intervalMs: 200, message: `same tip on ${nodes.map((n) => n.name).join(',')}` },
   )
 }
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { loadNodeKey } from '../../../src/crypto/node-key.js'
-import { CLI, runCli, TestNode, waitFor } from '../harness.js'
+import { waitFor } from '../../helpers/wait.js'
+import { CLI, runCli, TestNode } from '../harness.js'
 
 /**
  * Several "machines" on one Linux box: one network namespace per host, each with its own address
@@ -449,7 +450,6 @@ export class HostNet {
   async start(nodes: HostNode[] = this.validators, timeoutMs = 30_000): Promise<void> {
     for (const n of nodes) n.start()
     await waitFor(
-      `${nodes.map((n) => n.name).join(',')} serving RPC`,
       async () => {
         for (const n of nodes) {
           if (!n.running) throw new Error(`${n.name} exited: ${this.logsTail(20, [n])}`)
@@ -457,8 +457,7 @@ export class HostNet {
         await Promise.all(nodes.map((n) => n.status()))
         return true
       },
-      timeoutMs,
-      200,
+      { timeoutMs, intervalMs: 200, message: `${nodes.map((n) => n.name).join(',')} serving RPC` },
     )
   }
 
@@ -508,6 +507,7 @@ export class HostNet {
         up = !up
         await (up ? this.restore(node) : this.cut(node))
         toggles++
+        // the flapping rhythm is the scenario, not a wait for a condition
         await new Promise((r) => setTimeout(r, periodMs))
       }
     } finally {
@@ -550,13 +550,11 @@ export class HostNet {
     })
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
     await waitFor(
-      `tcpdump listening on ${opts.iface} of ${node.name}`,
       () => {
         if (child.exitCode !== null) throw new Error(`tcpdump exited ${child.exitCode}: ${stderr.trim()}`)
-        return stderr.includes('listening on') || undefined
+        return stderr.includes('listening on')
       },
-      10_000,
-      50,
+      { timeoutMs: 10_000, intervalMs: 50, message: `tcpdump listening on ${opts.iface} of ${node.name}` },
     )
     return {
       file,

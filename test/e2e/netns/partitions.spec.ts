@@ -4,11 +4,12 @@ import { MAX_PIPELINE_DEPTH } from '../../../src/codec/limits.js'
 import { signTx } from '../../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
+import { waitFor } from '../../helpers/wait.js'
 import { checkHistory } from '../checker.js'
-import { rpc, waitFor } from '../harness.js'
+import { rpc, waitHeight } from '../harness.js'
 import { History } from '../history.js'
 import { LoadDriver } from '../load-driver.js'
-import { assertFinalEverywhere, assertNoFork, heights, waitHeight, waitSameTip } from './agreement.js'
+import { assertFinalEverywhere, assertNoFork, heights, waitSameTip } from './agreement.js'
 import { HostNet, type HostNode } from './hosts.js'
 
 const CHAIN = 'netns-chain'
@@ -98,13 +99,11 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     const acked = acknowledged(history)
     const t0 = Date.now()
     await waitFor(
-      'every acknowledged tx final on every node',
       async () => {
         await assertFinalEverywhere(nodes, acked, { allowDropped: true })
         return true
       },
-      RECOVERY_BOUND_MS,
-      500,
+      { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 500, message: 'every acknowledged tx final on every node' },
     )
     const tip = await waitSameTip(nodes)
     await assertNoFork(nodes)
@@ -125,10 +124,13 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     net = await HostNet.create({ validators: 4, observers: 1, chainId: CHAIN })
     validators = net.validators
     await net.start(validators)
-    await waitFor('every validator connected to the 3 others', async () => {
-      const st = await Promise.all(validators.map((n) => n.status()))
-      return st.every((s) => s.n_peers >= 3)
-    })
+    await waitFor(
+      async () => {
+        const st = await Promise.all(validators.map((n) => n.status()))
+        return st.every((s) => s.n_peers >= 3)
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'every validator connected to the 3 others' },
+    )
   })
 
   afterEach(async function () {
@@ -226,11 +228,13 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
       [c, d],
     ])
     // A block whose commits were already on the wire may still land; after that nothing can.
+    // Scenario sleep: that block is not observable, so it gets a fixed 2 s to land.
     await new Promise((r) => setTimeout(r, 2_000))
     // A lagging node may still sync blocks from its side, but no new height can be finalized.
     const frozen = Math.max(...(await heights(validators)))
     const ackedAtFreeze = acks(l)
     const held = Date.now()
+    // Scenario sleep: the split holds for 6 s under load, and no block may appear meanwhile.
     await new Promise((r) => setTimeout(r, 6_000))
     const after = Math.max(...(await heights(validators)))
     expect(after, `top height while split for ${elapsed(held)}`).to.equal(frozen)
@@ -255,6 +259,7 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     while (!flapDone) {
       await assertNoFork(validators)
       forkChecks++
+      // sampling pace (one fork check a second while the link flaps), not a condition wait
       await new Promise((r) => setTimeout(r, 1_000))
     }
     const toggles = await flapping
@@ -274,13 +279,15 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     const t0 = Date.now()
     await net.start([observer])
     await waitFor(
-      'observer within 2 blocks of the growing tip',
       async () => {
         const [tip, mine] = await Promise.all([(validators[0] as HostNode).height(), observer.height()])
         return tip > 0 && mine >= tip - 2
       },
-      RECOVERY_BOUND_MS,
-      200,
+      {
+        timeoutMs: RECOVERY_BOUND_MS,
+        intervalMs: 200,
+        message: 'observer within 2 blocks of the growing tip',
+      },
     )
     console.log(`      observer reached the moving tip in ${elapsed(t0)}`)
     const grown = await observer.height()

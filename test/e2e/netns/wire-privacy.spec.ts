@@ -5,7 +5,8 @@ import { signTx } from '../../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
 import { loadNodeKey } from '../../../src/crypto/node-key.js'
-import { rpc, waitFor } from '../harness.js'
+import { waitFor } from '../../helpers/wait.js'
+import { rpc } from '../harness.js'
 import { assertFinalEverywhere } from './agreement.js'
 import { type Capture, HostNet, type HostNode, P2P_PORT, RPC_PORT } from './hosts.js'
 import { findInCapture, parseTcpCapture } from './pcap.js'
@@ -53,10 +54,13 @@ describe('e2e/netns: wire privacy — p2p traffic on a host cable is encrypted',
     })
     captures = [cable, loopback]
     await net.start()
-    await waitFor('every validator connected to the 3 others', async () => {
-      const st = await Promise.all(net.validators.map((n) => n.status()))
-      return st.every((s) => s.n_peers >= 3)
-    })
+    await waitFor(
+      async () => {
+        const st = await Promise.all(net.validators.map((n) => n.status()))
+        return st.every((s) => s.n_peers >= 3)
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'every validator connected to the 3 others' },
+    )
 
     const canary = `PLAINTEXT-CANARY-${randomBytes(8).toString('hex')}`
     const signer = new Ed25519Signer(sha256(utf8(`privacy-${canary}`)))
@@ -73,10 +77,13 @@ describe('e2e/netns: wire privacy — p2p traffic on a host cable is encrypted',
       const r = await rpc<{ hash: string }>(node.rpcUrl, 'broadcast_tx_commit', { tx, timeout_ms: 30_000 })
       hashes.push(r.hash)
     }
-    await waitFor('canary txs final on every node', async () => {
-      await assertFinalEverywhere(net.validators, hashes)
-      return true
-    })
+    await waitFor(
+      async () => {
+        await assertFinalEverywhere(net.validators, hashes)
+        return true
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'canary txs final on every node' },
+    )
     // The value read back over RPC travels in clear on the watched host's loopback.
     const q = await rpc<{ value: string }>(watched.rpcUrl, 'query', { key: 'k0' })
     expect(q.value).to.equal(`${canary}-0`)

@@ -15,6 +15,7 @@ import {
   WRITER_GENESIS_KV,
   WRITER_VALIDATORS,
 } from '../../fixtures/chain-builders.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const WRITER = join(ROOT, 'test/fixtures/chain-writer.ts')
@@ -49,13 +50,16 @@ class Writer {
     })
   }
 
-  async waitFor(height: number, deadlineMs: number): Promise<void> {
-    const deadline = Date.now() + deadlineMs
-    while (this.lastCommitted < height) {
-      if (this.exited) throw new Error(`writer exited early: ${this.stderr}`)
-      if (Date.now() > deadline) throw new Error(`writer reached only ${this.lastCommitted}: ${this.stderr}`)
-      await new Promise((r) => setTimeout(r, 5))
-    }
+  async waitForHeight(height: number, timeoutMs: number): Promise<void> {
+    await waitFor(() => this.exited || this.lastCommitted >= height, {
+      timeoutMs,
+      intervalMs: 5,
+      message: `the writer to report height ${height}`,
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; it reached ${this.lastCommitted}: ${this.stderr}`)
+    })
+    if (this.lastCommitted < height)
+      throw new Error(`writer exited early at ${this.lastCommitted}: ${this.stderr}`)
   }
 
   async kill(): Promise<void> {
@@ -137,7 +141,8 @@ describe('chain/store crash consistency (SIGKILL during commits)', function () {
     ]
     for (const [extra, jitterMs] of rounds) {
       writer = new Writer(data)
-      await writer.waitFor(reported + extra, 60_000)
+      await writer.waitForHeight(reported + extra, 60_000)
+      // scenario delay, not a wait: moves the SIGKILL to a different phase of the commit cycle
       if (jitterMs > 0) await new Promise((r) => setTimeout(r, jitterMs))
       await writer.kill()
       reported = writer.lastCommitted

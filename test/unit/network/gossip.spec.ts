@@ -5,7 +5,8 @@ import { GossipPublishError } from '../../../src/network/errors.js'
 import { GossipValidationError, type GossipVerdict } from '../../../src/network/gossip-validation.js'
 import type { Network } from '../../../src/network/network.js'
 import { TOPIC_KINDS, type TopicKind } from '../../../src/network/topics.js'
-import { bytes, startCluster, startNode, stopAll, text, waitFor } from './helpers.js'
+import { waitFor } from '../../helpers/wait.js'
+import { bytes, startCluster, startNode, stopAll, text } from './helpers.js'
 
 type Inbox = Array<{ kind: TopicKind; data: string; from: string }>
 
@@ -15,10 +16,9 @@ function subscribeAll(net: Network, inbox: Inbox): void {
 }
 
 async function waitForMesh(nets: Network[], kinds: readonly TopicKind[], peers: number): Promise<void> {
-  await waitFor(
-    () => nets.every((n) => kinds.every((k) => n.topicPeers(k).length >= peers)),
-    'topic subscribers',
-  )
+  await waitFor(() => nets.every((n) => kinds.every((k) => n.topicPeers(k).length >= peers)), {
+    message: 'topic subscribers',
+  })
 }
 
 describe('network/gossip', function () {
@@ -33,7 +33,9 @@ describe('network/gossip', function () {
     for (const [i, n] of nets.entries()) subscribeAll(n, inboxes[i] as Inbox)
     await waitForMesh(nets, TOPIC_KINDS, 3)
     const subscribedMs = Date.now() - t0
-    await waitFor(() => nets.every((n) => TOPIC_KINDS.every((k) => n.meshPeers(k).length >= 3)), 'mesh')
+    await waitFor(() => nets.every((n) => TOPIC_KINDS.every((k) => n.meshPeers(k).length >= 3)), {
+      message: 'mesh',
+    })
     const meshMs = Date.now() - t0
 
     const sentAt = Date.now()
@@ -48,7 +50,9 @@ describe('network/gossip', function () {
         .filter(({ i }) => i !== j)
         .map(({ kind, i }) => `${kind}:${kind}-from-${i}`),
     )
-    await waitFor(() => inboxes.every((inbox, j) => inbox.length === expectedAt[j]?.length), 'delivery')
+    await waitFor(() => inboxes.every((inbox, j) => inbox.length === expectedAt[j]?.length), {
+      message: 'delivery',
+    })
     const latencyMs = Date.now() - sentAt
     for (const [j, inbox] of inboxes.entries()) {
       const expected = expectedAt[j] as string[]
@@ -87,13 +91,13 @@ describe('network/gossip', function () {
     b.subscribe('prepare', (d) => atB.push(text(d)))
     c.subscribe('prepare', (d) => atC.push(text(d)))
     // relays go to mesh peers only, so wait for B's mesh, not just for subscriptions
-    await waitFor(() => b.meshPeers('prepare').length === 2, 'line mesh')
+    await waitFor(() => b.meshPeers('prepare').length === 2, { message: 'line mesh' })
     expect(a.peers().map((p) => p.peerId)).to.deep.equal([b.peerId])
 
     await a.publish('prepare', bytes('!forged'))
     await a.publish('prepare', bytes('ignored-stale'))
     await a.publish('prepare', bytes('good'))
-    await waitFor(() => atC.includes('good'), 'the valid message at C')
+    await waitFor(() => atC.includes('good'), { message: 'the valid message at C' })
     expect(atB).to.deep.equal(['good'])
     expect(atC).to.deep.equal(['good'])
     const stats = b.gossipStats().prepare
@@ -101,7 +105,7 @@ describe('network/gossip', function () {
     expect(stats?.byReason).to.deep.equal({ 'reject:bad_signature_or_sender': 1, 'ignore:unspecified': 1 })
     // gossipsub penalised A for the Rejected message (P4); C, which sent nothing bad, is not
     // (scores are cached for one heartbeat)
-    await waitFor(() => b.peerScore(a.peerId) < 0, 'a negative score for A at B')
+    await waitFor(() => b.peerScore(a.peerId) < 0, { message: 'a negative score for A at B' })
     expect(b.peerScore(c.peerId)).to.equal(0)
   })
 
@@ -129,23 +133,22 @@ describe('network/gossip', function () {
     v.subscribe('prepare', (d) => atV.push(text(d)))
     outsider.subscribe('prepare', () => {})
     b.subscribe('prepare', () => {})
-    await waitFor(() => b.topicPeers('prepare').length === 2, 'both subscribed at B')
+    await waitFor(() => b.topicPeers('prepare').length === 2, { message: 'both subscribed at B' })
     // A publisher that does not know B subscribes yet sends nothing (publish to zero peers is a no-op).
-    await waitFor(
-      () => v.topicPeers('prepare').length === 1 && outsider.topicPeers('prepare').length === 1,
-      'B subscribed, seen from the validator and the outsider',
-    )
+    await waitFor(() => v.topicPeers('prepare').length === 1 && outsider.topicPeers('prepare').length === 1, {
+      message: 'B subscribed, seen from the validator and the outsider',
+    })
     for (let i = 0; i < 20; i++) {
       await v.publish('prepare', bytes(`!forged-${i}`))
       await outsider.publish('prepare', bytes(`!outsider-${i}`))
     }
-    await waitFor(() => b.peerScore(outsider.peerId) < 0, 'the outsider penalised at B')
+    await waitFor(() => b.peerScore(outsider.peerId) < 0, { message: 'the outsider penalised at B' })
     expect(b.gossipStats().prepare?.reject).to.equal(40)
     // The validator's rejects are counted too, but its score stays far above every threshold, so B
     // still publishes to it (consensus needs every honest validator; it cannot be voted out anyway).
     expect(b.peerScore(validatorId)).to.be.greaterThan(0)
     await b.publish('prepare', bytes('still heard'))
-    await waitFor(() => atV.includes('still heard'), 'B to the validator')
+    await waitFor(() => atV.includes('still heard'), { message: 'B to the validator' })
   })
 
   it('delivers identical payloads once, whoever publishes them', async () => {
@@ -161,7 +164,7 @@ describe('network/gossip', function () {
     expect(again.recipients).to.equal(0)
     await b.publish('commit', bytes('same'))
     await a.publish('commit', bytes('marker'))
-    await waitFor(() => atC.includes('marker'), 'marker')
+    await waitFor(() => atC.includes('marker'), { message: 'marker' })
     expect(atC.filter((m) => m === 'same')).to.have.length(1)
   })
 
@@ -173,9 +176,9 @@ describe('network/gossip', function () {
     nets.push(b)
     const atB: string[] = []
     b.subscribe('viewchange', (d) => atB.push(text(d)))
-    await waitFor(() => a.topicPeers('viewchange').length === 1, 'subscriber')
+    await waitFor(() => a.topicPeers('viewchange').length === 1, { message: 'subscriber' })
     expect((await a.publish('viewchange', bytes('early'))).recipients).to.equal(1)
-    await waitFor(() => atB.includes('early'), 'retransmitted message')
+    await waitFor(() => atB.includes('early'), { message: 'retransmitted message' })
   })
 
   it('refuses to publish an oversized message and carries a 1 MiB block', async () => {
@@ -187,7 +190,7 @@ describe('network/gossip', function () {
     await waitForMesh(nets, ['preprepare'], 1)
     const big = new Uint8Array(1024 * 1024 + 4096).fill(7)
     expect((await a.publish('preprepare', big)).recipients).to.equal(1)
-    await waitFor(() => got.length === 1, '1 MiB message')
+    await waitFor(() => got.length === 1, { message: '1 MiB message' })
     expect(got[0]).to.equal(big.length)
     let err: unknown
     try {

@@ -3,22 +3,9 @@ import type { GossipValidators } from '../../../src/network/gossip-validation.js
 import { createNetwork, type Network } from '../../../src/network/network.js'
 import type { NetworkInit } from '../../../src/network/options.js'
 import { acceptAllGossip } from '../../fixtures/gossip.js'
+import { waitFor } from '../../helpers/wait.js'
 
 export const CHAIN_ID = 'test-chain'
-
-/** Polls `cond` until it holds or the deadline passes (no bare sleeps in tests). */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-  intervalMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, intervalMs))
-  }
-}
 
 /** `gossipValidators` may name only the topics a test checks; the others accept everything. */
 export type TestNodeInit = Partial<Omit<NetworkInit, 'privateKey' | 'chainId' | 'gossipValidators'>> & {
@@ -56,7 +43,9 @@ export async function startCluster(
     const { net } = await startNode({ bootstrap, ...perNode(k) })
     nets.push(net)
   }
-  await waitFor(() => nets.every((net) => net.connectedPeerCount() === n - 1), 'full connectivity')
+  await waitFor(() => nets.every((net) => net.connectedPeerCount() === n - 1), {
+    message: 'full connectivity',
+  })
   return nets
 }
 

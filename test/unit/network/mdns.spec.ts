@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { createNetwork, type Network } from '../../../src/network/network.js'
 import { acceptAllGossip } from '../../fixtures/gossip.js'
-import { waitFor } from './helpers.js'
+import { waitFor } from '../../helpers/wait.js'
 
 describe('network: mDNS discovery (--mdns)', function () {
   this.timeout(30_000)
@@ -24,7 +24,10 @@ describe('network: mDNS discovery (--mdns)', function () {
       nets.push(net)
     }
     const [a, b] = nets as [Network, Network]
-    await waitFor(() => a.peers().some((p) => p.peerId === b.peerId), 'a connected to b via mDNS', 20_000)
+    await waitFor(() => a.peers().some((p) => p.peerId === b.peerId), {
+      timeoutMs: 20_000,
+      message: 'a connected to b via mDNS',
+    })
     expect(b.peers().map((p) => p.peerId)).to.include(a.peerId)
   })
 })

@@ -4,7 +4,8 @@ import { silentNetworkLogger } from '../../../src/network/logger.js'
 import type { Network } from '../../../src/network/network.js'
 import { defaultReconnectOptions } from '../../../src/network/options.js'
 import { Reconnector, type ReconnectTarget } from '../../../src/network/reconnector.js'
-import { startNode, stopAll, waitFor } from './helpers.js'
+import { waitFor } from '../../helpers/wait.js'
+import { startNode, stopAll } from './helpers.js'
 
 describe('network/reconnect', function () {
   this.timeout(30_000)
@@ -41,12 +42,13 @@ describe('network/reconnect', function () {
     r.addTarget({ peerId: 'p', addrs: [] })
     await r.start()
     try {
-      await waitFor(() => attempts.length >= 6, 'six attempts')
+      await waitFor(() => attempts.length >= 6, { message: 'six attempts' })
     } finally {
       await r.stop()
     }
     const n = attempts.length
-    await new Promise((resolve) => setTimeout(resolve, 100)) // proving a negative: nothing after stop()
+    // a deliberate sleep, not a wait: proving a negative (no attempt after stop()) needs a span of time
+    await new Promise((resolve) => setTimeout(resolve, 100))
     expect(attempts.length).to.equal(n)
   })
 
@@ -60,21 +62,21 @@ describe('network/reconnect', function () {
     const port = Number(bAddrs[0]?.split('/')[4])
     const { net: a } = await startNode({ bootstrap: bAddrs })
     nets.push(a)
-    await waitFor(() => b1.net.connectedPeerCount() === 2, 'B connected to A and C')
+    await waitFor(() => b1.net.connectedPeerCount() === 2, { message: 'B connected to A and C' })
 
     await b1.net.stop()
-    await waitFor(
-      () => a.connectedPeerCount() === 0 && c.connectedPeerCount() === 0,
-      'A and C notice B is gone',
-    )
+    await waitFor(() => a.connectedPeerCount() === 0 && c.connectedPeerCount() === 0, {
+      message: 'A and C notice B is gone',
+    })
 
     // B comes back on the same port with no bootstrap list of its own: A and C must dial it
     const b2 = await startNode({ key: keyB, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
     nets.push(b2.net)
-    await waitFor(
-      () => a.peers().some((p) => p.peerId === keyB.peerId),
-      'A reconnects to B (bootstrap address)',
-    )
-    await waitFor(() => c.peers().some((p) => p.peerId === keyB.peerId), 'C reconnects to B (peer store)')
+    await waitFor(() => a.peers().some((p) => p.peerId === keyB.peerId), {
+      message: 'A reconnects to B (bootstrap address)',
+    })
+    await waitFor(() => c.peers().some((p) => p.peerId === keyB.peerId), {
+      message: 'C reconnects to B (peer store)',
+    })
   })
 })

@@ -11,18 +11,9 @@ import { silentLogger } from '../../../src/node/logger.js'
 import { PbftNode } from '../../../src/node/node.js'
 import type { NodeRpcBackend } from '../../../src/node/rpc-backend.js'
 import { RpcError, RpcErrorCode } from '../../../src/rpc/errors.js'
+import { waitForValue } from '../../helpers/wait.js'
 
 const CHAIN = 'backend-test'
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await probe()
-    if (v !== undefined) return v
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function rpcErrorCode(p: Promise<unknown>): Promise<number> {
   try {
@@ -61,10 +52,13 @@ describe('node/rpc-backend broadcastTx (one in-process validator)', function () 
     const first = tx(0)
     const admitted = await backend.broadcastTx(first)
     expect(admitted.status).to.equal('pending')
-    const final = await until('the tx to be final', async () => {
-      const r = await backend.tx(admitted.hash)
-      return r?.status === 'final' ? r : undefined
-    })
+    const final = await waitForValue(
+      async () => {
+        const r = await backend.tx(admitted.hash)
+        return r?.status === 'final' ? r : undefined
+      },
+      { timeoutMs: 20_000, intervalMs: 50, message: 'the tx to be final' },
+    )
     expect(final.height).to.be.a('number')
     // A final tx is never admitted again: its resubmission reports 'final' from the tx index.
     expect(await backend.broadcastTx(first)).to.deep.equal({ hash: admitted.hash, status: 'final' })

@@ -1,8 +1,9 @@
 import { expect } from 'chai'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { RpcErrorCode } from '../../../src/rpc/errors.js'
+import { waitFor } from '../../helpers/wait.js'
 import { makeTx } from './fake-backend.js'
-import { call, startTestServer, type TestServer, waitFor } from './helpers.js'
+import { call, startTestServer, type TestServer } from './helpers.js'
 
 const signer = new Ed25519Signer(new Uint8Array(32).fill(9))
 
@@ -20,7 +21,10 @@ describe('rpc broadcast_tx_commit', () => {
   it('resolves with the receipt when the Tx event fires', async () => {
     const tx = makeTx(signer, 0)
     const pending = call(t.url, 'broadcast_tx_commit', { tx: tx.hex })
-    await waitFor(() => t.server.stats().txWaits === 1 && t.backend.mempool.length === 1, 5000, 'the wait')
+    await waitFor(() => t.server.stats().txWaits === 1 && t.backend.mempool.length === 1, {
+      timeoutMs: 5000,
+      message: 'the wait',
+    })
     const block = t.backend.commit()
     const res = await pending
     expect(res.result).to.deep.equal({ hash: tx.hash, height: 1, index: 0, block_hash: block.hash })
@@ -58,7 +62,7 @@ describe('rpc broadcast_tx_commit', () => {
   it('fails with TX_DROPPED (-32009) when the tx is dropped while waiting, or was dropped before', async () => {
     const tx = makeTx(signer, 0)
     const pending = call(t.url, 'broadcast_tx_commit', { tx: tx.hex })
-    await waitFor(() => t.backend.mempool.length === 1, 5000, 'admission')
+    await waitFor(() => t.backend.mempool.length === 1, { timeoutMs: 5000, message: 'admission' })
     t.backend.drop(tx.hash, 'ttl expired')
     const res = await pending
     expect(res.error.code).to.equal(RpcErrorCode.TX_DROPPED)
@@ -83,19 +87,18 @@ describe('rpc broadcast_tx_commit', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'broadcast_tx_commit', params: { tx: tx.hex } }),
       signal: abort.signal,
     }).catch((err: unknown) => err)
-    await waitFor(() => t.server.stats().txWaits === 1, 5000, 'the wait')
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
     abort.abort()
     await request
-    await waitFor(
-      () => t.server.stats().txWaits === 0 && t.server.stats().txHashes === 0,
-      5000,
-      'the wait to go',
-    )
+    await waitFor(() => t.server.stats().txWaits === 0 && t.server.stats().txHashes === 0, {
+      timeoutMs: 5000,
+      message: 'the wait to go',
+    })
   })
 
   it('stop() answers waiting clients with UNAVAILABLE (-32010)', async () => {
     const pending = call(t.url, 'broadcast_tx_commit', { tx: makeTx(signer, 0).hex })
-    await waitFor(() => t.server.stats().txWaits === 1, 5000, 'the wait')
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
     await t.stop()
     const res = await pending
     expect(res.error.code).to.equal(RpcErrorCode.UNAVAILABLE)
@@ -107,7 +110,7 @@ describe('rpc broadcast_tx_commit', () => {
     const n = 1000
     const txs = Array.from({ length: n }, (_, i) => makeTx(signer, i, `key${i}`))
     const calls = txs.map((tx) => call(t.url, 'broadcast_tx_commit', { tx: tx.hex, timeout_ms: 2000 }))
-    await waitFor(() => t.server.stats().txWaits === n, 30_000, `${n} waits`)
+    await waitFor(() => t.server.stats().txWaits === n, { timeoutMs: 30_000, message: `${n} waits` })
     // One listener on the backend, however many clients wait (the tendermint#2826 lesson).
     expect(t.backend.events.listenerCount('Tx')).to.equal(1)
     expect(t.backend.events.listenerCount('NewBlock')).to.equal(1)

@@ -4,8 +4,9 @@ import { expect } from 'chai'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { RpcClient, RpcClientError } from '../../../src/rpc/client.js'
 import { RpcErrorCode } from '../../../src/rpc/errors.js'
+import { waitFor } from '../../helpers/wait.js'
 import { makeTx } from './fake-backend.js'
-import { startTestServer, type TestServer, waitFor } from './helpers.js'
+import { startTestServer, type TestServer } from './helpers.js'
 
 const signer = new Ed25519Signer(new Uint8Array(32).fill(5))
 
@@ -43,7 +44,7 @@ describe('rpc/client', () => {
     expect(status.sync_info.latest_block_height).to.equal(0)
     const tx = makeTx(signer, 0)
     const pending = client.call('broadcast_tx_commit', { tx: tx.hex, timeout_ms: 5000 })
-    await waitFor(() => t.server.stats().txWaits === 1, 5000, 'the wait')
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
     const block = t.backend.commit()
     expect(await pending).to.deep.equal({ hash: tx.hash, height: 1, index: 0, block_hash: block.hash })
     expect((await client.call('query', { key: 'k0' })).value).to.equal('v')

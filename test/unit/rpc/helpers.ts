@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws'
 import type { RpcLimits } from '../../../src/rpc/options.js'
 import { createRpcServer, type RpcServer } from '../../../src/rpc/server.js'
+import { waitFor } from '../../helpers/wait.js'
 import { FakeBackend } from './fake-backend.js'
 
 export interface TestServer {
@@ -61,15 +62,6 @@ export async function call(url: string, method: string, params?: unknown): Promi
   return res.json
 }
 
-/** Polls `condition` until true or the deadline (a condition wait, not a sleep). */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
-
 /** A WebSocket client that collects every message it receives. */
 export class WsClient {
   // biome-ignore lint/suspicious/noExplicitAny: received JSON of any shape
@@ -108,8 +100,7 @@ export class WsClient {
         found = this.messages.find((m) => m.id === id)
         return found !== undefined
       },
-      5000,
-      `response to ${method}`,
+      { timeoutMs: 5000, intervalMs: 5, message: `response to ${method}` },
     )
     return found
   }

@@ -2,8 +2,9 @@ import { expect } from 'chai'
 import { WebSocket } from 'ws'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { RpcErrorCode } from '../../../src/rpc/errors.js'
+import { waitFor } from '../../helpers/wait.js'
 import { makeTx } from './fake-backend.js'
-import { call, startTestServer, type TestServer, WsClient, waitFor } from './helpers.js'
+import { call, startTestServer, type TestServer, WsClient } from './helpers.js'
 
 const signer = new Ed25519Signer(new Uint8Array(32).fill(3))
 
@@ -37,7 +38,7 @@ describe('rpc/server over WebSocket', () => {
         { jsonrpc: '2.0', id: 'y', method: 'nope' },
       ]),
     )
-    await waitFor(() => ws.messages.some(Array.isArray), 5000, 'the batch response')
+    await waitFor(() => ws.messages.some(Array.isArray), { timeoutMs: 5000, message: 'the batch response' })
     const batch: { id: string }[] = ws.messages.find(Array.isArray) ?? []
     expect(batch.map((r) => r.id)).to.have.members(['x', 'y'])
   })
@@ -45,7 +46,7 @@ describe('rpc/server over WebSocket', () => {
   it('answers bad JSON with -32700 and keeps the connection', async () => {
     const ws = await connect()
     ws.sendRaw('{not json')
-    await waitFor(() => ws.messages.length === 1, 5000, 'the error')
+    await waitFor(() => ws.messages.length === 1, { timeoutMs: 5000, message: 'the error' })
     expect(ws.messages[0].error.code).to.equal(-32700)
     expect((await ws.request('status')).result).to.have.property('node_info')
   })
@@ -57,7 +58,10 @@ describe('rpc/server over WebSocket', () => {
     const id = sub.result.subscription
     expect(id).to.be.a('string')
     const block = t.backend.commit()
-    await waitFor(() => ws.notifications(id).length === 1, 5000, 'the NewBlock notification')
+    await waitFor(() => ws.notifications(id).length === 1, {
+      timeoutMs: 5000,
+      message: 'the NewBlock notification',
+    })
     expect(ws.notifications(id)[0]).to.deep.equal({
       jsonrpc: '2.0',
       method: 'subscription',
@@ -65,7 +69,10 @@ describe('rpc/server over WebSocket', () => {
     })
     expect((await ws.request('unsubscribe', { subscription: id })).result).to.deep.equal({ unsubscribed: 1 })
     t.backend.commit()
-    await waitFor(() => ws.notifications(sentinel.result.subscription).length === 2, 5000, 'the sentinel')
+    await waitFor(() => ws.notifications(sentinel.result.subscription).length === 2, {
+      timeoutMs: 5000,
+      message: 'the sentinel',
+    })
     expect(ws.notifications(id)).to.have.length(1)
   })
 
@@ -78,7 +85,10 @@ describe('rpc/server over WebSocket', () => {
     await call(t.url, 'broadcast_tx_sync', { tx: a.hex })
     await call(t.url, 'broadcast_tx_sync', { tx: b.hex })
     const block = t.backend.commit()
-    await waitFor(() => ws.notifications(all).length === 2, 5000, 'two Tx notifications')
+    await waitFor(() => ws.notifications(all).length === 2, {
+      timeoutMs: 5000,
+      message: 'two Tx notifications',
+    })
     expect(ws.notifications(one).map((n) => n.params.data)).to.deep.equal([
       { hash: a.hash, status: 'final', height: 1, index: 0, block_hash: block.hash },
     ])
@@ -106,7 +116,7 @@ describe('rpc/server over WebSocket', () => {
     const ws = await connect()
     const tx = makeTx(signer, 0)
     const pending = ws.request('broadcast_tx_commit', { tx: tx.hex })
-    await waitFor(() => t.server.stats().txWaits === 1, 5000, 'the wait')
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
     const block = t.backend.commit()
     expect((await pending).result).to.deep.equal({
       hash: tx.hash,
@@ -128,7 +138,7 @@ describe('rpc/server over WebSocket', () => {
         params: { tx: makeTx(signer, 0).hex },
       }),
     )
-    await waitFor(() => t.server.stats().txWaits === 1, 5000, 'the wait')
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
     expect(t.server.stats()).to.include({ wsConnections: 1, txHashes: 2, streamSubscriptions: 1 })
     await ws.close()
     await waitFor(
@@ -136,15 +146,14 @@ describe('rpc/server over WebSocket', () => {
         const s = t.server.stats()
         return s.wsConnections === 0 && s.txWaits === 0 && s.txHashes === 0 && s.streamSubscriptions === 0
       },
-      5000,
-      'cleanup',
+      { timeoutMs: 5000, message: 'cleanup' },
     )
   })
 
   it('closes a connection that sends an oversized message (1009) and keeps serving others', async () => {
     const ws = await connect()
     ws.sendRaw('x'.repeat(100 * 1024))
-    await waitFor(() => ws.closedCode !== undefined, 5000, 'the close')
+    await waitFor(() => ws.closedCode !== undefined, { timeoutMs: 5000, message: 'the close' })
     expect(ws.closedCode).to.equal(1009)
     const other = await connect()
     expect((await other.request('status')).result).to.have.property('node_info')
@@ -160,7 +169,7 @@ describe('rpc/server over WebSocket', () => {
     const ws = await connect()
     await ws.request('subscribe', { event: 'NewBlock' })
     await t.stop()
-    await waitFor(() => ws.closedCode !== undefined, 5000, 'the close')
+    await waitFor(() => ws.closedCode !== undefined, { timeoutMs: 5000, message: 'the close' })
     expect(ws.closedCode).to.equal(1001)
     t = await startTestServer()
   })
