@@ -1,28 +1,24 @@
 import { verifyCertificate } from '../chain/certificate.js'
 import type { Validator } from '../chain/validators.js'
-import { blockHash, commitVoteSignBytes } from '../codec/chain.js'
+import { blockHash } from '../codec/chain.js'
 import {
   type CommitMsg,
   type ConsensusMessage,
   type NewViewMsg,
-  newViewSignBytes,
   type PrePrepareMsg,
   type PreparedCert,
   type PrepareMsg,
-  prePrepareSignBytes,
-  prepareSignBytes,
   type RejectMsg,
   rejectSignBytes,
-  stripViewChange,
   type ViewChangeMsg,
-  viewChangeSignBytes,
   type WalRecord,
 } from '../codec/consensus.js'
 import { MAX_PIPELINE_DEPTH, MAX_REASON_BYTES, truncateUtf8 } from '../codec/limits.js'
 import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
 import { bytesEqual, toHex } from '../crypto/hash.js'
-import { HeightSlot } from './height-slot.js'
-import { computeNewViewProposal, linkedPrefix, type NewViewProposal } from './new-view.js'
+import { EvidenceLog } from './evidence.js'
+import { HeightSlot, hashHex } from './height-slot.js'
+import { signCommit, signPrePrepare, signPrepare } from './signing.js'
 import type {
   EngineAction,
   EngineConfig,
@@ -34,12 +30,12 @@ import type {
   Evidence,
 } from './types.js'
 import { verifyConsensusMessage } from './verify.js'
+import { ViewChange, type ViewChangeHost } from './view-change.js'
 
 /** Votes of views this far below the current one are dropped (sync covers what they could finish). */
 const VIEWS_KEPT_BEHIND = 3
 /** Messages for views this far ahead are dropped; VIEW-CHANGE/NEW-VIEW bring a replica forward. */
 const VIEWS_KEPT_AHEAD = 8
-const MAX_EVIDENCE = 64
 
 interface TimerState {
   /** 'resume' is a 0 ms timer: validation deferred until the driver has applied a commit */
@@ -48,22 +44,25 @@ interface TimerState {
   readonly height: number
 }
 
-/**
- * The constraint a NEW-VIEW puts on its view (§4.4): the re-proposals O at their heights, nothing
- * accepted below its start, and fresh proposals only from `freeFrom` on.
- */
-interface NewViewState {
-  readonly view: number
-  /** heights below this are closed in `view` (they are final: the NEW-VIEW's checkpoint) */
-  readonly start: number
-  /** O: the re-proposed PRE-PREPARE per height (start .. freeFrom - 1 when known) */
-  readonly fixed: ReadonlyMap<number, PrePrepareMsg>
-  /** the first height where the primary of `view` may propose a fresh block */
-  readonly freeFrom: number
-}
+/** The normal-case messages: each belongs to one height's slot. */
+type SlotMessage = PrePrepareMsg | PrepareMsg | CommitMsg | RejectMsg
 
-function hashHex(block: Block): string {
-  return toHex(blockHash(block.header))
+/**
+ * What one phase does with each event whose handling depends on the phase; `step` dispatches once,
+ * on the phase the event finds, to the handlers of that phase (the `phases` table).
+ */
+interface PhaseHandlers {
+  /** once after construction, for a validator */
+  start(): void
+  txsAvailable(): void
+  /** the answer to this replica's pending request_proposal */
+  proposal(view: number, height: number, block: Block | null): void
+  /** a PRE-PREPARE, PREPARE, COMMIT or REJECT for a height inside the watermarks */
+  slotMessage(slot: HeightSlot, msg: SlotMessage): void
+  viewChange(msg: ViewChangeMsg): void
+  newView(msg: NewViewMsg): void
+  /** the live timer (not the 0 ms resume timer) expired */
+  timeout(timer: TimerState): void
 }
 
 function recordHeight(rec: WalRecord): number {
@@ -89,34 +88,27 @@ function recordHeight(rec: WalRecord): number {
  * v only when h - 1 is final or prepared by itself in v with the block's parent, and is prepared at h
  * in v only then too. So every honest replica's prepared blocks form a hash-linked chain per view,
  * which is what lets a NEW-VIEW re-propose a chain (new-view.ts).
+ *
+ * This class runs the normal case (§4.2), the checkpoints (§4.3) and the timers; the view change
+ * (§4.4), which owns the view and the phase, is in view-change.ts.
  */
 export class PbftEngine {
-  private viewNo: number
-  private phaseNow: EnginePhase = 'normal'
   private finalHeight: number
   private lastHash: Uint8Array
   private lastHeader: BlockHeader | null
   private lastCert: CommitCertificate | null
-  private nv: NewViewState = { view: 0, start: 0, fixed: new Map(), freeFrom: 0 }
+  /** the view, the phase and the view-change protocol */
+  private readonly vc: ViewChange
   /** K: heights last-final + 1 .. last-final + K are agreed at once */
   private readonly depth: number
   /** one slot per height inside the watermarks */
   private readonly slots = new Map<number, HeightSlot>()
   /** valid messages for height last-final + K + 1, replayed when last-final + 1 commits */
   private ahead = new Map<string, ConsensusMessage>()
-  /** the latest VIEW-CHANGE of each validator for a view above ours (or ours while changing) */
-  private viewChanges = new Map<number, ViewChangeMsg>()
-  private myViewChange: ViewChangeMsg | null = null
-  private myNewView: NewViewMsg | null = null
-  private lastNewView: NewViewMsg | null = null
-  private newViewResent = new Set<string>()
   private timer: TimerState | null = null
-  /** consecutive view changes without a commit: the timeout doubles with each, up to the cap */
-  private attempts = 0
   private pendingTxs = false
   private proposalRequested: { readonly view: number; readonly height: number } | null = null
-  private readonly evidenceList: Evidence[] = []
-  private readonly evidenceKeys = new Set<string>()
+  private readonly evidenceLog = new EvidenceLog()
   private syncRequested: { from: number; target: number; view: number } | null = null
   /** the highest height others proved final (certificates, NEW-VIEW, f+1 replicas ahead) */
   private knownFinal = 0
@@ -124,17 +116,40 @@ export class PbftEngine {
   private aheadHeights = new Map<number, number>()
   /** this replica's own signed votes for heights above the last final one, by height (WAL mirror) */
   private walVotes = new Map<number, WalRecord[]>()
-  private needViewChangeOnStart = false
-  /**
-   * false after joining a view from a commit certificate (adoptCertifiedView) without its NEW-VIEW:
-   * until that NEW-VIEW arrives, heights O may have fixed stay closed here (`nv.freeFrom`).
-   */
-  private nvKnown = true
-  /** ask the others to re-send the current view's NEW-VIEW (at the next chance to send) */
-  private askNewView = false
   /** a commit action was emitted in this step: the driver has not applied it yet */
   private committedInStep = false
   private out: EngineAction[] = []
+
+  /** What each phase does with each event (see PhaseHandlers). */
+  private readonly phases: Readonly<Record<EnginePhase, PhaseHandlers>> = {
+    // §4.2: the three-phase agreement in the current view.
+    normal: {
+      start: () => this.resendOwnVotes(),
+      txsAvailable: () => {
+        this.maybeRequestProposal()
+        this.ensureProgressTimer()
+      },
+      proposal: (view, height, block) => this.onProposal(view, height, block),
+      slotMessage: (slot, msg) => this.onSlotMessage(slot, msg),
+      viewChange: (msg) => this.vc.onViewChangeInView(msg),
+      newView: (msg) => this.vc.onNewViewInView(msg),
+      timeout: (timer) => this.onProgressTimeout(timer),
+    },
+    // §4.4: changing to the current view; no normal-case vote until a NEW-VIEW installs it.
+    viewchange: {
+      start: () => this.vc.resume(),
+      // Remembered (pendingTxs): the primary proposes once the new view is installed.
+      txsAvailable: () => undefined,
+      // A request is void once the view moves (`viewMoved`): there is none to answer here.
+      proposal: () => undefined,
+      slotMessage: (slot, msg) => this.logSlotMessage(slot, msg),
+      viewChange: (msg) => this.vc.onViewChangeWhileChanging(msg),
+      newView: (msg) => this.vc.onNewViewWhileChanging(msg),
+      timeout: (timer) => {
+        if (timer.kind === 'viewchange') this.vc.onTimeout(timer.view)
+      },
+    },
+  }
 
   constructor(
     private readonly config: EngineConfig,
@@ -156,17 +171,40 @@ export class PbftEngine {
     this.lastHash = init.lastBlockHash
     this.lastHeader = init.lastHeader ?? null
     this.lastCert = init.lastCertificate ?? null
-    this.viewNo = init.view
+    this.vc = new ViewChange(config, this.viewChangeHost(), init.view)
     this.restoreWal(init)
-    if (this.lastCert !== null) this.adoptCertifiedView(this.lastCert)
+    if (this.lastCert !== null) this.vc.adoptCertifiedView(this.lastCert)
     this.fillWindow()
-    this.installNewViewProposal()
+    this.vc.installProposal()
+  }
+
+  /** The engine as the view change sees it (view-change.ts): its checkpoint, log, timer and output. */
+  private viewChangeHost(): ViewChangeHost {
+    return {
+      finalHeight: () => this.finalHeight,
+      lastHash: () => this.lastHash,
+      lastCert: () => this.lastCert,
+      windowSlots: () => this.windowSlots(),
+      slot: (height) => this.slots.get(height),
+      emit: (action) => {
+        this.out.push(action)
+      },
+      reportEquivocation: (first, second) => this.reportEquivocation(first, second),
+      requestSync: (target, probe) => this.requestSync(target, probe),
+      viewMoved: () => {
+        this.proposalRequested = null
+      },
+      cancelTimer: () => this.cancelTimer(),
+      startViewChangeTimer: () => this.startTimer('viewchange'),
+      pruneOldViews: () => this.pruneOldViews(),
+      resumeNormalCase: () => this.afterViewOrHeightChange(),
+    }
   }
 
   // ---------- getters for the node's RPC ----------
 
   get view(): number {
-    return this.viewNo
+    return this.vc.view
   }
 
   /** last final height */
@@ -175,11 +213,11 @@ export class PbftEngine {
   }
 
   get phase(): EnginePhase {
-    return this.phaseNow
+    return this.vc.phase
   }
 
   get primary(): Validator {
-    return this.config.validators.primary(this.viewNo)
+    return this.config.validators.primary(this.view)
   }
 
   get isPrimary(): boolean {
@@ -187,18 +225,18 @@ export class PbftEngine {
   }
 
   get evidence(): readonly Evidence[] {
-    return this.evidenceList
+    return this.evidenceLog.all
   }
 
   status(): EngineStatus {
     return {
-      view: this.viewNo,
+      view: this.view,
       height: this.finalHeight,
-      phase: this.phaseNow,
+      phase: this.phase,
       primary: this.primary.index,
       isPrimary: this.isPrimary,
       loggedMessages:
-        this.windowSlots().reduce((n, s) => n + s.size, 0) + this.ahead.size + this.viewChanges.size,
+        this.windowSlots().reduce((n, s) => n + s.size, 0) + this.ahead.size + this.vc.loggedMessages,
     }
   }
 
@@ -217,11 +255,11 @@ export class PbftEngine {
         break
       case 'txs_available':
         this.pendingTxs = true
-        this.maybeRequestProposal()
-        this.ensureProgressTimer()
+        this.inPhase.txsAvailable()
         break
       case 'proposal':
-        this.onProposal(event.view, event.height, event.block)
+        if (this.takeProposalRequest(event.view, event.height))
+          this.inPhase.proposal(event.view, event.height, event.block)
         break
       case 'timeout':
         this.onTimeout(event.view, event.height)
@@ -233,35 +271,28 @@ export class PbftEngine {
     return out
   }
 
+  /** The handlers of the phase the replica is in now. */
+  private get inPhase(): PhaseHandlers {
+    return this.phases[this.phase]
+  }
+
+  /**
+   * §4.4: a replica changing view takes part in no normal-case round, and votes only in its view.
+   * Checked again inside the normal case, not only by the dispatch: one step can change the view
+   * half-way (a rejection quorum, a replayed message, a NEW-VIEW's re-proposals).
+   */
+  private votesIn(view: number): boolean {
+    return this.phase === 'normal' && view === this.view
+  }
+
   // ---------- restart ----------
 
   private restoreWal(init: EngineInit): void {
-    let lastNv: NewViewMsg | null = null
     for (const rec of init.wal) {
-      if (rec.kind === 'viewchange') {
-        if (this.myViewChange === null || rec.msg.newView > this.myViewChange.newView)
-          this.myViewChange = rec.msg
-      } else if (rec.kind === 'newview') {
-        if (lastNv === null || rec.msg.view > lastNv.view) lastNv = rec.msg
-        if (rec.msg.sender === this.config.selfIndex) {
-          if (this.myNewView === null || rec.msg.view > this.myNewView.view) this.myNewView = rec.msg
-        }
-      } else if (recordHeight(rec) > this.finalHeight) {
+      if (rec.kind !== 'viewchange' && rec.kind !== 'newview' && recordHeight(rec) > this.finalHeight)
         this.rememberVote(rec)
-      }
     }
-    if (lastNv !== null && lastNv.view >= this.viewNo)
-      this.adoptNewView(lastNv, computeNewViewProposal(lastNv.viewChanges))
-    const vcView = this.myViewChange?.newView ?? -1
-    if (vcView > (lastNv?.view ?? -1) && vcView >= this.viewNo && this.myViewChange !== null) {
-      this.viewNo = vcView
-      this.phaseNow = 'viewchange'
-      this.viewChanges.set(this.myViewChange.sender, this.myViewChange)
-    } else if (this.viewNo > 0 && this.viewNo > (lastNv?.view ?? 0)) {
-      // A view floor from the driver without a NEW-VIEW for it: we cannot act in it until one arrives.
-      this.phaseNow = 'viewchange'
-      this.needViewChangeOnStart = this.config.selfIndex !== null
-    }
+    this.vc.restore(init.wal)
   }
 
   private rememberVote(rec: WalRecord): void {
@@ -296,47 +327,18 @@ export class PbftEngine {
   /** A fresh slot for `height`, with whatever this replica already signed there (from the WAL). */
   private newSlot(height: number): HeightSlot {
     const slot = new HeightSlot(height)
-    for (const rec of this.walVotes.get(slot.height) ?? []) {
-      if (rec.kind === 'preprepare') {
-        const h = hashHex(rec.msg.block)
-        slot.sentPrePrepare.set(rec.msg.view, rec.msg)
-        slot.prePrepares.set(rec.msg.view, rec.msg)
-        slot.blocks.set(h, rec.msg.block)
-        slot.accepted.set(rec.msg.view, h)
-      } else if (rec.kind === 'prepare') {
-        const h = toHex(rec.msg.blockHash)
-        slot.myPrepare.set(rec.msg.view, h)
-        slot.prePrepares.set(rec.msg.view, rec.prePrepare)
-        slot.blocks.set(h, rec.prePrepare.block)
-        slot.accepted.set(rec.msg.view, h)
-        slot.prepares.add(rec.msg)
-      } else if (rec.kind === 'commit' && rec.prepared.block !== null) {
-        const h = toHex(rec.msg.blockHash)
-        slot.myCommit.set(rec.msg.view, h)
-        slot.blocks.set(h, rec.prepared.block)
-        slot.accepted.set(rec.msg.view, h)
-        slot.commits.add(rec.msg)
-        if (slot.prepared === null || slot.prepared.view < rec.prepared.view) slot.prepared = rec.prepared
-      }
-    }
+    for (const rec of this.walVotes.get(slot.height) ?? []) slot.restoreOwnVote(rec)
     return slot
   }
 
   private onStart(): void {
     if (this.config.selfIndex === null) return
-    this.requestNewView()
-    if (this.phaseNow === 'viewchange') {
-      if (this.needViewChangeOnStart) {
-        this.needViewChangeOnStart = false
-        this.sendViewChange()
-      } else if (this.myViewChange !== null && this.myViewChange.newView === this.viewNo) {
-        // Re-send (identical, so not a second vote): peers may have missed it while we were down.
-        this.out.push({ type: 'broadcast', msg: this.myViewChange })
-      }
-      this.startTimer('viewchange')
-      this.maybeSendNewView()
-      return
-    }
+    this.vc.requestNewView()
+    this.inPhase.start()
+  }
+
+  /** Normal phase, after a restart: re-send the votes of the open heights (peers may have missed them). */
+  private resendOwnVotes(): void {
     for (const slot of this.windowSlots())
       for (const rec of this.walVotes.get(slot.height) ?? [])
         this.out.push({ type: 'broadcast', msg: rec.msg })
@@ -352,10 +354,10 @@ export class PbftEngine {
     if (!verified && !verifyConsensusMessage(msg, chainId, validators)) return
     switch (msg.kind) {
       case 'viewchange':
-        this.onViewChange(msg)
+        this.inPhase.viewChange(msg)
         return
       case 'newview':
-        this.onNewView(msg)
+        this.inPhase.newView(msg)
         return
       default: {
         const h = msg.height
@@ -370,20 +372,21 @@ export class PbftEngine {
           return
         }
         if (!this.viewInWindow(msg.view)) return
-        this.onSlotMessage(slot, msg)
+        this.inPhase.slotMessage(slot, msg)
         return
       }
     }
   }
 
   private viewInWindow(view: number): boolean {
-    return view + VIEWS_KEPT_BEHIND >= this.viewNo && view <= this.viewNo + VIEWS_KEPT_AHEAD
+    return view + VIEWS_KEPT_BEHIND >= this.view && view <= this.view + VIEWS_KEPT_AHEAD
   }
 
   /** A message already logged (same sender, slot and signature) is dropped before any crypto. */
   private isDuplicate(msg: ConsensusMessage): boolean {
+    if (msg.kind === 'viewchange' || msg.kind === 'newview') return this.vc.isDuplicate(msg)
     let known: { signature: Uint8Array } | undefined
-    const slot = 'height' in msg ? this.slots.get(msg.height) : undefined
+    const slot = this.slots.get(msg.height)
     switch (msg.kind) {
       case 'preprepare':
         known = slot?.prePrepares.get(msg.view)
@@ -397,18 +400,14 @@ export class PbftEngine {
       case 'reject':
         known = slot?.rejects.get(msg.view, msg.sender)
         break
-      case 'viewchange':
-        known = this.viewChanges.get(msg.sender)
-        break
-      case 'newview':
-        known = this.lastNewView ?? undefined
-        break
     }
-    if (known !== undefined && bytesEqual(known.signature, msg.signature)) return true
-    return msg.kind === 'newview' && msg.view === this.viewNo && this.phaseNow === 'normal' && this.nvKnown
+    return known !== undefined && bytesEqual(known.signature, msg.signature)
   }
 
-  private onSlotMessage(slot: HeightSlot, msg: PrePrepareMsg | PrepareMsg | CommitMsg | RejectMsg): void {
+  // ---------- normal case (§4.2) ----------
+
+  /** Normal phase: log the message and take the step of the agreement it allows. */
+  private onSlotMessage(slot: HeightSlot, msg: SlotMessage): void {
     switch (msg.kind) {
       case 'preprepare':
         this.onPrePrepare(slot, msg)
@@ -422,15 +421,9 @@ export class PbftEngine {
         if (r.status === 'new') this.checkPrepared(slot, msg.view)
         return
       }
-      case 'commit': {
-        const r = slot.commits.add(msg)
-        if (r.status === 'conflict') {
-          this.reportEquivocation(r.existing, msg)
-          return
-        }
-        if (r.status === 'new') this.checkCommitted(slot, msg.view, toHex(msg.blockHash))
+      case 'commit':
+        this.onCommitVote(slot, msg)
         return
-      }
       case 'reject':
         // A second rejection of another digest in the same view is the primary's equivocation, not the sender's.
         if (slot.rejects.add(msg).status === 'new') this.checkRejects(slot, msg.view)
@@ -438,24 +431,65 @@ export class PbftEngine {
     }
   }
 
+  /**
+   * View-change phase. §4.4 has a changing replica accept only CHECKPOINT, VIEW-CHANGE and NEW-VIEW;
+   * here the normal-case messages are still logged, though nothing is sent for them: 2f+1 COMMITs
+   * are a certificate whatever the view (our checkpoint), and messages of the new view may arrive
+   * before its NEW-VIEW (`afterViewOrHeightChange` takes them up once it is installed).
+   */
+  private logSlotMessage(slot: HeightSlot, msg: SlotMessage): void {
+    switch (msg.kind) {
+      case 'preprepare': {
+        const h = hashHex(msg.block)
+        const r = slot.addPrePrepare(msg, h)
+        if (r.status === 'conflict') this.reportEquivocation(r.existing, msg)
+        if (r.status === 'new') this.checkWaitingCommits(slot, h)
+        return
+      }
+      case 'prepare': {
+        const r = slot.prepares.add(msg)
+        if (r.status === 'conflict') this.reportEquivocation(r.existing, msg)
+        return
+      }
+      case 'commit':
+        this.onCommitVote(slot, msg)
+        return
+      case 'reject':
+        slot.rejects.add(msg)
+        return
+    }
+  }
+
+  /** Both phases: a COMMIT counts towards a certificate whatever our view (§4.2 committed). */
+  private onCommitVote(slot: HeightSlot, msg: CommitMsg): void {
+    const r = slot.commits.add(msg)
+    if (r.status === 'conflict') {
+      this.reportEquivocation(r.existing, msg)
+      return
+    }
+    if (r.status === 'new') this.checkCommitted(slot, msg.view, toHex(msg.blockHash))
+  }
+
   /** §4.2: a backup accepts a PRE-PREPARE only in its view, from the primary, once per (v, n). */
   private onPrePrepare(slot: HeightSlot, pp: PrePrepareMsg): void {
     const h = hashHex(pp.block)
-    const existing = slot.prePrepares.get(pp.view)
-    if (existing !== undefined) {
-      if (hashHex(existing.block) === h) return
-      this.reportEquivocation(existing, pp)
+    const r = slot.addPrePrepare(pp, h)
+    if (r.status === 'conflict') {
+      this.reportEquivocation(r.existing, pp)
       // Two signed proposals for one (v, n) prove the primary faulty: change view now (§4.4).
-      if (pp.view === this.viewNo && this.phaseNow === 'normal') this.startViewChange(this.viewNo + 1)
+      if (pp.view === this.view) this.vc.start(this.view + 1)
       return
     }
-    slot.prePrepares.set(pp.view, pp)
-    slot.blocks.set(h, pp.block)
-    if (pp.view === this.viewNo) {
+    if (r.status === 'duplicate') return
+    if (pp.view === this.view) {
       this.tryAccept(slot, pp.view)
       this.ensureProgressTimer()
     }
-    // Commits may have been waiting for this block (a certificate is proof whatever our view).
+    this.checkWaitingCommits(slot, h)
+  }
+
+  /** Commits may have been waiting for this block (a certificate is proof whatever our view). */
+  private checkWaitingCommits(slot: HeightSlot, h: string): void {
     for (const v of slot.commits.views()) this.checkCommitted(slot, v, h)
   }
 
@@ -469,7 +503,7 @@ export class PbftEngine {
     let parent = this.lastHash
     for (let k = this.finalHeight + 1; k < height; k++) {
       const slot = this.slots.get(k)
-      const hex = by === 'prepared' ? slot?.myCommit.get(view) : slot?.accepted.get(view)
+      const hex = slot?.heldIn(view, by)
       const block = hex === undefined ? undefined : slot?.blocks.get(hex)
       if (block === undefined || !bytesEqual(block.header.parentHash, parent)) return null
       out.push(block)
@@ -481,12 +515,11 @@ export class PbftEngine {
   /** The hash this replica requires as parent at `height` in `view`, or undefined when not known yet. */
   private parentFor(height: number, view: number, by: 'prepared' | 'accepted'): string | undefined {
     if (height === this.finalHeight + 1) return toHex(this.lastHash)
-    const below = this.slots.get(height - 1)
-    return by === 'prepared' ? below?.myCommit.get(view) : below?.accepted.get(view)
+    return this.slots.get(height - 1)?.heldIn(view, by)
   }
 
   private tryAccept(slot: HeightSlot, view: number): void {
-    if (this.phaseNow !== 'normal' || view !== this.viewNo) return
+    if (!this.votesIn(view)) return
     const pp = slot.prePrepares.get(view)
     if (pp === undefined || slot.accepted.has(view) || slot.rejectedByMe.has(view)) return
     // An observer only needs the block (to finish a certificate), not a verdict.
@@ -498,17 +531,10 @@ export class PbftEngine {
       return
     }
     const h = hashHex(pp.block)
-    // §4.4: in the view a NEW-VIEW started, heights below its start are closed, at the heights of O
-    // only the re-proposed block may be accepted, and fresh proposals only from freeFrom on.
-    let reproposed = false
-    if (view === this.nv.view) {
-      const fixed = this.nv.fixed.get(slot.height)
-      if (fixed !== undefined) {
-        if (h !== hashHex(fixed.block)) return
-        reproposed = true
-      } else if (slot.height < this.nv.freeFrom) return
-    }
-    if (pp.block.header.view !== view && !reproposed) {
+    // §4.4: the constraint of the NEW-VIEW that started this view (NewViewConstraint.ruleFor).
+    const rule = this.vc.constraint.ruleFor(view, slot.height, h)
+    if (rule === 'closed') return
+    if (pp.block.header.view !== view && rule !== 'reproposed') {
       this.rejectProposal(slot, pp, 'block view differs from the view')
       return
     }
@@ -536,11 +562,10 @@ export class PbftEngine {
     // Only the lowest height's acceptance may restart it (above, timer.height is last-final + 1).
     const self = this.config.selfIndex
     if (self !== null && self !== pp.sender && !slot.myPrepare.has(view)) {
-      const prepare = this.signPrepare(view, slot.height, pp.block)
+      const prepare = signPrepare(this.config, view, slot.height, pp.block)
       this.persistVote({ kind: 'prepare', prePrepare: pp, msg: prepare })
       this.out.push({ type: 'broadcast', msg: prepare })
-      slot.myPrepare.set(view, h)
-      slot.prepares.add(prepare)
+      slot.recordOwnPrepare(prepare, h)
     }
     this.checkPrepared(slot, view)
   }
@@ -571,14 +596,14 @@ export class PbftEngine {
 
   /** docs/CONSENSUS.md "Consensus rules": f+1 rejections include an honest one, so the primary is faulty: change view at once. */
   private checkRejects(slot: HeightSlot, view: number): void {
-    if (this.phaseNow !== 'normal' || view !== this.viewNo) return
-    if (slot.rejects.senderCount(view) >= this.config.validators.f + 1) this.startViewChange(this.viewNo + 1)
+    if (!this.votesIn(view)) return
+    if (slot.rejects.senderCount(view) >= this.config.validators.f + 1) this.vc.start(this.view + 1)
   }
 
   /** §4.2: prepared = the accepted PRE-PREPARE + quorum-1 (2f) matching PREPAREs from other replicas; then COMMIT. */
   private checkPrepared(slot: HeightSlot, view: number): void {
     const { selfIndex, validators } = this.config
-    if (selfIndex === null || this.phaseNow !== 'normal' || view !== this.viewNo) return
+    if (selfIndex === null || !this.votesIn(view)) return
     const h = slot.accepted.get(view)
     const pp = slot.prePrepares.get(view)
     if (h === undefined || pp === undefined || slot.myCommit.has(view)) return
@@ -603,12 +628,10 @@ export class PbftEngine {
         .map((m) => ({ validator: m.sender, signature: m.signature })),
       block,
     }
-    if (slot.prepared === null || slot.prepared.view < view) slot.prepared = prepared
-    const commit = this.signCommit(view, slot.height, prepared.blockHash)
+    const commit = signCommit(this.config, view, slot.height, prepared.blockHash)
     this.persistVote({ kind: 'commit', prepared, msg: commit })
     this.out.push({ type: 'broadcast', msg: commit })
-    slot.myCommit.set(view, h)
-    slot.commits.add(commit)
+    slot.recordOwnCommit(commit, h, prepared)
     this.checkCommitted(slot, view, h)
     // A PRE-PREPARE (and PREPAREs) for the next height may have been waiting for this one.
     const next = this.slots.get(slot.height + 1)
@@ -644,6 +667,8 @@ export class PbftEngine {
     this.finalize(block, certificate)
   }
 
+  // ---------- final blocks (§4.3) ----------
+
   private onBlockSynced(block: Block, certificate: CommitCertificate): void {
     if (block.header.height !== this.finalHeight + 1) return
     if (!bytesEqual(block.header.parentHash, this.lastHash)) return
@@ -668,9 +693,7 @@ export class PbftEngine {
     this.lastHash = certificate.blockHash
     this.lastHeader = block.header
     this.lastCert = certificate
-    const viewAdopted = this.adoptCertifiedView(certificate)
-    this.requestNewView()
-    this.attempts = 0
+    const viewAdopted = this.vc.onCommit(certificate)
     this.pendingTxs = false // the driver re-signals txs_available while its mempool still holds some
     if (this.proposalRequested !== null && this.proposalRequested.height <= this.finalHeight)
       this.proposalRequested = null
@@ -680,11 +703,8 @@ export class PbftEngine {
     this.slots.delete(this.finalHeight)
     this.fillWindow()
     this.pruneWal()
-    if (this.timer?.kind === 'progress' || (viewAdopted && this.timer !== null)) {
-      this.timer = null
-      this.out.push({ type: 'cancel_timer' })
-    }
-    this.installNewViewProposal()
+    if (this.timer?.kind === 'progress' || viewAdopted) this.cancelTimer()
+    this.vc.installProposal()
     const buffered = [...this.ahead.values()]
     this.ahead.clear()
     for (const m of buffered) this.onMessage(m, true)
@@ -698,91 +718,47 @@ export class PbftEngine {
     this.afterViewOrHeightChange()
   }
 
-  /**
-   * A commit certificate of view v is signed by a quorum that was in view v, so a quorum installed
-   * v's NEW-VIEW. A replica still below v (restarted, wiped, partitioned through the view change)
-   * joins v here instead of waiting for the next view change — otherwise it would sit in an old
-   * view, not voting, and the network would run without its fault margin. Safe: v's NEW-VIEW only
-   * constrains heights up to its checkpoint + 1, which is at most this final height, so every later
-   * height of v is open to the primary's fresh proposal (see docs/CONSENSUS.md). Never moves back:
-   * a replica already changing to a view above v stays on that path.
-   */
-  private adoptCertifiedView(cert: CommitCertificate): boolean {
-    const v = cert.view
-    if (v < this.viewNo || (v === this.viewNo && this.phaseNow === 'normal')) return false
-    this.viewNo = v
-    this.phaseNow = 'normal'
-    this.needViewChangeOnStart = false
-    // Without v's NEW-VIEW we do not know O: it re-proposes at most MAX_PIPELINE_DEPTH heights above
-    // its checkpoint (verify.ts bounds every VIEW-CHANGE's certificates so, whatever K others run),
-    // and that checkpoint is below cert.height: heights from cert.height + MAX_PIPELINE_DEPTH are free.
-    this.nv = {
-      view: v,
-      start: cert.height + 1,
-      fixed: new Map(),
-      freeFrom: cert.height + MAX_PIPELINE_DEPTH,
-    }
-    this.nvKnown = false
-    this.askNewView = this.config.selfIndex !== null
-    this.proposalRequested = null
-    this.newViewResent.clear()
-    for (const [s, vc] of this.viewChanges) if (vc.newView <= v) this.viewChanges.delete(s)
-    return true
-  }
-
-  /**
-   * After joining a view from a certificate: a VIEW-CHANGE for the view we are in makes every replica
-   * that installed its NEW-VIEW send it again (`resendNewView`), which opens the heights its O did not
-   * fix. Harmless as a VIEW-CHANGE: we are in that view already and never vote below it.
-   */
-  private requestNewView(): void {
-    if (!this.askNewView || this.config.selfIndex === null) return
-    this.askNewView = false
-    this.sendViewChange()
-    this.viewChanges.delete(this.config.selfIndex)
-  }
-
   private afterViewOrHeightChange(): void {
     const final = this.finalHeight
     for (const slot of this.windowSlots()) {
       if (this.finalHeight !== final) return // a commit from a replay moved the window
-      this.tryAccept(slot, this.viewNo)
-      this.checkPrepared(slot, this.viewNo)
+      this.tryAccept(slot, this.view)
+      this.checkPrepared(slot, this.view)
     }
     this.ensureProgressTimer()
     this.maybeRequestProposal()
   }
 
-  // ---------- proposing ----------
-
-  /** May the primary of the current view propose a fresh block at `height`? (§4.4 NEW-VIEW's O) */
-  private freshProposalAllowed(height: number): boolean {
-    if (this.viewNo !== this.nv.view) return true
-    return height >= this.nv.freeFrom
+  private pruneOldViews(): void {
+    const min = this.view - VIEWS_KEPT_BEHIND
+    for (const slot of this.slots.values()) slot.pruneViewsBelow(min)
+    for (const [k, m] of this.ahead) if ('view' in m && m.view < min) this.ahead.delete(k)
   }
+
+  // ---------- proposing ----------
 
   /**
    * docs/CONSENSUS.md "Consensus rules": a block only when txs wait. Pipelining: the next height is the lowest inside the
    * watermarks without a PRE-PREPARE of this view, built on this primary's own block below it.
    */
   private maybeRequestProposal(): void {
-    if (!this.isPrimary || this.phaseNow !== 'normal' || !this.pendingTxs) return
+    if (!this.isPrimary || !this.votesIn(this.view) || !this.pendingTxs) return
     if (this.proposalRequested !== null) return // one at a time; the answer asks for the next
     let slot: HeightSlot | undefined
     for (const s of this.windowSlots()) {
-      if (!s.prePrepares.has(this.viewNo)) {
+      if (!s.prePrepares.has(this.view)) {
         slot = s
         break
       }
     }
-    if (slot === undefined || !this.freshProposalAllowed(slot.height)) return
-    const ancestors = this.chainBelow(slot.height, this.viewNo, 'accepted')
+    if (slot === undefined || !this.vc.constraint.freshProposalAllowed(this.view, slot.height)) return
+    const ancestors = this.chainBelow(slot.height, this.view, 'accepted')
     if (ancestors === null) return
     const parent = ancestors.at(-1)
-    this.proposalRequested = { view: this.viewNo, height: slot.height }
+    this.proposalRequested = { view: this.view, height: slot.height }
     this.out.push({
       type: 'request_proposal',
-      view: this.viewNo,
+      view: this.view,
       height: slot.height,
       parentHash: parent === undefined ? this.lastHash : blockHash(parent.header),
       parentHeader: parent === undefined ? this.lastHeader : parent.header,
@@ -790,65 +766,73 @@ export class PbftEngine {
     })
   }
 
+  /** Consumes the pending request_proposal when this answers it (any other answer is stale). */
+  private takeProposalRequest(view: number, height: number): boolean {
+    const r = this.proposalRequested
+    if (r === null || r.view !== view || r.height !== height) return false
+    this.proposalRequested = null
+    return true
+  }
+
+  /** Normal phase, the answer to our request: §4.2 the primary multicasts PRE-PREPARE. */
   private onProposal(view: number, height: number, block: Block | null): void {
     const { signer, selfIndex, chainId } = this.config
-    const r = this.proposalRequested
-    if (r === null || r.view !== view || r.height !== height) return
-    this.proposalRequested = null
     const slot = this.slots.get(height)
-    if (!this.isPrimary || this.phaseNow !== 'normal' || view !== this.viewNo || slot === undefined) return
+    if (!this.isPrimary || view !== this.view || slot === undefined) return
     if (signer === null || selfIndex === null) return
     if (block === null) {
       this.pendingTxs = false
       return
     }
-    if (slot.prePrepares.has(view) || !this.freshProposalAllowed(height)) return
+    if (slot.prePrepares.has(view) || !this.vc.constraint.freshProposalAllowed(this.view, height)) return
     const hd = block.header
     if (hd.height !== height || hd.view !== view || hd.chainId !== chainId) return
     const parent = this.parentFor(height, view, 'accepted')
     if (parent === undefined || toHex(hd.parentHash) !== parent || !bytesEqual(hd.proposer, signer.publicKey))
       return
-    const pp = this.signPrePrepare(view, height, block)
+    const pp = signPrePrepare(this.config, view, height, block)
     this.persistVote({ kind: 'preprepare', msg: pp })
     this.out.push({ type: 'broadcast', msg: pp })
-    const h = hashHex(block)
-    slot.sentPrePrepare.set(view, pp)
-    slot.prePrepares.set(view, pp)
-    slot.blocks.set(h, block)
-    slot.accepted.set(view, h)
+    slot.recordOwnPrePrepare(pp, hashHex(block))
     this.checkPrepared(slot, view)
     this.ensureProgressTimer()
     this.maybeRequestProposal()
   }
 
-  // ---------- view change ----------
+  // ---------- timers ----------
 
   private timeoutMs(): number {
     const { viewChangeBaseMs, viewChangeMaxMs } = this.config.timeouts
-    return Math.min(viewChangeMaxMs, viewChangeBaseMs * 2 ** Math.min(this.attempts, 30))
+    return Math.min(viewChangeMaxMs, viewChangeBaseMs * 2 ** Math.min(this.vc.attempts, 30))
   }
 
   private startTimer(kind: TimerState['kind']): void {
     const height = this.finalHeight + 1
-    this.timer = { kind, view: this.viewNo, height }
-    this.out.push({ type: 'start_timer', view: this.viewNo, height, ms: this.timeoutMs() })
+    this.timer = { kind, view: this.view, height }
+    this.out.push({ type: 'start_timer', view: this.view, height, ms: this.timeoutMs() })
+  }
+
+  private cancelTimer(): void {
+    if (this.timer === null) return
+    this.timer = null
+    this.out.push({ type: 'cancel_timer' })
   }
 
   private armResume(): void {
     if (this.timer?.kind === 'resume') return
     const height = this.finalHeight + 1
-    this.timer = { kind: 'resume', view: this.viewNo, height }
-    this.out.push({ type: 'start_timer', view: this.viewNo, height, ms: 0 })
+    this.timer = { kind: 'resume', view: this.view, height }
+    this.out.push({ type: 'start_timer', view: this.view, height, ms: 0 })
   }
 
   /** §4.4: a backup runs a timer while work is pending (txs waiting, a proposal not yet final). */
   private ensureProgressTimer(): void {
-    if (this.config.selfIndex === null || this.phaseNow !== 'normal') return
+    if (this.config.selfIndex === null || !this.votesIn(this.view)) return
     if (this.timer?.kind === 'resume') return // the resume re-arms it
-    const pending = this.pendingTxs || this.windowSlots().some((s) => s.prePrepares.has(this.viewNo))
+    const pending = this.pendingTxs || this.windowSlots().some((s) => s.prePrepares.has(this.view))
     if (!pending) return
     const t = this.timer
-    if (t !== null && t.kind === 'progress' && t.view === this.viewNo && t.height === this.finalHeight + 1)
+    if (t !== null && t.kind === 'progress' && t.view === this.view && t.height === this.finalHeight + 1)
       return
     this.startTimer('progress')
   }
@@ -857,240 +841,18 @@ export class PbftEngine {
     const t = this.timer
     if (t === null || t.view !== view || t.height !== height) return
     this.timer = null
-    // A sync attempt may have failed (peer gone, partition): retry at each timeout while behind.
     if (t.kind === 'resume') {
       this.afterViewOrHeightChange()
       return
     }
+    // A sync attempt may have failed (peer gone, partition): retry at each timeout while behind.
     if (this.knownFinal > this.finalHeight) this.requestSync(this.knownFinal, true)
-    if (t.kind === 'progress') {
-      if (this.phaseNow === 'normal' && this.viewNo === view) this.startViewChange(view + 1)
-      return
-    }
-    if (this.phaseNow !== 'viewchange' || this.viewNo !== view) return
-    // §4.5.2: move on to v+1 only if 2f+1 replicas joined this view change and it still failed;
-    // otherwise re-send our VIEW-CHANGE (it may have been lost) and look for blocks we miss.
-    if (this.viewChangeCount(view) >= this.config.validators.quorum) {
-      this.startViewChange(view + 1)
-    } else {
-      if (this.myViewChange !== null && this.myViewChange.newView === view) {
-        this.out.push({ type: 'broadcast', msg: this.myViewChange })
-      }
-      this.requestSync(this.finalHeight + 1, true)
-      this.startTimer('viewchange')
-    }
+    this.inPhase.timeout(t)
   }
 
-  private viewChangeCount(view: number): number {
-    let n = 0
-    // A replica already asking for a later view has given up on this one as well.
-    for (const vc of this.viewChanges.values()) if (vc.newView >= view) n++
-    return n
-  }
-
-  /** §4.4: stop accepting messages of the old view and multicast VIEW-CHANGE(v+1, checkpoint, P). */
-  private startViewChange(newView: number): void {
-    if (this.config.selfIndex === null || newView <= this.viewNo) return
-    if (this.myViewChange !== null && this.myViewChange.newView >= newView) return
-    this.viewNo = newView
-    this.phaseNow = 'viewchange'
-    this.attempts++
-    this.proposalRequested = null
-    this.newViewResent.clear()
-    if (this.timer !== null) {
-      this.timer = null
-      this.out.push({ type: 'cancel_timer' })
-    }
-    this.sendViewChange()
-    this.pruneOldViews()
-    this.startTimer('viewchange')
-    this.maybeSendNewView()
-  }
-
-  /**
-   * P (§4.4): this replica's highest-view prepared certificate per height above the checkpoint, as
-   * long as they form a chain on the last final block. A certificate that does not extend the one
-   * below it cannot be for a committed block (new-view.ts linkedPrefix), nor can any above it.
-   */
-  private preparedChain(): PreparedCert[] {
-    const out: PreparedCert[] = []
-    let parent = this.lastHash
-    for (const slot of this.windowSlots()) {
-      const p = slot.prepared
-      if (p === null || p.block === null || !bytesEqual(p.block.header.parentHash, parent)) break
-      out.push(p)
-      parent = p.blockHash
-    }
-    return out
-  }
-
-  private sendViewChange(): void {
-    const { selfIndex, signer, chainId } = this.config
-    if (selfIndex === null || signer === null) return
-    const body = {
-      newView: this.viewNo,
-      sender: selfIndex,
-      checkpointHeight: this.finalHeight,
-      checkpoint: this.finalHeight === 0 ? null : this.lastCert,
-      prepared: this.preparedChain(),
-    }
-    const vc: ViewChangeMsg = {
-      kind: 'viewchange',
-      ...body,
-      signature: signer.sign(viewChangeSignBytes(chainId, body)),
-    }
-    this.myViewChange = vc
-    this.out.push({ type: 'persist', record: { kind: 'viewchange', msg: vc } })
-    this.out.push({ type: 'broadcast', msg: vc })
-    this.viewChanges.set(selfIndex, vc)
-  }
-
-  private onViewChange(vc: ViewChangeMsg): void {
-    const { selfIndex, validators } = this.config
-    if (vc.sender === selfIndex) return
-    // A certified checkpoint above ours proves we lag.
-    if (vc.checkpointHeight > this.finalHeight) this.requestSync(vc.checkpointHeight, false)
-    const existing = this.viewChanges.get(vc.sender)
-    if (existing !== undefined) {
-      if (existing.newView === vc.newView) {
-        this.reportEquivocation(existing, vc)
-        return
-      }
-      if (existing.newView > vc.newView) return
-    }
-    if (this.phaseNow === 'normal' && vc.newView === this.viewNo) this.resendNewView(vc.sender)
-    if (vc.newView < this.viewNo || (vc.newView === this.viewNo && this.phaseNow === 'normal')) return
-    this.viewChanges.set(vc.sender, vc)
-    // TOCS §4.5.2: f+1 VIEW-CHANGEs for higher views include an honest replica: join the highest view
-    // that f+1 of them reached (at least one honest replica is there), even before our timer fires.
-    const higher: number[] = []
-    for (const m of this.viewChanges.values())
-      if (m.sender !== selfIndex && m.newView > this.viewNo) higher.push(m.newView)
-    if (higher.length >= validators.f + 1) {
-      higher.sort((a, b) => b - a)
-      this.startViewChange(higher[validators.f] as number)
-    }
-    if (this.phaseNow === 'viewchange') this.maybeSendNewView()
-  }
-
-  /** A replica still changing to our view missed its NEW-VIEW: send it once more. */
-  private resendNewView(to: number): void {
-    const nv = this.lastNewView
-    if (nv === null || nv.view !== this.viewNo || this.config.selfIndex === null) return
-    const key = `${nv.view}/${to}`
-    if (this.newViewResent.has(key)) return
-    this.newViewResent.add(key)
-    this.out.push({ type: 'broadcast', msg: nv })
-  }
-
-  /** §4.4: the new primary, with 2f+1 VIEW-CHANGEs for its view, multicasts NEW-VIEW(v, V, O). */
-  private maybeSendNewView(): void {
-    const { selfIndex, signer, chainId, validators } = this.config
-    if (selfIndex === null || signer === null || this.phaseNow !== 'viewchange' || !this.isPrimary) return
-    if (this.myNewView !== null && this.myNewView.view >= this.viewNo) return
-    const vcs = [...this.viewChanges.values()]
-      .filter((m) => m.newView === this.viewNo)
-      .sort((a, b) => a.sender - b.sender)
-    if (vcs.length < validators.quorum) return
-    const proposal = computeNewViewProposal(vcs)
-    // Standalone VIEW-CHANGEs carry their blocks (verify.ts), so linkedPrefix sees every candidate's.
-    const n = linkedPrefix(proposal)
-    const prePrepares: PrePrepareMsg[] = []
-    for (const [i, c] of proposal.candidates.slice(0, n).entries()) {
-      if (c.block === null) return
-      prePrepares.push(this.signPrePrepare(this.viewNo, proposal.height + i, c.block))
-    }
-    const left = proposal.candidates[n]
-    let stopHeader: BlockHeader | null = null
-    if (left !== undefined) {
-      if (left.block === null) return
-      stopHeader = left.block.header
-    }
-    const body = {
-      view: this.viewNo,
-      sender: selfIndex,
-      viewChanges: vcs.map(stripViewChange),
-      prePrepares,
-      stopHeader,
-    }
-    const nv: NewViewMsg = {
-      kind: 'newview',
-      ...body,
-      signature: signer.sign(newViewSignBytes(chainId, body)),
-    }
-    this.myNewView = nv
-    this.out.push({ type: 'persist', record: { kind: 'newview', msg: nv } })
-    this.out.push({ type: 'broadcast', msg: nv })
-    this.enterNewView(nv, proposal)
-  }
-
-  private onNewView(nv: NewViewMsg): void {
-    if (nv.view < this.viewNo || (nv.view === this.viewNo && this.phaseNow === 'normal' && this.nvKnown))
-      return
-    if (this.config.selfIndex !== null)
-      this.out.push({ type: 'persist', record: { kind: 'newview', msg: nv } })
-    this.enterNewView(nv, computeNewViewProposal(nv.viewChanges))
-  }
-
-  private adoptNewView(nv: NewViewMsg, proposal: NewViewProposal): void {
-    this.viewNo = nv.view
-    this.phaseNow = 'normal'
-    this.nvKnown = true
-    this.askNewView = false
-    this.lastNewView = nv
-    const fixed = new Map<number, PrePrepareMsg>()
-    for (const pp of nv.prePrepares) fixed.set(pp.height, pp)
-    this.nv = {
-      view: nv.view,
-      start: proposal.height,
-      fixed,
-      freeFrom: proposal.height + nv.prePrepares.length,
-    }
-  }
-
-  /** §4.4: enter view v; its O (the re-proposal) is processed like any PRE-PREPARE. */
-  private enterNewView(nv: NewViewMsg, proposal: NewViewProposal): void {
-    this.adoptNewView(nv, proposal)
-    this.proposalRequested = null
-    this.newViewResent.clear()
-    if (this.timer !== null) {
-      this.timer = null
-      this.out.push({ type: 'cancel_timer' })
-    }
-    for (const [s, vc] of this.viewChanges) if (vc.newView <= nv.view) this.viewChanges.delete(s)
-    this.pruneOldViews()
-    if (proposal.height - 1 > this.finalHeight) this.requestSync(proposal.height - 1, false)
-    this.installNewViewProposal()
-    this.afterViewOrHeightChange()
-  }
-
-  /** Puts the NEW-VIEW's re-proposals into the log of the heights inside the watermarks. */
-  private installNewViewProposal(): void {
-    for (const pp of this.nv.fixed.values()) {
-      const slot = this.slots.get(pp.height)
-      if (slot !== undefined) this.installReproposal(slot, pp)
-    }
-  }
-
-  private installReproposal(slot: HeightSlot, pp: PrePrepareMsg): void {
-    const h = hashHex(pp.block)
-    const existing = slot.prePrepares.get(pp.view)
-    if (existing !== undefined && hashHex(existing.block) !== h && !slot.accepted.has(pp.view)) {
-      this.reportEquivocation(existing, pp)
-    }
-    if (slot.accepted.has(pp.view) && slot.accepted.get(pp.view) !== h) return
-    slot.prePrepares.set(pp.view, pp)
-    slot.blocks.set(h, pp.block)
-    if (pp.sender === this.config.selfIndex) {
-      slot.sentPrePrepare.set(pp.view, pp)
-      slot.accepted.set(pp.view, h)
-    }
-  }
-
-  private pruneOldViews(): void {
-    const min = this.viewNo - VIEWS_KEPT_BEHIND
-    for (const slot of this.slots.values()) slot.pruneViewsBelow(min)
-    for (const [k, m] of this.ahead) if ('view' in m && m.view < min) this.ahead.delete(k)
+  /** Normal phase: §4.4 the pending work was not committed in time, the primary is suspect. */
+  private onProgressTimeout(t: TimerState): void {
+    if (t.kind === 'progress' && t.view === this.view) this.vc.start(t.view + 1)
   }
 
   // ---------- lagging ----------
@@ -1110,29 +872,17 @@ export class PbftEngine {
     if (target > this.knownFinal) this.knownFinal = target
     const r = this.syncRequested
     // Asked once per (height, view): a failed attempt is retried when the view moves on or a timer fires.
-    if (!probe && r !== null && r.from === this.finalHeight && r.view === this.viewNo && r.target >= target)
+    if (!probe && r !== null && r.from === this.finalHeight && r.view === this.view && r.target >= target)
       return
-    this.syncRequested = { from: this.finalHeight, target, view: this.viewNo }
+    this.syncRequested = { from: this.finalHeight, target, view: this.view }
     this.out.push({ type: 'request_sync', height: target })
   }
 
   // ---------- evidence, WAL ----------
 
   private reportEquivocation(first: ConsensusMessage, second: ConsensusMessage): void {
-    const view = first.kind === 'viewchange' ? first.newView : first.view
-    const height = 'height' in first ? first.height : 0
-    const key = `${first.kind}/${first.sender}/${view}/${height}`
-    if (this.evidenceKeys.has(key)) return
-    this.evidenceKeys.add(key)
-    const evidence: Evidence = { sender: first.sender, kind: first.kind, view, height, first, second }
-    if (this.evidenceList.length >= MAX_EVIDENCE) {
-      const dropped = this.evidenceList.shift()
-      if (dropped !== undefined) {
-        this.evidenceKeys.delete(`${dropped.kind}/${dropped.sender}/${dropped.view}/${dropped.height}`)
-      }
-    }
-    this.evidenceList.push(evidence)
-    this.out.push({ type: 'evidence', evidence })
+    const evidence = this.evidenceLog.record(first, second)
+    if (evidence !== null) this.out.push({ type: 'evidence', evidence })
   }
 
   /** Persist-before-send for every vote this replica signs. */
@@ -1145,37 +895,7 @@ export class PbftEngine {
   private pruneWal(): void {
     const retain: WalRecord[] = []
     for (const list of this.walVotes.values()) retain.push(...list)
-    if (this.myViewChange !== null) retain.push({ kind: 'viewchange', msg: this.myViewChange })
-    if (this.lastNewView !== null) retain.push({ kind: 'newview', msg: this.lastNewView })
-    if (this.myNewView !== null && this.myNewView !== this.lastNewView)
-      retain.push({ kind: 'newview', msg: this.myNewView })
+    retain.push(...this.vc.walRecords())
     this.out.push({ type: 'prune_wal', retain })
-  }
-
-  // ---------- signing ----------
-
-  private signer() {
-    const { signer, selfIndex } = this.config
-    if (signer === null || selfIndex === null) throw new Error('an observer never signs')
-    return { signer, selfIndex }
-  }
-
-  private signPrePrepare(view: number, height: number, block: Block): PrePrepareMsg {
-    const { signer, selfIndex } = this.signer()
-    const bytes = prePrepareSignBytes(this.config.chainId, view, height, selfIndex, blockHash(block.header))
-    return { kind: 'preprepare', view, height, sender: selfIndex, block, signature: signer.sign(bytes) }
-  }
-
-  private signPrepare(view: number, height: number, block: Block): PrepareMsg {
-    const { signer, selfIndex } = this.signer()
-    const hash = blockHash(block.header)
-    const signature = signer.sign(prepareSignBytes(this.config.chainId, view, height, selfIndex, hash))
-    return { kind: 'prepare', view, height, blockHash: hash, sender: selfIndex, signature }
-  }
-
-  private signCommit(view: number, height: number, hash: Uint8Array): CommitMsg {
-    const { signer, selfIndex } = this.signer()
-    const signature = signer.sign(commitVoteSignBytes(this.config.chainId, view, height, hash))
-    return { kind: 'commit', view, height, blockHash: hash, sender: selfIndex, signature }
   }
 }
