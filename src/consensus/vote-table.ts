@@ -7,7 +7,7 @@ interface Vote {
   readonly signature: Uint8Array
 }
 
-type AddResult<M> =
+export type AddResult<M> =
   | { readonly status: 'new' }
   | { readonly status: 'duplicate' }
   /** the sender already signed a different digest for this view: equivocation evidence */
