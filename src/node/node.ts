@@ -267,6 +267,7 @@ export class PbftNode {
       txs: this.txs,
       network,
       events: this.events,
+      evidence: this.evidence,
       view: () => this.running?.driver.status().view ?? 0,
       catchingUp: () => this.running?.sync.catchingUp ?? false,
     })
