@@ -22,6 +22,8 @@ export enum Bucket {
   consensusWal = 0x08,
   /** tx hash → mempool journal record (a tx this node acknowledged: pending or dropped, docs/CONSENSUS.md "Consensus rules") */
   mempoolJournal = 0x09,
+  /** (validator u16, kind u8, view u64, height u64) → equivocation evidence record (docs/PROTOCOL.md §3.8) */
+  evidence = 0x0a,
 }
 
 /** Heights as 8-byte big-endian, so key order is numeric order. */

@@ -60,6 +60,17 @@ export interface JournalEntry {
   readonly value: Uint8Array
 }
 
+/** One change to the evidence bucket: a put, or a delete when value is null. */
+export interface EvidenceWrite {
+  readonly key: Uint8Array
+  readonly value: Uint8Array | null
+}
+
+export interface EvidenceEntry {
+  readonly key: Uint8Array
+  readonly value: Uint8Array
+}
+
 interface TipRecord {
   readonly height: number
   readonly hash: Uint8Array
@@ -119,6 +130,7 @@ export class ChainStore implements WalStorage {
   private readonly appState: Repository<Uint8Array, Uint8Array>
   private readonly wal: Repository<string, Uint8Array>
   private readonly journal: Repository<Uint8Array, Uint8Array>
+  private readonly evidence: Repository<Uint8Array, Uint8Array>
   private tipCache: ChainTip | undefined
   private genesis: Uint8Array | undefined
   private committing = false
@@ -135,6 +147,7 @@ export class ChainStore implements WalStorage {
     this.appState = new Repository(Bucket.appState, backend, id, rawCodec)
     this.wal = new Repository(Bucket.consensusWal, backend, (k: string) => utf8.encode(k), rawCodec)
     this.journal = new Repository(Bucket.mempoolJournal, backend, id, rawCodec)
+    this.evidence = new Repository(Bucket.evidence, backend, id, rawCodec)
   }
 
   /** Opens (creating if needed) the LevelDB at `dir`, normally HOME/data. */
@@ -377,6 +390,23 @@ export class ChainStore implements WalStorage {
   async journalEntries(): Promise<JournalEntry[]> {
     const out: JournalEntry[] = []
     for await (const [hash, value] of this.journal.entries()) out.push({ hash, value })
+    return out
+  }
+
+  /** Applies evidence pool changes (a new record, the ones it evicts) as one atomic, synced batch. */
+  async evidenceWrite(writes: readonly EvidenceWrite[]): Promise<void> {
+    await this.backend.batch(
+      writes.map((w) =>
+        w.value === null ? this.evidence.delOp(w.key) : this.evidence.putOp(w.key, w.value),
+      ),
+      true,
+    )
+  }
+
+  /** Every evidence record, raw and in key order (the pool decodes them and drops corrupt ones). */
+  async evidenceEntries(): Promise<EvidenceEntry[]> {
+    const out: EvidenceEntry[] = []
+    for await (const [key, value] of this.evidence.entries()) out.push({ key, value })
     return out
   }
 }

@@ -19,6 +19,11 @@ export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
  * VIEW-CHANGE and the re-proposals of a NEW-VIEW.
  */
 export const MAX_PIPELINE_DEPTH = 4
+/**
+ * The sign bytes of a VIEW-CHANGE or NEW-VIEW kept in an evidence record: every VIEW-CHANGE fits
+ * (n = 256, K = 4: ~57 KiB), a NEW-VIEW up to n ≈ 20. Larger ones keep only their digest.
+ */
+export const MAX_EVIDENCE_SIGN_BYTES = 64 * 1024
 
 /**
  * `s` cut short so its UTF-8 encoding fits `maxBytes`: for text of ours (a reason) that may quote

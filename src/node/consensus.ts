@@ -8,6 +8,7 @@ import type { Ed25519Signer } from '../crypto/ed25519.js'
 import type { BlockCommitter } from './committer.js'
 import type { NodeConfig } from './config.js'
 import { ConsensusDriver, TimeoutTimer } from './driver.js'
+import type { EvidencePool } from './evidence-pool.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
 import type { BlockProposer } from './proposer.js'
@@ -24,6 +25,8 @@ export interface ConsensusComponents {
   readonly speculative: SpeculativeExecutions
   readonly proposer: BlockProposer
   readonly committer: BlockCommitter
+  /** where the engine's equivocation evidence goes (reloaded here, before the engine starts) */
+  readonly evidence: Pick<EvidencePool, 'load' | 'add'>
   publish(msg: ConsensusMessage): void
   requestSync(height: number): void
   /** the driver stopped on a failed write: the node must stop */
@@ -41,6 +44,8 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
   const wal = new ConsensusWal(store)
   const loaded = await wal.load()
   for (const bad of loaded.corrupt) log.warn(bad, 'ignoring undecodable WAL record')
+  const evidence = await c.evidence.load()
+  if (evidence.loaded + evidence.corrupt > 0) log.info(evidence, 'evidence pool reloaded')
   const tip = store.tip()
   const lastCertificate = tip.height > 0 ? ((await store.getCertificate(tip.height)) ?? null) : null
   const engine = new PbftEngine(
@@ -71,7 +76,7 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
       wal: loaded.records,
     },
   )
-  const status = new StatusReporter(c.metrics, log)
+  const status = new StatusReporter(c.metrics, c.evidence, log)
   return new ConsensusDriver(engine, {
     wal,
     timer: new TimeoutTimer(),
@@ -89,11 +94,12 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
 }
 
 /** Metrics and one log line per view/phase move (operators and post-mortems need view changes). */
-class StatusReporter {
+export class StatusReporter {
   private last: { view: number; phase: string } = { view: -1, phase: '' }
 
   constructor(
     private readonly metrics: NodeMetrics,
+    private readonly pool: Pick<EvidencePool, 'add'>,
     private readonly log: Logger,
   ) {}
 
@@ -109,11 +115,14 @@ class StatusReporter {
     this.last = { view: status.view, phase: status.phase }
   }
 
+  /** The pool verifies, deduplicates, counts (pbft_evidence_total) and stores (docs/CONSENSUS.md "Evidence"). */
   evidence(e: Evidence): void {
-    this.metrics.evidence.inc({ kind: e.kind })
-    this.log.warn(
-      { sender: e.sender, kind: e.kind, view: e.view, height: e.height },
-      'equivocation evidence: a validator signed two conflicting messages',
-    )
+    const slot = { sender: e.sender, kind: e.kind, view: e.view, height: e.height }
+    const r = this.pool.add(e)
+    if (r.status === 'added')
+      this.log.warn(slot, 'equivocation evidence: a validator signed two conflicting messages')
+    else if (r.status === 'refused')
+      // The engine verified both messages before reporting them: a refusal is a bug on our side.
+      this.log.error({ ...slot, reason: r.reason }, 'equivocation evidence refused by the evidence pool')
   }
 }

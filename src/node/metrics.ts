@@ -17,8 +17,19 @@ export class NodeMetrics {
   })
   readonly evidence = new Counter({
     name: 'pbft_evidence_total',
-    help: 'Equivocation evidence seen: a validator signed two conflicting messages',
+    help: 'New equivocation evidence kept (verified, not a duplicate): a validator signed two conflicting messages',
     labelNames: ['kind'],
+    registers: [this.registry],
+  })
+  readonly evidenceRefused = new Counter({
+    name: 'pbft_evidence_refused_total',
+    help: 'Equivocation evidence the evidence pool refused, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  })
+  readonly evidenceStored = new Gauge({
+    name: 'pbft_evidence_stored',
+    help: 'Evidence records in the evidence pool',
     registers: [this.registry],
   })
   readonly commitLatency = new Histogram({

@@ -17,6 +17,7 @@ import { BlockCommitter } from './committer.js'
 import { applyFlags, type NodeConfig, type NodeFlags, parseHostPort } from './config.js'
 import { openConsensus } from './consensus.js'
 import type { ConsensusDriver } from './driver.js'
+import { EvidencePool } from './evidence-pool.js'
 import { loadHome } from './home.js'
 import type { Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
@@ -60,6 +61,7 @@ export class PbftNode {
   private readonly txs: TxService
   private readonly committer: BlockCommitter
   private readonly proposer: BlockProposer
+  private readonly evidence: EvidencePool
   private running: Running | undefined
   private stopping = false
 
@@ -90,6 +92,7 @@ export class PbftNode {
       signatureCache: app.signatures,
     })
     this.journal = new MempoolJournal(store, { maxDropped: this.mempool.options.maxDroppedHistory, log })
+    this.evidence = new EvidencePool({ store, chainId, validators, metrics: this.metrics, log })
     this.txs = new TxService({
       mempool: this.mempool,
       journal: this.journal,
@@ -169,6 +172,7 @@ export class PbftNode {
       speculative: this.speculative,
       proposer: this.proposer,
       committer: this.committer,
+      evidence: this.evidence,
       publish: (msg) => {
         this.network()
           .publish(msg.kind, encodeConsensusMessage(msg))
@@ -263,6 +267,7 @@ export class PbftNode {
       txs: this.txs,
       network,
       events: this.events,
+      evidence: this.evidence,
       view: () => this.running?.driver.status().view ?? 0,
       catchingUp: () => this.running?.sync.catchingUp ?? false,
     })
@@ -283,7 +288,7 @@ export class PbftNode {
       await Promise.resolve(r.network.stop()).catch(() => undefined)
     }
     await this.metrics.close()
-    await this.journal.close()
+    await Promise.all([this.journal.close(), this.evidence.close()])
     await this.store.close()
     this.log.info('stopped')
   }

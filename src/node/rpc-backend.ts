@@ -6,14 +6,16 @@ import { fromHex, toHex } from '../crypto/hash.js'
 import { MempoolError } from '../mempool/errors.js'
 import type { Mempool } from '../mempool/mempool.js'
 import type { Network } from '../network/network.js'
-import type { BlockRef, RpcBackend, RpcEventSource } from '../rpc/backend.js'
-import { blockToResult, headerToJson } from '../rpc/convert.js'
+import type { BlockRef, EvidenceQuery, RpcBackend, RpcEventSource } from '../rpc/backend.js'
+import { blockToResult, evidenceToJson, headerToJson } from '../rpc/convert.js'
+import { RpcError, RpcErrorCode } from '../rpc/errors.js'
 import { rpcErrorFromMempool } from '../rpc/mempool-errors.js'
 import type {
   AccountResult,
   BlockchainResult,
   BlockResult,
   BroadcastResult,
+  EvidenceResult,
   NetInfoResult,
   NumUnconfirmedTxsResult,
   QueryResult,
@@ -22,6 +24,7 @@ import type {
   UnconfirmedTxsResult,
   ValidatorsResult,
 } from '../rpc/types.js'
+import type { EvidencePool } from './evidence-pool.js'
 import type { TxService } from './tx-service.js'
 import { packageVersion } from './version.js'
 
@@ -40,6 +43,7 @@ export interface RpcBackendComponents {
   readonly txs: Pick<TxService, 'submit'>
   readonly network: Pick<Network, 'listenAddrs' | 'peers' | 'connectedPeerCount'>
   readonly events: RpcEventSource
+  readonly evidence: Pick<EvidencePool, 'list'>
   /** the engine's current view */
   view(): number
   catchingUp(): boolean
@@ -215,5 +219,31 @@ export class NodeRpcBackend implements RpcBackend {
       view,
       primary: this.node.validators.primary(view).peerId,
     }
+  }
+
+  evidence(query: EvidenceQuery): EvidenceResult {
+    const { validators, chainId } = this.node
+    let index: number | undefined
+    if (query.validator !== undefined) {
+      const v =
+        typeof query.validator === 'number'
+          ? validators.at(query.validator)
+          : validators.byPeerId(query.validator)
+      if (v === undefined) {
+        throw new RpcError(
+          RpcErrorCode.INVALID_PARAMS,
+          `invalid params: validator: no validator ${query.validator}`,
+        )
+      }
+      index = v.index
+    }
+    const { total, records } = this.node.evidence.list({ limit: query.limit, validator: index })
+    const evidence = records.map((r) => {
+      // The pool keeps only records it verified against this validator set.
+      const v = validators.at(r.sender)
+      if (v === undefined) throw new Error(`evidence record names validator ${r.sender}, not in the set`)
+      return evidenceToJson(chainId, r, { index: v.index, peer_id: v.peerId, public_key: toHex(v.publicKey) })
+    })
+    return { total, evidence }
   }
 }

@@ -3,6 +3,7 @@ import type {
   BlockchainResult,
   BlockResult,
   BroadcastResult,
+  EvidenceResult,
   Hex,
   NetInfoResult,
   NumUnconfirmedTxsResult,
@@ -19,6 +20,11 @@ type Awaitable<T> = T | Promise<T>
 
 /** Which block `block` asks for. */
 export type BlockRef = { by: 'latest' } | { by: 'height'; height: number } | { by: 'hash'; hash: Hex }
+
+export interface EvidenceQuery {
+  readonly limit: number
+  readonly validator?: number | string
+}
 
 export interface RpcEventMap {
   /** a block became final and was applied; carries the `block` result shape */
@@ -89,6 +95,12 @@ export interface RpcBackend {
   netInfo(): Awaitable<NetInfoResult>
 
   validators(): Awaitable<ValidatorsResult>
+
+  /**
+   * Stored equivocation evidence, newest first, at most `limit` (1..100) records; `validator` (an
+   * index or a peer id) keeps one validator's. An unknown validator throws RpcError INVALID_PARAMS.
+   */
+  evidence(query: EvidenceQuery): Awaitable<EvidenceResult>
 
   events: RpcEventSource
 }

@@ -4,10 +4,19 @@
  * re-hash a header and check a commit certificate itself instead of trusting the node.
  */
 import { blockHash } from '../codec/chain.js'
+import { type EvidenceRecord, type EvidenceSide, evidenceSignBytes } from '../codec/evidence.js'
 import type { Block, BlockHeader, CommitCertificate } from '../codec/types.js'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../crypto/ed25519.js'
 import { fromHex, HASH_BYTES, toHex } from '../crypto/hash.js'
-import type { BlockResult, CommitCertificateJson, HeaderJson, Hex } from './types.js'
+import type {
+  BlockResult,
+  CommitCertificateJson,
+  EvidenceJson,
+  EvidenceSideJson,
+  HeaderJson,
+  Hex,
+  ValidatorInfo,
+} from './types.js'
 
 export class RpcJsonError extends Error {
   override name = 'RpcJsonError'
@@ -32,6 +41,30 @@ export function certificateToJson(c: CommitCertificate): CommitCertificateJson {
     view: c.view,
     block_hash: toHex(c.blockHash),
     votes: c.votes.map((v) => ({ validator: v.validator, signature: toHex(v.signature) })),
+  }
+}
+
+/**
+ * One record of the `evidence` result. `sign_bytes` is what each signature covers, rebuilt from the
+ * digest for the vote kinds, so a client checks it with Ed25519 alone (docs/CONSENSUS.md "Evidence").
+ */
+export function evidenceToJson(chainId: string, r: EvidenceRecord, validator: ValidatorInfo): EvidenceJson {
+  const side = (s: EvidenceSide): EvidenceSideJson => {
+    const signBytes = evidenceSignBytes(chainId, r, s)
+    return {
+      digest: toHex(s.digest),
+      signature: toHex(s.signature),
+      sign_bytes: signBytes === null ? null : toHex(signBytes),
+    }
+  }
+  return {
+    validator,
+    kind: r.kind,
+    view: r.view,
+    height: r.height,
+    first: side(r.first),
+    second: side(r.second),
+    received_at: r.receivedAt,
   }
 }
 

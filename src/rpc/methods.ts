@@ -19,6 +19,7 @@ import {
   blockParams,
   commitParams,
   describeIssues,
+  evidenceParams,
   hashParams,
   limitParams,
   noParams,
@@ -46,6 +47,9 @@ export interface SubscriptionSession {
   ): UnsubscribeResult
   unsubscribeAll(): UnsubscribeResult
 }
+
+/** `evidence` records per call (docs/RPC.md), as for unconfirmed_txs. */
+const EVIDENCE_LIMIT = { default: 30, max: 100 } as const
 
 export interface CallContext {
   /** aborted when the client has gone away: stop waiting for it */
@@ -222,6 +226,12 @@ export function createMethods(deps: MethodDeps): ReadonlyMap<string, MethodHandl
     num_unconfirmed_txs: method(limitParams, () => backend.numUnconfirmedTxs()),
     net_info: method(noParams, () => backend.netInfo()),
     validators: method(noParams, () => backend.validators()),
+    evidence: method(evidenceParams, (p) =>
+      backend.evidence({
+        limit: Math.min(p.limit ?? EVIDENCE_LIMIT.default, EVIDENCE_LIMIT.max),
+        validator: p.validator,
+      }),
+    ),
     subscribe: wsOnly(
       'subscribe',
       method(subscribeParams, (p, ctx) => sessionOf(ctx).subscribe(p.event, p.hash)),

@@ -53,6 +53,12 @@ export const queryParams = z.strictObject({
     ),
 })
 
+/** `validator` is an index (genesis order) or a peer id; the backend knows which exist. */
+export const evidenceParams = z.strictObject({
+  limit: z.int().min(1).optional(),
+  validator: z.union([z.int().min(0), z.string().min(1).max(128)]).optional(),
+})
+
 /** `limit` is accepted by num_unconfirmed_txs too (docs/RPC.md documents it for both) and ignored. */
 export const limitParams = z.strictObject({ limit: z.int().min(1).optional() })
 

@@ -176,7 +176,7 @@ export interface NetInfoResult {
   peers: PeerInfo[]
 }
 
-interface ValidatorInfo {
+export interface ValidatorInfo {
   index: number
   peer_id: string
   public_key: Hex
@@ -187,6 +187,36 @@ export interface ValidatorsResult {
   view: number
   /** peer id of the current view's primary */
   primary: string
+}
+
+/** One of the two signed messages of an evidence record (docs/RPC.md). */
+export interface EvidenceSideJson {
+  /** the block hash (preprepare, prepare, commit) or the SHA-256 of the sign bytes (viewchange, newview) */
+  digest: Hex
+  signature: Hex
+  /** the bytes the signature is over (Ed25519 by the validator's public_key); null if too large to keep */
+  sign_bytes: Hex | null
+}
+
+/** Two conflicting messages one validator signed for one slot, as the node keeps them. */
+export interface EvidenceJson {
+  validator: ValidatorInfo
+  kind: 'preprepare' | 'prepare' | 'commit' | 'viewchange' | 'newview'
+  /** the slot: the message's view (a VIEW-CHANGE's new view) and height (0 for viewchange, newview) */
+  view: number
+  height: number
+  /** ordered by digest */
+  first: EvidenceSideJson
+  second: EvidenceSideJson
+  /** milliseconds since the Unix epoch when this node stored it */
+  received_at: number
+}
+
+/** `evidence` result: newest first. */
+export interface EvidenceResult {
+  /** records matching the `validator` filter (all of them without it) */
+  total: number
+  evidence: EvidenceJson[]
 }
 
 export interface HealthResult {
@@ -221,6 +251,7 @@ export interface RpcMethodMap {
   num_unconfirmed_txs: { params: undefined; result: NumUnconfirmedTxsResult }
   net_info: { params: undefined; result: NetInfoResult }
   validators: { params: undefined; result: ValidatorsResult }
+  evidence: { params: { limit?: number; validator?: number | string } | undefined; result: EvidenceResult }
   subscribe: { params: { event: RpcEventName; hash?: Hex }; result: SubscribeResult }
   unsubscribe: {
     params: { subscription: string } | { event: RpcEventName; hash?: Hex }

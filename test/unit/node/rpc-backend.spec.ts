@@ -2,10 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
+import { genesisValidatorSet } from '../../../src/chain/genesis.js'
+import { ChainStore } from '../../../src/chain/store.js'
+import { commitVoteSignBytes } from '../../../src/codec/chain.js'
+import { type ConsensusMessage, prepareSignBytes } from '../../../src/codec/consensus.js'
 import { signTx } from '../../../src/codec/tx-sign.js'
-import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
-import { sha256 } from '../../../src/crypto/hash.js'
+import { Ed25519Signer, verifySignature } from '../../../src/crypto/ed25519.js'
+import { fromHex, sha256, toHex } from '../../../src/crypto/hash.js'
 import { defaultConfig } from '../../../src/node/config.js'
+import { EvidencePool } from '../../../src/node/evidence-pool.js'
 import { initHome } from '../../../src/node/home.js'
 import { silentLogger } from '../../../src/node/logger.js'
 import { PbftNode } from '../../../src/node/node.js'
@@ -67,5 +72,90 @@ describe('node/rpc-backend broadcastTx (one in-process validator)', function () 
     const forged = tx(1).slice()
     forged[forged.length - 1] ^= 0x01
     expect(await rpcErrorCode(backend.broadcastTx(forged))).to.equal(RpcErrorCode.TX_INVALID_SIGNATURE)
+  })
+})
+
+describe('node/rpc-backend evidence (a real pool, reloaded by an in-process node)', function () {
+  this.timeout(60_000)
+  const chainId = 'evidence-backend-test'
+  let dir: string
+  let node: PbftNode
+  let backend: NodeRpcBackend
+  let publicKey: Uint8Array
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pbft-evidence-backend-'))
+    const config = defaultConfig({ p2pHost: '127.0.0.1', p2pPort: 0, rpcPort: 0 })
+    const home = await initHome(dir, { chainId, config })
+    // The engine reports equivocations only of other validators' messages; with one validator the
+    // pool is fed directly, through the node's own store, before the node opens it.
+    const store = await ChainStore.open(home.paths.data)
+    const pool = new EvidencePool({ store, chainId, validators: genesisValidatorSet(home.genesis) })
+    const s = home.nodeKey.signer
+    publicKey = s.publicKey
+    const hash = (b: number) => new Uint8Array(32).fill(b)
+    const vote = (kind: 'prepare' | 'commit', height: number, h: Uint8Array): ConsensusMessage => {
+      const bytes =
+        kind === 'prepare'
+          ? prepareSignBytes(chainId, 0, height, 0, h)
+          : commitVoteSignBytes(chainId, 0, height, h)
+      return { kind, view: 0, height, blockHash: h, sender: 0, signature: s.sign(bytes) }
+    }
+    for (const [kind, height] of [
+      ['prepare', 5],
+      ['commit', 6],
+    ] as const) {
+      const added = pool.add({
+        sender: 0,
+        kind,
+        view: 0,
+        height,
+        first: vote(kind, height, hash(1)),
+        second: vote(kind, height, hash(2)),
+      })
+      expect(added.status).to.equal('added')
+    }
+    await pool.close()
+    await store.close()
+    node = await PbftNode.open({ home: dir, logger: silentLogger() })
+    await node.start()
+    backend = node.rpcBackend()
+  })
+
+  after(async () => {
+    await node?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('serves the reloaded records newest first, with the validator and checkable signatures', () => {
+    const r = backend.evidence({ limit: 10 })
+    expect(r.total).to.equal(2)
+    expect(r.evidence.map((e) => [e.kind, e.height])).to.deep.equal([
+      ['commit', 6],
+      ['prepare', 5],
+    ])
+    const [latest] = r.evidence
+    expect(latest?.validator).to.deep.equal({ index: 0, peer_id: node.peerId, public_key: toHex(publicKey) })
+    expect(latest?.first.digest).to.equal(toHex(new Uint8Array(32).fill(1)))
+    expect(latest?.received_at).to.be.a('number')
+    // A client needs nothing but the public key: Ed25519 over sign_bytes.
+    for (const e of r.evidence)
+      for (const side of [e.first, e.second]) {
+        expect(side.sign_bytes).to.be.a('string')
+        expect(
+          verifySignature(publicKey, fromHex(side.sign_bytes as string), fromHex(side.signature)),
+        ).to.equal(true)
+      }
+    expect(backend.evidence({ limit: 1 })).to.deep.equal({ total: 2, evidence: [latest] })
+  })
+
+  it('filters by validator index or peer id; an unknown validator is INVALID_PARAMS', async () => {
+    expect(backend.evidence({ limit: 10, validator: 0 }).total).to.equal(2)
+    expect(backend.evidence({ limit: 10, validator: node.peerId }).total).to.equal(2)
+    for (const validator of [1, 'nope']) {
+      expect(
+        await rpcErrorCode(Promise.resolve().then(() => backend.evidence({ limit: 10, validator }))),
+      ).to.equal(RpcErrorCode.INVALID_PARAMS)
+    }
   })
 })

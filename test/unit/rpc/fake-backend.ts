@@ -8,7 +8,7 @@ import { blockHash, decodeTx, encodeTx, encodeTxBody, txHash } from '../../../sr
 import type { Block, BlockHeader, CommitCertificate } from '../../../src/codec/types.js'
 import { type Ed25519Signer, verifySignature } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
-import type { BlockRef, RpcBackend, RpcEventMap } from '../../../src/rpc/backend.js'
+import type { BlockRef, EvidenceQuery, RpcBackend, RpcEventMap } from '../../../src/rpc/backend.js'
 import { blockToResult } from '../../../src/rpc/convert.js'
 import { RpcError, RpcErrorCode } from '../../../src/rpc/errors.js'
 import type {
@@ -16,6 +16,8 @@ import type {
   BlockchainResult,
   BlockResult,
   BroadcastResult,
+  EvidenceJson,
+  EvidenceResult,
   Hex,
   NetInfoResult,
   NumUnconfirmedTxsResult,
@@ -57,6 +59,10 @@ export class FakeBackend implements RpcBackend {
   readonly nonces = new Map<Hex, number>()
   readonly kv = new Map<string, string>()
   broadcastCalls = 0
+  /** stored evidence, oldest first (the method answers newest first) */
+  readonly evidenceRecords: EvidenceJson[] = []
+  /** the last query the server passed to evidence() */
+  lastEvidenceQuery: EvidenceQuery | undefined
   catchingUp = false
   /** the next backend call throws this (once) */
   failNext: Error | undefined
@@ -263,5 +269,21 @@ export class FakeBackend implements RpcBackend {
       view: 0,
       primary: '12D3KooWTest',
     }
+  }
+
+  evidence(query: EvidenceQuery): EvidenceResult {
+    this.lastEvidenceQuery = query
+    const set = this.validators().validators
+    let index: number | undefined
+    if (query.validator !== undefined) {
+      const v = set.find((x) => x.index === query.validator || x.peer_id === query.validator)
+      if (v === undefined)
+        throw new RpcError(RpcErrorCode.INVALID_PARAMS, `invalid params: no validator ${query.validator}`)
+      index = v.index
+    }
+    const matching = this.evidenceRecords
+      .filter((e) => index === undefined || e.validator.index === index)
+      .reverse()
+    return { total: matching.length, evidence: matching.slice(0, query.limit) }
   }
 }

@@ -17,6 +17,7 @@ const METHODS = [
   'num_unconfirmed_txs',
   'net_info',
   'validators',
+  'evidence',
   'subscribe',
   'no_such_method',
 ]
@@ -49,6 +50,7 @@ describe('rpc/server under arbitrary input', () => {
           'address',
           'limit',
           'timeout_ms',
+          'validator',
           'x',
         ),
         fc.oneof(
