@@ -173,7 +173,8 @@ export class PbftEngine {
     this.lastCert = init.lastCertificate ?? null
     this.vc = new ViewChange(config, this.viewChangeHost(), init.view)
     this.restoreWal(init)
-    if (this.lastCert !== null) this.vc.adoptCertifiedView(this.lastCert)
+    const viewStart = lowestOfSameView(this.lastCert, init.recentCertificates ?? [])
+    if (viewStart !== null) this.vc.adoptCertifiedView(viewStart)
     this.fillWindow()
     this.vc.installProposal()
   }
@@ -897,5 +898,24 @@ export class PbftEngine {
     for (const list of this.walVotes.values()) retain.push(...list)
     retain.push(...this.vc.walRecords())
     this.out.push({ type: 'prune_wal', retain })
+  }
+}
+
+/**
+ * The lowest certificate of `last`'s view among the final heights just below it (consecutive, so
+ * no other view came between): a certificate of view v bounds what v's NEW-VIEW can re-propose by
+ * its height, so the lowest one known keeps the heights that were open before a restart open.
+ */
+function lowestOfSameView(
+  last: CommitCertificate | null,
+  recent: readonly CommitCertificate[],
+): CommitCertificate | null {
+  if (last === null) return null
+  const byHeight = new Map(recent.map((c) => [c.height, c]))
+  let lowest = last
+  for (;;) {
+    const below = byHeight.get(lowest.height - 1)
+    if (below === undefined || below.view !== last.view) return lowest
+    lowest = below
   }
 }

@@ -43,6 +43,12 @@ export interface EngineInit {
   readonly lastHeader?: BlockHeader
   /** the certificate of the last final block; required when height > 0 (it is the stable checkpoint) */
   readonly lastCertificate?: CommitCertificate | null
+  /**
+   * the certificates of the final blocks just below the last one (up to MAX_PIPELINE_DEPTH - 1 of
+   * them, any order): the lowest one of the last block's view tells which heights of that view its
+   * NEW-VIEW cannot constrain, as before the restart (view-change.ts adoptCertifiedView)
+   */
+  readonly recentCertificates?: readonly CommitCertificate[]
   /** a floor for the view; the WAL usually knows better */
   readonly view: number
   /** every record the engine asked to persist and did not prune, in any order */

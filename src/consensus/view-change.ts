@@ -67,6 +67,8 @@ export class ViewChange {
   private nvKnown = true
   /** ask the others to re-send the current view's NEW-VIEW (at the next chance to send) */
   private askNewView = false
+  /** the view whose view-change timer was restarted when 2f+1 VIEW-CHANGEs for it were in */
+  private quorumTimerView = -1
 
   constructor(
     private readonly config: EngineConfig,
@@ -164,8 +166,7 @@ export class ViewChange {
   isDuplicate(msg: ViewChangeMsg | NewViewMsg): boolean {
     const known =
       msg.kind === 'viewchange' ? this.viewChanges.get(msg.sender) : (this.lastNewView ?? undefined)
-    if (known !== undefined && bytesEqual(known.signature, msg.signature)) return true
-    return msg.kind === 'newview' && msg.view === this.view && this.phase === 'normal' && this.nvKnown
+    return known !== undefined && bytesEqual(known.signature, msg.signature)
   }
 
   /**
@@ -185,7 +186,15 @@ export class ViewChange {
 
   /** Normal phase: a NEW-VIEW for a later view, or for ours when we joined it from a certificate. */
   onNewViewInView(nv: NewViewMsg): void {
-    if (nv.view < this.view || (nv.view === this.view && this.nvKnown)) return
+    if (nv.view < this.view) return
+    if (nv.view === this.view && this.nvKnown) {
+      // A second, different NEW-VIEW for the view we are in: its primary signed two (§4.4 allows one).
+      // Safe to ignore — replicas that accepted the first never accept the second — but it is evidence.
+      const first = this.lastNewView
+      if (first !== null && first.view === nv.view && first.sender === nv.sender)
+        this.host.reportEquivocation(first, nv)
+      return
+    }
     this.acceptNewView(nv)
   }
 
@@ -230,6 +239,18 @@ export class ViewChange {
   private collectViewChange(vc: ViewChangeMsg): void {
     const { selfIndex, validators } = this.config
     this.viewChanges.set(vc.sender, vc)
+    // TOCS §4.5.2: a replica starts its view-change timer when it has 2f+1 VIEW-CHANGEs for the view,
+    // so the new primary gets a whole timeout to send NEW-VIEW from then on; a timer started earlier
+    // (when we alone began changing) could expire right after the quorum formed and push us one view
+    // past the others for good.
+    if (
+      this.phase === 'viewchange' &&
+      this.quorumTimerView !== this.view &&
+      this.viewChangeCount(this.view) >= validators.quorum
+    ) {
+      this.quorumTimerView = this.view
+      this.host.startViewChangeTimer()
+    }
     // TOCS §4.5.2: f+1 VIEW-CHANGEs for higher views include an honest replica: join the highest view
     // that f+1 of them reached (at least one honest replica is there), even before our timer fires.
     const higher: number[] = []
@@ -258,6 +279,7 @@ export class ViewChange {
     this.viewNo = newView
     this.phaseNow = 'viewchange'
     this.attemptsNow++
+    this.quorumTimerView = this.viewChangeCount(newView) + 1 >= this.config.validators.quorum ? newView : -1
     this.host.viewMoved()
     this.newViewResent.clear()
     this.host.cancelTimer()
@@ -278,15 +300,28 @@ export class ViewChange {
     for (const slot of this.host.windowSlots()) {
       const p = slot.prepared
       if (p === null || p.block === null || !bytesEqual(p.block.header.parentHash, parent)) break
+      // §4.4: P holds certificates of views below the new one. A replica asking for the NEW-VIEW of
+      // the view it is in (requestNewView) may have prepared in that view already; those are not P.
+      if (p.view >= this.view) break
       out.push(p)
       parent = p.blockHash
     }
     return out
   }
 
+  /**
+   * Multicasts our VIEW-CHANGE for the current view. One per view: if we signed one already (we were
+   * changing to this view, then joined it from a commit certificate, or restarted), the same message
+   * goes out again — a second, different one would be an equivocation that peers record as evidence.
+   */
   private sendViewChange(): void {
     const { selfIndex, signer, chainId } = this.config
     if (selfIndex === null || signer === null) return
+    if (this.myViewChange !== null && this.myViewChange.newView === this.view) {
+      this.host.emit({ type: 'broadcast', msg: this.myViewChange })
+      this.viewChanges.set(selfIndex, this.myViewChange)
+      return
+    }
     const finalHeight = this.host.finalHeight()
     const body = {
       newView: this.view,

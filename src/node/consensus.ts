@@ -2,6 +2,8 @@ import { ConsensusWal } from '../chain/consensus-wal.js'
 import type { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import type { ConsensusMessage } from '../codec/consensus.js'
+import { MAX_PIPELINE_DEPTH } from '../codec/limits.js'
+import type { CommitCertificate } from '../codec/types.js'
 import { PbftEngine } from '../consensus/engine.js'
 import type { EngineStatus, Evidence } from '../consensus/types.js'
 import type { Ed25519Signer } from '../crypto/ed25519.js'
@@ -48,6 +50,11 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
   if (evidence.loaded + evidence.corrupt > 0) log.info(evidence, 'evidence pool reloaded')
   const tip = store.tip()
   const lastCertificate = tip.height > 0 ? ((await store.getCertificate(tip.height)) ?? null) : null
+  const recentCertificates: CommitCertificate[] = []
+  for (let h = tip.height - 1; h > 0 && h >= tip.height - (MAX_PIPELINE_DEPTH - 1); h--) {
+    const cert = await store.getCertificate(h)
+    if (cert !== undefined) recentCertificates.push(cert)
+  }
   const engine = new PbftEngine(
     {
       chainId: c.chainId,
@@ -72,6 +79,7 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
       lastBlockHash: tip.hash,
       lastHeader: tip.header,
       lastCertificate,
+      recentCertificates,
       view: 0,
       wal: loaded.records,
     },

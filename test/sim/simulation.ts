@@ -329,6 +329,9 @@ class Simulation {
         lastBlockHash: replica.hash,
         lastHeader: replica.header,
         lastCertificate: node.certs[replica.height] ?? null,
+        recentCertificates: node.certs
+          .slice(Math.max(1, replica.height - (MAX_PIPELINE_DEPTH - 1)), replica.height)
+          .filter((c): c is CommitCertificate => c !== null),
         view: 0,
         wal: this.loadWal(node, wal),
       },

@@ -1,0 +1,177 @@
+import { expect } from 'chai'
+import { blockHash } from '../../../src/codec/chain.js'
+import {
+  type NewViewMsg,
+  newViewSignBytes,
+  type ViewChangeMsg,
+  viewChangeSignBytes,
+  type WalRecord,
+} from '../../../src/codec/consensus.js'
+import type { Block, CommitCertificate } from '../../../src/codec/types.js'
+import { PbftEngine } from '../../../src/consensus/engine.js'
+import type { EngineAction } from '../../../src/consensus/types.js'
+import { verifyConsensusMessage } from '../../../src/consensus/verify.js'
+import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
+import {
+  broadcasts,
+  CHAIN,
+  GENESIS_HASH,
+  makeBlock,
+  makeEngine,
+  makeSigners,
+  makeValidators,
+  ofType,
+  signCommit,
+  signPrePrepare,
+  signPrepare,
+  TIMEOUTS,
+} from './harness.js'
+
+/**
+ * Regressions from an audit of the view change (docs/CONSENSUS.md "View change"): an honest replica
+ * never signs two VIEW-CHANGEs for one view, its NEW-VIEW request after a restart is a valid
+ * VIEW-CHANGE, a primary's second NEW-VIEW is evidence, and the view-change timer runs from the
+ * VIEW-CHANGE quorum (TOCS §4.5.2).
+ */
+const signers = makeSigners(4)
+const s = (i: number) => signers[i] as Ed25519Signer
+const validators = makeValidators(signers)
+
+function certified(view: number, height: number, parent: Uint8Array) {
+  const block = makeBlock(s(view % 4), view, height, parent, 7)
+  const hash = blockHash(block.header)
+  const votes = [0, 1, 2].map((i) => ({
+    validator: i,
+    signature: signCommit(s(i), i, view, height, hash).signature,
+  }))
+  const certificate: CommitCertificate = { height, view, blockHash: hash, votes }
+  return { block, certificate }
+}
+
+function applyWal(wal: WalRecord[], out: EngineAction[]): WalRecord[] {
+  let w = wal
+  for (const a of out) {
+    if (a.type === 'persist') w = [...w, a.record]
+    if (a.type === 'prune_wal') w = [...a.retain]
+  }
+  return w
+}
+
+function viewChange(i: number, newView: number): ViewChangeMsg {
+  const body = { newView, sender: i, checkpointHeight: 0, checkpoint: null, prepared: [] }
+  return { kind: 'viewchange', ...body, signature: s(i).sign(viewChangeSignBytes(CHAIN, body)) }
+}
+
+describe('consensus: view change audit regressions', () => {
+  it('a replica changing to view v that joins v from a certificate re-sends its VIEW-CHANGE, never a second one', () => {
+    const r = makeEngine(signers, 3)
+    r.step({ type: 'txs_available' })
+    const vc1 = broadcasts(r.step({ type: 'timeout', view: 0, height: 1 })).find(
+      (m): m is ViewChangeMsg => m.kind === 'viewchange',
+    )
+    expect(vc1?.newView).to.equal(1)
+    const peer = makeEngine(signers, 0)
+    expect(ofType(peer.step({ type: 'message', msg: vc1 as ViewChangeMsg }), 'evidence')).to.deep.equal([])
+    // block 1, certified in view 1, arrives by sync: r joins view 1 and asks for its NEW-VIEW
+    const out = r.step({ type: 'block_synced', ...certified(1, 1, GENESIS_HASH) })
+    expect([r.view, r.phase]).to.deep.equal([1, 'normal'])
+    const vcs = broadcasts(out).filter((m): m is ViewChangeMsg => m.kind === 'viewchange')
+    expect(vcs.map((m) => m.signature)).to.deep.equal([vc1?.signature]) // the same message again
+    expect(ofType(out, 'persist').filter((a) => a.record.kind === 'viewchange')).to.deep.equal([])
+    for (const m of vcs) expect(ofType(peer.step({ type: 'message', msg: m }), 'evidence')).to.deep.equal([])
+  })
+
+  it('after a restart in a view joined from certificates: a valid NEW-VIEW request, and it votes on as before', () => {
+    let wal: WalRecord[] = []
+    const r = makeEngine(signers, 3, { depth: 4 })
+    let parent = GENESIS_HASH
+    const certs: { block: Block; certificate: CommitCertificate }[] = []
+    for (let h = 1; h <= 4; h++) {
+      const c = certified(2, h, parent)
+      certs.push(c)
+      wal = applyWal(wal, r.step({ type: 'block_synced', ...c }))
+      parent = c.certificate.blockHash
+    }
+    expect([r.view, r.phase, r.height]).to.deep.equal([2, 'normal', 4])
+    const b5 = makeBlock(s(2), 2, 5, parent, 8)
+    const h5 = blockHash(b5.header)
+    const out = r.step({ type: 'message', msg: signPrePrepare(s(2), 2, 2, 5, b5) })
+    wal = applyWal(wal, out)
+    expect(broadcasts(out).some((m) => m.kind === 'prepare')).to.equal(true)
+    for (const i of [0, 1])
+      wal = applyWal(wal, r.step({ type: 'message', msg: signPrepare(s(i), i, 2, 5, h5) }))
+    expect(wal.some((w) => w.kind === 'commit')).to.equal(true)
+
+    const last = certs[3] as { block: Block; certificate: CommitCertificate }
+    const restarted = new PbftEngine(
+      { chainId: CHAIN, validators, selfIndex: 3, signer: s(3), timeouts: TIMEOUTS, pipelineDepth: 4 },
+      { validateBlock: () => ({ ok: true }) },
+      {
+        height: 4,
+        lastBlockHash: last.certificate.blockHash,
+        lastHeader: last.block.header,
+        lastCertificate: last.certificate,
+        recentCertificates: certs.slice(0, 3).map((c) => c.certificate),
+        view: 0,
+        wal,
+      },
+    )
+    const vc = broadcasts(restarted.step({ type: 'start' })).find(
+      (m): m is ViewChangeMsg => m.kind === 'viewchange',
+    )
+    expect(vc?.newView).to.equal(2)
+    // §4.4: its P holds no certificate of view 2 itself, so peers accept it and re-send the NEW-VIEW
+    expect(vc?.prepared.every((p) => p.view < 2)).to.equal(true)
+    expect(verifyConsensusMessage(vc as ViewChangeMsg, CHAIN, validators)).to.equal(true)
+    // heights open before the crash (view 2 joined at height 1: free from 5) are open after it
+    const b6 = makeBlock(s(2), 2, 6, h5, 8)
+    const o6 = restarted.step({ type: 'message', msg: signPrePrepare(s(2), 2, 2, 6, b6) })
+    expect(broadcasts(o6).filter((m) => m.kind === 'prepare')).to.have.length(1)
+  })
+
+  it("a primary's second, different NEW-VIEW for a view is recorded as evidence and ignored", () => {
+    const r = makeEngine(signers, 2)
+    for (const i of [0, 3]) r.step({ type: 'message', msg: viewChange(i, 1) })
+    const nvBody = (vcs: number[]) => ({
+      view: 1,
+      sender: 1,
+      viewChanges: vcs.map((i) => {
+        const { signature, ...rest } = viewChange(i, 1)
+        return { ...rest, signature }
+      }),
+      prePrepares: [],
+      stopHeader: null,
+    })
+    const sign = (body: ReturnType<typeof nvBody>): NewViewMsg => ({
+      kind: 'newview',
+      ...body,
+      signature: s(1).sign(newViewSignBytes(CHAIN, body)),
+    })
+    const first = sign(nvBody([0, 2, 3]))
+    const second = sign(nvBody([0, 1, 3]))
+    r.step({ type: 'message', msg: first })
+    expect([r.view, r.phase]).to.deep.equal([1, 'normal'])
+    const out = r.step({ type: 'message', msg: second })
+    const ev = ofType(out, 'evidence')
+    expect(ev.map((e) => [e.evidence.sender, e.evidence.kind, e.evidence.view])).to.deep.equal([
+      [1, 'newview', 1],
+    ])
+    expect([r.view, r.phase]).to.deep.equal([1, 'normal'])
+    // the first one again is a duplicate, not evidence
+    expect(ofType(r.step({ type: 'message', msg: first }), 'evidence')).to.deep.equal([])
+  })
+
+  it('§4.5.2: the view-change timer restarts when 2f+1 VIEW-CHANGEs for the view are in', () => {
+    const r = makeEngine(signers, 3)
+    r.step({ type: 'txs_available' })
+    const started = r.step({ type: 'timeout', view: 0, height: 1 })
+    expect(ofType(started, 'start_timer').map((t) => t.view)).to.deep.equal([1])
+    // one more VIEW-CHANGE: 2 of 3 needed, no restart
+    expect(ofType(r.step({ type: 'message', msg: viewChange(0, 1) }), 'start_timer')).to.deep.equal([])
+    // the third: a quorum for view 1, the timer runs again from now
+    const quorum = r.step({ type: 'message', msg: viewChange(2, 1) })
+    expect(ofType(quorum, 'start_timer').map((t) => t.view)).to.deep.equal([1])
+    // and only once per view
+    expect(ofType(r.step({ type: 'message', msg: viewChange(1, 1) }), 'start_timer')).to.deep.equal([])
+  })
+})
