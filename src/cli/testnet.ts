@@ -125,7 +125,7 @@ async function createTestnet(opts: TestnetOptions): Promise<TestnetHome[]> {
           listen: [`/${ipProto}/${host}/tcp/${basePort + 2 * k}`],
           bootstrap: homes.filter((other) => other !== h).map((other) => other.p2pAddr),
         },
-        rpc: { laddr: h.rpcLaddr },
+        rpc: { ...base.rpc, laddr: h.rpcLaddr },
       }
       created.push(h.home)
       await writeHome(h.home, { nodeKey: keys[k] as NodeKey, config, genesis })

@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 import { defaultMempoolOptions } from '../mempool/options.js'
+import { DEFAULT_RPC_LIMITS } from '../rpc/options.js'
 
 /** A bad config.json or flag value; the message names the field (e.g. `rpc.laddr`) or flag. */
 export class ConfigError extends Error {
@@ -120,7 +121,18 @@ const sections = {
       mdns: z.boolean().default(false),
     })
     .prefault({}),
-  rpc: z.strictObject({ laddr: hostPort.default(() => defaultAddresses().rpcLaddr) }).prefault({}),
+  // The RPC server owns these defaults and documents each limit (RpcLimits); this is their file form.
+  rpc: z
+    .strictObject({
+      laddr: hostPort.default(() => defaultAddresses().rpcLaddr),
+      /** one address cannot hold more than this many of the server's connections (docs/RPC.md "Limits") */
+      max_connections_per_ip: positiveInt
+        .max(DEFAULT_RPC_LIMITS.maxConnections)
+        .default(DEFAULT_RPC_LIMITS.maxConnectionsPerIp),
+      header_timeout_ms: positiveInt.default(DEFAULT_RPC_LIMITS.headerTimeoutMs),
+      body_timeout_ms: positiveInt.default(DEFAULT_RPC_LIMITS.bodyTimeoutMs),
+    })
+    .prefault({}),
   metrics: z
     .strictObject({
       enabled: z.boolean().default(false),
@@ -205,7 +217,7 @@ export function defaultConfig(opts: AddressOptions = {}): NodeConfig {
   return {
     ...base,
     p2p: { ...base.p2p, listen: [addr.p2pListen] },
-    rpc: { laddr: addr.rpcLaddr },
+    rpc: { ...base.rpc, laddr: addr.rpcLaddr },
     metrics: { ...base.metrics, laddr: addr.metricsLaddr },
   }
 }
@@ -320,6 +332,6 @@ export function applyFlags(config: NodeConfig, flags: NodeFlags): NodeConfig {
           : checkFlagAddrs('--bootstrap', 'bootstrap', flags.bootstrap),
       mdns: flags.mdns === true ? true : config.p2p.mdns,
     },
-    rpc: { laddr: rpcLaddr },
+    rpc: { ...config.rpc, laddr: rpcLaddr },
   }
 }

@@ -223,6 +223,11 @@ export class PbftNode {
       port,
       backend: this.rpcBackend(network),
       logger: this.log.child({ module: 'rpc' }),
+      limits: {
+        maxConnectionsPerIp: this.config.rpc.maxConnectionsPerIp,
+        headerTimeoutMs: this.config.rpc.headerTimeoutMs,
+        bodyTimeoutMs: this.config.rpc.bodyTimeoutMs,
+      },
     })
     this.running = { network, driver, sync, rpc }
     await network.start()

@@ -10,6 +10,7 @@ import type { BlockRef, EvidenceQuery, RpcBackend, RpcEventSource } from '../rpc
 import { blockToResult, evidenceToJson, headerToJson } from '../rpc/convert.js'
 import { RpcError, RpcErrorCode } from '../rpc/errors.js'
 import { rpcErrorFromMempool } from '../rpc/mempool-errors.js'
+import { rpcErrorFromStorage } from '../rpc/storage-errors.js'
 import type {
   AccountResult,
   BlockchainResult,
@@ -66,7 +67,9 @@ export class NodeRpcBackend implements RpcBackend {
       await submitted.journaled
       return { hash: toHex(submitted.hash), status: 'pending' }
     } catch (err) {
-      if (!(err instanceof MempoolError)) throw err
+      // The journal could not write the tx (disk full, I/O error): say so, not "internal error"
+      // (docs/RPC.md "Error codes"). The node stops by itself once consensus cannot persist either.
+      if (!(err instanceof MempoolError)) throw rpcErrorFromStorage(err) ?? err
       const hash = txHash(tx)
       const hex = toHex(hash)
       // Resubmitting a known tx returns its current status, not a failure (docs/RPC.md).

@@ -38,6 +38,11 @@ export const RpcErrorCode = {
   TX_INVALID: -32011,
   /** a per-connection limit was hit (subscriptions, requests in flight) */
   LIMIT_EXCEEDED: -32012,
+  /**
+   * the node cannot write its storage (disk full, I/O error), so it cannot journal the tx and does
+   * not acknowledge it; `data.reason` is 'no_space' or 'io_error'
+   */
+  STORAGE_UNAVAILABLE: -32013,
 } as const
 
 type RpcErrorName = keyof typeof RpcErrorCode
@@ -77,6 +82,11 @@ export const RPC_ERROR_TABLE: readonly { name: RpcErrorName; code: number; meani
   { name: 'UNAVAILABLE', code: RpcErrorCode.UNAVAILABLE, meaning: 'node cannot serve this now' },
   { name: 'TX_INVALID', code: RpcErrorCode.TX_INVALID, meaning: 'tx invalid for another reason' },
   { name: 'LIMIT_EXCEEDED', code: RpcErrorCode.LIMIT_EXCEEDED, meaning: 'per-connection limit hit' },
+  {
+    name: 'STORAGE_UNAVAILABLE',
+    code: RpcErrorCode.STORAGE_UNAVAILABLE,
+    meaning: 'node cannot write its storage (disk full, I/O error); tx not accepted',
+  },
 ]
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { WebSocketServer } from 'ws'
@@ -48,6 +48,12 @@ interface RpcServerStats {
   txHashes: number
   /** NewBlock and all-Tx subscriptions across connections */
   streamSubscriptions: number
+  /** open TCP connections (HTTP and WebSocket) */
+  connections: number
+  /** connections closed at accept since start: over the per-address cap or over maxConnections */
+  refusedConnections: number
+  /** requests whose headers or body did not arrive in time (answered 408 and closed) */
+  timedOutRequests: number
 }
 
 class RpcServerError extends Error {
@@ -62,10 +68,17 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q)
 }
 
-type BodyResult = { kind: 'ok'; body: string } | { kind: 'too_large' } | { kind: 'aborted' }
+type BodyResult =
+  | { kind: 'ok'; body: string }
+  | { kind: 'too_large' }
+  | { kind: 'timeout' }
+  | { kind: 'aborted' }
 
-/** Reads the body up to `limit` bytes; stops buffering (and drains) as soon as it is exceeded. */
-function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+/**
+ * Reads the body up to `limit` bytes; stops buffering (and drains) as soon as it is exceeded. A
+ * body not complete within `timeoutMs` of the headers is 'timeout' (docs/RPC.md "Limits").
+ */
+function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<BodyResult> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limit) {
     req.resume()
@@ -75,9 +88,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
     const chunks: Buffer[] = []
     let size = 0
     let settled = false
+    const timer = setTimeout(() => settle({ kind: 'timeout' }), timeoutMs)
     const settle = (result: BodyResult): void => {
       if (settled) return
       settled = true
+      clearTimeout(timer)
       resolve(result)
     }
     req.on('data', (chunk: Buffer) => {
@@ -94,6 +109,65 @@ function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
     req.on('error', () => settle({ kind: 'aborted' }))
     req.on('close', () => settle({ kind: 'aborted' }))
   })
+}
+
+/** The address a connection is counted under: an IPv4 client of a dual-stack listener as plain IPv4. */
+function remoteKey(socket: Socket): string | undefined {
+  const address = socket.remoteAddress
+  if (address === undefined) return undefined
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
+/** How often refused connections are summed up in the log (the first of a burst is logged at once). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000
+
+/**
+ * Logs refused connections without letting a flood of them flood the log: the first refusal for
+ * an address is logged at once, the rest as one count per address every REFUSAL_LOG_INTERVAL_MS.
+ */
+class RefusalLog {
+  private readonly counts = new Map<string, number>()
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly limitOf: (reason: string) => number,
+  ) {}
+
+  add(reason: 'per_ip_limit' | 'max_connections', address: string): void {
+    const key = `${reason} ${address}`
+    const count = this.counts.get(key)
+    if (count === undefined) {
+      this.counts.set(key, 0)
+      this.logger.warn({ address, reason, limit: this.limitOf(reason) }, 'rpc: refusing connections')
+    } else {
+      this.counts.set(key, count + 1)
+    }
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.flush(), REFUSAL_LOG_INTERVAL_MS)
+      this.timer.unref()
+    }
+  }
+
+  flush(): void {
+    if (this.counts.size === 0) {
+      clearInterval(this.timer)
+      this.timer = undefined
+      return
+    }
+    for (const [key, refused] of this.counts) {
+      if (refused === 0) continue
+      const [reason, address] = key.split(' ')
+      this.logger.warn({ address, reason, refused }, 'rpc: refused connections')
+    }
+    this.counts.clear()
+  }
+
+  close(): void {
+    this.flush()
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
 }
 
 function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -125,6 +199,14 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   let wss: WebSocketServer | undefined
   let pingTimer: NodeJS.Timeout | undefined
   let activeRequests = 0
+  /** open connections per remote address (remoteKey), HTTP and WebSocket alike */
+  const perAddress = new Map<string, number>()
+  let openConnections = 0
+  let refusedConnections = 0
+  let timedOutRequests = 0
+  const refusals = new RefusalLog(logger, (reason) =>
+    reason === 'per_ip_limit' ? limits.maxConnectionsPerIp : limits.maxConnections,
+  )
   let onIdle: (() => void) | undefined
   let stopping = false
 
@@ -148,8 +230,19 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   }
 
   async function rpc(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, limits.maxBodyBytes)
+    const body = await readBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
     if (body.kind === 'aborted') return
+    if (body.kind === 'timeout') {
+      timedOutRequests++
+      logger.debug({ address: remoteKey(req.socket) }, 'rpc: request body timed out')
+      const message = `invalid request: body not received within ${limits.bodyTimeoutMs} ms`
+      // close: a half-open body must not keep holding the connection (docs/RPC.md "Limits")
+      send(res, 408, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+        connection: 'close',
+      })
+      res.once('finish', () => req.socket.destroy())
+      return
+    }
     if (body.kind === 'too_large') {
       const message = `invalid request: body exceeds ${limits.maxBodyBytes} bytes`
       // close: the rest of the body is not worth reading on this connection
@@ -217,12 +310,54 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     }
   }
 
+  /**
+   * Runs before node:http sees the connection: one over the per-address cap is closed at once, so
+   * it costs neither a parser nor a timer; the others are counted until they close, whether they
+   * stay HTTP or become WebSockets (docs/RPC.md "Limits").
+   */
+  function onConnection(socket: Socket): void {
+    const key = remoteKey(socket)
+    if (key === undefined) {
+      // already gone (reset before accept completed): nothing to count or serve
+      socket.destroy()
+      return
+    }
+    const open = perAddress.get(key) ?? 0
+    if (open >= limits.maxConnectionsPerIp) {
+      refusedConnections++
+      refusals.add('per_ip_limit', key)
+      socket.destroy()
+      return
+    }
+    perAddress.set(key, open + 1)
+    openConnections++
+    socket.once('close', () => {
+      openConnections--
+      const left = (perAddress.get(key) ?? 1) - 1
+      if (left === 0) perAddress.delete(key)
+      else perAddress.set(key, left)
+    })
+  }
+
   return {
     async start() {
       if (server !== undefined) throw new RpcServerError('rpc server already started')
       stopping = false
       const http = createServer(
-        { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs },
+        {
+          headersTimeout: limits.headerTimeoutMs,
+          // a backstop for requests whose body the handler does not read (readBody enforces
+          // bodyTimeoutMs itself, to the millisecond)
+          requestTimeout: limits.headerTimeoutMs + limits.bodyTimeoutMs,
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          // node:http checks the two timeouts above only this often (30 s by default, which let a
+          // half-open request live three times its timeout); a quarter of the shorter one keeps the
+          // overshoot small at the cost of a scan of the live connections
+          connectionsCheckingInterval: Math.max(
+            10,
+            Math.min(1_000, Math.floor(Math.min(limits.headerTimeoutMs, limits.bodyTimeoutMs) / 4)),
+          ),
+        },
         (req, res) => {
           activeRequests++
           res.on('close', () => {
@@ -240,14 +375,25 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
         },
       )
       http.maxConnections = limits.maxConnections
+      http.on('drop', (data?: { remoteAddress?: string }) => {
+        refusedConnections++
+        refusals.add('max_connections', data?.remoteAddress ?? 'unknown')
+      })
+      http.prependListener('connection', onConnection)
       http.on('upgrade', onUpgrade)
       http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
         if (!socket.writable) {
           socket.destroy()
           return
         }
-        const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
-        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+        const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        if (timedOut) timedOutRequests++
+        const status = timedOut ? '408 Request Timeout' : '400 Bad Request'
+        // write, then destroy rather than end(): the server is half-open by default, and a client
+        // that never closes its side would keep the connection (and its slot) forever
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () =>
+          socket.destroy(),
+        )
       })
       wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes })
       hub.start()
@@ -277,6 +423,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       stopping = true
       server = undefined
       clearInterval(pingTimer)
+      refusals.close()
       const closed = new Promise<void>((resolve) => http.close(() => resolve()))
       // Waiting broadcast_tx_commit calls answer UNAVAILABLE now rather than hang until cut off.
       hub.close()
@@ -309,6 +456,9 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
         txWaits: hubStats.txWaits,
         txHashes: hubStats.txHashes,
         streamSubscriptions: hubStats.newBlock + hubStats.allTx,
+        connections: openConnections,
+        refusedConnections,
+        timedOutRequests,
       }
     },
 

@@ -77,6 +77,23 @@ describe('node/config', () => {
       expect(c.consensus).to.deep.equal(defaultConfig().consensus)
     })
 
+    it('rpc: the per-address connection cap and the header and body timeouts', () => {
+      expect(defaultConfig().rpc).to.deep.equal({
+        laddr: '127.0.0.1:26657',
+        maxConnectionsPerIp: 256,
+        headerTimeoutMs: 10_000,
+        bodyTimeoutMs: 10_000,
+      })
+      const c = parseConfig({ rpc: { max_connections_per_ip: 8, body_timeout_ms: 500 } })
+      expect(c.rpc).to.deep.equal({ ...defaultConfig().rpc, maxConnectionsPerIp: 8, bodyTimeoutMs: 500 })
+      expect(configToFile(c).rpc).to.deep.equal({
+        laddr: '127.0.0.1:26657',
+        max_connections_per_ip: 8,
+        header_timeout_ms: 10_000,
+        body_timeout_ms: 500,
+      })
+    })
+
     it('does not share default arrays between parses', () => {
       const a = parseConfig({})
       ;(a.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')
@@ -110,7 +127,11 @@ describe('node/config', () => {
       () => expect.fail('overwrote'),
       (err: Error) => expect(err.message).to.match(/already exists/),
     )
-    await saveConfig(dir, { ...defaultConfig(), rpc: { laddr: 'nope' } }, { overwrite: true }).then(
+    await saveConfig(
+      dir,
+      { ...defaultConfig(), rpc: { ...defaultConfig().rpc, laddr: 'nope' } },
+      { overwrite: true },
+    ).then(
       () => expect.fail('saved an invalid config'),
       (err: Error) => expect(err).to.be.instanceOf(ConfigError),
     )
@@ -201,6 +222,16 @@ describe('node/config', () => {
         () => parseConfig({ consensus: { view_change_timeout_ms: 5000, view_change_timeout_max_ms: 1000 } }),
         /consensus.view_change_timeout_max_ms: must be >= view_change_timeout_ms/,
       )
+      expectConfigError(
+        () => parseConfig({ rpc: { max_connections_per_ip: 0 } }),
+        /rpc.max_connections_per_ip/,
+      )
+      expectConfigError(
+        () => parseConfig({ rpc: { max_connections_per_ip: 4097 } }),
+        /rpc.max_connections_per_ip: Too big/,
+      )
+      expectConfigError(() => parseConfig({ rpc: { header_timeout_ms: 0 } }), /rpc.header_timeout_ms/)
+      expectConfigError(() => parseConfig({ rpc: { body_timeout_ms: 2.5 } }), /rpc.body_timeout_ms/)
       expectConfigError(() => parseConfig({ p2p: { mdns: 'yes' } }), /p2p.mdns/)
       expectConfigError(() => parseConfig({ log: { level: 'loud' } }), /log.level/)
     })
@@ -231,7 +262,7 @@ describe('node/config', () => {
         bootstrap: [`/ip4/10.0.0.3/tcp/1/p2p/${PEER}`],
         mdns: true,
       })
-      expect(c.rpc.laddr).to.equal('0.0.0.0:8080')
+      expect(c.rpc).to.deep.equal({ ...base.rpc, laddr: '0.0.0.0:8080' })
       expect(c.mempool).to.deep.equal(base.mempool)
       expect(base.p2p.bootstrap).to.deep.equal([BOOT])
     })
