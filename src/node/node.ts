@@ -217,18 +217,10 @@ export class PbftNode {
       metrics: this.metrics,
       log: this.log.child({ module: 'sync' }),
     })
-    const { host, port } = parseHostPort(this.config.rpc.laddr)
-    const rpc = createRpcServer({
-      host,
-      port,
-      backend: this.rpcBackend(network),
-      logger: this.log.child({ module: 'rpc' }),
-      limits: {
-        maxConnectionsPerIp: this.config.rpc.maxConnectionsPerIp,
-        headerTimeoutMs: this.config.rpc.headerTimeoutMs,
-        bodyTimeoutMs: this.config.rpc.bodyTimeoutMs,
-      },
-    })
+    const { laddr, ...limits } = this.config.rpc
+    const { host, port } = parseHostPort(laddr)
+    const backend = this.rpcBackend(network)
+    const rpc = createRpcServer({ host, port, backend, logger: this.log.child({ module: 'rpc' }), limits })
     this.running = { network, driver, sync, rpc }
     await network.start()
     await rpc.start()

@@ -5,7 +5,8 @@ import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
-import { freePortBlock, patchConfig, runCli, TestNode, waitFor } from './harness.js'
+import { waitFor, waitForValue } from '../helpers/wait.js'
+import { freePortBlock, patchConfig, runCli, TestNode } from './harness.js'
 
 /**
  * The RPC under abuse (docs/RPC.md "Limits"): one address floods a real node with half-open POSTs
@@ -134,7 +135,11 @@ describe('e2e: RPC under abuse, one address holding thousands of half-open POSTs
     })
     node = new TestNode('node0', home, dir)
     node.start()
-    await waitFor('node0 serving RPC', () => node.status())
+    await waitForValue(() => node.status(), {
+      message: 'node0 serving RPC',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    })
   })
 
   afterEach(function () {
@@ -161,14 +166,20 @@ describe('e2e: RPC under abuse, one address holding thousands of half-open POSTs
     const floodMs = performance.now() - floodStarted
     const open = () => abusive.filter((c) => !c.closed).length
     // Refusals are immediate, so the open count falls to the cap; no deadline on how fast.
-    await waitFor(`at most ${PER_IP_CAP} half-open POSTs left open`, () => open() <= PER_IP_CAP, 60_000)
+    await waitFor(() => open() <= PER_IP_CAP, {
+      message: `at most ${PER_IP_CAP} half-open POSTs left open`,
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    })
     const held = open()
 
     // While they are held, another address is served.
     const latencies: number[] = []
-    const firstMs = await waitFor('status from 127.0.0.1 during the flood', () =>
-      statusFrom(port, '127.0.0.1'),
-    )
+    const firstMs = await waitForValue(() => statusFrom(port, '127.0.0.1'), {
+      message: 'status from 127.0.0.1 during the flood',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    })
     latencies.push(firstMs)
     for (let i = 0; i < 9; i++) latencies.push(await statusFrom(port, '127.0.0.1'))
     const health = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(10_000) })
@@ -177,7 +188,11 @@ describe('e2e: RPC under abuse, one address holding thousands of half-open POSTs
 
     // The node closes each held one once its body timeout has passed (answering 408).
     const waitStarted = performance.now()
-    await waitFor('every half-open POST closed by the node', () => open() === 0, 6 * BODY_TIMEOUT_MS, 200)
+    await waitFor(() => open() === 0, {
+      message: 'every half-open POST closed by the node',
+      timeoutMs: 6 * BODY_TIMEOUT_MS,
+      intervalMs: 200,
+    })
     const closedAfterMs = performance.now() - waitStarted
     const timedOut = abusive.filter((c) => c.firstBytes.startsWith('HTTP/1.1 408')).length
     const refused = abusive.filter((c) => c.received === 0).length
@@ -216,7 +231,11 @@ describe('e2e: RPC under abuse, one address holding thousands of half-open POSTs
       const n = Math.min(100, PER_IP_CAP + 50 - i)
       abusive.push(...(await Promise.all(Array.from({ length: n }, () => halfOpenPost(port, ABUSER)))))
     }
-    await waitFor(`${PER_IP_CAP} held`, () => abusive.filter((c) => !c.closed).length <= PER_IP_CAP, 60_000)
+    await waitFor(() => abusive.filter((c) => !c.closed).length <= PER_IP_CAP, {
+      message: `${PER_IP_CAP} held`,
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    })
     // The cap is full: the abuser's next connection is refused (unless the timeout already freed one).
     const whileFull = await statusFrom(port, ABUSER).then(
       () => 'served',
@@ -226,10 +245,13 @@ describe('e2e: RPC under abuse, one address holding thousands of half-open POSTs
     for (const c of abusive) c.socket.destroy()
     // The node learns of the hang-ups asynchronously: poll (each try is a fresh connection).
     let tries = 0
-    await waitFor(`status from ${ABUSER} after it hung up`, async () => {
-      tries++
-      return await statusFrom(port, ABUSER)
-    })
+    await waitForValue(
+      async () => {
+        tries++
+        return await statusFrom(port, ABUSER)
+      },
+      { message: `status from ${ABUSER} after it hung up`, timeoutMs: 30_000, intervalMs: 100 },
+    )
     const servedAfterMs = performance.now() - hungUp
     console.log(
       `      ${ABUSER} at its cap: its next call ${whileFull}; after it hung up, served after ${ms(servedAfterMs)} (${tries} tr${tries === 1 ? 'y' : 'ies'})`,

@@ -7,7 +7,8 @@ import { signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
 import { RpcErrorCode } from '../../src/rpc/errors.js'
-import { freePortBlock, patchConfig, rpc, runCli, TestNode, waitFor } from './harness.js'
+import { waitFor, waitForValue } from '../helpers/wait.js'
+import { freePortBlock, patchConfig, rpc, runCli, TestNode } from './harness.js'
 
 /**
  * A node whose disk fills up (docs/RPC.md "Error codes", STORAGE_UNAVAILABLE): its data/ is a 4 MiB
@@ -132,7 +133,11 @@ describe('e2e: storage full, on a node whose data/ is a small tmpfs', function (
 
   it('answers STORAGE_UNAVAILABLE, stops with a fatal log, and restarts with its chain once space is freed', async () => {
     node.start()
-    await waitFor('node0 serving RPC', () => node.status())
+    await waitForValue(() => node.status(), {
+      message: 'node0 serving RPC',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    })
     // A chain worth keeping: a few final blocks.
     for (let i = 0; i < 3; i++) {
       await rpc(url, 'broadcast_tx_commit', { tx: tx(`key${i}`, `value${i}`), timeout_ms: 30_000 })
@@ -162,7 +167,7 @@ describe('e2e: storage full, on a node whose data/ is a small tmpfs', function (
     })
 
     // The node cannot go on without a store it can write: it stops, with a fatal log line.
-    await waitFor('node0 to exit', () => !node.running, 60_000)
+    await waitFor(() => !node.running, { message: 'node0 to exit', timeoutMs: 60_000, intervalMs: 100 })
     const exitCode = node.child?.exitCode
     const fatal = readFileSync(node.logPath, 'utf8')
       .split('\n')
@@ -175,7 +180,11 @@ describe('e2e: storage full, on a node whose data/ is a small tmpfs', function (
     // Space freed, the node starts again: same chain, and it takes txs again.
     rmSync(filler)
     node.start()
-    const after = await waitFor('node0 serving RPC after the restart', () => node.status())
+    const after = await waitForValue(() => node.status(), {
+      message: 'node0 serving RPC after the restart',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    })
     expect(after.sync_info.latest_block_height).to.be.at.least(tip)
     for (let h = 1; h <= tip; h++) {
       expect((await rpc<{ hash: string }>(url, 'block', { height: h })).hash, `block ${h}`).to.equal(

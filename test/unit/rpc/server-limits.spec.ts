@@ -3,7 +3,8 @@ import { connect, type Socket } from 'node:net'
 import { expect } from 'chai'
 import { RpcErrorCode } from '../../../src/rpc/errors.js'
 import type { RpcLimits } from '../../../src/rpc/options.js'
-import { startTestServer, type TestServer, WsClient, waitFor } from './helpers.js'
+import { waitFor } from '../../helpers/wait.js'
+import { startTestServer, type TestServer, WsClient } from './helpers.js'
 
 /** A raw TCP client that records what the server sends and when it closes the connection. */
 class RawConn {
@@ -106,11 +107,14 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
   it('closes connections over the per-address cap at once, and serves other addresses', async () => {
     await start({ maxConnectionsPerIp: 3 })
     const held = [await open(), await open(), await open()]
-    await waitFor(() => t.server.stats().connections === 3, 5_000, 'three connections counted')
+    await waitFor(() => t.server.stats().connections === 3, {
+      timeoutMs: 5_000,
+      message: 'three connections counted',
+    })
     // The fourth from the same address is closed before the server reads a byte of it.
     const over = await open()
     over.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}')
-    await waitFor(() => over.closed, 5_000, 'the connection over the cap closed')
+    await waitFor(() => over.closed, { timeoutMs: 5_000, message: 'the connection over the cap closed' })
     expect(over.received).to.equal('')
     expect(await refused(statusCall(port))).to.equal(true)
     expect(t.server.stats()).to.include({ connections: 3, refusedConnections: 2 })
@@ -118,7 +122,10 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
     expect(await statusCall(port, '127.0.0.2')).to.equal(200)
     // A slot freed is a slot available again.
     held[0]?.destroy()
-    await waitFor(() => t.server.stats().connections === 2, 5_000, 'the closed connection uncounted')
+    await waitFor(() => t.server.stats().connections === 2, {
+      timeoutMs: 5_000,
+      message: 'the closed connection uncounted',
+    })
     expect(await statusCall(port)).to.equal(200)
     expect(t.server.stats().refusedConnections).to.equal(2)
   })
@@ -133,7 +140,10 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
     // A WebSocket still works while the cap refuses new connections.
     expect((await clients[0]?.request('status'))?.result?.node_info).to.be.an('object')
     await clients.pop()?.close()
-    await waitFor(() => t.server.stats().connections === 1, 5_000, 'the closed WebSocket uncounted')
+    await waitFor(() => t.server.stats().connections === 1, {
+      timeoutMs: 5_000,
+      message: 'the closed WebSocket uncounted',
+    })
     expect(await statusCall(port)).to.equal(200)
   })
 
@@ -142,7 +152,10 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
     const partial = await open()
     partial.socket.write('POST / HTTP/1.1\r\nHost: x\r\n')
     const silent = await open()
-    await waitFor(() => partial.closed && silent.closed, 10_000, 'both connections closed')
+    await waitFor(() => partial.closed && silent.closed, {
+      timeoutMs: 10_000,
+      message: 'both connections closed',
+    })
     expect(partial.received).to.match(/^HTTP\/1\.1 408 /)
     expect(t.server.stats()).to.include({ connections: 0 })
     expect(t.server.stats().timedOutRequests).to.be.at.least(1)
@@ -153,7 +166,7 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
     const halfOpen = await open()
     // a POST whose body never ends: the abuse the body timeout is for
     halfOpen.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"jsonrpc"')
-    await waitFor(() => halfOpen.closed, 10_000, 'the half-open POST closed')
+    await waitFor(() => halfOpen.closed, { timeoutMs: 10_000, message: 'the half-open POST closed' })
     const [head, body] = halfOpen.received.split('\r\n\r\n')
     expect(head).to.match(/^HTTP\/1\.1 408 /)
     expect(head?.toLowerCase()).to.include('connection: close')
@@ -176,9 +189,12 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
       `POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n`,
     )
     slow.socket.write(body.slice(0, 10))
-    await waitFor(() => t.server.stats().httpRequests === 1, 5_000, 'the request in the handler')
+    await waitFor(() => t.server.stats().httpRequests === 1, {
+      timeoutMs: 5_000,
+      message: 'the request in the handler',
+    })
     slow.socket.end(body.slice(10))
-    await waitFor(() => slow.closed, 5_000, 'the answer')
+    await waitFor(() => slow.closed, { timeoutMs: 5_000, message: 'the answer' })
     expect(slow.received).to.match(/^HTTP\/1\.1 200 /)
     expect(slow.received).to.include('"id":7')
   })
@@ -187,9 +203,15 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
     await start({ maxConnectionsPerIp: 16, bodyTimeoutMs: 300 })
     const flood = await Promise.all(Array.from({ length: 200 }, () => open('127.0.0.2')))
     for (const c of flood) c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{')
-    await waitFor(() => t.server.stats().refusedConnections === 200 - 16, 10_000, 'the excess refused')
+    await waitFor(() => t.server.stats().refusedConnections === 200 - 16, {
+      timeoutMs: 10_000,
+      message: 'the excess refused',
+    })
     expect(await statusCall(port)).to.equal(200)
-    await waitFor(() => flood.every((c) => c.closed), 10_000, 'every half-open POST closed')
+    await waitFor(() => flood.every((c) => c.closed), {
+      timeoutMs: 10_000,
+      message: 'every half-open POST closed',
+    })
     expect(flood.filter((c) => c.received.startsWith('HTTP/1.1 408 '))).to.have.length(16)
     expect(await statusCall(port, '127.0.0.2')).to.equal(200)
   })
