@@ -27,7 +27,7 @@ function runRange(
 }
 
 describe('sim: fast slice', function () {
-  this.timeout(300_000)
+  this.timeout(900_000)
 
   it('is deterministic: the same seed replays the same schedule and final hashes', () => {
     const a = runSimulation({ seed: 7, validators: 4, faults: parseFaults('all') })
