@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.install-stamp
 
 .PHONY: all install build lint test test-deps test-unit test-sim test-e2e test-netns test-long \
-	sim bench run devnet-clean clean coverage
+	sim check-model bench run devnet-clean clean coverage
 
 all: build
 
@@ -32,7 +32,7 @@ test-deps:
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in
 # one mocha run; the e2e tiers start dist/cli.js, hence `build`; netns needs root and tcpdump.
 UNIT_SPECS := 'test/unit/**/*.spec.ts'
-SIM_SPECS := 'test/sim/**/*.spec.ts'
+SIM_SPECS := 'test/sim/**/*.spec.ts' 'test/model/**/*.spec.ts'
 E2E_SPECS := 'test/e2e/**/*.spec.ts'
 NETNS_SPECS := 'test/e2e/netns/**/*.spec.ts'
 LONG_SPECS := 'test/long/**/*.spec.ts'
@@ -43,7 +43,11 @@ test: test-deps lint build
 test-unit: $(STAMP)
 	npx mocha $(UNIT_SPECS)
 
-test-sim: $(STAMP)
+test-# bounded exhaustive exploration of the engine at the large bound (the small one runs in make test)
+check-model: $(STAMP)
+	npx tsx test/model/cli.ts --bound large
+
+sim: $(STAMP)
 	npx mocha $(SIM_SPECS)
 
 test-e2e: build
@@ -57,6 +61,10 @@ test-long: build
 
 coverage: $(STAMP)
 	npx c8 --reporter=text-summary mocha 'test/unit/**/*.spec.ts'
+
+# bounded exhaustive exploration of the engine at the large bound (the small one runs in make test)
+check-model: $(STAMP)
+	npx tsx test/model/cli.ts --bound large
 
 sim: $(STAMP)
 	npx tsx test/sim/cli.ts --seeds 1..10000 --jobs $$(nproc)

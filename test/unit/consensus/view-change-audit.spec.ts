@@ -28,7 +28,7 @@ import {
 } from './harness.js'
 
 /**
- * Regressions from an audit of the view change (docs/CONSENSUS.md "View change"): an honest replica
+ * Regressions from an audit of the view change (docs/CONSENSUS.md "Pipelining (K > 1)"): an honest replica
  * never signs two VIEW-CHANGEs for one view, its NEW-VIEW request after a restart is a valid
  * VIEW-CHANGE, a primary's second NEW-VIEW is evidence, and the view-change timer runs from the
  * VIEW-CHANGE quorum (TOCS §4.5.2).

@@ -1,0 +1,513 @@
+import { createHash } from 'node:crypto'
+import { blockHash, commitVoteSignBytes } from '../../src/codec/chain.js'
+import {
+  type ConsensusMessage,
+  encodeConsensusMessage,
+  type NewViewMsg,
+  newViewSignBytes,
+  prePrepareSignBytes,
+  prepareSignBytes,
+  stripViewChange,
+  type ViewChangeMsg,
+  viewChangeSignBytes,
+} from '../../src/codec/consensus.js'
+import type { Block, CommitCertificate } from '../../src/codec/types.js'
+import { PbftEngine } from '../../src/consensus/engine.js'
+import { computeNewViewProposal, linkedPrefix } from '../../src/consensus/new-view.js'
+import type { EngineAction, EngineEvent } from '../../src/consensus/types.js'
+import type { Ed25519Signer } from '../../src/crypto/ed25519.js'
+import { sha256, toHex } from '../../src/crypto/hash.js'
+import {
+  CHAIN,
+  GENESIS,
+  GENESIS_HASH,
+  makeBlock,
+  makeSigners,
+  makeValidators,
+  TIMEOUTS,
+} from '../unit/consensus/harness.js'
+
+/** The model: n = 4, one Byzantine validator (the primary of view 1), pipelining depth K = 2. */
+export const N = 4
+export const BYZANTINE = 1
+export const DEPTH = 2
+const HONEST = [0, 2, 3]
+
+export interface Bounds {
+  /** highest view a timer may move a replica to (2 = at most two view changes) */
+  readonly views: number
+  /** heights the honest primaries propose (and the Byzantine menu covers) */
+  readonly heights: number
+  /** messages the network may drop along one schedule */
+  readonly drops: number
+  /** messages the Byzantine validator may send along one schedule */
+  readonly byzantine: number
+  /** longest schedule explored */
+  readonly depth: number
+  /** stop after this many distinct states */
+  readonly maxStates: number
+  /** a self-test: finalizing this height counts as a violation, so the search must report one */
+  readonly canaryHeight?: number
+}
+
+/** One step of a schedule; messages are named by content, so a schedule replays exactly. */
+export type Transition =
+  | { readonly t: 'deliver'; readonly key: string }
+  | { readonly t: 'drop'; readonly key: string }
+  | { readonly t: 'timeout'; readonly r: number }
+  | { readonly t: 'propose'; readonly r: number }
+  | { readonly t: 'sync'; readonly r: number }
+  | { readonly t: 'byz'; readonly key: string }
+
+export function describe(tr: Transition): string {
+  switch (tr.t) {
+    case 'deliver':
+    case 'drop':
+    case 'byz':
+      return `${tr.t} ${tr.key}`
+    default:
+      return `${tr.t} ${tr.r}`
+  }
+}
+
+/** The inverse of describe: a printed schedule line back to its transition. */
+export function parseTransition(line: string): Transition {
+  const [t, arg] = line.trim().split(' ') as [string, string | undefined]
+  if (arg === undefined) throw new Error(`bad schedule line: ${line}`)
+  if (t === 'deliver' || t === 'drop' || t === 'byz') return { t, key: arg }
+  if (t === 'timeout' || t === 'propose' || t === 'sync') return { t, r: Number(arg) }
+  throw new Error(`bad schedule line: ${line}`)
+}
+
+export class Violation extends Error {
+  override name = 'Violation'
+}
+
+const signers = makeSigners(N, 'model')
+const validators = makeValidators(signers)
+const signer = (i: number) => signers[i] as Ed25519Signer
+
+function digest(msg: ConsensusMessage): string {
+  return createHash('sha256').update(encodeConsensusMessage(msg)).digest('hex').slice(0, 12)
+}
+
+function msgName(msg: ConsensusMessage): string {
+  const view = msg.kind === 'viewchange' ? msg.newView : msg.view
+  const height = 'height' in msg ? msg.height : msg.kind === 'viewchange' ? msg.checkpointHeight : 0
+  return `${msg.kind}/v${view}/h${height}/s${msg.sender}/${digest(msg)}`
+}
+
+/** What an honest replica may sign once per slot: a second different message there is equivocation. */
+function slotOf(msg: ConsensusMessage): string | null {
+  switch (msg.kind) {
+    case 'preprepare':
+    case 'prepare':
+    case 'commit':
+      return `${msg.kind}/${msg.view}/${msg.height}`
+    case 'viewchange':
+      return `viewchange/${msg.newView}`
+    case 'newview':
+      return `newview/${msg.view}`
+    case 'reject':
+      return null
+  }
+}
+
+interface Pending {
+  readonly to: number
+  readonly msg: ConsensusMessage
+}
+
+/**
+ * One state of the model: three honest PbftEngines (the real engine, driven directly), the messages
+ * in flight between them, their timers and proposal requests, and what the Byzantine validator has
+ * seen. Every transition checks the invariants: agreement, an honest replica never signs two
+ * different messages for one slot, no evidence against an honest replica.
+ */
+export class World {
+  private readonly engines = new Map<number, PbftEngine>()
+  private readonly pending = new Map<string, Pending>()
+  private readonly timers = new Map<number, { view: number; height: number }>()
+  private readonly proposals = new Map<number, Extract<EngineAction, { type: 'request_proposal' }>>()
+  private readonly chains = new Map<number, { block: Block; certificate: CommitCertificate }[]>()
+  private readonly syncWanted = new Set<number>()
+  private readonly finalAt = new Map<number, string>()
+  private readonly ledger = new Map<number, Map<string, string>>()
+  /** what the Byzantine validator received, by name */
+  private readonly byzSeen = new Map<string, ConsensusMessage>()
+  private readonly byzSent = new Set<string>()
+  private dropsUsed = 0
+  private byzUsed = 0
+  /** the menu of the current byzSeen (rebuilt when the Byzantine validator has seen more) */
+  private menu: { seen: number; items: Map<string, Pending> } | null = null
+  steps = 0
+
+  constructor(private readonly bounds: Bounds) {
+    for (const i of HONEST) {
+      this.engines.set(
+        i,
+        new PbftEngine(
+          {
+            chainId: CHAIN,
+            validators,
+            selfIndex: i,
+            signer: signer(i),
+            timeouts: TIMEOUTS,
+            pipelineDepth: DEPTH,
+          },
+          { validateBlock: () => ({ ok: true }) },
+          { height: 0, lastBlockHash: GENESIS_HASH, lastHeader: GENESIS, view: 0, wal: [] },
+        ),
+      )
+      this.chains.set(i, [])
+      this.ledger.set(i, new Map())
+    }
+    for (const i of HONEST) this.step(i, { type: 'start' })
+    // txs wait everywhere: the primary proposes, the backups run their progress timers
+    for (const i of HONEST) this.step(i, { type: 'txs_available' })
+  }
+
+  static replay(bounds: Bounds, schedule: readonly Transition[]): World {
+    const w = new World(bounds)
+    for (const tr of schedule) w.apply(tr)
+    return w
+  }
+
+  /** Every transition enabled here, in a fixed order. */
+  enabled(): Transition[] {
+    const out: Transition[] = []
+    const keys = [...this.pending.keys()].sort()
+    for (const key of keys) out.push({ t: 'deliver', key })
+    for (const r of HONEST) {
+      if (this.proposals.has(r)) out.push({ t: 'propose', r })
+      if (this.timers.has(r)) out.push({ t: 'timeout', r })
+      if (this.syncWanted.has(r) && this.syncSource(r) !== null) out.push({ t: 'sync', r })
+    }
+    if (this.dropsUsed < this.bounds.drops) for (const key of keys) out.push({ t: 'drop', key })
+    if (this.byzUsed < this.bounds.byzantine) {
+      for (const key of this.byzantineMenu().keys()) if (!this.byzSent.has(key)) out.push({ t: 'byz', key })
+    }
+    return out
+  }
+
+  apply(tr: Transition): void {
+    switch (tr.t) {
+      case 'deliver': {
+        const p = this.pending.get(tr.key)
+        if (p === undefined) throw new Error(`replay: no pending ${tr.key}`)
+        this.pending.delete(tr.key)
+        this.step(p.to, { type: 'message', msg: p.msg })
+        return
+      }
+      case 'drop':
+        if (!this.pending.delete(tr.key)) throw new Error(`replay: no pending ${tr.key}`)
+        this.dropsUsed++
+        return
+      case 'timeout': {
+        const t = this.timers.get(tr.r)
+        if (t === undefined) throw new Error(`replay: no timer at ${tr.r}`)
+        this.timers.delete(tr.r)
+        this.step(tr.r, { type: 'timeout', view: t.view, height: t.height })
+        return
+      }
+      case 'propose': {
+        const req = this.proposals.get(tr.r)
+        if (req === undefined) throw new Error(`replay: no proposal request at ${tr.r}`)
+        this.proposals.delete(tr.r)
+        const block = makeBlock(signer(tr.r), req.view, req.height, req.parentHash)
+        this.step(tr.r, { type: 'proposal', view: req.view, height: req.height, block })
+        return
+      }
+      case 'sync': {
+        const source = this.syncSource(tr.r)
+        const own = this.chains.get(tr.r) ?? []
+        if (source === null) throw new Error(`replay: nothing to sync at ${tr.r}`)
+        const next = source[own.length] as { block: Block; certificate: CommitCertificate }
+        this.step(tr.r, { type: 'block_synced', ...next })
+        if (this.syncSource(tr.r) === null) this.syncWanted.delete(tr.r)
+        return
+      }
+      case 'byz': {
+        const item = this.byzantineMenu().get(tr.key)
+        if (item === undefined) throw new Error(`replay: no Byzantine message ${tr.key}`)
+        this.byzSent.add(tr.key)
+        this.byzUsed++
+        this.step(item.to, { type: 'message', msg: item.msg })
+        return
+      }
+    }
+  }
+
+  /** A canonical digest of the whole state (engines by their internal state, in insertion order). */
+  hash(): string {
+    const h = createHash('sha256')
+    for (const i of HONEST) h.update(`|e${i}:`).update(stateDigest(this.engines.get(i)))
+    h.update(`|p:${[...this.pending.keys()].sort().join(',')}`)
+    h.update(
+      `|t:${[...this.timers]
+        .map(([r, t]) => `${r}/${t.view}/${t.height}`)
+        .sort()
+        .join(',')}`,
+    )
+    h.update(
+      `|q:${[...this.proposals].map(([r, q]) => `${r}/${q.view}/${q.height}/${toHex(q.parentHash)}`).sort()}`,
+    )
+    h.update(
+      `|s:${[...this.syncWanted].sort()}|b:${[...this.byzSeen.keys()].sort()}|x:${[...this.byzSent].sort()}`,
+    )
+    h.update(`|d:${this.dropsUsed}/${this.byzUsed}`)
+    for (const i of HONEST)
+      h.update(`|c${i}:${(this.chains.get(i) ?? []).map((c) => toHex(c.certificate.blockHash))}`)
+    return h.digest('hex')
+  }
+
+  /** The final height the honest replicas agree on so far (the lowest of their chains). */
+  finalHeights(): number[] {
+    return HONEST.map((i) => this.chains.get(i)?.length ?? 0)
+  }
+
+  private step(r: number, event: EngineEvent): void {
+    const engine = this.engines.get(r) as PbftEngine
+    this.steps++
+    for (const a of engine.step(event)) this.execute(r, a)
+  }
+
+  private execute(r: number, a: EngineAction): void {
+    switch (a.type) {
+      case 'broadcast': {
+        this.checkLedger(r, a.msg)
+        const name = msgName(a.msg)
+        for (let j = 0; j < N; j++) {
+          if (j === r) continue
+          if (j === BYZANTINE) this.byzSeen.set(name, a.msg)
+          else this.pending.set(`${j}<${name}`, { to: j, msg: a.msg })
+        }
+        return
+      }
+      case 'request_proposal':
+        // Honest primaries propose only the heights of the model.
+        if (a.height <= this.bounds.heights) this.proposals.set(r, a)
+        return
+      case 'commit': {
+        const chain = this.chains.get(r) as { block: Block; certificate: CommitCertificate }[]
+        const h = a.block.header.height
+        const hash = toHex(blockHash(a.block.header))
+        if (h !== chain.length + 1)
+          throw new Violation(`order: replica ${r} finalized ${h} at ${chain.length}`)
+        const known = this.finalAt.get(h)
+        if (known !== undefined && known !== hash)
+          throw new Violation(
+            `agreement: replica ${r} finalized ${hash.slice(0, 12)} at ${h}, another ${known.slice(0, 12)}`,
+          )
+        this.finalAt.set(h, hash)
+        chain.push({ block: a.block, certificate: a.certificate })
+        if (this.bounds.canaryHeight !== undefined && h >= this.bounds.canaryHeight)
+          throw new Violation(`canary: replica ${r} finalized height ${h}`)
+        return
+      }
+      case 'start_timer':
+        // Timers that would move past the view bound never fire (that bounds the view changes).
+        if (a.view < this.bounds.views || (a.view === this.bounds.views && a.ms === 0))
+          this.timers.set(r, { view: a.view, height: a.height })
+        else this.timers.delete(r)
+        return
+      case 'cancel_timer':
+        this.timers.delete(r)
+        return
+      case 'request_sync':
+        this.syncWanted.add(r)
+        return
+      case 'evidence':
+        if (a.evidence.sender !== BYZANTINE)
+          throw new Violation(
+            `evidence against honest replica ${a.evidence.sender} (${a.evidence.kind}) at ${r}`,
+          )
+        return
+      case 'persist':
+      case 'prune_wal':
+        return
+    }
+  }
+
+  private checkLedger(r: number, msg: ConsensusMessage): void {
+    const slot = slotOf(msg)
+    if (slot === null) return
+    const ledger = this.ledger.get(r) as Map<string, string>
+    const d = digest(msg)
+    const known = ledger.get(slot)
+    if (known !== undefined && known !== d)
+      throw new Violation(`honest replica ${r} signed two ${slot} messages`)
+    ledger.set(slot, d)
+  }
+
+  /** The honest replica with the longest chain, if longer than r's (block sync's source). */
+  private syncSource(r: number): { block: Block; certificate: CommitCertificate }[] | null {
+    const own = this.chains.get(r)?.length ?? 0
+    let best: { block: Block; certificate: CommitCertificate }[] | null = null
+    for (const i of HONEST) {
+      const c = this.chains.get(i) ?? []
+      if (i !== r && c.length > own && (best === null || c.length > best.length)) best = c
+    }
+    return best
+  }
+
+  /**
+   * The finite menu of the Byzantine validator (index 1, which signs anything): for every
+   * PRE-PREPARE it has seen, PREPARE and COMMIT for that block and for a block nobody has; as primary
+   * of view 1 a second PRE-PREPARE at each height it saw; VIEW-CHANGEs for the views of the model;
+   * and NEW-VIEW(1) from every quorum of VIEW-CHANGEs(1) it holds — different subsets give different
+   * O, which it may send to different replicas. Each to each honest replica, by name.
+   */
+  private byzantineMenu(): Map<string, Pending> {
+    if (this.menu?.seen !== this.byzSeen.size) this.menu = { seen: this.byzSeen.size, items: this.buildMenu() }
+    return this.menu.items
+  }
+
+  private buildMenu(): Map<string, Pending> {
+    const msgs: ConsensusMessage[] = []
+    const b = signer(BYZANTINE)
+    const vcs = new Map<number, ViewChangeMsg>()
+    for (const m of this.byzSeen.values()) {
+      if (m.kind === 'viewchange' && m.newView === 1) vcs.set(m.sender, m)
+      if (m.kind !== 'preprepare' || m.height > this.bounds.heights) continue
+      const real = blockHash(m.block.header)
+      const fake = sha256(new TextEncoder().encode(`fake/${m.view}/${m.height}`))
+      for (const hash of [real, fake]) {
+        msgs.push({
+          kind: 'prepare',
+          view: m.view,
+          height: m.height,
+          blockHash: hash,
+          sender: BYZANTINE,
+          signature: b.sign(prepareSignBytes(CHAIN, m.view, m.height, BYZANTINE, hash)),
+        })
+        msgs.push({
+          kind: 'commit',
+          view: m.view,
+          height: m.height,
+          blockHash: hash,
+          sender: BYZANTINE,
+          signature: b.sign(commitVoteSignBytes(CHAIN, m.view, m.height, hash)),
+        })
+      }
+      const alt = makeBlock(b, 1, m.height, m.block.header.parentHash, 9)
+      msgs.push({
+        kind: 'preprepare',
+        view: 1,
+        height: m.height,
+        block: alt,
+        sender: BYZANTINE,
+        signature: b.sign(prePrepareSignBytes(CHAIN, 1, m.height, BYZANTINE, blockHash(alt.header))),
+      })
+    }
+    for (let v = 1; v <= this.bounds.views; v++) {
+      const body = { newView: v, sender: BYZANTINE, checkpointHeight: 0, checkpoint: null, prepared: [] }
+      const vc: ViewChangeMsg = {
+        kind: 'viewchange',
+        ...body,
+        signature: b.sign(viewChangeSignBytes(CHAIN, body)),
+      }
+      msgs.push(vc)
+      if (v === 1) vcs.set(BYZANTINE, vc)
+    }
+    msgs.push(...this.byzantineNewViews([...vcs.values()]))
+    const menu = new Map<string, Pending>()
+    for (const msg of msgs) {
+      const name = msgName(msg)
+      for (const to of HONEST) menu.set(`${to}<${name}`, { to, msg })
+    }
+    return menu
+  }
+
+  private byzantineNewViews(vcs: ViewChangeMsg[]): NewViewMsg[] {
+    const out: NewViewMsg[] = []
+    const q = validators.quorum
+    const subsets = (items: ViewChangeMsg[], k: number): ViewChangeMsg[][] =>
+      k === 0 ? [[]] : items.flatMap((x, i) => subsets(items.slice(i + 1), k - 1).map((s) => [x, ...s]))
+    for (const subset of subsets(
+      vcs.sort((a, b) => a.sender - b.sender),
+      q,
+    )) {
+      const proposal = computeNewViewProposal(subset)
+      const n = linkedPrefix(proposal)
+      const cands = proposal.candidates.slice(0, n)
+      if (cands.some((c) => c.block === null)) continue
+      const b = signer(BYZANTINE)
+      const prePrepares = cands.map((c, i) => {
+        const block = c.block as Block
+        const height = proposal.height + i
+        return {
+          kind: 'preprepare' as const,
+          view: 1,
+          height,
+          block,
+          sender: BYZANTINE,
+          signature: b.sign(prePrepareSignBytes(CHAIN, 1, height, BYZANTINE, blockHash(block.header))),
+        }
+      })
+      const left = proposal.candidates[n]
+      if (left !== undefined && left.block === null) continue
+      const body = {
+        view: 1,
+        sender: BYZANTINE,
+        viewChanges: subset.map(stripViewChange),
+        prePrepares,
+        stopHeader: left?.block?.header ?? null,
+      }
+      out.push({ kind: 'newview', ...body, signature: b.sign(newViewSignBytes(CHAIN, body)) })
+    }
+    return out
+  }
+}
+
+/**
+ * A digest of an engine's internal state: its object graph walked field by field (Maps and Sets in
+ * their insertion order, byte arrays as hex), leaving out its constant configuration and closures.
+ */
+function stateDigest(root: unknown): string {
+  const h = createHash('sha256')
+  const seen = new Map<object, number>()
+  const SKIP = new Set(['config', 'deps', 'host'])
+  const walk = (v: unknown): void => {
+    if (v === null || v === undefined || typeof v !== 'object') {
+      if (typeof v !== 'function') h.update(`${typeof v}:${String(v)};`)
+      return
+    }
+    if (v instanceof Uint8Array) {
+      h.update(`b:${Buffer.from(v).toString('hex')};`)
+      return
+    }
+    const id = seen.get(v)
+    if (id !== undefined) {
+      h.update(`@${id};`)
+      return
+    }
+    seen.set(v, seen.size)
+    if (v instanceof Map) {
+      h.update('M{')
+      for (const [k, x] of v) {
+        walk(k)
+        walk(x)
+      }
+      h.update('}')
+    } else if (v instanceof Set) {
+      h.update('S{')
+      for (const x of v) walk(x)
+      h.update('}')
+    } else if (Array.isArray(v)) {
+      h.update('A[')
+      for (const x of v) walk(x)
+      h.update(']')
+    } else {
+      h.update('O{')
+      for (const k of Object.keys(v).sort()) {
+        if (SKIP.has(k)) continue
+        h.update(`${k}=`)
+        walk((v as Record<string, unknown>)[k])
+      }
+      h.update('}')
+    }
+  }
+  walk(root)
+  return h.digest('hex')
+}
