@@ -6,8 +6,7 @@
 import type { Logger } from 'pino'
 import { RpcError, RpcErrorCode } from './errors.js'
 import type { CallContext, MethodHandler } from './methods.js'
-
-type JsonRpcId = string | number | null
+import type { JsonRpcId } from './types.js'
 
 interface JsonRpcErrorObject {
   code: number
@@ -74,7 +73,7 @@ export class JsonRpcProcessor {
     let result: unknown
     let error: JsonRpcErrorObject | undefined
     try {
-      result = await this.call(method, request.params, ctx)
+      result = await this.call(method, request.params, { ...ctx, id })
     } catch (err) {
       error = this.toErrorObject(err, method)
     }

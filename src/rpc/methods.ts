@@ -32,6 +32,7 @@ import type {
   BroadcastAsyncResult,
   BroadcastSyncResult,
   Hex,
+  JsonRpcId,
   RpcEventName,
   SubscribeResult,
   TxEvent,
@@ -41,7 +42,8 @@ import type {
 
 /** What a WebSocket connection offers the subscription methods. */
 export interface SubscriptionSession {
-  subscribe(event: RpcEventName, hash: Hex | undefined): SubscribeResult
+  /** `requestId` is the subscribe request's id: every event of the subscription is sent with it */
+  subscribe(event: RpcEventName, hash: Hex | undefined, requestId: JsonRpcId): SubscribeResult
   unsubscribe(
     target: { subscription: string } | { event: RpcEventName; hash: Hex | undefined },
   ): UnsubscribeResult
@@ -56,6 +58,8 @@ export interface CallContext {
   readonly signal: AbortSignal
   /** present only over WebSocket */
   readonly session?: SubscriptionSession
+  /** the request's id (null when it has none), set by the JSON-RPC processor for each request */
+  readonly id?: JsonRpcId
 }
 
 export type MethodHandler = (params: unknown, ctx: CallContext) => Promise<unknown>
@@ -234,7 +238,7 @@ export function createMethods(deps: MethodDeps): ReadonlyMap<string, MethodHandl
     ),
     subscribe: wsOnly(
       'subscribe',
-      method(subscribeParams, (p, ctx) => sessionOf(ctx).subscribe(p.event, p.hash)),
+      method(subscribeParams, (p, ctx) => sessionOf(ctx).subscribe(p.event, p.hash, ctx.id ?? null)),
     ),
     unsubscribe: wsOnly(
       'unsubscribe',

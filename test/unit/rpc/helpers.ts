@@ -62,6 +62,13 @@ export async function call(url: string, method: string, params?: unknown): Promi
   return res.json
 }
 
+/** A subscription event: a response whose result has the event's query and data. */
+function isEvent(m: unknown): boolean {
+  if (typeof m !== 'object' || m === null || !('result' in m)) return false
+  const result: unknown = m.result
+  return typeof result === 'object' && result !== null && 'query' in result && 'data' in result
+}
+
 /** A WebSocket client that collects every message it receives. */
 export class WsClient {
   // biome-ignore lint/suspicious/noExplicitAny: received JSON of any shape
@@ -89,15 +96,15 @@ export class WsClient {
     this.ws.send(text)
   }
 
-  /** Sends a request and waits for the response with its id. */
+  /** Sends a request (with the given id, else the next number) and waits for its response. */
   // biome-ignore lint/suspicious/noExplicitAny: response JSON
-  async request(method: string, params?: unknown): Promise<any> {
-    const id = this.nextId++
+  async request(method: string, params?: unknown, id: string | number = this.nextId++): Promise<any> {
     this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }))
     let found: unknown
     await waitFor(
       () => {
-        found = this.messages.find((m) => m.id === id)
+        // a subscription's events carry its subscribe's id too: the answer is the one that is not an event
+        found = this.messages.find((m) => m.id === id && !isEvent(m))
         return found !== undefined
       },
       { timeoutMs: 5000, intervalMs: 5, message: `response to ${method}` },
@@ -105,11 +112,11 @@ export class WsClient {
     return found
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: notification JSON
+  /** The subscription events received (docs/RPC.md "WebSocket subscriptions"), of one subscription or all. */
+  // biome-ignore lint/suspicious/noExplicitAny: event JSON
   notifications(subscription?: string): any[] {
     return this.messages.filter(
-      (m) =>
-        m.method === 'subscription' && (subscription === undefined || m.params.subscription === subscription),
+      (m) => isEvent(m) && (subscription === undefined || m.result.subscription === subscription),
     )
   }
 
