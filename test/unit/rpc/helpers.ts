@@ -50,6 +50,23 @@ export async function post(url: string, body: unknown): Promise<RawResponse> {
   return { status: res.status, text, json }
 }
 
+/** GETs a path (a GET route) and returns status, headers and parsed body. */
+export async function get(
+  url: string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string> } = {},
+): Promise<RawResponse & { headers: Headers }> {
+  const res = await fetch(new URL(path, url), { method: init.method ?? 'GET', headers: init.headers })
+  const text = await res.text()
+  let json: unknown
+  try {
+    json = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: res.status, text, json, headers: res.headers }
+}
+
 let nextId = 1
 
 /** One JSON-RPC call over HTTP; returns the whole response object. */
