@@ -1,7 +1,7 @@
 /**
  * The JSON-RPC server (docs/RPC.md): HTTP POST `/` (single and batch), `GET /health`, a GET route
  * per method (`GET /block?height=5`), and WebSocket `/websocket` (same calls plus subscriptions),
- * on node:http + ws. Binds 127.0.0.1 by default.
+ * on node:http + ws. Binds 127.0.0.1 by default; browsers are let in per rpc.cors_allowed_origins.
  * Waiting calls (broadcast_tx_commit, subscriptions) wait on backend events through one EventHub:
  * nothing polls and nothing blocks the node's event loop.
  */
@@ -12,11 +12,12 @@ import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { WebSocketServer } from 'ws'
 import type { RpcBackend } from './backend.js'
+import { OriginPolicy } from './cors.js'
 import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
 import { errorResponse, JsonRpcProcessor } from './jsonrpc.js'
 import { createMethods, type RpcMethod } from './methods.js'
-import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcLimits } from './options.js'
+import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcCorsOptions, type RpcLimits } from './options.js'
 import type { HealthResult } from './types.js'
 import { parseQuery, routesPage, URI_CALL_ID } from './uri.js'
 import { WsSession } from './ws-session.js'
@@ -28,7 +29,8 @@ interface RpcServerOptions {
   port: number
   backend: RpcBackend
   logger?: Logger
-  limits?: Partial<RpcLimits>
+  /** the limits, and the CORS origins: config.json's rpc section arrives as this one object */
+  limits?: Partial<RpcLimits & RpcCorsOptions>
 }
 
 export interface RpcServer {
@@ -85,7 +87,7 @@ function wantsHtml(req: IncomingMessage): boolean {
   return /\btext\/html\b/i.test(req.headers.accept ?? '')
 }
 
-/** Adds to Vary rather than replacing it. */
+/** Adds to Vary rather than replacing it: CORS may already have put Origin there. */
 function addVary(res: ServerResponse, field: string): void {
   const previous = res.getHeader('vary')
   res.setHeader('vary', previous === undefined ? field : `${String(previous)}, ${field}`)
@@ -219,7 +221,9 @@ function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 export function createRpcServer(options: RpcServerOptions): RpcServer {
-  const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...options.limits }
+  const { corsAllowedOrigins = [], ...limitOptions } = options.limits ?? {}
+  const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...limitOptions }
+  const origins = new OriginPolicy(corsAllowedOrigins)
   const logger = options.logger ?? pino({ level: 'silent' })
   const host = options.host ?? DEFAULT_RPC_HOST
   const backend = options.backend
@@ -319,7 +323,17 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = pathOf(req)
+    for (const [name, value] of Object.entries(origins.responseHeaders(req.headers.origin))) {
+      res.setHeader(name, value)
+    }
     const route = routeOf(path)
+    if (req.method === 'OPTIONS' && (path === '/' || path === '/health' || route !== undefined)) {
+      // a CORS preflight (docs/RPC.md "CORS and browser origins"), or a client asking what is allowed
+      req.resume()
+      const allow = path === '/' ? 'GET, HEAD, POST, OPTIONS' : 'GET, HEAD, OPTIONS'
+      if (!res.destroyed) res.writeHead(204, { allow, ...origins.preflightHeaders(req.headers.origin) }).end()
+      return
+    }
     if (path === '/health' && isGet(req)) return health(res)
     if (stopping && ((path === '/' && req.method === 'POST') || (route !== undefined && isGet(req)))) {
       // a keep-alive connection may still send during shutdown; nothing will answer a wait now
@@ -359,6 +373,16 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     socket.on('error', () => {})
     if (pathOf(req) !== '/websocket' || wss === undefined || stopping) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    if (!origins.allowsWebSocket(req.headers.origin, req.headers.host)) {
+      // WebSockets have no CORS: without this check any page could use the node through its
+      // visitor's browser (docs/RPC.md "CORS and browser origins")
+      logger.debug({ origin: req.headers.origin }, 'rpc: refusing a WebSocket from another origin')
+      const body = 'origin not allowed (rpc.cors_allowed_origins)'
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      )
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws'
-import type { RpcLimits } from '../../../src/rpc/options.js'
+import type { RpcCorsOptions, RpcLimits } from '../../../src/rpc/options.js'
 import { createRpcServer, type RpcServer } from '../../../src/rpc/server.js'
 import { waitFor } from '../../helpers/wait.js'
 import { FakeBackend } from './fake-backend.js'
@@ -12,7 +12,7 @@ export interface TestServer {
   stop(): Promise<void>
 }
 
-export async function startTestServer(limits: Partial<RpcLimits> = {}): Promise<TestServer> {
+export async function startTestServer(limits: Partial<RpcLimits & RpcCorsOptions> = {}): Promise<TestServer> {
   const backend = new FakeBackend()
   const server = createRpcServer({ port: 0, backend, limits })
   await server.start()
