@@ -181,12 +181,14 @@ async function main(): Promise<void> {
 
   ws.on('message', (raw: WebSocket.RawData) => {
     const now = performance.now()
+    // a NewBlock event: a response with the subscribe's id 1 (docs/RPC.md "WebSocket subscriptions")
     const msg = JSON.parse(raw.toString()) as {
-      method?: string
-      params?: { event: string; data: { header: { height: number }; txs: string[] } }
+      id?: number
+      result?: { data?: { type: string; value: { header: { height: number }; txs: string[] } } }
     }
-    if (msg.method !== 'subscription' || msg.params?.event !== 'NewBlock' || Number.isNaN(t0)) return
-    const { header, txs } = msg.params.data
+    const data = msg.id === 1 ? msg.result?.data : undefined
+    if (data?.type !== 'NewBlock' || Number.isNaN(t0)) return
+    const { header, txs } = data.value
     firstHeight ??= header.height
     lastHeight = header.height
     const sec = secOf(now)

@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 import { defaultMempoolOptions } from '../mempool/options.js'
+import { originProblem } from '../rpc/cors.js'
 import { DEFAULT_RPC_LIMITS } from '../rpc/options.js'
 
 /** A bad config.json or flag value; the message names the field (e.g. `rpc.laddr`) or flag. */
@@ -71,6 +72,14 @@ const multiaddrList = (kind: 'listen' | 'announce' | 'bootstrap') =>
     })
   })
 
+/** Web origins for CORS; the RPC server owns the rule (docs/RPC.md "CORS and browser origins"). */
+const originList = z.array(z.string()).superRefine((list, ctx) => {
+  list.forEach((text, i) => {
+    const problem = originProblem(text)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [i] })
+  })
+})
+
 const hostPort = z.string().superRefine((text, ctx) => {
   try {
     parseHostPort(text)
@@ -131,6 +140,8 @@ const sections = {
         .default(DEFAULT_RPC_LIMITS.maxConnectionsPerIp),
       header_timeout_ms: positiveInt.default(DEFAULT_RPC_LIMITS.headerTimeoutMs),
       body_timeout_ms: positiveInt.default(DEFAULT_RPC_LIMITS.bodyTimeoutMs),
+      /** web pages that may call the RPC from a browser; none by default, `*` for any */
+      cors_allowed_origins: originList.default(() => []),
     })
     .prefault({}),
   metrics: z

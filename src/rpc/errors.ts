@@ -55,11 +55,15 @@ export const RPC_ERROR_TABLE: readonly { name: RpcErrorName; code: number; meani
     code: RpcErrorCode.INVALID_REQUEST,
     meaning: 'not a JSON-RPC 2.0 request; empty or oversized batch; body too large (HTTP 413)',
   },
-  { name: 'METHOD_NOT_FOUND', code: RpcErrorCode.METHOD_NOT_FOUND, meaning: 'unknown method' },
+  {
+    name: 'METHOD_NOT_FOUND',
+    code: RpcErrorCode.METHOD_NOT_FOUND,
+    meaning: 'unknown method; no such GET route (HTTP 404)',
+  },
   {
     name: 'INVALID_PARAMS',
     code: RpcErrorCode.INVALID_PARAMS,
-    meaning: 'missing, unknown or malformed params; a tx that does not decode',
+    meaning: 'missing, unknown or malformed params; a tx that does not decode; a malformed GET query',
   },
   { name: 'INTERNAL_ERROR', code: RpcErrorCode.INTERNAL_ERROR, meaning: 'unexpected failure in the node' },
   {

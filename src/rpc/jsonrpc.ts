@@ -5,9 +5,8 @@
  */
 import type { Logger } from 'pino'
 import { RpcError, RpcErrorCode } from './errors.js'
-import type { CallContext, MethodHandler } from './methods.js'
-
-type JsonRpcId = string | number | null
+import type { CallContext, RpcMethod } from './methods.js'
+import type { JsonRpcId } from './types.js'
 
 interface JsonRpcErrorObject {
   code: number
@@ -16,7 +15,7 @@ interface JsonRpcErrorObject {
 }
 
 interface JsonRpcProcessorDeps {
-  methods: ReadonlyMap<string, MethodHandler>
+  methods: ReadonlyMap<string, RpcMethod>
   maxBatchSize: number
   logger: Logger
 }
@@ -62,6 +61,14 @@ export class JsonRpcProcessor {
     return sent.length === 0 ? null : `[${sent.join(',')}]`
   }
 
+  /**
+   * One request that is already a value, not text: a GET route's call (./uri.ts), which takes the
+   * same path from here on as a POSTed one.
+   */
+  async handleRequest(request: unknown, ctx: CallContext): Promise<string | null> {
+    return await this.handleOne(request, ctx)
+  }
+
   private async handleOne(request: unknown, ctx: CallContext): Promise<string | null> {
     if (!isPlainObject(request)) return this.invalid(null, 'a request must be a JSON object')
     const hasId = Object.hasOwn(request, 'id')
@@ -74,7 +81,7 @@ export class JsonRpcProcessor {
     let result: unknown
     let error: JsonRpcErrorObject | undefined
     try {
-      result = await this.call(method, request.params, ctx)
+      result = await this.call(method, request.params, { ...ctx, id })
     } catch (err) {
       error = this.toErrorObject(err, method)
     }
@@ -89,11 +96,11 @@ export class JsonRpcProcessor {
   }
 
   private async call(method: string, params: unknown, ctx: CallContext): Promise<unknown> {
-    const handler = this.deps.methods.get(method)
-    if (handler === undefined) {
+    const entry = this.deps.methods.get(method)
+    if (entry === undefined) {
       throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `method not found: ${method.slice(0, 64)}`)
     }
-    return await handler(namedParams(params), ctx)
+    return await entry.handler(namedParams(params), ctx)
   }
 
   private invalid(id: JsonRpcId, why: string): string {

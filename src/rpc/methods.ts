@@ -1,10 +1,10 @@
 /**
  * The method table of docs/RPC.md: each entry validates its named params with its zod schema, then
- * calls the backend. Transport concerns (HTTP, WebSocket, batches) live in ./jsonrpc.ts and
- * ./server.ts; subscription bookkeeping in ./ws-session.ts.
+ * calls the backend. Transport concerns (HTTP, WebSocket, batches, GET routes) live in ./jsonrpc.ts,
+ * ./server.ts and ./uri.ts; subscription bookkeeping in ./ws-session.ts.
  */
 import type { Logger } from 'pino'
-import type { z } from 'zod'
+import { z } from 'zod'
 import { decodeTx, txHash } from '../codec/chain.js'
 import { CodecError } from '../codec/errors.js'
 import { MAX_TX_BYTES } from '../codec/limits.js'
@@ -32,6 +32,7 @@ import type {
   BroadcastAsyncResult,
   BroadcastSyncResult,
   Hex,
+  JsonRpcId,
   RpcEventName,
   SubscribeResult,
   TxEvent,
@@ -41,7 +42,8 @@ import type {
 
 /** What a WebSocket connection offers the subscription methods. */
 export interface SubscriptionSession {
-  subscribe(event: RpcEventName, hash: Hex | undefined): SubscribeResult
+  /** `requestId` is the subscribe request's id: every event of the subscription is sent with it */
+  subscribe(event: RpcEventName, hash: Hex | undefined, requestId: JsonRpcId): SubscribeResult
   unsubscribe(
     target: { subscription: string } | { event: RpcEventName; hash: Hex | undefined },
   ): UnsubscribeResult
@@ -56,9 +58,25 @@ export interface CallContext {
   readonly signal: AbortSignal
   /** present only over WebSocket */
   readonly session?: SubscriptionSession
+  /** the request's id (null when it has none), set by the JSON-RPC processor for each request */
+  readonly id?: JsonRpcId
+  /**
+   * The params come from a GET route's query string, so every value is a string: those of integer
+   * params are converted here, before the same schema checks them (docs/RPC.md "GET routes").
+   */
+  readonly fromUri?: boolean
 }
 
 export type MethodHandler = (params: unknown, ctx: CallContext) => Promise<unknown>
+
+/** One entry of the method table. */
+export interface RpcMethod {
+  readonly handler: MethodHandler
+  /** the named params its schema knows, in order (the route list of `GET /` shows them) */
+  readonly params: readonly string[]
+  /** subscriptions need a connection to push to: not callable over HTTP, so no GET route either */
+  readonly wsOnly: boolean
+}
 
 interface MethodDeps {
   backend: RpcBackend
@@ -67,17 +85,50 @@ interface MethodDeps {
   logger: Logger
 }
 
-function method<S extends z.ZodType>(
+/** Whether a param's schema takes a JSON number (so a GET query's string must become one). */
+function takesNumber(schema: z.core.$ZodType): boolean {
+  if (schema instanceof z.ZodOptional) return takesNumber(schema.unwrap())
+  if (schema instanceof z.ZodUnion) return schema.options.some(takesNumber)
+  return schema instanceof z.ZodNumber
+}
+
+const INTEGER_TEXT = /^-?\d+$/
+
+/**
+ * A GET query's params with the decimal strings of number params turned into numbers; anything
+ * else is left for the schema to refuse with its usual message. CometBFT clients send integers
+ * plain or quoted (`height=5`, `height="5"`; ./uri.ts has already unquoted them).
+ */
+function numbersFromUri(raw: unknown, numberKeys: ReadonlySet<string>): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw
+  return Object.fromEntries(
+    Object.entries(raw).map(([key, value]) => [
+      key,
+      numberKeys.has(key) && typeof value === 'string' && INTEGER_TEXT.test(value) ? Number(value) : value,
+    ]),
+  )
+}
+
+function method<S extends z.ZodObject>(
   schema: S,
   run: (params: z.output<S>, ctx: CallContext) => unknown,
-): MethodHandler {
-  return async (raw, ctx) => {
-    const parsed = schema.safeParse(raw)
+): RpcMethod {
+  const shape: Record<string, z.core.$ZodType> = schema.shape
+  const numberKeys = new Set(
+    Object.entries(shape)
+      .filter(([, param]) => takesNumber(param))
+      .map(([key]) => key),
+  )
+  const handler: MethodHandler = async (raw, ctx) => {
+    // One validation path for POST, WebSocket and GET: a GET route only converts, then this schema.
+    const input = ctx.fromUri === true ? numbersFromUri(raw, numberKeys) : raw
+    const parsed = schema.safeParse(input)
     if (!parsed.success) {
       throw new RpcError(RpcErrorCode.INVALID_PARAMS, `invalid params: ${describeIssues(parsed.error)}`)
     }
     return await run(parsed.data, ctx)
   }
+  return { handler, params: Object.keys(shape), wsOnly: false }
 }
 
 /** The checked tx bytes and hash; a tx that does not decode is INVALID_PARAMS (docs/RPC.md). */
@@ -110,16 +161,17 @@ function receiptOf(event: TxEvent): TxReceipt {
 }
 
 /** Subscriptions need a connection to push to; over HTTP they do not exist (-32601). */
-function wsOnly(name: string, handler: MethodHandler): MethodHandler {
-  return async (raw, ctx) => {
+function wsOnly(name: string, entry: RpcMethod): RpcMethod {
+  const handler: MethodHandler = async (raw, ctx) => {
     if (ctx.session === undefined) {
       throw new RpcError(
         RpcErrorCode.METHOD_NOT_FOUND,
         `${name} is only available over WebSocket at /websocket`,
       )
     }
-    return await handler(raw, ctx)
+    return await entry.handler(raw, ctx)
   }
+  return { ...entry, handler, wsOnly: true }
 }
 
 /** The session of a wsOnly method's context. */
@@ -128,7 +180,7 @@ function sessionOf(ctx: CallContext): SubscriptionSession {
   return ctx.session
 }
 
-export function createMethods(deps: MethodDeps): ReadonlyMap<string, MethodHandler> {
+export function createMethods(deps: MethodDeps): ReadonlyMap<string, RpcMethod> {
   const { backend, hub, limits, logger } = deps
 
   async function broadcastTxCommit(tx: string, timeoutMs: number | undefined, ctx: CallContext) {
@@ -182,7 +234,7 @@ export function createMethods(deps: MethodDeps): ReadonlyMap<string, MethodHandl
     return await backend.blockchain(lo, hi)
   }
 
-  const table: Record<string, MethodHandler> = {
+  const table: Record<string, RpcMethod> = {
     broadcast_tx_async: method(txParams, (p): BroadcastAsyncResult => {
       const { bytes, hash } = decodeTxParam(p.tx)
       // Fire and forget (docs/RPC.md): admission errors are not the caller's to see, only logged.
@@ -234,7 +286,7 @@ export function createMethods(deps: MethodDeps): ReadonlyMap<string, MethodHandl
     ),
     subscribe: wsOnly(
       'subscribe',
-      method(subscribeParams, (p, ctx) => sessionOf(ctx).subscribe(p.event, p.hash)),
+      method(subscribeParams, (p, ctx) => sessionOf(ctx).subscribe(p.event, p.hash, ctx.id ?? null)),
     ),
     unsubscribe: wsOnly(
       'unsubscribe',

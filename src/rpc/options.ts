@@ -70,3 +70,12 @@ export const DEFAULT_RPC_LIMITS: Readonly<RpcLimits> = {
 }
 
 export const DEFAULT_RPC_HOST = '127.0.0.1'
+
+/**
+ * Who may call the RPC from a web page (docs/RPC.md "CORS and browser origins"): origins such as
+ * `http://localhost:3000`, or `*` for any. Empty by default: no page of another site may.
+ * config.json `rpc.cors_allowed_origins`
+ */
+export interface RpcCorsOptions {
+  corsAllowedOrigins: readonly string[]
+}

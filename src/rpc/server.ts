@@ -1,6 +1,7 @@
 /**
- * The JSON-RPC server (docs/RPC.md): HTTP POST `/` (single and batch), `GET /health`, and WebSocket
- * `/websocket` (same calls plus subscriptions), on node:http + ws. Binds 127.0.0.1 by default.
+ * The JSON-RPC server (docs/RPC.md): HTTP POST `/` (single and batch), `GET /health`, a GET route
+ * per method (`GET /block?height=5`), and WebSocket `/websocket` (same calls plus subscriptions),
+ * on node:http + ws. Binds 127.0.0.1 by default; browsers are let in per rpc.cors_allowed_origins.
  * Waiting calls (broadcast_tx_commit, subscriptions) wait on backend events through one EventHub:
  * nothing polls and nothing blocks the node's event loop.
  */
@@ -11,12 +12,14 @@ import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { WebSocketServer } from 'ws'
 import type { RpcBackend } from './backend.js'
-import { RpcErrorCode } from './errors.js'
+import { OriginPolicy } from './cors.js'
+import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
 import { errorResponse, JsonRpcProcessor } from './jsonrpc.js'
-import { createMethods } from './methods.js'
-import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcLimits } from './options.js'
+import { createMethods, type RpcMethod } from './methods.js'
+import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcCorsOptions, type RpcLimits } from './options.js'
 import type { HealthResult } from './types.js'
+import { parseQuery, routesPage, URI_CALL_ID } from './uri.js'
 import { WsSession } from './ws-session.js'
 
 interface RpcServerOptions {
@@ -26,7 +29,8 @@ interface RpcServerOptions {
   port: number
   backend: RpcBackend
   logger?: Logger
-  limits?: Partial<RpcLimits>
+  /** the limits, and the CORS origins: config.json's rpc section arrives as this one object */
+  limits?: Partial<RpcLimits & RpcCorsOptions>
 }
 
 export interface RpcServer {
@@ -66,6 +70,36 @@ function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/'
   const q = url.indexOf('?')
   return q === -1 ? url : url.slice(0, q)
+}
+
+function queryOf(req: IncomingMessage): string {
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  return q === -1 ? '' : url.slice(q + 1)
+}
+
+function isGet(req: IncomingMessage): boolean {
+  return req.method === 'GET' || req.method === 'HEAD'
+}
+
+/** A browser navigating to the node (curl and JSON clients do not ask for HTML). */
+function wantsHtml(req: IncomingMessage): boolean {
+  return /\btext\/html\b/i.test(req.headers.accept ?? '')
+}
+
+/** Adds to Vary rather than replacing it: CORS may already have put Origin there. */
+function addVary(res: ServerResponse, field: string): void {
+  const previous = res.getHeader('vary')
+  res.setHeader('vary', previous === undefined ? field : `${String(previous)}, ${field}`)
+}
+
+/** Aborted when the client goes away before its answer is written: waits stop for it. */
+function goneSignal(res: ServerResponse): AbortSignal {
+  const gone = new AbortController()
+  res.on('close', () => {
+    if (!res.writableFinished) gone.abort()
+  })
+  return gone.signal
 }
 
 type BodyResult =
@@ -187,13 +221,16 @@ function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
 }
 
 export function createRpcServer(options: RpcServerOptions): RpcServer {
-  const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...options.limits }
+  const { corsAllowedOrigins = [], ...limitOptions } = options.limits ?? {}
+  const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...limitOptions }
+  const origins = new OriginPolicy(corsAllowedOrigins)
   const logger = options.logger ?? pino({ level: 'silent' })
   const host = options.host ?? DEFAULT_RPC_HOST
   const backend = options.backend
   const hub = new EventHub(backend.events, logger)
   const methods = createMethods({ backend, hub, limits, logger })
   const processor = new JsonRpcProcessor({ methods, maxBatchSize: limits.maxBatchSize, logger })
+  const indexPage = routesPage(methods)
   const sessions = new Set<WsSession>()
   let server: Server | undefined
   let wss: WebSocketServer | undefined
@@ -251,11 +288,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       })
       return
     }
-    const gone = new AbortController()
-    res.on('close', () => {
-      if (!res.writableFinished) gone.abort()
-    })
-    const response = await processor.handle(body.body, { signal: gone.signal })
+    const response = await processor.handle(body.body, { signal: goneSignal(res) })
     if (response === null) {
       if (!res.destroyed) res.writeHead(204).end()
       return
@@ -263,32 +296,93 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     send(res, 200, response)
   }
 
+  /**
+   * A GET route (docs/RPC.md "GET routes"): the query string becomes the named params of the same
+   * call a POST makes, answered with id -1 and HTTP 200 even for an error, as CometBFT does.
+   */
+  async function uriCall(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    let params: Record<string, string>
+    try {
+      params = parseQuery(queryOf(req))
+    } catch (err) {
+      if (!(err instanceof RpcError)) throw err
+      send(res, 200, errorResponse(URI_CALL_ID, err.toJSON()))
+      return
+    }
+    const request = { jsonrpc: '2.0', id: URI_CALL_ID, method: name, params }
+    const response = await processor.handleRequest(request, { signal: goneSignal(res), fromUri: true })
+    // a request with an id always has an answer; null is only a notification's
+    send(res, 200, response ?? 'null')
+  }
+
+  /** The method behind `/<name>`, when it has a GET route (every method but the subscriptions). */
+  function routeOf(path: string): RpcMethod | undefined {
+    const entry = methods.get(path.slice(1))
+    return entry === undefined || entry.wsOnly ? undefined : entry
+  }
+
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = pathOf(req)
-    if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) return health(res)
-    if (path === '/' && req.method === 'POST' && stopping) {
+    for (const [name, value] of Object.entries(origins.responseHeaders(req.headers.origin))) {
+      res.setHeader(name, value)
+    }
+    const route = routeOf(path)
+    if (req.method === 'OPTIONS' && (path === '/' || path === '/health' || route !== undefined)) {
+      // a CORS preflight (docs/RPC.md "CORS and browser origins"), or a client asking what is allowed
+      req.resume()
+      const allow = path === '/' ? 'GET, HEAD, POST, OPTIONS' : 'GET, HEAD, OPTIONS'
+      if (!res.destroyed) res.writeHead(204, { allow, ...origins.preflightHeaders(req.headers.origin) }).end()
+      return
+    }
+    if (path === '/health' && isGet(req)) return health(res)
+    if (stopping && ((path === '/' && req.method === 'POST') || (route !== undefined && isGet(req)))) {
       // a keep-alive connection may still send during shutdown; nothing will answer a wait now
       req.resume()
       const message = 'node is shutting down'
-      send(res, 503, errorResponse(null, { code: RpcErrorCode.UNAVAILABLE, message }), {
-        connection: 'close',
-      })
+      const id = path === '/' ? null : URI_CALL_ID
+      send(res, 503, errorResponse(id, { code: RpcErrorCode.UNAVAILABLE, message }), { connection: 'close' })
       return
     }
     if (path === '/' && req.method === 'POST') return await rpc(req, res)
     req.resume()
+    if (route !== undefined && isGet(req)) return await uriCall(req, res, path.slice(1))
     if (path === '/') {
+      addVary(res, 'Accept')
+      if (isGet(req) && wantsHtml(req)) {
+        // a browser: the list of routes (a later explorer takes this place)
+        send(res, 200, indexPage, { 'content-type': 'text/html; charset=utf-8' })
+        return
+      }
       const message = 'invalid request: send JSON-RPC 2.0 with POST'
       send(res, 405, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), { allow: 'POST' })
       return
     }
-    send(res, 404, JSON.stringify({ error: `not found: ${path.slice(0, 100)}` }))
+    if (route !== undefined) {
+      const message = `invalid request: use GET ${path.slice(0, 100)}?…, or POST JSON-RPC 2.0 to /`
+      send(res, 405, errorResponse(URI_CALL_ID, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+        allow: 'GET, HEAD',
+      })
+      return
+    }
+    const message = `method not found: no route ${path.slice(0, 100)} (GET / from a browser lists them)`
+    const id = isGet(req) ? URI_CALL_ID : null
+    send(res, 404, errorResponse(id, { code: RpcErrorCode.METHOD_NOT_FOUND, message }))
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {})
     if (pathOf(req) !== '/websocket' || wss === undefined || stopping) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return
+    }
+    if (!origins.allowsWebSocket(req.headers.origin, req.headers.host)) {
+      // WebSockets have no CORS: without this check any page could use the node through its
+      // visitor's browser (docs/RPC.md "CORS and browser origins")
+      logger.debug({ origin: req.headers.origin }, 'rpc: refusing a WebSocket from another origin')
+      const body = 'origin not allowed (rpc.cors_allowed_origins)'
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      )
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -227,8 +227,24 @@ export interface HealthResult {
 export type RpcEventName = 'NewBlock' | 'Tx'
 
 export interface SubscribeResult {
-  /** the id that every notification of this subscription carries */
+  /** names the subscription for `unsubscribe`; each of its events carries it too */
   subscription: string
+}
+
+/** A JSON-RPC 2.0 request id; a request without one is a notification. */
+export type JsonRpcId = string | number | null
+
+/**
+ * The `result` of each event a subscription pushes, in a response that carries the subscribe
+ * request's own `id` (CometBFT's form, so id-matching clients such as cosmjs keep it; docs/RPC.md
+ * "WebSocket subscriptions").
+ */
+export interface SubscriptionEvent {
+  /** the subscription's filter in CometBFT's query syntax, e.g. `tm.event='NewBlock'` */
+  query: string
+  /** what `subscribe` returned */
+  subscription: string
+  data: { type: 'NewBlock'; value: BlockResult } | { type: 'Tx'; value: TxEvent }
 }
 
 export interface UnsubscribeResult {

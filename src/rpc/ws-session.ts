@@ -1,10 +1,13 @@
 /**
  * One WebSocket connection: JSON-RPC requests in (the same methods as HTTP), responses and
- * subscription notifications out. Notifications are JSON-RPC 2.0 notifications:
- *   {"jsonrpc":"2.0","method":"subscription","params":{"subscription":"1","event":"Tx","data":{...}}}
- * where `subscription` is the id that `subscribe` returned. Every limit here protects the node
- * from one client: subscriptions and requests in flight are capped, and a client that stops
- * reading is disconnected instead of being buffered for without end.
+ * subscription events out. Each event is a JSON-RPC 2.0 response to the subscribe request, with its
+ * exact id, as CometBFT sends them (docs/RPC.md "WebSocket subscriptions"):
+ *   {"jsonrpc":"2.0","id":<subscribe id>,"result":{"query":"tm.event='Tx'","subscription":"1",
+ *    "data":{"type":"Tx","value":{...}}}}
+ * Clients that route answers by id (cosmjs) drop a message without one, so a bare notification
+ * would never reach them. Every limit here protects the node from one client: subscriptions and
+ * requests in flight are capped, and a client that stops reading is disconnected instead of being
+ * buffered for without end.
  */
 import type { Logger } from 'pino'
 import { type RawData, WebSocket } from 'ws'
@@ -13,12 +16,22 @@ import type { EventHub } from './event-hub.js'
 import { errorResponse, type JsonRpcProcessor } from './jsonrpc.js'
 import type { SubscriptionSession } from './methods.js'
 import type { RpcLimits } from './options.js'
-import type { Hex, RpcEventName, SubscribeResult, UnsubscribeResult } from './types.js'
+import type { Hex, JsonRpcId, RpcEventName, SubscribeResult, UnsubscribeResult } from './types.js'
 
 interface Subscription {
   event: RpcEventName
   hash: Hex | undefined
   off: () => void
+  /**
+   * Events held until the answer to the subscribe has been sent: they carry its id, and a client
+   * must see the answer first to tell it from them. Undefined once released.
+   */
+  held: string[] | undefined
+}
+
+/** The subscription's filter in CometBFT's query syntax, for clients that key streams by query. */
+function queryOf(event: RpcEventName, hash: Hex | undefined): string {
+  return hash === undefined ? `tm.event='${event}'` : `tm.event='${event}' AND tx.hash='${hash}'`
 }
 
 function rawToString(data: RawData): string {
@@ -34,11 +47,13 @@ interface WsSessionDeps {
   logger: Logger
 }
 
-export class WsSession implements SubscriptionSession {
+export class WsSession {
   private readonly subscriptions = new Map<string, Subscription>()
   private readonly abort = new AbortController()
   private nextSubscriptionId = 1
   private inFlight = 0
+  /** size of the events held (Subscription.held, in UTF-16 units: about bytes), against maxWsBufferedBytes */
+  private heldBytes = 0
   /** cleared at each ping, set by the pong: a peer that missed one ping is gone */
   alive = true
 
@@ -54,7 +69,11 @@ export class WsSession implements SubscriptionSession {
     ws.on('error', (err) => deps.logger.debug({ err }, 'rpc: websocket error'))
   }
 
-  subscribe(event: RpcEventName, hash: Hex | undefined): SubscribeResult {
+  /**
+   * Its events wait in `held` until release(), which onMessage calls once the answer to the
+   * message that subscribed has been sent.
+   */
+  subscribe(event: RpcEventName, hash: Hex | undefined, requestId: JsonRpcId): SubscribeResult {
     if (this.subscriptions.size >= this.deps.limits.maxSubscriptionsPerConnection) {
       throw new RpcError(
         RpcErrorCode.LIMIT_EXCEEDED,
@@ -62,10 +81,12 @@ export class WsSession implements SubscriptionSession {
       )
     }
     const id = String(this.nextSubscriptionId++)
-    const prefix = `{"jsonrpc":"2.0","method":"subscription","params":{"subscription":${JSON.stringify(id)},"event":"${event}","data":`
-    const push = (_data: unknown, json: () => string): void => this.send(`${prefix}${json()}}}`)
-    const off = event === 'NewBlock' ? this.deps.hub.onNewBlock(push) : this.deps.hub.onTx(hash, push)
-    this.subscriptions.set(id, { event, hash, off })
+    // serialised once per subscription; the event's own JSON once per event for all (EventHub)
+    const prefix = `{"jsonrpc":"2.0","id":${JSON.stringify(requestId)},"result":{"query":${JSON.stringify(queryOf(event, hash))},"subscription":${JSON.stringify(id)},"data":{"type":"${event}","value":`
+    const sub: Subscription = { event, hash, off: () => {}, held: [] }
+    const push = (_data: unknown, json: () => string): void => this.deliver(sub, `${prefix}${json()}}}}`)
+    sub.off = event === 'NewBlock' ? this.deps.hub.onNewBlock(push) : this.deps.hub.onTx(hash, push)
+    this.subscriptions.set(id, sub)
     return { subscription: id }
   }
 
@@ -79,8 +100,7 @@ export class WsSession implements SubscriptionSession {
           ? id === target.subscription
           : sub.event === target.event && sub.hash === target.hash
       if (!matches) continue
-      sub.off()
-      this.subscriptions.delete(id)
+      this.remove(id, sub)
       removed++
     }
     return { unsubscribed: removed }
@@ -88,8 +108,7 @@ export class WsSession implements SubscriptionSession {
 
   unsubscribeAll(): UnsubscribeResult {
     const removed = this.subscriptions.size
-    for (const sub of this.subscriptions.values()) sub.off()
-    this.subscriptions.clear()
+    for (const [id, sub] of this.subscriptions) this.remove(id, sub)
     return { unsubscribed: removed }
   }
 
@@ -125,15 +144,68 @@ export class WsSession implements SubscriptionSession {
       return
     }
     this.inFlight++
+    // the subscriptions this message opens, released once its answer (maybe a batch) is sent
+    const opened: string[] = []
+    const session: SubscriptionSession = {
+      subscribe: (event, hash, requestId) => {
+        const result = this.subscribe(event, hash, requestId)
+        opened.push(result.subscription)
+        return result
+      },
+      unsubscribe: (target) => this.unsubscribe(target),
+      unsubscribeAll: () => this.unsubscribeAll(),
+    }
     this.deps.processor
-      .handle(rawToString(data), { signal: this.abort.signal, session: this })
+      .handle(rawToString(data), { signal: this.abort.signal, session })
       .then((response) => {
         if (response !== null) this.send(response)
       })
       .catch((err: unknown) => this.deps.logger.error({ err }, 'rpc: websocket request failed'))
       .finally(() => {
         this.inFlight--
+        this.release(opened)
       })
+  }
+
+  /** An event goes out at once, or is held while its subscribe is not yet answered. */
+  private deliver(sub: Subscription, text: string): void {
+    if (sub.held === undefined) {
+      this.send(text)
+      return
+    }
+    this.heldBytes += text.length
+    if (this.heldBytes > this.deps.limits.maxWsBufferedBytes) {
+      // a batch that pairs subscribe with a long wait holds events until the wait ends: bounded
+      // like any unread backlog (docs/RPC.md "Limits")
+      this.deps.logger.warn(
+        { held: this.heldBytes },
+        'rpc: websocket events held for an unanswered subscribe exceed the limit; disconnecting',
+      )
+      this.terminate()
+      return
+    }
+    sub.held.push(text)
+  }
+
+  /** Sends what the given subscriptions held, in order; from now on their events go out at once. */
+  private release(ids: readonly string[]): void {
+    for (const id of ids) {
+      const sub = this.subscriptions.get(id)
+      if (sub === undefined || sub.held === undefined) continue
+      const held = sub.held
+      sub.held = undefined
+      for (const text of held) {
+        this.heldBytes -= text.length
+        this.send(text)
+      }
+    }
+  }
+
+  private remove(id: string, sub: Subscription): void {
+    sub.off()
+    for (const text of sub.held ?? []) this.heldBytes -= text.length
+    sub.held = undefined
+    this.subscriptions.delete(id)
   }
 
   private send(text: string): void {

@@ -83,6 +83,7 @@ describe('node/config', () => {
         maxConnectionsPerIp: 256,
         headerTimeoutMs: 10_000,
         bodyTimeoutMs: 10_000,
+        corsAllowedOrigins: [],
       })
       const c = parseConfig({ rpc: { max_connections_per_ip: 8, body_timeout_ms: 500 } })
       expect(c.rpc).to.deep.equal({ ...defaultConfig().rpc, maxConnectionsPerIp: 8, bodyTimeoutMs: 500 })
@@ -91,7 +92,18 @@ describe('node/config', () => {
         max_connections_per_ip: 8,
         header_timeout_ms: 10_000,
         body_timeout_ms: 500,
+        cors_allowed_origins: [],
       })
+    })
+
+    it('rpc.cors_allowed_origins: none by default; origins as browsers send them, or *', () => {
+      const origins = ['http://localhost:3000', 'https://explorer.example', 'http://[::1]:8080']
+      const c = parseConfig({ rpc: { cors_allowed_origins: origins } })
+      expect(c.rpc.corsAllowedOrigins).to.deep.equal(origins)
+      expect(configToFile(c).rpc?.cors_allowed_origins).to.deep.equal(origins)
+      expect(parseConfig({ rpc: { cors_allowed_origins: ['*'] } }).rpc.corsAllowedOrigins).to.deep.equal([
+        '*',
+      ])
     })
 
     it('does not share default arrays between parses', () => {
@@ -203,6 +215,26 @@ describe('node/config', () => {
       expectConfigError(
         () => parseConfig({ metrics: { laddr: '300.1.1.1:80' } }),
         /metrics.laddr: .*invalid host/,
+      )
+    })
+
+    it('bad CORS origins name the entry and say what to write', () => {
+      expectConfigError(
+        () => parseConfig({ rpc: { cors_allowed_origins: ['http://localhost:3000/'] } }),
+        /^config.json: rpc.cors_allowed_origins\[0\]: .*write "http:\/\/localhost:3000"/,
+      )
+      expectConfigError(
+        () => parseConfig({ rpc: { cors_allowed_origins: ['*', 'localhost:3000'] } }),
+        /rpc.cors_allowed_origins\[1\]: "localhost:3000" is not an http or https origin/,
+      )
+      expectConfigError(
+        () => parseConfig({ rpc: { cors_allowed_origins: ['example.com'] } }),
+        /rpc.cors_allowed_origins\[0\]: "example.com" is not an origin/,
+      )
+      expectConfigError(() => parseConfig({ rpc: { cors_allowed_origins: '*' } }), /rpc.cors_allowed_origins/)
+      expectConfigError(
+        () => parseConfig({ rpc: { cors_allowed_origins: [3000] } }),
+        /rpc.cors_allowed_origins\[0\]/,
       )
     })
 

@@ -93,4 +93,39 @@ describe('rpc/server under arbitrary input', () => {
     )
     expect((await call(t.url, 'status')).result).to.have.property('sync_info')
   })
+
+  it('answers every GET route and query string with a result or a known error code', async function () {
+    this.timeout(60_000)
+    const name = fc.constantFrom('height', 'hash', 'key', 'tx', 'limit', 'validator', 'min_height', 'x')
+    const value = fc.oneof(
+      fc.string(),
+      fc.integer().map(String),
+      fc.integer().map((n) => `"${n}"`),
+      fc.stringMatching(/^(0x)?[0-9a-f]{0,70}$/),
+      fc.string().map((v) => JSON.stringify(v)),
+    )
+    const pair = fc.tuple(name, value).map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+    const query = fc.oneof(
+      fc.array(pair, { maxLength: 4 }).map((ps) => ps.join('&')),
+      // raw text, percent signs and all: whatever reaches the server must be answered
+      fc.string().map((s) => s.replace(/[#\s]/g, '')),
+    )
+    const route = fc.constantFrom(...METHODS)
+    await fc.assert(
+      fc.asyncProperty(route, query, async (method, q) => {
+        const res = await fetch(new URL(`/${method}?${q}`, t.url))
+        const json = (await res.json()) as { jsonrpc: string; id: number; error?: { code: number } }
+        const expected = method === 'subscribe' || method === 'no_such_method' ? 404 : 200
+        expect(res.status, `${method}?${q}`).to.equal(expected)
+        expect(json).to.include({ jsonrpc: '2.0', id: -1 })
+        if (json.error !== undefined) {
+          expect(KNOWN_CODES.has(json.error.code), JSON.stringify(json.error)).to.equal(true)
+          expect(json.error.code).to.not.equal(RpcErrorCode.INTERNAL_ERROR)
+        } else {
+          expect(json).to.have.property('result')
+        }
+      }),
+      { numRuns: 300, seed: 42 },
+    )
+  })
 })

@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws'
-import type { RpcLimits } from '../../../src/rpc/options.js'
+import type { RpcCorsOptions, RpcLimits } from '../../../src/rpc/options.js'
 import { createRpcServer, type RpcServer } from '../../../src/rpc/server.js'
 import { waitFor } from '../../helpers/wait.js'
 import { FakeBackend } from './fake-backend.js'
@@ -12,7 +12,7 @@ export interface TestServer {
   stop(): Promise<void>
 }
 
-export async function startTestServer(limits: Partial<RpcLimits> = {}): Promise<TestServer> {
+export async function startTestServer(limits: Partial<RpcLimits & RpcCorsOptions> = {}): Promise<TestServer> {
   const backend = new FakeBackend()
   const server = createRpcServer({ port: 0, backend, limits })
   await server.start()
@@ -50,6 +50,23 @@ export async function post(url: string, body: unknown): Promise<RawResponse> {
   return { status: res.status, text, json }
 }
 
+/** GETs a path (a GET route) and returns status, headers and parsed body. */
+export async function get(
+  url: string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string> } = {},
+): Promise<RawResponse & { headers: Headers }> {
+  const res = await fetch(new URL(path, url), { method: init.method ?? 'GET', headers: init.headers })
+  const text = await res.text()
+  let json: unknown
+  try {
+    json = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: res.status, text, json, headers: res.headers }
+}
+
 let nextId = 1
 
 /** One JSON-RPC call over HTTP; returns the whole response object. */
@@ -60,6 +77,13 @@ export async function call(url: string, method: string, params?: unknown): Promi
     params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params },
   )
   return res.json
+}
+
+/** A subscription event: a response whose result has the event's query and data. */
+function isEvent(m: unknown): boolean {
+  if (typeof m !== 'object' || m === null || !('result' in m)) return false
+  const result: unknown = m.result
+  return typeof result === 'object' && result !== null && 'query' in result && 'data' in result
 }
 
 /** A WebSocket client that collects every message it receives. */
@@ -89,15 +113,15 @@ export class WsClient {
     this.ws.send(text)
   }
 
-  /** Sends a request and waits for the response with its id. */
+  /** Sends a request (with the given id, else the next number) and waits for its response. */
   // biome-ignore lint/suspicious/noExplicitAny: response JSON
-  async request(method: string, params?: unknown): Promise<any> {
-    const id = this.nextId++
+  async request(method: string, params?: unknown, id: string | number = this.nextId++): Promise<any> {
     this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params }))
     let found: unknown
     await waitFor(
       () => {
-        found = this.messages.find((m) => m.id === id)
+        // a subscription's events carry its subscribe's id too: the answer is the one that is not an event
+        found = this.messages.find((m) => m.id === id && !isEvent(m))
         return found !== undefined
       },
       { timeoutMs: 5000, intervalMs: 5, message: `response to ${method}` },
@@ -105,11 +129,11 @@ export class WsClient {
     return found
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: notification JSON
+  /** The subscription events received (docs/RPC.md "WebSocket subscriptions"), of one subscription or all. */
+  // biome-ignore lint/suspicious/noExplicitAny: event JSON
   notifications(subscription?: string): any[] {
     return this.messages.filter(
-      (m) =>
-        m.method === 'subscription' && (subscription === undefined || m.params.subscription === subscription),
+      (m) => isEvent(m) && (subscription === undefined || m.result.subscription === subscription),
     )
   }
 

@@ -393,7 +393,10 @@ describe('rpc/server over HTTP', () => {
       expect(res.text).to.not.contain('    at ')
     })
 
-    it('GET /health, 404 elsewhere, 405 for GET /', async () => {
+    // GET / used to be 405 for everyone. A browser (Accept: text/html) now gets the route list
+    // (server-uri.spec.ts); every other client — curl, JSON clients — still gets the 405 that tells
+    // it to POST, and an unknown path is now a -32601 body since GET /<method> routes exist.
+    it('GET /health; 404 with -32601 elsewhere; 405 for GET / unless a browser asks', async () => {
       const ok = await fetch(new URL('/health', t.url))
       expect(ok.status).to.equal(200)
       expect(await ok.json()).to.deep.equal({ status: 'ok', catching_up: false })
@@ -402,10 +405,19 @@ describe('rpc/server over HTTP', () => {
         status: 'ok',
         catching_up: true,
       })
-      expect((await fetch(new URL('/nope', t.url))).status).to.equal(404)
-      const get = await fetch(t.url)
-      expect(get.status).to.equal(405)
-      expect(((await get.json()) as { error: { code: number } }).error.code).to.equal(-32600)
+      const nope = await fetch(new URL('/nope', t.url))
+      expect(nope.status).to.equal(404)
+      expect(((await nope.json()) as { error: { code: number } }).error.code).to.equal(-32601)
+      for (const accept of [undefined, '*/*', 'application/json']) {
+        const get = await fetch(t.url, { headers: accept === undefined ? {} : { accept } })
+        expect(get.status, String(accept)).to.equal(405)
+        expect(get.headers.get('allow')).to.equal('POST')
+        expect(((await get.json()) as { error: { code: number } }).error.code).to.equal(-32600)
+      }
+      const browser = await fetch(t.url, { headers: { accept: 'text/html' } })
+      expect(browser.status).to.equal(200)
+      expect(browser.headers.get('content-type')).to.equal('text/html; charset=utf-8')
+      await browser.text()
     })
   })
 })

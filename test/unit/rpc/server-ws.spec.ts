@@ -62,10 +62,15 @@ describe('rpc/server over WebSocket', () => {
       timeoutMs: 5000,
       message: 'the NewBlock notification',
     })
+    // a JSON-RPC response carrying the subscribe's own id, CometBFT's form (docs/RPC.md)
     expect(ws.notifications(id)[0]).to.deep.equal({
       jsonrpc: '2.0',
-      method: 'subscription',
-      params: { subscription: id, event: 'NewBlock', data: block },
+      id: sub.id,
+      result: {
+        query: "tm.event='NewBlock'",
+        subscription: id,
+        data: { type: 'NewBlock', value: block },
+      },
     })
     expect((await ws.request('unsubscribe', { subscription: id })).result).to.deep.equal({ unsubscribed: 1 })
     t.backend.commit()
@@ -89,15 +94,67 @@ describe('rpc/server over WebSocket', () => {
       timeoutMs: 5000,
       message: 'two Tx notifications',
     })
-    expect(ws.notifications(one).map((n) => n.params.data)).to.deep.equal([
-      { hash: a.hash, status: 'final', height: 1, index: 0, block_hash: block.hash },
+    expect(ws.notifications(one).map((n) => n.result.data)).to.deep.equal([
+      { type: 'Tx', value: { hash: a.hash, status: 'final', height: 1, index: 0, block_hash: block.hash } },
     ])
-    expect(ws.notifications(all).map((n) => n.params.data.hash)).to.deep.equal([a.hash, b.hash])
+    expect(ws.notifications(one)[0].result.query).to.equal(`tm.event='Tx' AND tx.hash='${a.hash}'`)
+    expect(ws.notifications(all).map((n) => n.result.data.value.hash)).to.deep.equal([a.hash, b.hash])
+    expect(ws.notifications(all)[0].result.query).to.equal("tm.event='Tx'")
     expect((await ws.request('unsubscribe', { event: 'Tx', hash: a.hash })).result).to.deep.equal({
       unsubscribed: 1,
     })
     expect((await ws.request('unsubscribe_all')).result).to.deep.equal({ unsubscribed: 1 })
     expect(t.server.stats()).to.include({ txHashes: 0, streamSubscriptions: 0 })
+  })
+
+  it('events carry the exact id of their subscribe request, string or number', async () => {
+    const ws = await connect()
+    const byString = await ws.request('subscribe', { event: 'NewBlock' }, 'blocks-7')
+    const byNumber = await ws.request('subscribe', { event: 'NewBlock' }, 42)
+    const byZero = await ws.request('subscribe', { event: 'NewBlock' }, 0)
+    expect(byString).to.deep.include({ id: 'blocks-7', result: { subscription: '1' } })
+    t.backend.commit()
+    await waitFor(() => ws.notifications().length === 3, { timeoutMs: 5000, message: 'three events' })
+    const idOf = new Map(ws.notifications().map((n) => [n.result.subscription, n.id]))
+    expect(idOf.get(byString.result.subscription)).to.equal('blocks-7')
+    expect(idOf.get(byNumber.result.subscription)).to.equal(42)
+    expect(idOf.get(byZero.result.subscription)).to.equal(0)
+  })
+
+  it('a subscribe sent as a notification (no id) gets events with id null', async () => {
+    const ws = await connect()
+    ws.sendRaw(JSON.stringify({ jsonrpc: '2.0', method: 'subscribe', params: { event: 'NewBlock' } }))
+    await waitFor(() => t.server.stats().streamSubscriptions === 1, {
+      timeoutMs: 5000,
+      message: 'subscribed',
+    })
+    const block = t.backend.commit()
+    await waitFor(() => ws.notifications().length === 1, { timeoutMs: 5000, message: 'the event' })
+    expect(ws.notifications()[0]).to.deep.include({ id: null })
+    expect(ws.notifications()[0].result.data.value.hash).to.equal(block.hash)
+  })
+
+  it('the answer to a subscribe comes before its events, also inside a slow batch', async () => {
+    const ws = await connect()
+    const tx = makeTx(signer, 0)
+    ws.sendRaw(
+      JSON.stringify([
+        { jsonrpc: '2.0', id: 's', method: 'subscribe', params: { event: 'NewBlock' } },
+        { jsonrpc: '2.0', id: 'c', method: 'broadcast_tx_commit', params: { tx: tx.hex } },
+      ]),
+    )
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
+    // commit() emits the tx's event, then NewBlock, in one go: the block's event exists before the
+    // batch's answer, and must still be sent after it
+    const block = t.backend.commit()
+    await waitFor(() => ws.notifications().length === 1, { timeoutMs: 5000, message: 'the held event' })
+    const batchAt = ws.messages.findIndex(Array.isArray)
+    const eventAt = ws.messages.findIndex((m) => !Array.isArray(m) && m.id === 's')
+    expect(batchAt).to.be.at.least(0)
+    expect(eventAt).to.be.greaterThan(batchAt)
+    expect(ws.messages[eventAt].result.data.value.hash).to.equal(block.hash)
+    t.backend.commit()
+    await waitFor(() => ws.notifications().length === 2, { timeoutMs: 5000, message: 'the next event' })
   })
 
   it('caps subscriptions per connection and validates subscribe params', async () => {
@@ -163,6 +220,25 @@ describe('rpc/server over WebSocket', () => {
     const ws = new WebSocket(t.wsUrl.replace('/websocket', '/other'))
     const err = await new Promise<Error>((resolve) => ws.once('error', resolve))
     expect(err.message).to.contain('404')
+  })
+
+  it('events held for an unanswered subscribe count against the backlog limit', async () => {
+    await t.stop()
+    t = await startTestServer({ maxWsBufferedBytes: 2_000 })
+    const ws = await connect()
+    ws.sendRaw(
+      JSON.stringify([
+        { jsonrpc: '2.0', id: 's', method: 'subscribe', params: { event: 'NewBlock' } },
+        { jsonrpc: '2.0', id: 'c', method: 'broadcast_tx_commit', params: { tx: makeTx(signer, 0).hex } },
+      ]),
+    )
+    await waitFor(() => t.server.stats().txWaits === 1, { timeoutMs: 5000, message: 'the wait' })
+    // the tx never lands, so the batch stays unanswered; each empty block's event is about 1 KB
+    t.backend.mempool.length = 0
+    for (let i = 0; i < 3; i++) t.backend.commit()
+    await waitFor(() => ws.closedCode !== undefined, { timeoutMs: 5000, message: 'the disconnect' })
+    expect(ws.notifications()).to.have.length(0)
+    await waitFor(() => t.server.stats().wsConnections === 0, { timeoutMs: 5000, message: 'cleanup' })
   })
 
   it('stop() closes WebSocket clients with 1001', async () => {
