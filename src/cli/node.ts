@@ -13,7 +13,7 @@ import { certificateFromJson, headerFromJson } from '../rpc/convert.js'
 import type { BlockResult, TxReceipt } from '../rpc/types.js'
 import { loadClientKey } from './client-key.js'
 import { type CliContext, CliError } from './io.js'
-import { addNodeFlags, nodeFlagsFromOptions } from './node-flags.js'
+import { addNodeFlags, nodeFlagsOf } from './node-flags.js'
 
 function json(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`
@@ -34,38 +34,49 @@ function registerStart(program: Command): void {
     .command('start')
     .description('run a node (validator or observer) until SIGINT/SIGTERM')
     .requiredOption('--home <dir>', 'the node home (see pbft init / pbft testnet)')
-  addNodeFlags(cmd).action(async (opts: Record<string, unknown>) => {
-    // Loaded here so that init/keys/testnet never load libp2p.
-    const { PbftNode } = await import('../node/node.js')
-    const { createLogger } = await import('../node/logger.js')
-    const { loadConfig } = await import('../node/config.js')
-    const home = String(opts.home)
-    const config = await loadConfig(home)
-    const logger = createLogger({ level: process.env.PBFT_LOG_LEVEL ?? config.log.level })
-    const node = await PbftNode.open({ home, flags: nodeFlagsFromOptions(opts), logger })
-    let resolveStopped: () => void = () => undefined
-    const stopped = new Promise<void>((r) => {
-      resolveStopped = r
-    })
-    const shutdown = (signal: string) => {
-      logger.info({ signal }, 'shutdown requested')
-      node.stop().then(resolveStopped, (err: unknown) => {
-        logger.error({ err: String(err) }, 'shutdown failed')
-        process.exitCode = 1
-        resolveStopped()
+  addNodeFlags(cmd)
+    .addHelpText(
+      'after',
+      `
+Every flag overrides its config.json field for this run, and can also be set in the environment:
+PBFT_ and the flag's name in upper case with . and - as _ (--rpc.laddr: PBFT_RPC_LADDR). A flag
+wins over the variable, the variable over config.json, config.json over the default.
+`,
+    )
+    .action(async (opts: { home: string }, command: Command) => {
+      // Loaded here so that init/keys/testnet never load libp2p.
+      const { PbftNode } = await import('../node/node.js')
+      const { createLogger } = await import('../node/logger.js')
+      const { applyFlags, loadConfig } = await import('../node/config.js')
+      const home = String(opts.home)
+      const { flags, name } = nodeFlagsOf(command)
+      // Checked here, before anything opens, so that an error names the flag or its variable.
+      const config = applyFlags(await loadConfig(home), flags, name)
+      const logger = createLogger({ level: config.log.level, format: config.log.format })
+      const node = await PbftNode.open({ home, flags, logger })
+      let resolveStopped: () => void = () => undefined
+      const stopped = new Promise<void>((r) => {
+        resolveStopped = r
       })
-    }
-    process.once('SIGINT', () => shutdown('SIGINT'))
-    process.once('SIGTERM', () => shutdown('SIGTERM'))
-    try {
-      await node.start()
-    } catch (err) {
-      await node.stop().catch(() => undefined)
-      throw err
-    }
-    await stopped
-    logger.flush?.()
-  })
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, 'shutdown requested')
+        node.stop().then(resolveStopped, (err: unknown) => {
+          logger.error({ err: String(err) }, 'shutdown failed')
+          process.exitCode = 1
+          resolveStopped()
+        })
+      }
+      process.once('SIGINT', () => shutdown('SIGINT'))
+      process.once('SIGTERM', () => shutdown('SIGTERM'))
+      try {
+        await node.start()
+      } catch (err) {
+        await node.stop().catch(() => undefined)
+        throw err
+      }
+      await stopped
+      logger.flush?.()
+    })
 }
 
 /** `pbft devnet`: every home of a `pbft testnet` folder as child processes in this terminal. */
