@@ -82,6 +82,7 @@ export async function runDevnet(opts: {
       '  ./pbft keys generate --out /tmp/alice.json',
       `  ./pbft tx send --rpc ${rpc0} --key /tmp/alice.json --wait set hello world`,
       `  ./pbft get --rpc ${rpc0} hello`,
+      `  ./pbft blocks --rpc ${rpc0}`,
       `  curl -s -X POST ${rpc0} -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"status"}'`,
       'Ctrl-C stops all nodes; the next `make run` resumes the same chain.',
       '',

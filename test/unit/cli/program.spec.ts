@@ -31,7 +31,10 @@ describe('cli/program', () => {
     expect(result.stdout).to.match(/^\d+\.\d+\.\d+\n$/)
   })
 
-  it('usage errors are one line on stderr with a non-zero exit', async () => {
+  it('usage errors are one line on stderr and exit 2', async () => {
+    for (const argv of [['--bogus'], ['frobnicate'], [], ['keys'], ['init', '--home'], ['status', 'extra']]) {
+      expect((await runPbft(argv)).code, argv.join(' ')).to.equal(2)
+    }
     expect(oneErrorLine(await runPbft(['--bogus']))).to.equal("error: unknown option '--bogus'")
     // no "(Did you mean ...)" second line
     expect(oneErrorLine(await runPbft(['init', '--home', '/tmp/x', '--hme']))).to.equal(
@@ -138,10 +141,11 @@ describe('cli/program', () => {
     expect(envName('--rpc.laddr')).to.equal('PBFT_RPC_LADDR')
     // a malformed value is a usage error naming the flag or the variable
     const bad = await runPbft(['start', '--mempool.max_txs', 'lots'], [start])
-    expect(bad.code).not.to.equal(0)
+    expect(bad.code).to.equal(2)
     expect(oneErrorLine(bad)).to.include("'--mempool.max_txs <n>' argument 'lots' is invalid")
     await withEnv({ PBFT_MDNS: 'maybe' }, async () => {
       const r = await runPbft(['start'], [start])
+      expect(r.code).to.equal(2)
       expect(oneErrorLine(r)).to.include("from env 'PBFT_MDNS' is invalid")
     })
   })
