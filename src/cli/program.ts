@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander'
 import { packageVersion } from '../node/version.js'
+import { registerCompletionCommand } from './completion.js'
 import { ExitCode, toCliError } from './exit-codes.js'
 import { registerInitCommand } from './init.js'
 import { type CliContext, type CliIo, processIo } from './io.js'
@@ -26,6 +27,7 @@ export const COMMAND_GROUPS: readonly CommandRegistrar[] = [
   registerTxCommands,
   registerReadCommands,
   registerVersionCommand,
+  registerCompletionCommand,
 ]
 
 const PROGRAM_HELP = `

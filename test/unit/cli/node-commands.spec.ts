@@ -323,6 +323,7 @@ describe('cli: commands against one in-process validator', function () {
         ['block', 'latest'],
         ['tx', 'send', '--key', keyFile, 'put', 'k', 'v'],
         ['tx', 'send', '--key', keyFile, 'set', 'k'],
+        ['completion', 'fish'],
       ]) {
         expect(failure(await pbftRpc(...argv)).code, argv.join(' ')).to.equal(ExitCode.USAGE)
       }
