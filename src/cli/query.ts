@@ -61,7 +61,8 @@ async function blockRange(
   const client = new RpcClient(rpc)
   const last = to ?? (await client.call('status')).sync_info.latest_block_height
   const first = from ?? Math.max(0, last - BLOCKS_DEFAULT_COUNT + 1)
-  if (first > last) throw new UsageError(`--from ${first} is above --to ${last}`)
+  if (first > last)
+    throw new UsageError(`--from ${first} is above ${to === undefined ? 'the tip' : '--to'} ${last}`)
   const out: BlockchainResult = { last_height: 0, block_metas: [] }
   let next = first
   for (;;) {

@@ -179,6 +179,9 @@ describe('cli: commands against one in-process validator', function () {
       expect(out).to.match(/^0 +0x[0-9a-f]{64} /m)
       const bad = failure(await pbftRpc('blocks', '--from', '3', '--to', '2'))
       expect(bad).to.deep.equal({ code: ExitCode.USAGE, line: 'error: --from 3 is above --to 2' })
+      expect(failure(await pbftRpc('blocks', '--from', String(tip + 5))).line).to.equal(
+        `error: --from ${tip + 5} is above the tip ${tip}`,
+      )
     })
 
     it('get, account, validators, net-info', async () => {
