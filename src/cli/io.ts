@@ -2,6 +2,8 @@
 export interface CliIo {
   out(text: string): void
   err(text: string): void
+  /** stdout is a terminal: read commands then print text for people rather than JSON (docs/CLI.md "Output") */
+  readonly isTTY?: boolean
 }
 
 export const processIo: CliIo = {
@@ -11,11 +13,9 @@ export const processIo: CliIo = {
   err: (text) => {
     process.stderr.write(text)
   },
-}
-
-/** A user error a command reports as `error: <message>` with exit code 1. */
-export class CliError extends Error {
-  override name = 'CliError'
+  get isTTY() {
+    return process.stdout.isTTY === true
+  },
 }
 
 export interface CliContext {

@@ -1,40 +1,95 @@
-import type { Command } from 'commander'
-import type { NodeFlags } from '../node/config.js'
-import { listOption } from './options.js'
+/**
+ * The flags of `pbft start` that override config.json, one per config field and derived from its
+ * schema (CONFIG_FIELDS), each also read from a PBFT_* environment variable: docs/HOME.md "Flags
+ * override config.json". Precedence: flag > environment > config.json > default.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { CONFIG_FIELDS, type ConfigField, type ConfigPath, flagName, type NodeFlags } from '../node/config.js'
+import { booleanOption, listOption } from './options.js'
 
-/** Adds the config-overriding flags of `pbft start` (docs/HOME.md "Flags override config.json") to a command. */
-export function addNodeFlags(cmd: Command): Command {
-  return cmd
-    .option(
-      '--bootstrap <multiaddrs>',
-      'comma-separated /p2p/ multiaddrs of peers to dial (replaces p2p.bootstrap)',
-      listOption,
-    )
-    .option(
-      '--p2p.listen <addrs>',
-      'comma-separated multiaddrs to listen on (replaces p2p.listen)',
-      listOption,
-    )
-    .option(
-      '--p2p.announce <addrs>',
-      'comma-separated multiaddrs to announce to peers (replaces p2p.announce)',
-      listOption,
-    )
-    .option('--rpc.laddr <host:port>', 'JSON-RPC listen address (replaces rpc.laddr)')
-    .option('--mdns', 'discover peers on the local network with mDNS')
+/** The variable of a flag: PBFT_, then the flag without its dashes, upper case, `.` and `-` as `_`. */
+export function envName(flag: string): string {
+  return `PBFT_${flag.replace(/^-+/, '').replace(/[.-]/g, '_').toUpperCase()}`
 }
 
-/** Reads the flags added by addNodeFlags from commander's parsed options. */
-export function nodeFlagsFromOptions(opts: Record<string, unknown>): NodeFlags {
-  const list = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.map(String) : undefined)
-  const flags: NodeFlags = {}
-  const bootstrap = list(opts.bootstrap)
-  const listen = list(opts['p2p.listen'])
-  const announce = list(opts['p2p.announce'])
-  if (bootstrap !== undefined) flags.bootstrap = bootstrap
-  if (listen !== undefined) flags.p2pListen = listen
-  if (announce !== undefined) flags.p2pAnnounce = announce
-  if (typeof opts['rpc.laddr'] === 'string') flags.rpcLaddr = opts['rpc.laddr']
-  if (opts.mdns === true) flags.mdns = true
-  return flags
+/** Each field's argument name and help; a new config field does not compile until it has one. */
+const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
+  'p2p.listen': { arg: '<addrs>', help: 'comma-separated multiaddrs to listen on (TCP, no /p2p/)' },
+  'p2p.announce': { arg: '<addrs>', help: 'comma-separated multiaddrs peers should dial instead (NAT)' },
+  'p2p.bootstrap': {
+    arg: '<multiaddrs>',
+    help: "comma-separated /p2p/ multiaddrs of peers to dial ('' for none)",
+  },
+  'p2p.mdns': { arg: '[bool]', help: 'discover peers on the local network with mDNS' },
+  'rpc.laddr': { arg: '<host:port>', help: 'JSON-RPC listen address (port 0: any free port)' },
+  'rpc.max_connections_per_ip': { arg: '<n>', help: 'most open RPC connections from one address (1-4096)' },
+  'rpc.header_timeout_ms': { arg: '<ms>', help: "a request's headers must arrive within this" },
+  'rpc.body_timeout_ms': { arg: '<ms>', help: "a request's body must arrive within this after its headers" },
+  'metrics.enabled': { arg: '[bool]', help: 'serve Prometheus metrics at GET /metrics' },
+  'metrics.laddr': { arg: '<host:port>', help: 'metrics listen address' },
+  'mempool.max_txs': { arg: '<n>', help: 'most pending txs held at once' },
+  'mempool.max_bytes': { arg: '<n>', help: 'most encoded bytes of pending txs held at once' },
+  'mempool.max_nonce_ahead': { arg: '<n>', help: "how far above a sender's next nonce a tx may wait" },
+  'mempool.ttl_ms': { arg: '<ms>', help: 'a tx pending longer is dropped (expired)' },
+  'consensus.view_change_timeout_ms': { arg: '<ms>', help: 'the first view-change timer' },
+  'consensus.view_change_timeout_max_ms': { arg: '<ms>', help: 'the cap of the doubling view-change timer' },
+  'consensus.max_block_txs': { arg: '<n>', help: 'most txs in a block this node proposes (1-5000)' },
+  'consensus.max_block_bytes': { arg: '<n>', help: 'most bytes of a block this node proposes' },
+  'consensus.propose_delay_ms': { arg: '<ms>', help: 'how long the primary batches txs before proposing' },
+  'consensus.pipeline_depth': {
+    arg: '<k>',
+    help: 'heights agreed at once (1-4; the same on every validator)',
+  },
+  'log.level': { arg: '<level>', help: 'log level' },
+  'log.format': {
+    arg: '<format>',
+    help: 'log lines: auto (pretty in a terminal, else JSON), json or pretty',
+  },
+}
+
+function integerOption(value: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('Expected an integer.')
+  return n
+}
+
+function flagOption(field: ConfigField): Option {
+  const flag = flagName(field.path)
+  const { arg, help } = FLAG_HELP[field.path]
+  const option = new Option(`${flag} ${arg}`, `${help} [config ${field.path}]`)
+    .env(envName(flag))
+    .helpGroup(`${field.path.split('.')[0]} options (override config.json):`)
+  if (field.kind === 'list') return option.argParser(listOption)
+  if (field.kind === 'boolean') return option.argParser(booleanOption)
+  if (field.kind === 'integer') return option.argParser(integerOption)
+  return field.choices === undefined ? option : option.choices(field.choices)
+}
+
+/** Adds a flag for every config.json field to a command (`pbft start`). */
+export function addNodeFlags(cmd: Command): Command {
+  for (const field of CONFIG_FIELDS) cmd.addOption(flagOption(field))
+  return cmd
+}
+
+/**
+ * The config overrides a command parsed (flags and their variables), and how to name each in an
+ * error: the flag, or the variable when the value came from the environment.
+ */
+export function nodeFlagsOf(cmd: Command): { flags: NodeFlags; name: (path: ConfigPath) => string } {
+  const opts = cmd.opts<Record<string, unknown>>()
+  const flags: Record<string, unknown> = {}
+  const sources = new Map<string, string>()
+  for (const field of CONFIG_FIELDS) {
+    const option = cmd.options.find((o) => o.long === flagName(field.path))
+    if (option === undefined) continue
+    const key = option.attributeName()
+    if (opts[key] === undefined) continue
+    flags[field.path] = opts[key]
+    if (cmd.getOptionValueSource(key) === 'env') sources.set(field.path, envName(flagName(field.path)))
+  }
+  return {
+    // Each value was parsed for its field's kind above; applyFlags checks it against the schema.
+    flags: flags as NodeFlags,
+    name: (path) => sources.get(path) ?? flagName(path),
+  }
 }

@@ -3,8 +3,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Command } from 'commander'
 import { loadNodeKey } from '../crypto/node-key.js'
 import { loadConfig, type NodeConfig } from '../node/config.js'
-import { homePaths } from '../node/home.js'
 import type { CliContext } from './io.js'
+import { existingHome } from './local.js'
+import { addHomeOption } from './options.js'
+import { addOutputOption, type OutputFormat } from './output.js'
 
 /** The interface addresses a wildcard listen address stands for, external ones first. */
 function interfaceAddresses(family: 'IPv4' | 'IPv6'): string[] {
@@ -47,17 +49,32 @@ export function dialableAddrs(config: NodeConfig, peerId: string): string[] {
 }
 
 export function registerShowNodeIdCommand(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('show-node-id')
     .description('print the peer id, then each full /p2p/ multiaddr others can bootstrap from')
-    .requiredOption('--home <dir>', 'the node home')
-    .option('--json', 'print {"peer_id": ..., "addrs": [...]}')
-    .action(async (opts: { home: string; json?: boolean }) => {
-      const paths = homePaths(opts.home)
+  addHomeOption(cmd)
+  addOutputOption(cmd, {
+    json: true,
+    description: 'text (the default): the peer id, then one multiaddr a line; json: one line',
+  })
+    .addHelpText(
+      'after',
+      `
+The text form is the same in a pipe: the peer id on the first line, then one multiaddr per line.
+
+Examples:
+  $ pbft show-node-id --home /tmp/net/node0
+  $ pbft start --home /tmp/n1 --bootstrap "$(pbft show-node-id --home /tmp/n0 | sed -n 2p)"
+`,
+    )
+    .action(async (opts: { home: string; json?: boolean; output?: OutputFormat }) => {
+      const paths = await existingHome(opts.home)
       const config = await loadConfig(paths.home)
       const { peerId } = await loadNodeKey(paths.nodeKey)
       const addrs = dialableAddrs(config, peerId)
-      if (opts.json === true) ctx.io.out(`${JSON.stringify({ peer_id: peerId, addrs })}\n`)
+      // Its plain form predates --output and scripts read it: text unless JSON is asked for.
+      if (opts.output === 'json' || (opts.output === undefined && opts.json === true))
+        ctx.io.out(`${JSON.stringify({ peer_id: peerId, addrs })}\n`)
       else ctx.io.out([peerId, ...addrs, ''].join('\n'))
     })
 }

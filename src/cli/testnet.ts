@@ -7,7 +7,8 @@ import { MAX_VALIDATORS } from '../codec/limits.js'
 import { generateNodeKey, type NodeKey } from '../crypto/node-key.js'
 import { defaultConfig, type NodeConfig } from '../node/config.js'
 import { DEFAULT_CHAIN_ID, writeHome } from '../node/home.js'
-import { type CliContext, CliError } from './io.js'
+import { CliError, UsageError } from './exit-codes.js'
+import type { CliContext } from './io.js'
 import { chainIdOption, intOption } from './options.js'
 
 const DEFAULT_BASE_PORT = 26656
@@ -66,19 +67,19 @@ async function createTestnet(opts: TestnetOptions): Promise<TestnetHome[]> {
   const basePort = opts.basePort ?? DEFAULT_BASE_PORT
   const total = opts.validators + observers
   if (!Number.isInteger(opts.validators) || opts.validators < 1 || opts.validators > MAX_VALIDATORS) {
-    throw new CliError(`--validators must be an integer from 1 to ${MAX_VALIDATORS}`)
+    throw new UsageError(`--validators must be an integer from 1 to ${MAX_VALIDATORS}`)
   }
   if (!Number.isInteger(observers) || observers < 0 || observers > MAX_OBSERVERS) {
-    throw new CliError(`--observers must be an integer from 0 to ${MAX_OBSERVERS}`)
+    throw new UsageError(`--observers must be an integer from 0 to ${MAX_OBSERVERS}`)
   }
   const ipProto = isIPv4(host) ? 'ip4' : isIPv6(host) ? 'ip6' : undefined
   // Every config lists the others at this address, so it must be one a peer can dial.
   if (ipProto === undefined || host === '0.0.0.0' || /^[:0]+$/.test(host)) {
-    throw new CliError(`--host must be an IPv4 or IPv6 address peers can dial, got ${JSON.stringify(host)}`)
+    throw new UsageError(`--host must be an IPv4 or IPv6 address peers can dial, got ${JSON.stringify(host)}`)
   }
   const lastPort = basePort + 3 * total - 1
   if (!Number.isInteger(basePort) || basePort < 1 || lastPort > 65535) {
-    throw new CliError(
+    throw new UsageError(
       `--base-port ${basePort} leaves no room for ${total} homes (ports up to ${lastPort} needed)`,
     )
   }
@@ -156,6 +157,15 @@ export function registerTestnetCommand(program: Command, ctx: CliContext): void 
     .option('--host <ip>', 'IP address every node listens on and is dialled at', '127.0.0.1')
     .option('--base-port <p>', 'first port (P)', intOption(1, 65535), DEFAULT_BASE_PORT)
     .option('--chain-id <id>', 'chain id written to genesis.json', chainIdOption, DEFAULT_CHAIN_ID)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ pbft testnet --validators 4 --output keys          # what make run does
+  $ pbft testnet --validators 3 --observers 1 --output /tmp/net --base-port 30000 --chain-id demo
+  $ pbft testnet --validators 4 --output net --host 10.0.0.5   # listen and be dialled on 10.0.0.5
+`,
+    )
     .action(
       async (opts: {
         validators: number

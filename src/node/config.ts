@@ -14,9 +14,16 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** A bad value of a flag (or of its environment variable); the message names it. */
+export class FlagError extends ConfigError {
+  override name = 'FlagError'
+}
+
 export const CONFIG_FILE = 'config.json'
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+/** auto: pretty in a terminal (or with PBFT_LOG_PRETTY=1), JSON lines otherwise */
+const LOG_FORMATS = ['auto', 'json', 'pretty'] as const
 
 const DEFAULT_P2P_PORT = 26656
 const DEFAULT_RPC_PORT = 26657
@@ -184,7 +191,9 @@ const sections = {
       }
     })
     .prefault({}),
-  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  log: z
+    .strictObject({ level: z.enum(LOG_LEVELS).default('info'), format: z.enum(LOG_FORMATS).default('auto') })
+    .prefault({}),
 }
 
 const configFile = z.strictObject(sections)
@@ -205,6 +214,16 @@ export type NodeConfig = {
 
 const camelCase = (key: string): string => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())
 
+/** The schema's output in code form: camelCase field names. */
+function toNodeConfig(data: z.output<typeof configFile>): NodeConfig {
+  const sectionsOut: Record<string, unknown> = {}
+  for (const [name, fields] of Object.entries(data)) {
+    sectionsOut[name] = Object.fromEntries(Object.entries(fields).map(([key, v]) => [camelCase(key), v]))
+  }
+  // The schema above is the type's source, and CamelCase mirrors camelCase.
+  return sectionsOut as NodeConfig
+}
+
 /** Validates a parsed config.json value (missing sections and fields take their defaults). */
 export function parseConfig(value: unknown, source = CONFIG_FILE): NodeConfig {
   const parsed = configFile.safeParse(value, { error: zodMessage })
@@ -213,12 +232,7 @@ export function parseConfig(value: unknown, source = CONFIG_FILE): NodeConfig {
     const path = issue === undefined ? '' : issuePath(issue.path)
     throw new ConfigError(`${source}: ${path === '' ? '' : `${path}: `}${issue?.message ?? 'invalid'}`)
   }
-  const sectionsOut: Record<string, unknown> = {}
-  for (const [name, fields] of Object.entries(parsed.data)) {
-    sectionsOut[name] = Object.fromEntries(Object.entries(fields).map(([key, v]) => [camelCase(key), v]))
-  }
-  // The schema above is the type's source, and CamelCase mirrors camelCase.
-  return sectionsOut as NodeConfig
+  return toNodeConfig(parsed.data)
 }
 
 /** The default config: the schema's defaults, with the given hosts and ports in the addresses. */
@@ -294,55 +308,93 @@ export async function saveConfig(
 
 // ---- command-line overrides ----
 
-/** Options of `pbft start` that override config.json (flags win: docs/HOME.md "Flags override config.json"). */
-export interface NodeFlags {
-  bootstrap?: readonly string[]
-  p2pListen?: readonly string[]
-  p2pAnnounce?: readonly string[]
-  rpcLaddr?: string
-  mdns?: boolean
+type ConfigOutput = z.output<typeof configFile>
+type SectionName = keyof ConfigOutput & string
+
+/** A config field by its config.json path, `section.key`: `mempool.max_txs`, `rpc.laddr`. */
+export type ConfigPath = { [S in SectionName]: `${S}.${keyof ConfigOutput[S] & string}` }[SectionName]
+
+type FieldValue<P extends ConfigPath> = P extends `${infer S extends SectionName}.${infer K}`
+  ? K extends keyof ConfigOutput[S]
+    ? ConfigOutput[S][K]
+    : never
+  : never
+
+/**
+ * Values that override config.json for one run (`pbft start`'s flags and their PBFT_* variables,
+ * docs/HOME.md "Flags override config.json"), by config path, in config.json's types.
+ */
+export type NodeFlags = { readonly [P in ConfigPath]?: FieldValue<P> }
+
+/** How a field's value is written on a command line. */
+export type ConfigFieldKind = 'list' | 'boolean' | 'integer' | 'string'
+
+/** One config.json field, as the CLI offers it for a flag. */
+export interface ConfigField {
+  readonly path: ConfigPath
+  readonly kind: ConfigFieldKind
+  /** the allowed values of an enum field */
+  readonly choices?: readonly string[]
 }
 
-function checkFlagAddrs(
-  flag: string,
-  kind: 'listen' | 'announce' | 'bootstrap',
-  list: readonly string[],
-): string[] {
-  for (const text of list) {
-    const problem = checkMultiaddr(text, kind)
-    if (problem !== undefined) throw new ConfigError(`${flag}: ${problem}`)
-  }
-  return [...list]
+function fieldOf(path: ConfigPath, schema: z.ZodType): ConfigField {
+  const inner = schema instanceof z.ZodDefault ? schema.unwrap() : schema
+  if (inner instanceof z.ZodArray) return { path, kind: 'list' }
+  if (inner instanceof z.ZodBoolean) return { path, kind: 'boolean' }
+  if (inner instanceof z.ZodNumber) return { path, kind: 'integer' }
+  if (inner instanceof z.ZodEnum) return { path, kind: 'string', choices: inner.options.map(String) }
+  return { path, kind: 'string' }
 }
 
-/** Returns config with the given flags applied; each list flag replaces the configured list. */
-export function applyFlags(config: NodeConfig, flags: NodeFlags): NodeConfig {
-  let rpcLaddr = config.rpc.laddr
-  if (flags.rpcLaddr !== undefined) {
-    try {
-      parseHostPort(flags.rpcLaddr)
-    } catch (err) {
-      throw new ConfigError(`--rpc.laddr: ${(err as Error).message}`)
-    }
-    rpcLaddr = flags.rpcLaddr
+/** Every field of config.json, in the schema's order: what `pbft start` offers a flag for. */
+export const CONFIG_FIELDS: readonly ConfigField[] = Object.entries(sections).flatMap(([name, section]) =>
+  Object.entries(section.unwrap().shape as Record<string, z.ZodType>).map(([key, schema]) =>
+    // The keys come from the schema that defines ConfigPath.
+    fieldOf(`${name}.${key}` as ConfigPath, schema),
+  ),
+)
+
+/**
+ * The flag of a field: `--` and its path (`--mempool.max_txs`), but for the two that had short
+ * names first, `--bootstrap` (p2p.bootstrap) and `--mdns` (p2p.mdns).
+ */
+export function flagName(path: ConfigPath): string {
+  if (path === 'p2p.bootstrap') return '--bootstrap'
+  if (path === 'p2p.mdns') return '--mdns'
+  return `--${path}`
+}
+
+/**
+ * Returns config with the given flags applied; each list flag replaces the configured list. The
+ * values go through config.json's own schema, so they are checked exactly as the file is, and an
+ * error names the flag: `name(path)` (by default its flag; the CLI passes the environment variable
+ * when the value came from there).
+ */
+export function applyFlags(
+  config: NodeConfig,
+  flags: NodeFlags,
+  name: (path: ConfigPath) => string = flagName,
+): NodeConfig {
+  const file = configToFile(config) as Record<string, Record<string, unknown>>
+  const given = new Set<string>()
+  for (const [path, value] of Object.entries(flags)) {
+    if (value === undefined) continue
+    const [section = '', key = ''] = path.split('.')
+    const fields = file[section]
+    if (fields === undefined || !Object.hasOwn(fields, key))
+      throw new FlagError(`unknown config field ${path}`)
+    fields[key] = Array.isArray(value) ? [...value] : value
+    given.add(path)
   }
-  return {
-    ...config,
-    p2p: {
-      listen:
-        flags.p2pListen === undefined
-          ? config.p2p.listen
-          : checkFlagAddrs('--p2p.listen', 'listen', flags.p2pListen),
-      announce:
-        flags.p2pAnnounce === undefined
-          ? config.p2p.announce
-          : checkFlagAddrs('--p2p.announce', 'announce', flags.p2pAnnounce),
-      bootstrap:
-        flags.bootstrap === undefined
-          ? config.p2p.bootstrap
-          : checkFlagAddrs('--bootstrap', 'bootstrap', flags.bootstrap),
-      mdns: flags.mdns === true ? true : config.p2p.mdns,
-    },
-    rpc: { ...config.rpc, laddr: rpcLaddr },
+  const parsed = configFile.safeParse(file, { error: zodMessage })
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const [section, key] = issue?.path ?? []
+    const path = `${String(section)}.${String(key)}`
+    const message = issue?.message ?? 'invalid'
+    // A check across fields can fail on one the flags did not set: name that field then.
+    if (!given.has(path)) throw new FlagError(`${path} (config.json): ${message}`)
+    throw new FlagError(`${name(path as ConfigPath)}: ${message}`)
   }
+  return toNodeConfig(parsed.data)
 }

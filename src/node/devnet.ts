@@ -26,6 +26,26 @@ function rpcUrlOf(home: string): string {
 }
 
 /**
+ * The variables of `pbft start`'s per-node settings (docs/CLI.md "Environment"): each home of a
+ * devnet has its own addresses, so one value inherited by every child would make them collide.
+ * Settings every node may share (log level, mempool, consensus) pass through.
+ */
+const PER_NODE_VARIABLES = [
+  'PBFT_HOME',
+  'PBFT_P2P_LISTEN',
+  'PBFT_P2P_ANNOUNCE',
+  'PBFT_BOOTSTRAP',
+  'PBFT_RPC_LADDR',
+  'PBFT_METRICS_LADDR',
+]
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PBFT_LOG_PRETTY: process.env.PBFT_LOG_PRETTY ?? '1' }
+  for (const name of PER_NODE_VARIABLES) delete env[name]
+  return env
+}
+
+/**
  * Runs every node of a devnet as a child process in this terminal, each log line prefixed with the
  * node's name. SIGINT/SIGTERM stops them all cleanly (each node closes its store); resolves with
  * the exit code once every child has exited.
@@ -44,7 +64,7 @@ export async function runDevnet(opts: {
     const name = (names[i] as string).padEnd(width)
     const child = spawn(process.execPath, [opts.cliPath, 'start', '--home', home], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PBFT_LOG_PRETTY: process.env.PBFT_LOG_PRETTY ?? '1' },
+      env: childEnv(),
     })
     for (const stream of [child.stdout, child.stderr]) {
       if (stream === null) continue
@@ -60,8 +80,9 @@ export async function runDevnet(opts: {
       '',
       'Try it (in another terminal):',
       '  ./pbft keys generate --out /tmp/alice.json',
-      `  node dist/cli.js tx send --rpc ${rpc0} --key /tmp/alice.json --wait set hello world`,
-      `  node dist/cli.js get --rpc ${rpc0} hello`,
+      `  ./pbft tx send --rpc ${rpc0} --key /tmp/alice.json --wait set hello world`,
+      `  ./pbft get --rpc ${rpc0} hello`,
+      `  ./pbft blocks --rpc ${rpc0}`,
       `  curl -s -X POST ${rpc0} -H 'content-type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"status"}'`,
       'Ctrl-C stops all nodes; the next `make run` resumes the same chain.',
       '',

@@ -4,11 +4,15 @@ export type { Logger }
 
 /**
  * Structured logs (pino). In a terminal they are pretty-printed; piped or in CI they stay JSON
- * lines so they can be shipped and grepped. `name` prefixes every line (e.g. node0).
+ * lines so they can be shipped and grepped (`log.format` auto; json or pretty force one). `name`
+ * prefixes every line (e.g. node0).
  */
-export function createLogger(opts: { level?: string; name?: string; pretty?: boolean } = {}): Logger {
+export function createLogger(
+  opts: { level?: string; name?: string; pretty?: boolean; format?: 'auto' | 'json' | 'pretty' } = {},
+): Logger {
   const level = opts.level ?? process.env.PBFT_LOG_LEVEL ?? 'info'
-  const pretty = opts.pretty ?? (process.stdout.isTTY === true || process.env.PBFT_LOG_PRETTY === '1')
+  const auto = process.stdout.isTTY === true || process.env.PBFT_LOG_PRETTY === '1'
+  const pretty = opts.pretty ?? (opts.format === 'json' ? false : opts.format === 'pretty' ? true : auto)
   if (pretty) {
     return pino({
       level,

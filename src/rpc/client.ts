@@ -2,13 +2,15 @@
  * A small JSON-RPC 2.0 client over HTTP (global fetch), used by the CLI and tests. Every failure
  * is an RpcClientError with a one-line message fit for a terminal:
  *   kind 'rpc'       — the node answered with a JSON-RPC error; `code` is its code (see ./errors.ts)
- *   kind 'transport' — no answer: connection refused, DNS, reset, timeout
+ *   kind 'transport' — no connection: refused, DNS, reset, connect timeout
+ *   kind 'timeout'   — no answer within the call's deadline
  *   kind 'http'      — an HTTP error without a JSON-RPC body
  *   kind 'protocol'  — the answer is not a JSON-RPC response
+ *   kind 'url'       — the URL is not an http(s) URL
  */
 import type { RpcMethodMap, RpcMethodName } from './types.js'
 
-type RpcClientErrorKind = 'rpc' | 'transport' | 'http' | 'protocol'
+type RpcClientErrorKind = 'rpc' | 'transport' | 'timeout' | 'http' | 'protocol' | 'url'
 
 export class RpcClientError extends Error {
   override name = 'RpcClientError'
@@ -35,18 +37,25 @@ const DEFAULT_TIMEOUT_MS = 30_000
 const SERVER_COMMIT_TIMEOUT_MS = 30_000
 
 /** Node's fetch hides the cause ("fetch failed"); dig out the system error code for the message. */
-function describeTransportError(err: unknown, url: string): string {
+function transportError(err: unknown, url: string): RpcClientError {
+  const transport = (message: string) => new RpcClientError('transport', message)
   let cause: unknown = err
   for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
     const code = (cause as { code?: unknown }).code
-    if (code === 'ECONNREFUSED') return `cannot connect to ${url}: connection refused (is the node running?)`
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot connect to ${url}: host not found`
-    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return `connection to ${url} was reset`
-    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `cannot connect to ${url}: host unreachable`
-    if (cause.name === 'TimeoutError') return `no answer from ${url}: timed out`
+    if (code === 'ECONNREFUSED')
+      return transport(`cannot connect to ${url}: connection refused (is the node running?)`)
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      return transport(`cannot connect to ${url}: host not found`)
+    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return transport(`connection to ${url} was reset`)
+    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
+      return transport(`cannot connect to ${url}: host unreachable`)
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') return transport(`cannot connect to ${url}: connection timed out`)
+    // The call's own deadline (AbortSignal.timeout): connected, but no answer in time.
+    if (cause.name === 'TimeoutError')
+      return new RpcClientError('timeout', `no answer from ${url}: timed out`)
     cause = cause.cause
   }
-  return `cannot reach ${url}: ${err instanceof Error ? err.message : String(err)}`
+  return transport(`cannot reach ${url}: ${err instanceof Error ? err.message : String(err)}`)
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -57,11 +66,14 @@ export class RpcClient {
   private nextId = 1
 
   constructor(readonly url: string) {
+    let parsed: URL
     try {
-      new URL(url)
+      parsed = new URL(url)
     } catch {
-      throw new RpcClientError('transport', `invalid RPC URL: ${url}`)
+      throw new RpcClientError('url', `invalid RPC URL: ${url} (expected e.g. http://127.0.0.1:26657)`)
     }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new RpcClientError('url', `invalid RPC URL: ${url} (expected e.g. http://127.0.0.1:26657)`)
   }
 
   /** A typed call: the params and result shapes of docs/RPC.md. */
@@ -99,7 +111,7 @@ export class RpcClient {
       })
       text = await response.text()
     } catch (err) {
-      throw new RpcClientError('transport', describeTransportError(err, this.url))
+      throw transportError(err, this.url)
     }
     let payload: unknown
     try {

@@ -1,10 +1,10 @@
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { genesisValidatorSet } from '../../../src/chain/genesis.js'
 import { defaultConfig } from '../../../src/node/config.js'
 import { HomeError, initHome, loadHome } from '../../../src/node/home.js'
-import { oneErrorLine, runPbft, withTempDir } from './run.js'
+import { oneErrorLine, runPbft, withEnv, withTempDir } from './run.js'
 
 describe('cli/init and node/home', () => {
   it('creates a home: key (0600), default config, one-validator genesis, data/', async () => {
@@ -63,15 +63,24 @@ describe('cli/init and node/home', () => {
     })
   })
 
-  it('rejects a bad chain id and a missing --home in one line', async () => {
+  it('rejects a bad chain id in one line; without --home uses $PBFT_HOME, else ~/.pbft', async () => {
     await withTempDir(async (dir) => {
       expect(oneErrorLine(await runPbft(['init', '--home', dir, '--chain-id', '']))).to.match(
         /chain id must be 1..64/,
       )
-      expect(oneErrorLine(await runPbft(['init']))).to.equal(
-        "error: required option '--home <dir>' not specified",
-      )
       expect(await readdir(dir)).to.deep.equal([])
+      await withEnv({ HOME: join(dir, 'user'), PBFT_HOME: join(dir, 'env') }, async () => {
+        expect((await runPbft(['init'])).stdout).to.include(`initialized node home ${join(dir, 'env')}`)
+        await withEnv({ PBFT_HOME: undefined }, async () => {
+          expect((await runPbft(['init'])).stdout).to.include(
+            `initialized node home ${join(dir, 'user', '.pbft')}`,
+          )
+          // the default never replaces a home
+          expect(oneErrorLine(await runPbft(['init']))).to.match(/already a node home/)
+        })
+      })
+      await rm(join(dir, 'env'), { recursive: true })
+      await rm(join(dir, 'user'), { recursive: true })
       await initHome(dir, { chainId: 'x'.repeat(65) }).then(
         () => expect.fail('accepted a long chain id'),
         (err: Error) => expect(err).to.be.instanceOf(HomeError),

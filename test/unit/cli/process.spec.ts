@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
+import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
@@ -51,11 +52,24 @@ describe('cli as a process', function () {
     })
   })
 
-  it('an unknown flag exits non-zero with one line and no stack trace', async () => {
+  it('an unknown flag exits 2 (usage) with one line and no stack trace', async () => {
     const result = await pbft(['init', '--home', '/nonexistent', '--frob'])
-    expect(result.code).to.equal(1)
+    expect(result.code).to.equal(2)
     expect(result.stderr).to.equal("error: unknown option '--frob'\n")
     expect(result.stdout).to.equal('')
+  })
+
+  it('an unreachable node exits 3, a malformed hash 2: the codes reach the shell', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    await new Promise((resolve) => server.close(resolve))
+    const unreachable = await pbft(['status', '--rpc', `http://127.0.0.1:${port}`])
+    expect(unreachable.code).to.equal(3)
+    expect(unreachable.stderr).to.equal(
+      `error: cannot connect to http://127.0.0.1:${port}: connection refused (is the node running?)\n`,
+    )
+    expect((await pbft(['tx', 'get', 'nothex', '--rpc', `http://127.0.0.1:${port}`])).code).to.equal(2)
   })
 
   it('--help exits 0 with usage on stdout', async () => {

@@ -1,9 +1,9 @@
 import { expect } from 'chai'
 import { Command } from 'commander'
-import { addNodeFlags, nodeFlagsFromOptions } from '../../../src/cli/node-flags.js'
+import { addNodeFlags, envName, nodeFlagsOf } from '../../../src/cli/node-flags.js'
 import { COMMAND_GROUPS, type CommandRegistrar, errorLine } from '../../../src/cli/program.js'
-import type { NodeFlags } from '../../../src/node/config.js'
-import { oneErrorLine, runPbft } from './run.js'
+import type { ConfigPath, NodeFlags } from '../../../src/node/config.js'
+import { oneErrorLine, runPbft, withEnv } from './run.js'
 
 describe('cli/program', () => {
   it('--help works for the program and every command, exit 0 on stdout', async () => {
@@ -31,7 +31,10 @@ describe('cli/program', () => {
     expect(result.stdout).to.match(/^\d+\.\d+\.\d+\n$/)
   })
 
-  it('usage errors are one line on stderr with a non-zero exit', async () => {
+  it('usage errors are one line on stderr and exit 2', async () => {
+    for (const argv of [['--bogus'], ['frobnicate'], [], ['keys'], ['init', '--home'], ['status', 'extra']]) {
+      expect((await runPbft(argv)).code, argv.join(' ')).to.equal(2)
+    }
     expect(oneErrorLine(await runPbft(['--bogus']))).to.equal("error: unknown option '--bogus'")
     // no "(Did you mean ...)" second line
     expect(oneErrorLine(await runPbft(['init', '--home', '/tmp/x', '--hme']))).to.equal(
@@ -69,11 +72,14 @@ describe('cli/program', () => {
     expect(help.stdout).to.match(/^Usage: pbft explode/)
   })
 
-  it('addNodeFlags parses the start flags of docs/CLI.md', async () => {
+  it('addNodeFlags parses the start flags of docs/CLI.md, from the command line and PBFT_*', async () => {
     let seen: NodeFlags | undefined
+    let names: string[] = []
     const start: CommandRegistrar = (program) => {
-      addNodeFlags(program.command('start')).action((opts: Record<string, unknown>) => {
-        seen = nodeFlagsFromOptions(opts)
+      addNodeFlags(program.command('start')).action((_opts: unknown, cmd: Command) => {
+        const parsed = nodeFlagsOf(cmd)
+        seen = parsed.flags
+        names = (Object.keys(parsed.flags) as ConfigPath[]).map(parsed.name)
       })
     }
     const argv = [
@@ -87,18 +93,60 @@ describe('cli/program', () => {
       '--rpc.laddr',
       '127.0.0.1:0',
       '--mdns',
+      '--mempool.max_txs',
+      '50',
+      '--consensus.view_change_timeout_ms',
+      '700',
+      '--metrics.enabled',
+      'false',
+      '--log.level',
+      'debug',
+      '--log.format',
+      'json',
     ]
     expect((await runPbft(argv, [start])).code).to.equal(0)
     expect(seen).to.deep.equal({
-      bootstrap: ['/ip4/1.2.3.4/tcp/1/p2p/A', '/ip4/1.2.3.5/tcp/1/p2p/B'],
-      p2pListen: ['/ip4/127.0.0.1/tcp/0'],
-      p2pAnnounce: ['/ip4/203.0.113.1/tcp/26656'],
-      rpcLaddr: '127.0.0.1:0',
-      mdns: true,
+      'p2p.bootstrap': ['/ip4/1.2.3.4/tcp/1/p2p/A', '/ip4/1.2.3.5/tcp/1/p2p/B'],
+      'p2p.listen': ['/ip4/127.0.0.1/tcp/0'],
+      'p2p.announce': ['/ip4/203.0.113.1/tcp/26656'],
+      'rpc.laddr': '127.0.0.1:0',
+      'p2p.mdns': true,
+      'mempool.max_txs': 50,
+      'consensus.view_change_timeout_ms': 700,
+      'metrics.enabled': false,
+      'log.level': 'debug',
+      'log.format': 'json',
     })
+    expect(names).to.include('--bootstrap').and.include('--mempool.max_txs')
     expect((await runPbft(['start'], [start])).code).to.equal(0)
     expect(seen).to.deep.equal({})
     expect((await runPbft(['start', '--bootstrap', ''], [start])).code).to.equal(0)
-    expect(seen).to.deep.equal({ bootstrap: [] })
+    expect(seen).to.deep.equal({ 'p2p.bootstrap': [] })
+
+    // The environment: PBFT_ + the flag in upper case, . and - as _; a flag wins over its variable.
+    await withEnv(
+      { PBFT_MEMPOOL_TTL_MS: '1000', PBFT_RPC_LADDR: '127.0.0.1:7', PBFT_MDNS: 'false', PBFT_BOOTSTRAP: '' },
+      async () => {
+        expect((await runPbft(['start', '--rpc.laddr', '127.0.0.1:8'], [start])).code).to.equal(0)
+        expect(seen).to.deep.equal({
+          'mempool.ttl_ms': 1000,
+          'rpc.laddr': '127.0.0.1:8',
+          'p2p.mdns': false,
+          'p2p.bootstrap': [],
+        })
+        expect(names).to.include('PBFT_MEMPOOL_TTL_MS').and.include('--rpc.laddr')
+      },
+    )
+    expect(envName('--consensus.pipeline_depth')).to.equal('PBFT_CONSENSUS_PIPELINE_DEPTH')
+    expect(envName('--rpc.laddr')).to.equal('PBFT_RPC_LADDR')
+    // a malformed value is a usage error naming the flag or the variable
+    const bad = await runPbft(['start', '--mempool.max_txs', 'lots'], [start])
+    expect(bad.code).to.equal(2)
+    expect(oneErrorLine(bad)).to.include("'--mempool.max_txs <n>' argument 'lots' is invalid")
+    await withEnv({ PBFT_MDNS: 'maybe' }, async () => {
+      const r = await runPbft(['start'], [start])
+      expect(r.code).to.equal(2)
+      expect(oneErrorLine(r)).to.include("from env 'PBFT_MDNS' is invalid")
+    })
   })
 })

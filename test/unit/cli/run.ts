@@ -9,12 +9,34 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the pbft CLI in-process, capturing what it writes. */
-export async function runPbft(argv: string[], groups?: readonly CommandRegistrar[]): Promise<CliResult> {
+/** Runs the pbft CLI in-process, capturing what it writes (stdout is not a terminal, as in a pipe). */
+export async function runPbft(
+  argv: string[],
+  groups?: readonly CommandRegistrar[],
+  opts: { isTTY?: boolean } = {},
+): Promise<CliResult> {
   const out: string[] = []
   const err: string[] = []
-  const code = await runCli(argv, { out: (s) => out.push(s), err: (s) => err.push(s) }, groups)
+  const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s), isTTY: opts.isTTY === true }
+  const code = await runCli(argv, io, groups)
   return { code, stdout: out.join(''), stderr: err.join('') }
+}
+
+/** Runs fn with these environment variables set (or, for undefined, unset), then restores them. */
+export async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+  apply(vars)
+  try {
+    return await fn()
+  } finally {
+    apply(saved)
+  }
 }
 
 /** Asserts the error shape of docs/CLI.md "Exit status": exactly one `error: ...` line on stderr. */

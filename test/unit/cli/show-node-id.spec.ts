@@ -52,11 +52,12 @@ describe('cli/show-node-id', () => {
     ])
   })
 
-  it('fails in one line on a missing home', async () => {
+  it('fails in one line on a missing home, or a directory that is not one', async () => {
     await withTempDir(async (dir) => {
       expect(oneErrorLine(await runPbft(['show-node-id', '--home', join(dir, 'x')]))).to.match(
-        /cannot read config/,
+        /node home .*x does not exist \(create it with pbft init/,
       )
+      expect(oneErrorLine(await runPbft(['show-node-id', '--home', dir]))).to.match(/cannot read config/)
     })
   })
 })

@@ -5,9 +5,12 @@ import { expect } from 'chai'
 import { MAX_TXS_PER_BLOCK } from '../../../src/codec/limits.js'
 import {
   applyFlags,
+  CONFIG_FIELDS,
   ConfigError,
   configToFile,
   defaultConfig,
+  FlagError,
+  flagName,
   loadConfig,
   type NodeConfig,
   parseConfig,
@@ -123,7 +126,7 @@ describe('node/config', () => {
         mdns: true,
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
-      log: { level: 'debug' },
+      log: { level: 'debug', format: 'json' },
     }
     await saveConfig(dir, config)
     const raw = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))
@@ -282,11 +285,11 @@ describe('node/config', () => {
     it('flags replace the configured values and leave the rest', () => {
       const base = { ...defaultConfig(), p2p: { ...defaultConfig().p2p, bootstrap: [BOOT] } }
       const c = applyFlags(base, {
-        bootstrap: [`/ip4/10.0.0.3/tcp/1/p2p/${PEER}`],
-        p2pListen: ['/ip4/127.0.0.1/tcp/0'],
-        p2pAnnounce: ['/ip4/203.0.113.5/tcp/26656'],
-        rpcLaddr: '0.0.0.0:8080',
-        mdns: true,
+        'p2p.bootstrap': [`/ip4/10.0.0.3/tcp/1/p2p/${PEER}`],
+        'p2p.listen': ['/ip4/127.0.0.1/tcp/0'],
+        'p2p.announce': ['/ip4/203.0.113.5/tcp/26656'],
+        'rpc.laddr': '0.0.0.0:8080',
+        'p2p.mdns': true,
       })
       expect(c.p2p).to.deep.equal({
         listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -299,29 +302,77 @@ describe('node/config', () => {
       expect(base.p2p.bootstrap).to.deep.equal([BOOT])
     })
 
-    it('no flags change nothing; an empty list clears', () => {
-      const base = { ...defaultConfig(), p2p: { ...defaultConfig().p2p, bootstrap: [BOOT], mdns: true } }
-      expect(applyFlags(base, {})).to.deep.equal(base)
-      expect(applyFlags(base, { bootstrap: [] }).p2p.bootstrap).to.deep.equal([])
+    it('every field has a flag: mempool, consensus, metrics, log, the rpc limits', () => {
+      const c = applyFlags(defaultConfig(), {
+        'mempool.max_txs': 7,
+        'mempool.max_nonce_ahead': 0,
+        'consensus.view_change_timeout_ms': 500,
+        'consensus.pipeline_depth': 1,
+        'metrics.enabled': true,
+        'metrics.laddr': '127.0.0.1:0',
+        'log.level': 'debug',
+        'log.format': 'json',
+        'rpc.max_connections_per_ip': 8,
+      })
+      expect(c.mempool).to.deep.equal({ ...defaultConfig().mempool, maxTxs: 7, maxNonceAhead: 0 })
+      expect(c.consensus).to.deep.equal({
+        ...defaultConfig().consensus,
+        viewChangeTimeoutMs: 500,
+        pipelineDepth: 1,
+      })
+      expect(c.metrics).to.deep.equal({ enabled: true, laddr: '127.0.0.1:0' })
+      expect(c.log).to.deep.equal({ level: 'debug', format: 'json' })
+      expect(c.rpc.maxConnectionsPerIp).to.equal(8)
+      // one entry per config.json field, each with its flag
+      const file = configToFile(defaultConfig())
+      const paths = Object.entries(file).flatMap(([section, fields]) =>
+        Object.keys(fields ?? {}).map((key) => `${section}.${key}`),
+      )
+      expect(CONFIG_FIELDS.map((f) => f.path)).to.deep.equal(paths)
+      expect(CONFIG_FIELDS.find((f) => f.path === 'log.level')?.choices).to.include('debug')
+      expect(flagName('p2p.bootstrap')).to.equal('--bootstrap')
+      expect(flagName('mempool.ttl_ms')).to.equal('--mempool.ttl_ms')
     })
 
-    it('bad flag values are ConfigErrors naming the flag', () => {
+    it('no flags change nothing; an empty list clears; false turns a switch off', () => {
+      const base = { ...defaultConfig(), p2p: { ...defaultConfig().p2p, bootstrap: [BOOT], mdns: true } }
+      expect(applyFlags(base, {})).to.deep.equal(base)
+      expect(applyFlags(base, { 'p2p.bootstrap': [] }).p2p.bootstrap).to.deep.equal([])
+      expect(applyFlags(base, { 'p2p.mdns': false }).p2p.mdns).to.equal(false)
+    })
+
+    it('bad flag values are FlagErrors naming the flag (or the name given for it)', () => {
       expectConfigError(
-        () => applyFlags(defaultConfig(), { bootstrap: ['/ip4/1.2.3.4/tcp/1'] }),
+        () => applyFlags(defaultConfig(), { 'p2p.bootstrap': ['/ip4/1.2.3.4/tcp/1'] }),
         /^--bootstrap: /,
       )
       expectConfigError(
-        () => applyFlags(defaultConfig(), { p2pListen: ['nope'] }),
+        () => applyFlags(defaultConfig(), { 'p2p.listen': ['nope'] }),
         /^--p2p.listen: invalid multiaddr/,
       )
       expectConfigError(
-        () => applyFlags(defaultConfig(), { p2pAnnounce: ['/ip4/1.2.3.4'] }),
+        () => applyFlags(defaultConfig(), { 'p2p.announce': ['/ip4/1.2.3.4'] }),
         /^--p2p.announce: /,
       )
       expectConfigError(
-        () => applyFlags(defaultConfig(), { rpcLaddr: 'localhost' }),
+        () => applyFlags(defaultConfig(), { 'rpc.laddr': 'localhost' }),
         /^--rpc.laddr: must be HOST:PORT/,
       )
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { 'consensus.pipeline_depth': 5 }),
+        /^--consensus.pipeline_depth: Too big/,
+      )
+      expectConfigError(() => applyFlags(defaultConfig(), { 'mempool.max_txs': 0 }), /^--mempool.max_txs: /)
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { 'mempool.ttl_ms': 0 }, () => 'PBFT_MEMPOOL_TTL_MS'),
+        /^PBFT_MEMPOOL_TTL_MS: /,
+      )
+      // a check across two fields names the one the flags left to config.json
+      expectConfigError(
+        () => applyFlags(defaultConfig(), { 'consensus.view_change_timeout_ms': 60_000 }),
+        /^consensus.view_change_timeout_max_ms \(config.json\): must be >= view_change_timeout_ms \(60000\)/,
+      )
+      expect(() => applyFlags(defaultConfig(), { 'mempool.max_txs': 0 })).to.throw(FlagError)
     })
   })
 })

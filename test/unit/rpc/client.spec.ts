@@ -80,7 +80,7 @@ describe('rpc/client', () => {
     try {
       const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`
       const timeout = await rejection(new RpcClient(slowUrl).call('status', undefined, { timeoutMs: 100 }))
-      expect(timeout).to.include({ kind: 'transport', message: `no answer from ${slowUrl}: timed out` })
+      expect(timeout).to.include({ kind: 'timeout', message: `no answer from ${slowUrl}: timed out` })
       const http = await rejection(new RpcClient(bad.url).call('status'))
       expect(http).to.include({ kind: 'http', message: `${bad.url} answered HTTP 502` })
       const protocol = await rejection(new RpcClient(notRpc.url).call('status'))
@@ -93,5 +93,8 @@ describe('rpc/client', () => {
 
   it('refuses an invalid URL', () => {
     expect(() => new RpcClient('not a url')).to.throw(RpcClientError, 'invalid RPC URL')
+    // `localhost:26657` parses as a URL of scheme "localhost:"; only http(s) is a node's RPC.
+    expect(() => new RpcClient('localhost:26657')).to.throw(RpcClientError, 'invalid RPC URL')
+    expect(() => new RpcClient('https://node.example:443/')).not.to.throw()
   })
 })
