@@ -25,6 +25,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
   'rpc.max_connections_per_ip': { arg: '<n>', help: 'most open RPC connections from one address (1-4096)' },
   'rpc.header_timeout_ms': { arg: '<ms>', help: "a request's headers must arrive within this" },
   'rpc.body_timeout_ms': { arg: '<ms>', help: "a request's body must arrive within this after its headers" },
+  'rpc.cors_allowed_origins': {
+    arg: '<origins>',
+    help: "comma-separated origins browsers may call the RPC from ('*' for any, '' for none)",
+  },
   'metrics.enabled': { arg: '[bool]', help: 'serve Prometheus metrics at GET /metrics' },
   'metrics.laddr': { arg: '<host:port>', help: 'metrics listen address' },
   'mempool.max_txs': { arg: '<n>', help: 'most pending txs held at once' },

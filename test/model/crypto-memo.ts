@@ -19,27 +19,33 @@ export function memoizeEd25519(): void {
     for (const p of parts) h.update(p)
     return h.digest('base64')
   }
-  const memoSign = (algorithm: null, data: NodeJS.ArrayBufferView, key: KeyObject): Buffer => {
-    let byKey = signs.get(key)
-    if (byKey === undefined) signs.set(key, (byKey = new Map()))
-    const id = digest(data)
-    let sig = byKey.get(id)
-    if (sig === undefined) byKey.set(id, (sig = sign(algorithm, data, key)))
-    return sig
-  }
+  const memoSign = (algorithm: null, data: NodeJS.ArrayBufferView, key: KeyObject): Buffer =>
+    remember(signs, key, digest(data), () => sign(algorithm, data, key))
   const memoVerify = (
     algorithm: null,
     data: NodeJS.ArrayBufferView,
     key: KeyObject,
     signature: NodeJS.ArrayBufferView,
-  ): boolean => {
-    let byKey = verifies.get(key)
-    if (byKey === undefined) verifies.set(key, (byKey = new Map()))
-    const id = digest(data, signature)
-    let ok = byKey.get(id)
-    if (ok === undefined) byKey.set(id, (ok = verify(algorithm, data, key, signature)))
-    return ok
-  }
+  ): boolean =>
+    remember(verifies, key, digest(data, signature), () => verify(algorithm, data, key, signature))
   Object.assign(crypto, { sign: memoSign, verify: memoVerify })
   syncBuiltinESMExports()
+}
+
+function remember<K extends object, V>(
+  cache: WeakMap<K, Map<string, V>>,
+  key: K,
+  id: string,
+  compute: () => V,
+): V {
+  let byKey = cache.get(key)
+  if (byKey === undefined) {
+    byKey = new Map()
+    cache.set(key, byKey)
+  }
+  const known = byKey.get(id)
+  if (known !== undefined) return known
+  const value = compute()
+  byKey.set(id, value)
+  return value
 }

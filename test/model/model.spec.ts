@@ -12,7 +12,10 @@ import { expect } from 'chai'
 const CLI = join(dirname(fileURLToPath(import.meta.url)), 'cli.ts')
 
 function check(...args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [...process.execArgv, CLI, ...args], { encoding: 'utf8', timeout: 600_000 })
+  const r = spawnSync(process.execPath, [...process.execArgv, CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  })
   return { status: r.status, out: `${r.stdout}${r.stderr}` }
 }
 

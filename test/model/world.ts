@@ -359,7 +359,8 @@ export class World {
    * O, which it may send to different replicas. Each to each honest replica, by name.
    */
   private byzantineMenu(): Map<string, Pending> {
-    if (this.menu?.seen !== this.byzSeen.size) this.menu = { seen: this.byzSeen.size, items: this.buildMenu() }
+    if (this.menu?.seen !== this.byzSeen.size)
+      this.menu = { seen: this.byzSeen.size, items: this.buildMenu() }
     return this.menu.items
   }
 
