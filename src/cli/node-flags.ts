@@ -21,6 +21,19 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
     help: "comma-separated /p2p/ multiaddrs of peers to dial ('' for none)",
   },
   'p2p.mdns': { arg: '[bool]', help: 'discover peers on the local network with mDNS' },
+  'p2p.validator_msg_rate': {
+    arg: '<n>',
+    help: "votes per second relayed from one validator (its budget's rate)",
+  },
+  'p2p.validator_msg_burst': { arg: '<n>', help: 'votes one validator may send at once above its rate' },
+  'p2p.validator_view_change_rate': {
+    arg: '<n>',
+    help: 'VIEW-CHANGE/NEW-VIEW per second from one validator',
+  },
+  'p2p.validator_view_change_burst': {
+    arg: '<n>',
+    help: 'VIEW-CHANGE/NEW-VIEW one validator may send at once',
+  },
   'rpc.laddr': { arg: '<host:port>', help: 'JSON-RPC listen address (port 0: any free port)' },
   'rpc.max_connections_per_ip': { arg: '<n>', help: 'most open RPC connections from one address (1-4096)' },
   'rpc.header_timeout_ms': { arg: '<ms>', help: "a request's headers must arrive within this" },

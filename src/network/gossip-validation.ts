@@ -33,6 +33,10 @@ export const GossipErrorCode = {
   stale: 'stale',
   /** VIEW-CHANGE / NEW-VIEW for a view below this node's current view */
   stale_view: 'stale_view',
+  /** consensus message for a view too far above this node's (docs/PROTOCOL.md §3.7) */
+  far_view: 'far_view',
+  /** its signer used up its per-validator budget (docs/PROTOCOL.md §2.5); not verified */
+  rate_limited: 'rate_limited',
   /** a tx names another chain */
   wrong_chain: 'wrong_chain',
   /** a tx signature does not verify */

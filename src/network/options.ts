@@ -112,6 +112,39 @@ export const defaultReconnectOptions: ReconnectOptions = {
   dialTimeoutMs: 5_000,
 }
 
+/** A token bucket's size: refills at `ratePerSec` messages per second, holds at most `burst`. */
+export interface MessageBudget {
+  readonly ratePerSec: number
+  readonly burst: number
+}
+
+/**
+ * What one validator's signed consensus messages may cost this node (docs/PROTOCOL.md §2.5): the
+ * validators' +1,000,000 score keeps them connected whatever they send, so valid but useless
+ * messages are bounded here instead. Two groups because their costs differ by an order of magnitude:
+ * a vote is one signature check, a VIEW-CHANGE up to 1 + 5 quorums of them.
+ */
+export interface ValidatorBudgets {
+  /** PRE-PREPARE, PREPARE, COMMIT and REJECT */
+  readonly votes: MessageBudget
+  /** VIEW-CHANGE and NEW-VIEW */
+  readonly viewChanges: MessageBudget
+}
+
+/**
+ * Generous on purpose: a budget an honest validator hits drops its votes. An honest validator signs
+ * at most 2 votes per block per view (PRE-PREPARE or PREPARE, then COMMIT; a REJECT instead of a
+ * PREPARE), one VIEW-CHANGE per view (re-sent at most once per view-change timeout) and, as primary,
+ * one NEW-VIEW per view. A devnet on this 2-core machine makes ~15 blocks/s at most, ~30 votes/s per
+ * validator; 500/s is 250 blocks/s, and the burst covers a restart's re-sends many times over. The
+ * price is what a validator may cost within it (docs/PROTOCOL.md §2.5): operators who know their
+ * chain's block rate can lower it.
+ */
+export const defaultValidatorBudgets: ValidatorBudgets = {
+  votes: { ratePerSec: 500, burst: 1_000 },
+  viewChanges: { ratePerSec: 5, burst: 50 },
+}
+
 export const defaultSyncOptions: SyncOptions = {
   maxBlocksPerRequest: 64,
   requestTimeoutMs: 15_000,

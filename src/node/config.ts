@@ -6,6 +6,7 @@ import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 import { defaultMempoolOptions } from '../mempool/options.js'
+import { defaultValidatorBudgets } from '../network/options.js'
 import { originProblem } from '../rpc/cors.js'
 import { DEFAULT_RPC_LIMITS } from '../rpc/options.js'
 
@@ -96,6 +97,7 @@ const hostPort = z.string().superRefine((text, ctx) => {
 })
 
 const positiveInt = z.number().int().positive()
+const positiveNumber = z.number().positive()
 const nonNegativeInt = z.number().int().nonnegative()
 
 interface AddressOptions {
@@ -135,6 +137,15 @@ const sections = {
       /** full /p2p/ multiaddrs dialled at start and re-dialled with backoff when lost */
       bootstrap: multiaddrList('bootstrap').default(() => []),
       mdns: z.boolean().default(false),
+      // What one genesis validator's consensus messages may cost this node (docs/PROTOCOL.md §2.5).
+      // The network layer owns the defaults and says why they are what they are (ValidatorBudgets).
+      /** PRE-PREPARE/PREPARE/COMMIT/REJECT per second sustained, per validator */
+      validator_msg_rate: positiveNumber.default(defaultValidatorBudgets.votes.ratePerSec),
+      /** … and at once, after a quiet spell */
+      validator_msg_burst: positiveInt.default(defaultValidatorBudgets.votes.burst),
+      /** VIEW-CHANGE/NEW-VIEW per second sustained, per validator */
+      validator_view_change_rate: positiveNumber.default(defaultValidatorBudgets.viewChanges.ratePerSec),
+      validator_view_change_burst: positiveInt.default(defaultValidatorBudgets.viewChanges.burst),
     })
     .prefault({}),
   // The RPC server owns these defaults and documents each limit (RpcLimits); this is their file form.

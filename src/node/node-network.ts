@@ -4,7 +4,7 @@ import { encodeBlock, encodeCertificate } from '../codec/chain.js'
 import { CONSENSUS_KINDS, type ConsensusMessage, decodeConsensusMessage } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { createNetwork, type Network } from '../network/network.js'
-import type { NetworkInit } from '../network/options.js'
+import type { NetworkInit, ValidatorBudgets } from '../network/options.js'
 import type { NodeConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
@@ -66,6 +66,14 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
   // Tx batches are admitted by the tx topic's validator; subscribing is what joins the topic.
   network.subscribe('tx', () => {})
   return network
+}
+
+/** config.json's p2p budget fields (docs/HOME.md "p2p") as the gossip validators take them. */
+export function validatorBudgets(p2p: NodeConfig['p2p']): ValidatorBudgets {
+  return {
+    votes: { ratePerSec: p2p.validatorMsgRate, burst: p2p.validatorMsgBurst },
+    viewChanges: { ratePerSec: p2p.validatorViewChangeRate, burst: p2p.validatorViewChangeBurst },
+  }
 }
 
 /**

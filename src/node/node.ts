@@ -21,7 +21,7 @@ import { EvidencePool } from './evidence-pool.js'
 import { loadHome } from './home.js'
 import type { Logger } from './logger.js'
 import { NodeMetrics } from './metrics.js'
-import { openNodeNetwork } from './node-network.js'
+import { openNodeNetwork, validatorBudgets } from './node-network.js'
 import { BlockProposer } from './proposer.js'
 import { NodeRpcBackend } from './rpc-backend.js'
 import { MAX_CLOCK_DRIFT_MS, SpeculativeExecutions } from './speculative.js'
@@ -200,6 +200,7 @@ export class PbftNode {
         validators: this.validators,
         tipHeight: () => this.store.tip().height,
         currentView: () => driver.status().view,
+        budgets: validatorBudgets(this.config.p2p),
         mempool: this.mempool,
         signatures: this.app.signatures,
         onTxsAdmitted: () => this.txs.admitted(),

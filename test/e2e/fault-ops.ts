@@ -136,13 +136,21 @@ export class FaultNet {
 
   private constructor(readonly net: TestNet) {}
 
-  /** Creates the homes; starts the nodes named by `start` (default all validators). */
+  /**
+   * Creates the homes; `configure` may edit them (e.g. patchConfig) before the nodes named by
+   * `start` (default all validators) start.
+   */
   static async create(
     validators = 4,
-    opts: { observers?: number; start?: (node: TestNode, i: number) => boolean } = {},
+    opts: {
+      observers?: number
+      start?: (node: TestNode, i: number) => boolean
+      configure?: (node: TestNode) => void
+    } = {},
   ): Promise<FaultNet> {
     const net = await TestNet.create(validators, opts.observers ?? 0)
     useFastConsensus(net)
+    if (opts.configure !== undefined) for (const n of net.nodes) opts.configure(n)
     const fn = new FaultNet(net)
     // Safety net: no node process outlives the test run, even when mocha exits mid-test.
     const killAll = (): void => {

@@ -1,9 +1,12 @@
 import type { GossipValidators } from '../gossip-validation.js'
-import { createHeightMessageValidator, type ViewGossipComponents } from './consensus.js'
+import { defaultValidatorBudgets } from '../options.js'
+import { ValidatorBudget } from './budget.js'
+import { type ConsensusGossipComponents, createHeightMessageValidator } from './consensus.js'
 import { createNewViewValidator } from './newview.js'
 import { createTxValidator, type TxGossipComponents } from './tx.js'
 import { createViewChangeValidator } from './viewchange.js'
 
+export * from './budget.js'
 export * from './consensus.js'
 export * from './newview.js'
 export * from './tx.js'
@@ -13,20 +16,25 @@ export * from './viewchange.js'
  * Everything the topic validators read (js-libp2p style components): narrow interfaces, so the
  * network layer needs nothing from the node and tests pass in-memory fakes.
  */
-export type GossipValidationComponents = TxGossipComponents & ViewGossipComponents
+export type GossipValidationComponents = TxGossipComponents & ConsensusGossipComponents
 
 /**
  * The validator of every topic (docs/PROTOCOL.md §2.3, §3.3, §3.7). The GossipValidators type makes
- * leaving a topic out a compile error.
+ * leaving a topic out a compile error. The consensus topics share one set of per-validator budgets
+ * (§2.5): a validator's votes spend one bucket whatever topic they come on.
  */
 export function createGossipValidators(components: GossipValidationComponents): GossipValidators {
+  const budget = new ValidatorBudget(
+    components.budgets ?? defaultValidatorBudgets,
+    components.now ?? (() => performance.now()),
+  )
   return {
     tx: createTxValidator(components),
-    preprepare: createHeightMessageValidator('preprepare', components),
-    prepare: createHeightMessageValidator('prepare', components),
-    commit: createHeightMessageValidator('commit', components),
-    reject: createHeightMessageValidator('reject', components),
-    viewchange: createViewChangeValidator(components),
-    newview: createNewViewValidator(components),
+    preprepare: createHeightMessageValidator('preprepare', components, budget),
+    prepare: createHeightMessageValidator('prepare', components, budget),
+    commit: createHeightMessageValidator('commit', components, budget),
+    reject: createHeightMessageValidator('reject', components, budget),
+    viewchange: createViewChangeValidator(components, budget),
+    newview: createNewViewValidator(components, budget),
   }
 }

@@ -1,17 +1,11 @@
-import { GossipErrorCode, type GossipValidator } from '../gossip-validation.js'
-import { createConsensusValidator, type StalenessRule, type ViewGossipComponents } from './consensus.js'
+import type { GossipValidator } from '../gossip-validation.js'
+import type { ValidatorBudget } from './budget.js'
+import { type ConsensusGossipComponents, createConsensusValidator, viewRule } from './consensus.js'
 
-/**
- * VIEW-CHANGE for a view below this node's: the view change it asks for is over here. Verifying one
- * costs its checkpoint certificate and every prepared certificate (a quorum of signatures each), so
- * old ones are not relayed: replaying them would make every node pay that again.
- */
-export function staleViewChange(
-  components: Pick<ViewGossipComponents, 'currentView'>,
-): StalenessRule<'viewchange'> {
-  return (msg) => (msg.newView < components.currentView() ? GossipErrorCode.stale_view : null)
-}
-
-export function createViewChangeValidator(components: ViewGossipComponents): GossipValidator {
-  return createConsensusValidator('viewchange', components, staleViewChange(components))
+/** VIEW-CHANGE: the shared checks, judged by the view it asks for (its new_view). */
+export function createViewChangeValidator(
+  components: ConsensusGossipComponents,
+  budget: ValidatorBudget,
+): GossipValidator {
+  return createConsensusValidator('viewchange', components, viewRule(components), budget)
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'chai'
+import { cpuSeconds, runQueueWaitSeconds } from '../../../bench/cluster.js'
 import {
   type ConsensusMessage,
   encodeConsensusMessage,
@@ -12,7 +13,7 @@ import { createNetwork } from '../../../src/network/network.js'
 import { acceptAllGossip } from '../../fixtures/gossip.js'
 import { waitFor } from '../../helpers/wait.js'
 import { E2E_CHAIN, FaultNet } from '../fault-ops.js'
-import { gossipCount, type TestNode } from '../harness.js'
+import { gossipCount, patchConfig, type TestNode } from '../harness.js'
 import { LoadDriver } from '../load-driver.js'
 import { ByzantineProcess } from './process.js'
 
@@ -21,6 +22,28 @@ import { ByzantineProcess } from './process.js'
  * switches in the shipped node. Three honest `pbft start` processes must stay safe (history checker
  * clean) and live (txs final under load) and must reject / penalise the offender.
  */
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** One reading of the honest nodes (index i: the i-th node) for the budget test's phases. */
+interface Sample {
+  at: number
+  /** utime + stime, s */
+  cpu: number[]
+  /** time runnable but waiting for a CPU, s */
+  wait: number[]
+  heights: number[]
+}
+
+/** Node i's CPU and run-queue wait per second of wall time, and its blocks, between two samples. */
+function rates(a: Sample, b: Sample, i: number): { cpu: number; wait: number; blocks: number } {
+  const per = (x: number[], y: number[]) => (((y[i] ?? 0) - (x[i] ?? 0)) * 1000) / (b.at - a.at)
+  return {
+    cpu: per(a.cpu, b.cpu),
+    wait: per(a.wait, b.wait),
+    blocks: (b.heights[i] ?? 0) - (a.heights[i] ?? 0),
+  }
+}
 
 /** Load drivers of the running test: afterEach stops them also when the test failed before d.stop(). */
 const drivers: LoadDriver[] = []
@@ -62,6 +85,7 @@ function byzantineSuite(
     honest: () => TestNode[]
     spawnByz: (program: string, args?: string[]) => ByzantineProcess
   }) => void,
+  configure?: (node: TestNode) => void,
 ): void {
   describe(title, function () {
     this.timeout(90_000)
@@ -69,7 +93,10 @@ function byzantineSuite(
     let honest: TestNode[]
     const procs: ByzantineProcess[] = []
     before(async () => {
-      fn = await FaultNet.create(4, { start: (_n, i) => i !== byzIndex })
+      fn = await FaultNet.create(4, {
+        start: (_n, i) => i !== byzIndex,
+        ...(configure === undefined ? {} : { configure }),
+      })
       honest = fn.validators.filter((_n, i) => i !== byzIndex)
     })
     afterEach(async function () {
@@ -260,5 +287,127 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
         await outsider.stop()
       }
     })
+  })
+  /**
+   * The vote budget of this devnet's nodes (config.json p2p.validator_msg_rate). Its load (20 tx/s)
+   * makes at most 20 blocks/s, as blocks are made only when txs wait, so an honest validator sends at
+   * most 40 votes/s here whatever the machine; 100/s leaves room. The default (500/s) is sized for any
+   * load and lets 500 junk votes/s through, each verified twice and relayed by every node: on this
+   * 2-core machine, shared with other work, that is more CPU than a node gets (measured: 2 blocks
+   * during the flood instead of ~230), so the test uses the budget an operator would give this load.
+   */
+  const BUDGET_TEST_VOTE_RATE = 100
+
+  describe('per-validator budgets (honest nodes log at info, the default)', () => {
+    // At debug every Ignored message is a log line: the CPU figures would measure the logger.
+    let level: string | undefined
+    before(() => {
+      level = process.env.PBFT_LOG_LEVEL
+      process.env.PBFT_LOG_LEVEL = 'info'
+    })
+    after(() => {
+      if (level === undefined) delete process.env.PBFT_LOG_LEVEL
+      else process.env.PBFT_LOG_LEVEL = level
+    })
+
+    byzantineSuite(
+      'a validator sending valid but useless messages (validator 3)',
+      3,
+      ({ fn, honest, spawnByz }) => {
+        it('1,000 signed junk msg/s for 20 s under load: rate limited, honest nodes keep finalizing', async function () {
+          this.timeout(180_000)
+          const PHASE_MS = 20_000
+          const nodes = honest()
+          const byz = spawnByz('junk', [
+            '--duration-ms',
+            '150000',
+            '--rate',
+            '1000',
+            '--flood-ms',
+            String(PHASE_MS),
+          ])
+          await waitFor(() => byz.count('joined') > 0, {
+            timeoutMs: 20_000,
+            intervalMs: 100,
+            message: 'the junk validator joined',
+          })
+          const d = load(205, nodes)
+          await d.waitForAcks(10, 30_000)
+          /** CPU and run-queue wait of each honest node (utime+stime and schedstat, Linux /proc), heights. */
+          const sample = async (): Promise<Sample> => ({
+            at: Date.now(),
+            cpu: nodes.map((n) => cpuSeconds(n.child?.pid) ?? Number.NaN),
+            wait: nodes.map((n) => runQueueWaitSeconds(n.child?.pid) ?? Number.NaN),
+            heights: await Promise.all(nodes.map((n) => n.height())),
+          })
+          const counts = (reason: string) =>
+            Promise.all(nodes.map((n) => gossipCount(n, { result: 'ignore', reason })))
+
+          // Clean phase: the same load, the junk validator connected but silent. Its length is the
+          // scenario (as long as the flood), not a wait for a condition.
+          const clean0 = await sample()
+          await sleep(PHASE_MS)
+          const clean1 = await sample()
+          const limited0 = await counts('rate_limited')
+          const far0 = await counts('far_view')
+
+          byz.signal('SIGUSR1')
+          await waitFor(() => byz.count('flood-start') > 0, {
+            timeoutMs: 10_000,
+            intervalMs: 20,
+            message: 'the flood started',
+          })
+          const flood0 = await sample()
+          await sleep(PHASE_MS) // the flood's length: the scenario, as above
+          const flood1 = await sample()
+          await waitFor(() => byz.count('flood-end') > 0, {
+            timeoutMs: 15_000,
+            intervalMs: 100,
+            message: 'the flood ended',
+          })
+          const limited = (await counts('rate_limited')).map((c, i) => c - (limited0[i] ?? 0))
+          const far = (await counts('far_view')).map((c, i) => c - (far0[i] ?? 0))
+          const history = await d.stop()
+          await byz.stop()
+          await fn().check(history)
+
+          // The figures the issue asks for, printed and not asserted: CPU on a shared machine is
+          // noise-prone. A node's CPU is capped by its share of the machine, so the run-queue wait
+          // (runnable but not running) is printed too: when it is high, the ratio understates the cost.
+          const sent = byz.last('flood-end')
+          console.log(`  junk sent: ${JSON.stringify(sent)}`)
+          for (const [i, n] of nodes.entries()) {
+            const clean = rates(clean0, clean1, i)
+            const flood = rates(flood0, flood1, i)
+            console.log(
+              `  ${n.name}: CPU clean ${clean.cpu.toFixed(3)} s/s, flood ${flood.cpu.toFixed(3)} s/s, ` +
+                `ratio flood/clean ${(flood.cpu / clean.cpu).toFixed(2)}; run-queue wait clean ` +
+                `${clean.wait.toFixed(3)} s/s, flood ${flood.wait.toFixed(3)} s/s; blocks clean ${clean.blocks}, ` +
+                `flood ${flood.blocks}; ignored during the flood: rate_limited ${limited[i]}, far_view ${far[i]}`,
+            )
+          }
+          // The flood really happened (at least half the asked rate reached the network) …
+          expect(Number(sent?.delivered), 'junk messages delivered').to.be.at.least(PHASE_MS / 2)
+          // … the honest nodes kept finalizing during it …
+          for (const [i, n] of nodes.entries())
+            expect(rates(flood0, flood1, i).blocks, `${n.name} blocks during the flood`).to.be.at.least(1)
+          // … and dropped junk unverified: over-budget and far-view messages Ignored on every node.
+          for (const [i, n] of nodes.entries()) {
+            expect(limited[i], `${n.name} rate_limited`).to.be.greaterThan(0)
+            expect(far[i], `${n.name} far_view`).to.be.greaterThan(0)
+          }
+          const views = await fn().views(nodes)
+          expect(Math.max(...views), 'one validator’s VIEW-CHANGEs moved nobody').to.be.below(100)
+        })
+      },
+      (node) =>
+        patchConfig(node.home, (cfg) => {
+          cfg.p2p = {
+            ...(cfg.p2p as Record<string, unknown>),
+            validator_msg_rate: BUDGET_TEST_VOTE_RATE,
+            validator_msg_burst: 2 * BUDGET_TEST_VOTE_RATE,
+          }
+        }),
+    )
   })
 })

@@ -64,6 +64,11 @@ export class ByzantineProcess {
     return this.events.filter((e) => e.event === event).at(-1)
   }
 
+  /** Sends `signal` to the program (e.g. SIGUSR1: a program's cue to start misbehaving). */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal)
+  }
+
   async stop(): Promise<void> {
     const child = this.child
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return

@@ -107,10 +107,12 @@ describe('network/gossip-validation', () => {
       [
         'bad_signature_or_sender',
         'decode_failed',
+        'far_view',
         'invalid_signature',
         'malformed',
         'no_validator',
         'oversized',
+        'rate_limited',
         'stale',
         'stale_view',
         'unspecified',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { MAX_TXS_PER_BLOCK } from '../../../src/codec/limits.js'
+import { defaultValidatorBudgets } from '../../../src/network/options.js'
 import {
   applyFlags,
   CONFIG_FIELDS,
@@ -17,6 +18,7 @@ import {
   parseHostPort,
   saveConfig,
 } from '../../../src/node/config.js'
+import { validatorBudgets } from '../../../src/node/node-network.js'
 
 const PEER = '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp'
 const BOOT = `/ip4/10.0.0.2/tcp/26656/p2p/${PEER}`
@@ -52,6 +54,10 @@ describe('node/config', () => {
         announce: [],
         bootstrap: [],
         mdns: false,
+        validatorMsgRate: 500,
+        validatorMsgBurst: 1000,
+        validatorViewChangeRate: 5,
+        validatorViewChangeBurst: 50,
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -109,6 +115,33 @@ describe('node/config', () => {
       ])
     })
 
+    it('p2p: the per-validator budgets, in the gossip validators’ form', () => {
+      const c = parseConfig({ p2p: { validator_msg_rate: 50.5, validator_view_change_burst: 3 } })
+      expect(c.p2p).to.deep.equal({
+        ...defaultConfig().p2p,
+        validatorMsgRate: 50.5,
+        validatorViewChangeBurst: 3,
+      })
+      expect(validatorBudgets(c.p2p)).to.deep.equal({
+        votes: { ratePerSec: 50.5, burst: 1000 },
+        viewChanges: { ratePerSec: 5, burst: 3 },
+      })
+      expect(validatorBudgets(defaultConfig().p2p)).to.deep.equal(defaultValidatorBudgets)
+      expect(configToFile(c).p2p).to.include({ validator_msg_rate: 50.5, validator_view_change_burst: 3 })
+      expectConfigError(
+        () => parseConfig({ p2p: { validator_msg_rate: 0 } }),
+        /^config.json: p2p.validator_msg_rate: /,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { validator_msg_burst: 1.5 } }),
+        /^config.json: p2p.validator_msg_burst: /,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { validator_view_change_rate: -1 } }),
+        /^config.json: p2p.validator_view_change_rate: /,
+      )
+    })
+
     it('does not share default arrays between parses', () => {
       const a = parseConfig({})
       ;(a.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')
@@ -124,6 +157,10 @@ describe('node/config', () => {
         announce: ['/dns4/example.org/tcp/4000'],
         bootstrap: [BOOT],
         mdns: true,
+        validatorMsgRate: 200,
+        validatorMsgBurst: 400,
+        validatorViewChangeRate: 0.5,
+        validatorViewChangeBurst: 10,
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },
@@ -292,6 +329,7 @@ describe('node/config', () => {
         'p2p.mdns': true,
       })
       expect(c.p2p).to.deep.equal({
+        ...base.p2p,
         listen: ['/ip4/127.0.0.1/tcp/0'],
         announce: ['/ip4/203.0.113.5/tcp/26656'],
         bootstrap: [`/ip4/10.0.0.3/tcp/1/p2p/${PEER}`],

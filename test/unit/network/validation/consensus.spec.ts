@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
 import {
   type ConsensusMessage,
@@ -9,7 +11,11 @@ import {
 } from '../../../../src/codec/consensus.js'
 import type { Ed25519Signer } from '../../../../src/crypto/ed25519.js'
 import { TOPIC_KINDS } from '../../../../src/network/topics.js'
-import type { HeightKind } from '../../../../src/network/validation/index.js'
+import {
+  type HeightKind,
+  VIEW_CHANGE_VIEWS_AHEAD,
+  VOTE_VIEWS_AHEAD,
+} from '../../../../src/network/validation/index.js'
 import {
   CHAIN,
   GENESIS_HASH,
@@ -86,6 +92,16 @@ const HEIGHT_KINDS: readonly HeightKind[] = ['preprepare', 'prepare', 'commit', 
 const enc = encodeConsensusMessage
 
 describe('network/validation/consensus', () => {
+  it('VOTE_VIEWS_AHEAD mirrors the engine’s VIEWS_KEPT_AHEAD (votes the engine drops are not relayed)', () => {
+    const engine = readFileSync(
+      fileURLToPath(new URL('../../../../src/consensus/engine.ts', import.meta.url)),
+      'utf8',
+    )
+    const m = /^const VIEWS_KEPT_AHEAD = (\d+)$/m.exec(engine)
+    expect(m, 'VIEWS_KEPT_AHEAD in src/consensus/engine.ts').not.to.equal(null)
+    expect(VOTE_VIEWS_AHEAD).to.equal(Number(m?.[1]))
+  })
+
   it('registers a validator for every topic, and no checkpoint topic exists', () => {
     const f = new Fixture()
     expect(Object.keys(f.validators).sort()).to.deep.equal([...TOPIC_KINDS].sort())
@@ -106,11 +122,17 @@ describe('network/validation/consensus', () => {
         expect(await judge(v, enc(heightMessage(kind, 1)))).to.equal('ignore:stale')
       })
 
-      it('does not judge views: an old or future view is the engine’s business', async () => {
+      it('ignores views more than VOTE_VIEWS_AHEAD (8) above ours (far_view), not older ones', async () => {
         const f = new Fixture()
         f.view = 50
-        expect(await judge(f.validators[kind], enc(heightMessage(kind, 1, { view: 3 })))).to.equal('accept')
-        expect(await judge(f.validators[kind], enc(heightMessage(kind, 1, { view: 90 })))).to.equal('accept')
+        const v = f.validators[kind]
+        // an old view is the engine's business (it keeps the last 3)
+        expect(await judge(v, enc(heightMessage(kind, 1, { view: 3 })))).to.equal('accept')
+        expect(await judge(v, enc(heightMessage(kind, 1, { view: 58 })))).to.equal('accept')
+        expect(await judge(v, enc(heightMessage(kind, 1, { view: 59 })))).to.equal('ignore:far_view')
+        expect(await judge(v, enc(heightMessage(kind, 1, { view: 90 })))).to.equal('ignore:far_view')
+        f.view = 90
+        expect(await judge(v, enc(heightMessage(kind, 1, { view: 90 })))).to.equal('accept')
       })
 
       it('rejects bytes that are not this kind (malformed)', async () => {
@@ -123,17 +145,17 @@ describe('network/validation/consensus', () => {
         expect(await judge(v, bytes.subarray(0, bytes.length - 1))).to.equal('reject:malformed')
       })
 
-      it('rejects a forged signature or a sender outside the set, stale or not', async () => {
+      it('rejects a forged signature or a sender outside the set; a stale one is only ignored', async () => {
         const f = new Fixture()
         f.tip = 5
         const v = f.validators[kind]
         expect(await judge(v, enc(heightMessage(kind, 6, { signer: outsider })))).to.equal(
           'reject:bad_signature_or_sender',
         )
-        // the signature is checked before staleness: a forgery is penalised whatever our height
-        expect(await judge(v, enc(heightMessage(kind, 2, { signer: outsider })))).to.equal(
-          'reject:bad_signature_or_sender',
-        )
+        // staleness is checked before the signature (replays of old messages cost no verification),
+        // so a stale forgery is ignored like a stale genuine message
+        expect(await judge(v, enc(heightMessage(kind, 2, { signer: outsider })))).to.equal('ignore:stale')
+        expect(f.validatorSet.verifies).to.equal(1)
         if (kind !== 'preprepare') {
           expect(await judge(v, enc(heightMessage(kind, 6, { sender: 4, signer: outsider })))).to.equal(
             'reject:bad_signature_or_sender',
@@ -144,6 +166,26 @@ describe('network/validation/consensus', () => {
   }
 
   describe('cheap checks before the signature', () => {
+    it('stale heights and far views are ignored without a signature check', async () => {
+      const f = new Fixture()
+      f.tip = 10
+      f.view = 4
+      const set = f.validatorSet
+      for (const kind of HEIGHT_KINDS) {
+        expect(await judge(f.validators[kind], enc(heightMessage(kind, 3)))).to.equal('ignore:stale')
+        expect(await judge(f.validators[kind], enc(heightMessage(kind, 11, { view: 13 })))).to.equal(
+          'ignore:far_view',
+        )
+      }
+      expect(await judge(f.validators.viewchange, enc(viewChange(1, 3)))).to.equal('ignore:stale_view')
+      expect(
+        await judge(f.validators.viewchange, enc(viewChange(1, 4 + VIEW_CHANGE_VIEWS_AHEAD + 1))),
+      ).to.equal('ignore:far_view')
+      f.view = 9
+      expect(await judge(f.validators.newview, enc(newView(5)))).to.equal('ignore:stale_view')
+      expect(set.verifies).to.equal(0)
+    })
+
     it('decoding, sender index and PRE-PREPARE primary are checked without a signature check', async () => {
       const f = new Fixture()
       const set = f.validatorSet
@@ -177,12 +219,21 @@ describe('network/validation/consensus', () => {
       expect(await judge(f.validators.viewchange, enc(viewChange(3, 1)))).to.equal('accept')
     })
 
-    it('rejects a forgery (even for an old view), an invalid one, or another kind', async () => {
+    it('ignores views more than VIEW_CHANGE_VIEWS_AHEAD above ours (far_view)', async () => {
+      const f = new Fixture()
+      f.view = 2
+      const v = f.validators.viewchange
+      expect(await judge(v, enc(viewChange(1, 2 + VIEW_CHANGE_VIEWS_AHEAD)))).to.equal('accept')
+      expect(await judge(v, enc(viewChange(1, 3 + VIEW_CHANGE_VIEWS_AHEAD)))).to.equal('ignore:far_view')
+      expect(await judge(v, enc(viewChange(1, Number.MAX_SAFE_INTEGER)))).to.equal('ignore:far_view')
+    })
+
+    it('rejects a forgery, an invalid one, or another kind; a stale forgery is ignored', async () => {
       const f = new Fixture()
       f.view = 4
       const v = f.validators.viewchange
       expect(await judge(v, enc(viewChange(1, 5, outsider)))).to.equal('reject:bad_signature_or_sender')
-      expect(await judge(v, enc(viewChange(1, 2, outsider)))).to.equal('reject:bad_signature_or_sender')
+      expect(await judge(v, enc(viewChange(1, 2, outsider)))).to.equal('ignore:stale_view')
       // new_view ≥ 1 (docs/PROTOCOL.md §3.6)
       f.view = 0
       expect(await judge(v, enc(viewChange(1, 0)))).to.equal('reject:bad_signature_or_sender')
@@ -208,14 +259,24 @@ describe('network/validation/consensus', () => {
       expect(await judge(f.validators.newview, enc(newView(1)))).to.equal('accept')
     })
 
-    it('rejects one not from the primary, short of a quorum, or forged — even for an old view', async () => {
+    it('rejects one not from the primary, short of a quorum, or forged; ignores a stale forgery', async () => {
       const f = new Fixture()
       const v = f.validators.newview
       expect(await judge(v, enc(newView(1, { sender: 2 })))).to.equal('reject:bad_signature_or_sender')
       expect(await judge(v, enc(newView(1, { from: [0, 1] })))).to.equal('reject:bad_signature_or_sender')
       expect(await judge(v, enc(newView(1, { signer: outsider })))).to.equal('reject:bad_signature_or_sender')
       f.view = 3
-      expect(await judge(v, enc(newView(1, { signer: outsider })))).to.equal('reject:bad_signature_or_sender')
+      expect(await judge(v, enc(newView(1, { signer: outsider })))).to.equal('ignore:stale_view')
+    })
+
+    it('ignores views more than VIEW_CHANGE_VIEWS_AHEAD above ours (far_view)', async () => {
+      const f = new Fixture()
+      const far = 1 + VIEW_CHANGE_VIEWS_AHEAD
+      const set = f.validatorSet
+      expect(await judge(f.validators.newview, enc(newView(far)))).to.equal('ignore:far_view')
+      expect(set.verifies).to.equal(0)
+      f.view = far - VIEW_CHANGE_VIEWS_AHEAD
+      expect(await judge(f.validators.newview, enc(newView(far)))).to.equal('accept')
     })
   })
 })

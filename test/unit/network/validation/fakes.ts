@@ -7,6 +7,7 @@ import {
   type GossipValidator,
   type GossipValidators,
 } from '../../../../src/network/gossip-validation.js'
+import type { ValidatorBudgets } from '../../../../src/network/options.js'
 import {
   createGossipValidators,
   type GossipValidationComponents,
@@ -58,10 +59,11 @@ export class CountingValidatorSet extends ValidatorSet {
 
 export const signers = makeSigners(4)
 
-/** The node's validators over fakes: tip height and view are settable, admissions recorded. */
+/** The node's validators over fakes: tip height, view and clock (ms) are settable, admissions recorded. */
 export class Fixture {
   tip = 0
   view = 0
+  clock = 0
   readonly admitted: number[] = []
   readonly mempool = new FakePool()
   readonly signatures = new FakeSignatures()
@@ -71,12 +73,14 @@ export class Fixture {
   readonly components: GossipValidationComponents
   readonly validators: GossipValidators
 
-  constructor(chainId = CHAIN) {
+  constructor(opts: { chainId?: string; budgets?: ValidatorBudgets } = {}) {
     this.components = {
-      chainId,
+      chainId: opts.chainId ?? CHAIN,
       validators: this.validatorSet,
       tipHeight: () => this.tip,
       currentView: () => this.view,
+      ...(opts.budgets === undefined ? {} : { budgets: opts.budgets }),
+      now: () => this.clock,
       mempool: this.mempool,
       signatures: this.signatures,
       onTxsAdmitted: (count) => this.admitted.push(count),
