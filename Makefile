@@ -43,11 +43,7 @@ test: test-deps lint build
 test-unit: $(STAMP)
 	npx mocha $(UNIT_SPECS)
 
-test-# bounded exhaustive exploration of the engine at the large bound (the small one runs in make test)
-check-model: $(STAMP)
-	npx tsx test/model/cli.ts --bound large
-
-sim: $(STAMP)
+test-sim: $(STAMP)
 	npx mocha $(SIM_SPECS)
 
 test-e2e: build
