@@ -34,6 +34,7 @@ const FAULTS = [
 ] as const
 type Fault = (typeof FAULTS)[number]
 
+// The soak runs for many minutes: only in `make test-long` (PBFT_LONG=1), never in `make test`.
 const longOnly = process.env.PBFT_LONG === '1' ? describe : describe.skip
 
 longOnly('soak: random faults under steady load, history checker at the end', function () {
