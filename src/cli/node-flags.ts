@@ -70,6 +70,14 @@ function integerOption(value: string): number {
   return n
 }
 
+/** A decimal number such as 0.5 or 500 (a rate); the schema checks its range. */
+function numberOption(value: string): number {
+  const n = Number(value)
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n))
+    throw new InvalidArgumentError('Expected a number.')
+  return n
+}
+
 function flagOption(field: ConfigField): Option {
   const flag = flagName(field.path)
   const { arg, help } = FLAG_HELP[field.path]
@@ -79,6 +87,7 @@ function flagOption(field: ConfigField): Option {
   if (field.kind === 'list') return option.argParser(listOption)
   if (field.kind === 'boolean') return option.argParser(booleanOption)
   if (field.kind === 'integer') return option.argParser(integerOption)
+  if (field.kind === 'number') return option.argParser(numberOption)
   return field.choices === undefined ? option : option.choices(field.choices)
 }
 

@@ -338,7 +338,7 @@ type FieldValue<P extends ConfigPath> = P extends `${infer S extends SectionName
 export type NodeFlags = { readonly [P in ConfigPath]?: FieldValue<P> }
 
 /** How a field's value is written on a command line. */
-export type ConfigFieldKind = 'list' | 'boolean' | 'integer' | 'string'
+export type ConfigFieldKind = 'list' | 'boolean' | 'integer' | 'number' | 'string'
 
 /** One config.json field, as the CLI offers it for a flag. */
 export interface ConfigField {
@@ -352,7 +352,7 @@ function fieldOf(path: ConfigPath, schema: z.ZodType): ConfigField {
   const inner = schema instanceof z.ZodDefault ? schema.unwrap() : schema
   if (inner instanceof z.ZodArray) return { path, kind: 'list' }
   if (inner instanceof z.ZodBoolean) return { path, kind: 'boolean' }
-  if (inner instanceof z.ZodNumber) return { path, kind: 'integer' }
+  if (inner instanceof z.ZodNumber) return { path, kind: inner.isInt ? 'integer' : 'number' }
   if (inner instanceof z.ZodEnum) return { path, kind: 'string', choices: inner.options.map(String) }
   return { path, kind: 'string' }
 }

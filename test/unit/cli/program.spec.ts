@@ -143,6 +143,12 @@ describe('cli/program', () => {
     const bad = await runPbft(['start', '--mempool.max_txs', 'lots'], [start])
     expect(bad.code).to.equal(2)
     expect(oneErrorLine(bad)).to.include("'--mempool.max_txs <n>' argument 'lots' is invalid")
+    // a rate is a decimal number, not only an integer
+    expect((await runPbft(['start', '--p2p.validator_msg_rate', '0.5'], [start])).code).to.equal(0)
+    expect(seen).to.deep.equal({ 'p2p.validator_msg_rate': 0.5 })
+    const badRate = await runPbft(['start', '--p2p.validator_msg_rate', '1e3'], [start])
+    expect(badRate.code).to.equal(2)
+    expect(oneErrorLine(badRate)).to.include("argument '1e3' is invalid. Expected a number.")
     await withEnv({ PBFT_MDNS: 'maybe' }, async () => {
       const r = await runPbft(['start'], [start])
       expect(r.code).to.equal(2)
