@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { request as httpRequest } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
+import { freshStatusPost } from '../helpers/fresh-post.js'
 import { waitFor, waitForValue } from '../helpers/wait.js'
 import { freePortBlock, patchConfig, runCli, TestNode } from './harness.js'
 
@@ -52,41 +52,14 @@ function halfOpenPost(port: number, localAddress: string): Promise<Abusive> {
   })
 }
 
-/** `status` over a fresh connection from `localAddress` (node:http, no pooling); its latency in ms. */
-function statusFrom(port: number, localAddress: string): Promise<number> {
-  const started = performance.now()
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'status' })
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        localAddress,
-        method: 'POST',
-        path: '/',
-        agent: false,
-        headers: { 'content-type': 'application/json', connection: 'close' },
-        timeout: 10_000,
-      },
-      (res) => {
-        let text = ''
-        res.on('data', (d: Buffer) => {
-          text += d.toString('utf8')
-        })
-        res.on('end', () => {
-          const parsed = JSON.parse(text) as { result?: { node_info?: unknown } }
-          if (res.statusCode !== 200 || parsed.result?.node_info === undefined) {
-            reject(new Error(`status answered ${res.statusCode}: ${text.slice(0, 200)}`))
-            return
-          }
-          resolve(performance.now() - started)
-        })
-      },
-    )
-    req.on('error', reject)
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')))
-    req.end(body)
-  })
+/** `status` over a fresh connection from `localAddress`; its latency in ms, once it answered a status. */
+async function statusFrom(port: number, localAddress: string): Promise<number> {
+  const { statusCode, body, ms } = await freshStatusPost(port, localAddress, 10_000)
+  const parsed = JSON.parse(body) as { result?: { node_info?: unknown } }
+  if (statusCode !== 200 || parsed.result?.node_info === undefined) {
+    throw new Error(`status answered ${statusCode}: ${body.slice(0, 200)}`)
+  }
+  return ms
 }
 
 /** Soft open-files limit of this process (mocha's), from /proc. */

@@ -1,33 +1,47 @@
 import { expect } from 'chai'
 import { MAX_PIPELINE_DEPTH } from '../../src/codec/limits.js'
+import { SimPool } from './pool.js'
+import type { SeedRange } from './range.js'
 import { BYZANTINE_FAULTS, NETWORK_FAULTS, parseFaults, runSimulation, type SimResult } from './simulation.js'
 
 /**
  * The fast slice of the deterministic simulation (docs/CONSENSUS.md "Simulator"): ~400 seeds, n = 4 and 7, every fault kind,
- * at the node's default pipelining depth K = 4 and at K = 1 and 2.
+ * at the node's default pipelining depth K = 4 and at K = 1 and 2. The seed ranges run in a pool of
+ * worker processes (one per core) that starts with the suite; each test awaits its own ranges.
  */
-function runRange(
-  from: number,
-  to: number,
-  validators: number,
-  faults: string,
-  depth = MAX_PIPELINE_DEPTH,
-): string[] {
-  const failed: string[] = []
-  for (let seed = from; seed <= to; seed++) {
-    const r = runSimulation({ seed, validators, faults: parseFaults(faults), pipelineDepth: depth })
-    if (r.failures.length > 0) {
-      failed.push(
-        `seed ${seed}: ${r.failures[0]} — replay: npx tsx test/sim/cli.ts --seeds ${seed}..${seed} ` +
-          `--validators ${validators} --faults ${faults} --depth ${depth} --trace`,
-      )
-    }
-  }
-  return failed
+const SLICE: Record<string, SeedRange[]> = {
+  'fault-free: every tx final, n = 4 and 7': [
+    { from: 1, to: 10, validators: 4, faults: 'none' },
+    { from: 1, to: 5, validators: 7, faults: 'none' },
+  ],
+  'n = 4, all fault kinds mixed: 150 seeds': [{ from: 1, to: 150, validators: 4, faults: 'all' }],
+  'n = 7, all fault kinds mixed: 60 seeds': [{ from: 1, to: 60, validators: 7, faults: 'all' }],
+  'K = 1 (no pipelining) and K = 2, all fault kinds mixed: 40 + 40 seeds': [
+    { from: 1, to: 40, validators: 4, faults: 'all', depth: 1 },
+    { from: 41, to: 80, validators: 4, faults: 'all', depth: 2 },
+  ],
+  ...Object.fromEntries(
+    BYZANTINE_FAULTS.map((byz) => [
+      `n = 4, Byzantine "${byz}" with network faults: 10 seeds`,
+      [{ from: 1000, to: 1009, validators: 4, faults: [byz, ...NETWORK_FAULTS].join(',') }],
+    ]),
+  ),
 }
 
 describe('sim: fast slice', function () {
   this.timeout(900_000)
+  const pool = new SimPool()
+  const results = new Map<string, Promise<string[]>>()
+
+  before(() => {
+    for (const [name, ranges] of Object.entries(SLICE)) {
+      const failed = Promise.all(ranges.map((r) => pool.run(r))).then((parts) => parts.flat())
+      failed.catch(() => {}) // awaited by its test; this only keeps an early failure from being "unhandled"
+      results.set(name, failed)
+    }
+  })
+
+  after(() => pool.close())
 
   it('is deterministic: the same seed replays the same schedule and final hashes', () => {
     const a = runSimulation({ seed: 7, validators: 4, faults: parseFaults('all') })
@@ -44,18 +58,6 @@ describe('sim: fast slice', function () {
     expect(c.digest).to.not.equal(a.digest)
   })
 
-  it('fault-free: every tx final, n = 4 and 7', () => {
-    expect([...runRange(1, 10, 4, 'none'), ...runRange(1, 5, 7, 'none')]).to.deep.equal([])
-  })
-
-  it('n = 4, all fault kinds mixed: 150 seeds', () => {
-    expect(runRange(1, 150, 4, 'all')).to.deep.equal([])
-  })
-
-  it('n = 7, all fault kinds mixed: 60 seeds', () => {
-    expect(runRange(1, 60, 7, 'all')).to.deep.equal([])
-  })
-
   it('pipelining reaches the high watermark: busy seeds have K = 4 heights in flight at once', () => {
     const depths = [3, 4, 8, 9].map(
       (seed) => runSimulation({ seed, validators: 4, faults: parseFaults('none') }).maxPipelined,
@@ -63,13 +65,9 @@ describe('sim: fast slice', function () {
     expect(Math.max(...depths)).to.equal(MAX_PIPELINE_DEPTH)
   })
 
-  it('K = 1 (no pipelining) and K = 2, all fault kinds mixed: 40 + 40 seeds', () => {
-    expect([...runRange(1, 40, 4, 'all', 1), ...runRange(41, 80, 4, 'all', 2)]).to.deep.equal([])
-  })
-
-  for (const byz of BYZANTINE_FAULTS) {
-    it(`n = 4, Byzantine "${byz}" with network faults: 10 seeds`, () => {
-      expect(runRange(1000, 1009, 4, [byz, ...NETWORK_FAULTS].join(','))).to.deep.equal([])
+  for (const name of Object.keys(SLICE)) {
+    it(name, async () => {
+      expect(await results.get(name)).to.deep.equal([])
     })
   }
 })

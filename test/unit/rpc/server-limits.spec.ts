@@ -1,8 +1,8 @@
-import { request as httpRequest } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { expect } from 'chai'
 import { RpcErrorCode } from '../../../src/rpc/errors.js'
 import type { RpcLimits } from '../../../src/rpc/options.js'
+import { freshStatusPost } from '../../helpers/fresh-post.js'
 import { waitFor } from '../../helpers/wait.js'
 import { startTestServer, type TestServer, WsClient } from './helpers.js'
 
@@ -40,34 +40,9 @@ class RawConn {
   }
 }
 
-/**
- * `status` over a fresh connection that is closed afterwards (no keep-alive pool, so the call
- * leaves nothing behind to count), from `localAddress`. Resolves the HTTP status; rejects when the
- * server closes the connection instead of answering.
- */
-function statusCall(port: number, localAddress = '127.0.0.1'): Promise<number> {
-  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'status' })
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        localAddress,
-        method: 'POST',
-        path: '/',
-        agent: false,
-        headers: { 'content-type': 'application/json', connection: 'close' },
-        timeout: 5_000,
-      },
-      (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode ?? 0))
-      },
-    )
-    req.on('error', reject)
-    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')))
-    req.end(body)
-  })
+/** `status` over a fresh connection from `localAddress`; resolves the HTTP status. */
+async function statusCall(port: number, localAddress = '127.0.0.1'): Promise<number> {
+  return (await freshStatusPost(port, localAddress)).statusCode
 }
 
 async function refused(call: Promise<unknown>): Promise<boolean> {
@@ -200,19 +175,21 @@ describe('rpc/server limits: per-address connections, header and body timeouts',
   })
 
   it('half-open POSTs from one address hold at most its cap, and only until the body timeout', async () => {
-    await start({ maxConnectionsPerIp: 16, bodyTimeoutMs: 300 })
+    await start({ maxConnectionsPerIp: 16, bodyTimeoutMs: 1_000 })
     const flood = await Promise.all(Array.from({ length: 200 }, () => open('127.0.0.2')))
     for (const c of flood) c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{')
-    await waitFor(() => t.server.stats().refusedConnections === 200 - 16, {
-      timeoutMs: 10_000,
-      message: 'the excess refused',
-    })
     expect(await statusCall(port)).to.equal(200)
     await waitFor(() => flood.every((c) => c.closed), {
       timeoutMs: 10_000,
       message: 'every half-open POST closed',
     })
-    expect(flood.filter((c) => c.received.startsWith('HTTP/1.1 408 '))).to.have.length(16)
+    // Each was either refused over the cap or held until the body timeout (408). On a loaded machine
+    // the first ones can time out before the last ones connect, freeing slots: then more than 16 are
+    // held (16 at a time), never fewer. The cap itself at one instant: the first test.
+    const timedOut = flood.filter((c) => c.received.startsWith('HTTP/1.1 408 ')).length
+    expect(timedOut).to.be.at.least(16)
+    expect(t.server.stats().refusedConnections).to.equal(200 - timedOut)
+    expect(t.server.stats().timedOutRequests).to.equal(timedOut)
     expect(await statusCall(port, '127.0.0.2')).to.equal(200)
   })
 })
