@@ -76,10 +76,7 @@ export class Syncer {
         blocks = await this.components.requestBlocks(peer.peerId, next, last, { signal: opts.signal })
       } catch (err) {
         opts.signal?.throwIfAborted()
-        logger.warn(
-          { peer: peer.peerId, from: next, err: (err as Error).message },
-          'sync peer failed; trying another',
-        )
+        logger.warn({ peer: peer.peerId, from: next, err }, 'sync peer failed; trying another')
         dropped.add(peer.peerId)
         continue
       }
@@ -96,7 +93,7 @@ export class Syncer {
         try {
           ok = await verify(b.block, b.certificate)
         } catch (err) {
-          logger.warn({ height: b.height, err: (err as Error).message }, 'verify threw')
+          logger.warn({ height: b.height, err }, 'verify threw')
           ok = false
         }
         if (!ok) {
