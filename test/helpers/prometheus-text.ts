@@ -73,3 +73,11 @@ export function documentedMetrics(path = 'docs/MONITORING.md'): DocumentedMetric
   }
   return out
 }
+
+export const DASHBOARD_PATH = 'monitoring/grafana/pbft-dashboard.json'
+
+/** Every PromQL expression of the Grafana dashboard's panels. */
+export function dashboardExpressions(path = DASHBOARD_PATH): string[] {
+  const d = JSON.parse(readFileSync(path, 'utf8')) as { panels: { targets: { expr: string }[] }[] }
+  return d.panels.flatMap((p) => p.targets.map((t) => t.expr))
+}
