@@ -205,7 +205,13 @@ export class NodeMetrics {
   async start(config: { readonly enabled: boolean; readonly laddr: string }): Promise<void> {
     if (!config.enabled) return
     const { host, port } = parseHostPort(config.laddr)
-    await this.serve(host, port)
+    try {
+      await this.serve(host, port)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      const why = code === 'EADDRINUSE' ? 'the address is already in use' : (err as Error).message
+      throw new Error(`metrics.laddr ${config.laddr}: cannot serve metrics: ${why}`)
+    }
   }
 
   async serve(host: string, port: number): Promise<{ host: string; port: number }> {

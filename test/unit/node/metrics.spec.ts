@@ -82,6 +82,27 @@ describe('node/metrics', () => {
     expect((await series(off)).types.has('process_cpu_seconds_total')).to.equal(false)
   })
 
+  it('serves GET /metrics, and says which setting is wrong when its address is taken', async () => {
+    const a = new NodeMetrics({ chainId: 'a' })
+    const b = new NodeMetrics({ chainId: 'b' })
+    try {
+      const { port } = await a.serve('127.0.0.1', 0)
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`)
+      expect(res.status).to.equal(200)
+      expect(await res.text()).to.include('pbft_height{chain_id="a"} 0')
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).to.equal(404)
+      const err = await b.start({ enabled: true, laddr: `127.0.0.1:${port}` }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      )
+      expect(err?.message).to.equal(
+        `metrics.laddr 127.0.0.1:${port}: cannot serve metrics: the address is already in use`,
+      )
+    } finally {
+      await Promise.all([a.close(), b.close()])
+    }
+  })
+
   it('times pre-prepare → prepared → committed per height, within one view', async () => {
     const m = new NodeMetrics({ chainId: 'c' })
     let now = 100
