@@ -76,13 +76,13 @@ export class Syncer {
         blocks = await this.components.requestBlocks(peer.peerId, next, last, { signal: opts.signal })
       } catch (err) {
         opts.signal?.throwIfAborted()
-        logger.warn({ peer: peer.peerId, from: next, err }, 'sync peer failed; trying another')
+        logger.warn({ peer: peer.peerId, fromHeight: next, err }, 'sync peer failed; trying another')
         dropped.add(peer.peerId)
         continue
       }
       if (blocks.length === 0) {
         logger.warn(
-          { peer: peer.peerId, from: next, tip: peer.height },
+          { peer: peer.peerId, fromHeight: next, tip: peer.height },
           'sync peer sent no blocks below its tip',
         )
         dropped.add(peer.peerId)
