@@ -8,6 +8,7 @@ import { PhaseTimer, recordFinalBlock, viewChangeCause } from '../../../src/node
 import { createRpcServer } from '../../../src/rpc/server.js'
 import { documentedMetrics, parseExposition } from '../../helpers/prometheus-text.js'
 import { CHAIN_ID, FakeNonces, signedTx, signer } from '../mempool/fixtures.js'
+import { startCluster, stopAll } from '../network/helpers.js'
 import { FakeBackend } from '../rpc/fake-backend.js'
 import { post } from '../rpc/helpers.js'
 
@@ -100,6 +101,33 @@ describe('node/metrics', () => {
       )
     } finally {
       await Promise.all([a.close(), b.close()])
+    }
+  })
+
+  it("keeps two in-process libp2p nodes' metrics apart, each in its node's registry", async () => {
+    const metrics = [
+      new NodeMetrics({ chainId: 'a', collect: true }),
+      new NodeMetrics({ chainId: 'b', collect: true }),
+    ]
+    const nets = await startCluster(2, (k) => ({ metrics: { libp2p: metrics[k]?.libp2pMetrics() } }))
+    try {
+      for (const [k, m] of metrics.entries()) {
+        const e = await series(m)
+        const connections = e.samples.filter((s) => s.name === 'libp2p_connection_manager_connections')
+        const open = connections
+          .filter((s) =>
+            ['inbound', 'outbound'].includes(s.labels.libp2p_connection_manager_connections ?? ''),
+          )
+          .reduce((a, s) => a + s.value, 0)
+        expect(open, `node ${k}`).to.equal(1)
+        const sent = e.samples.find(
+          (s) => s.name === 'libp2p_data_transfer_bytes_total' && s.labels.protocol === 'global sent',
+        )
+        expect(sent?.value, `node ${k}`).to.be.greaterThan(0)
+        for (const s of e.samples) expect(s.labels.chain_id).to.equal(k === 0 ? 'a' : 'b')
+      }
+    } finally {
+      await stopAll(nets)
     }
   })
 
