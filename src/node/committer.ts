@@ -44,13 +44,7 @@ export class BlockCommitter {
     const txHashes = this.c.txs.committed(block.txs)
     this.c.metrics.height.set(block.header.height)
     this.c.metrics.blockTxs.observe(block.txs.length)
-    recordFinalBlock(
-      this.c.metrics,
-      block,
-      certificate,
-      parent.header.timestamp,
-      this.c.metrics.validatorCount,
-    )
+    recordFinalBlock(this.c.metrics, block, certificate, parent.header.timestamp)
     this.c.log.info(
       { height: block.header.height, view: block.header.view, txs: block.txs.length, hash: hex },
       'finalized block',

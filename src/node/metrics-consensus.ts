@@ -108,17 +108,16 @@ export function viewChangeCause(event: EngineEvent): ViewChangeCause {
  * so up to f missing is normal; a validator missing from every one is down or cut off.
  */
 export function recordFinalBlock(
-  metrics: Pick<NodeMetrics, 'blockInterval' | 'certificateMissing' | 'validatorMissed'>,
+  metrics: Pick<NodeMetrics, 'blockInterval' | 'certificateMissing' | 'validatorMissed' | 'validatorCount'>,
   block: Block,
   certificate: CommitCertificate,
   parentTimestampMs: number | undefined,
-  validatorCount: number,
 ): void {
   if (parentTimestampMs !== undefined && block.header.height > 1)
     metrics.blockInterval.observe(Math.max(0, block.header.timestamp - parentTimestampMs) / 1000)
   const present = new Set(certificate.votes.map((v) => v.validator))
   let missing = 0
-  for (let i = 0; i < validatorCount; i++) {
+  for (let i = 0; i < metrics.validatorCount; i++) {
     if (present.has(i)) continue
     missing++
     metrics.validatorMissed.inc({ validator: String(i) })

@@ -184,9 +184,9 @@ describe('node/metrics', () => {
 
   it('records block intervals from header timestamps and the validators a certificate lacks', async () => {
     const m = new NodeMetrics({ chainId: 'c', validatorCount: 4 })
-    recordFinalBlock(m, block(1, 5_000), certificate(1, [0, 1, 2, 3]), 0, 4)
-    recordFinalBlock(m, block(2, 6_500), certificate(2, [0, 2, 3]), 5_000, 4)
-    recordFinalBlock(m, block(3, 7_000), certificate(3, [0, 2, 3]), 6_500, 4)
+    recordFinalBlock(m, block(1, 5_000), certificate(1, [0, 1, 2, 3]), 0)
+    recordFinalBlock(m, block(2, 6_500), certificate(2, [0, 2, 3]), 5_000)
+    recordFinalBlock(m, block(3, 7_000), certificate(3, [0, 2, 3]), 6_500)
     const e = await series(m)
     const value = (name: string, labels: Record<string, string> = {}) =>
       e.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
