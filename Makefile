@@ -29,7 +29,7 @@ lint: $(STAMP)
 # (Debian's) for test/e2e/prometheus.spec.ts, which fails saying what to install when it is missing.
 test-deps:
 	@command -v tcpdump >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq tcpdump)
-	@command -v prometheus >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq prometheus)
+	@command -v prometheus >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
 
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in
 # one mocha run; the e2e tiers start dist/cli.js, hence `build`; netns needs root and tcpdump.
