@@ -25,9 +25,11 @@ lint: $(STAMP)
 	npx tsc -p tsconfig.json --noEmit
 
 # tcpdump for the wire-privacy e2e spec (test/e2e/netns); only root can install it, and only root
-# can run the network-namespace specs at all — as non-root those specs fail and say why.
+# can run the network-namespace specs at all — as non-root those specs fail and say why. prometheus
+# (Debian's) for test/e2e/prometheus.spec.ts, which fails saying what to install when it is missing.
 test-deps:
 	@command -v tcpdump >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq tcpdump)
+	@command -v prometheus >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
 
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in
 # one mocha run; the e2e tiers start dist/cli.js, hence `build`; netns needs root and tcpdump.
@@ -46,7 +48,7 @@ test-unit: $(STAMP)
 test-sim: $(STAMP)
 	npx mocha $(SIM_SPECS)
 
-test-e2e: build
+test-e2e: test-deps build
 	npx mocha $(E2E_SPECS) --exclude $(NETNS_SPECS)
 
 test-netns: test-deps build
@@ -70,7 +72,7 @@ bench: build
 
 run: build
 	@if [ ! -f keys/node0/genesis.json ]; then node dist/cli.js testnet --validators 4 --output keys; fi
-	node dist/cli.js devnet --dir keys
+	PBFT_METRICS_ENABLED=$${PBFT_METRICS_ENABLED:-true} node dist/cli.js devnet --dir keys
 
 devnet-clean:
 	find keys -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -27,14 +27,15 @@ Examples:
     .action(async (opts: { home: string }, command: Command) => {
       // Loaded here so that init/keys/testnet never load libp2p.
       const { PbftNode } = await import('../node/node.js')
-      const { createLogger } = await import('../node/logger.js')
+      const { createLogger, nodeName } = await import('../node/logger.js')
       const { applyFlags, loadConfig } = await import('../node/config.js')
       const home = (await existingHome(opts.home)).home
       const { flags, name } = nodeFlagsOf(command)
       // Checked here, before anything opens, so that an error names the flag or its variable.
       const config = applyFlags(await loadConfig(home), flags, name)
-      const logger = createLogger({ level: config.log.level, format: config.log.format })
-      const node = await PbftNode.open({ home, flags, logger })
+      const root = createLogger({ level: config.log.level, format: config.log.format })
+      const node = await PbftNode.open({ home, flags, logger: root })
+      const logger = root.child({ chain_id: node.chainId, node: nodeName(home), module: 'node' })
       let resolveStopped: () => void = () => undefined
       const stopped = new Promise<void>((r) => {
         resolveStopped = r
@@ -42,7 +43,7 @@ Examples:
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutdown requested')
         node.stop().then(resolveStopped, (err: unknown) => {
-          logger.error({ err: String(err) }, 'shutdown failed')
+          logger.error({ err }, 'shutdown failed')
           process.exitCode = 1
           resolveStopped()
         })

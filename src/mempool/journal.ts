@@ -246,7 +246,7 @@ export class MempoolJournal {
       } catch (err) {
         report.corrupt++
         this.opts.log?.warn(
-          { key: Buffer.from(entry.hash).toString('hex'), err: String(err) },
+          { key: Buffer.from(entry.hash).toString('hex'), err },
           'deleting a corrupt mempool journal record',
         )
         writes.push({ hash: entry.hash, value: null })
@@ -350,7 +350,7 @@ export class MempoolJournal {
       } catch (err) {
         // Not durable: forget those pending records so a resubmission journals them again.
         for (const key of batch.pendingKeys) if (this.tracked.get(key)?.state === 'pending') this.untrack(key)
-        this.opts.log?.warn({ err: String(err), writes: batch.writes.length }, 'mempool journal write failed')
+        this.opts.log?.warn({ err, writes: batch.writes.length }, 'mempool journal write failed')
         batch.reject(err)
       }
       this.inFlight = undefined

@@ -3,7 +3,7 @@ import { CodecError } from '../codec/errors.js'
 import type { SignedTx } from '../codec/types.js'
 import { verifySignature } from '../crypto/ed25519.js'
 import { BoundedMap } from './bounded-map.js'
-import { MempoolError } from './errors.js'
+import { MempoolError, type MempoolErrorCode } from './errors.js'
 import { type MempoolOptions, resolveMempoolOptions } from './options.js'
 
 /** The committed state as the mempool sees it: each sender's next nonce. */
@@ -53,6 +53,8 @@ export interface MempoolInit {
   readonly options?: Partial<MempoolOptions>
   /** called once for every tx dropped by update() or evictExpired(), e.g. to emit an event */
   readonly onDrop?: (hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void
+  /** called for every tx add() refuses, with its code (e.g. to count rejections by reason) */
+  readonly onReject?: (code: MempoolErrorCode) => void
   /** called when the bounded dropped history forgets its oldest record (e.g. the journal follows) */
   readonly onForgetDropped?: (hash: Uint8Array) => void
   /** consulted before verifying and told of every verified tx (e.g. the app's SignatureCache) */
@@ -97,6 +99,7 @@ export class Mempool {
   private readonly state: NonceSource
   private readonly now: () => number
   private readonly onDrop: ((hash: Uint8Array, reason: DropReason, encoded: Uint8Array) => void) | undefined
+  private readonly onReject: ((code: MempoolErrorCode) => void) | undefined
   private readonly byHash = new Map<string, PendingTx>()
   private readonly senders = new Map<string, Sender>()
   /** the node's one dropped-tx history: newest maxDroppedHistory, oldest forgotten first */
@@ -113,6 +116,7 @@ export class Mempool {
     this.state = init.state
     this.now = init.now
     this.onDrop = init.onDrop
+    this.onReject = init.onReject
     const onForget = init.onForgetDropped
     this.dropped = new BoundedMap(
       this.options.maxDroppedHistory,
@@ -140,6 +144,15 @@ export class Mempool {
    * order being time order.
    */
   add(encodedTx: Uint8Array, admittedAt?: number): AddResult {
+    try {
+      return this.admit(encodedTx, admittedAt)
+    } catch (err) {
+      if (err instanceof MempoolError) this.onReject?.(err.code)
+      throw err
+    }
+  }
+
+  private admit(encodedTx: Uint8Array, admittedAt: number | undefined): AddResult {
     const { maxTxBytes, maxNonceAhead, maxTxs, maxBytes } = this.options
     if (encodedTx.length > maxTxBytes) {
       throw new MempoolError('too_large', `tx too large: ${encodedTx.length} > ${maxTxBytes} bytes`)

@@ -173,7 +173,7 @@ export function adaptValidator(
     }
     stats.record(kind, verdict, reason)
     if (verdict !== 'accept')
-      logger.debug({ topic: kind, from, verdict, reason }, 'gossip message not accepted')
+      logger.debug({ topic: kind, peer: from, verdict, reason }, 'gossip message not accepted')
     return TO_GOSSIPSUB[verdict]
   }
 }

@@ -8,7 +8,7 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { gossipsubInit } from './gossipsub-config.js'
-import type { GossipOptions } from './options.js'
+import type { GossipOptions, Libp2pMetricsFactory } from './options.js'
 
 type PbftServices = {
   identify: Identify
@@ -28,6 +28,8 @@ interface Libp2pNodeInit {
   topics: readonly string[]
   /** genesis validators' peer ids: never scored below gossip's thresholds (gossipsub-config.ts) */
   validatorPeerIds?: readonly string[]
+  /** libp2p's metrics (connections, streams, bytes per protocol); none when undefined */
+  metrics?: Libp2pMetricsFactory
 }
 
 /**
@@ -46,6 +48,7 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    ...(init.metrics === undefined ? {} : { metrics: init.metrics }),
     connectionManager: {
       // loopback devnets and tests open many connections from one address at once
       inboundConnectionThreshold: 100,

@@ -77,6 +77,7 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     gossip,
     topics,
     validatorPeerIds: init.validatorPeerIds ?? [],
+    metrics: init.metrics?.libp2p,
   })
   return new Libp2pNetwork(init, libp2p, gossip)
 }
@@ -168,7 +169,7 @@ class Libp2pNetwork implements Network {
     for (const kind of this.handlers.keys()) pubsub.subscribe(topicName(this.chainId, kind))
     await this.reconnector.start()
     this.started = true
-    this.logger.info({ peerId: this.peerId, addrs: this.listenAddrs() }, 'p2p network started')
+    this.logger.info({ peer: this.peerId, addrs: this.listenAddrs() }, 'p2p network started')
   }
 
   async stop(): Promise<void> {
@@ -181,7 +182,7 @@ class Libp2pNetwork implements Network {
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     await this.libp2p.stop()
-    this.logger.info({ peerId: this.peerId }, 'p2p network stopped')
+    this.logger.info({ peer: this.peerId }, 'p2p network stopped')
   }
 
   /**
@@ -203,7 +204,7 @@ class Libp2pNetwork implements Network {
       const result = await pubsub.publish(topic, data)
       return { recipients: result.recipients.length }
     } catch (err) {
-      this.logger.warn({ topic: kind, err: (err as Error).message }, 'gossip publish failed')
+      this.logger.warn({ topic: kind, err }, 'gossip publish failed')
       return { recipients: 0 }
     }
   }
@@ -317,10 +318,7 @@ class Libp2pNetwork implements Network {
     const peer = evt.detail.id
     if (peer.equals(this.libp2p.peerId) || this.libp2p.getConnections(peer).length > 0) return
     this.libp2p.dial(peer).catch((err: unknown) => {
-      this.logger.debug(
-        { peer: peer.toString(), err: (err as Error).message },
-        'dial of discovered peer failed',
-      )
+      this.logger.debug({ peer: peer.toString(), err }, 'dial of discovered peer failed')
     })
   }
 

@@ -1,4 +1,4 @@
-import type { PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Metrics, PrivateKey } from '@libp2p/interface'
 import type { BlockSource } from './block-source.js'
 import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
@@ -54,9 +54,14 @@ export interface SyncOptions {
   statusTimeoutMs: number
 }
 
+/** What libp2p's `metrics` option takes: a factory of a Metrics implementation. */
+export type Libp2pMetricsFactory = (components: { logger: ComponentLogger }) => Metrics
+
 interface NetworkMetricsHooks {
   onGossipResult?: GossipResultHook
   onPeerCount?: (connectedPeers: number) => void
+  /** libp2p's own metrics implementation (its `metrics` option), e.g. @libp2p/prometheus-metrics */
+  libp2p?: Libp2pMetricsFactory
 }
 
 export interface NetworkInit {

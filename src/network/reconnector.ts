@@ -129,7 +129,7 @@ export class Reconnector implements Startable {
           s.dueAt = this.now() + delay
           if (this.running) {
             this.components.logger.debug(
-              { peer: s.target.peerId, failures: s.failures, retryInMs: delay, err: (err as Error).message },
+              { peer: s.target.peerId, failures: s.failures, retryInMs: delay, err },
               'dial failed',
             )
           }

@@ -52,7 +52,7 @@ async function serve(init: SyncServerInit, stream: Stream, peer: string): Promis
       frames = responseFrames(init, request)
     } catch (err) {
       if (stream.status !== 'open') throw err
-      logger.debug({ peer, err: (err as Error).message }, 'bad sync request')
+      logger.debug({ peer, err }, 'bad sync request')
       frames = [
         encodeSyncResponse({
           type: 'error',
@@ -63,7 +63,7 @@ async function serve(init: SyncServerInit, stream: Stream, peer: string): Promis
     }
     await pipe(frames, (s) => lp.encode(s, { maxDataLength: MAX_SYNC_FRAME_BYTES }), stream.sink)
   } catch (err) {
-    logger.debug({ peer, err: (err as Error).message }, 'sync stream aborted')
+    logger.debug({ peer, err }, 'sync stream aborted')
     stream.abort(err as Error)
   } finally {
     clearTimeout(readTimer)

@@ -76,16 +76,13 @@ export class Syncer {
         blocks = await this.components.requestBlocks(peer.peerId, next, last, { signal: opts.signal })
       } catch (err) {
         opts.signal?.throwIfAborted()
-        logger.warn(
-          { peer: peer.peerId, from: next, err: (err as Error).message },
-          'sync peer failed; trying another',
-        )
+        logger.warn({ peer: peer.peerId, fromHeight: next, err }, 'sync peer failed; trying another')
         dropped.add(peer.peerId)
         continue
       }
       if (blocks.length === 0) {
         logger.warn(
-          { peer: peer.peerId, from: next, tip: peer.height },
+          { peer: peer.peerId, fromHeight: next, tip: peer.height },
           'sync peer sent no blocks below its tip',
         )
         dropped.add(peer.peerId)
@@ -96,7 +93,7 @@ export class Syncer {
         try {
           ok = await verify(b.block, b.certificate)
         } catch (err) {
-          logger.warn({ height: b.height, err: (err as Error).message }, 'verify threw')
+          logger.warn({ height: b.height, err }, 'verify threw')
           ok = false
         }
         if (!ok) {

@@ -61,7 +61,7 @@ export class BlockSync {
       try {
         await this.syncOnce()
       } catch (err) {
-        this.c.log.warn({ err: String(err) }, 'block sync round failed')
+        this.c.log.warn({ err }, 'block sync round failed')
       }
       if (this.stopping) break
       await new Promise<void>((resolve) => {
@@ -80,6 +80,7 @@ export class BlockSync {
     const tips = await this.c.network.peerTips(AbortSignal.timeout(PEER_TIPS_TIMEOUT_MS))
     const best = Math.max(this.target, ...tips.map((t) => t.height))
     const from = store.tip().height + 1
+    this.c.metrics.syncTarget.set(Math.max(best, from - 1))
     if (best < from) {
       this.setCatchingUp(false)
       return

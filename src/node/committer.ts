@@ -8,6 +8,7 @@ import type { RpcEventMap } from '../rpc/backend.js'
 import { blockToResult } from '../rpc/convert.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
+import { recordFinalBlock } from './metrics-consensus.js'
 import type { SpeculativeExecutions } from './speculative.js'
 import type { TxService } from './tx-service.js'
 
@@ -34,7 +35,8 @@ export class BlockCommitter {
     // The execution from this node's validation (or building) if computed on exactly the committed
     // state; else (committed from others' votes, synced, or pipelined on a parent that lost) a full
     // validation now — a certificate over an invalid block means more than f are faulty.
-    const verdict = speculative.finalExecution(store.tip(), block)
+    const parent = store.tip()
+    const verdict = speculative.finalExecution(parent, block)
     if (!verdict.ok) throw new Error(`certified block ${block.header.height} is invalid: ${verdict.reason}`)
     await store.commitBlock(block, certificate, verdict.execution)
     app.apply(verdict.execution)
@@ -42,8 +44,9 @@ export class BlockCommitter {
     const txHashes = this.c.txs.committed(block.txs)
     this.c.metrics.height.set(block.header.height)
     this.c.metrics.blockTxs.observe(block.txs.length)
+    recordFinalBlock(this.c.metrics, block, certificate, parent.header.timestamp)
     this.c.log.info(
-      { height: block.header.height, view: block.header.view, txs: block.txs.length, hash: hex.slice(0, 18) },
+      { height: block.header.height, view: block.header.view, txs: block.txs.length, hash: hex },
       'finalized block',
     )
     this.c.events.emit('NewBlock', blockToResult(block, certificate))

@@ -5,7 +5,7 @@ import type { ConsensusMessage } from '../codec/consensus.js'
 import { MAX_PIPELINE_DEPTH } from '../codec/limits.js'
 import type { CommitCertificate } from '../codec/types.js'
 import { PbftEngine } from '../consensus/engine.js'
-import type { EngineStatus, Evidence } from '../consensus/types.js'
+import type { EngineEvent, EngineStatus, Evidence } from '../consensus/types.js'
 import type { Ed25519Signer } from '../crypto/ed25519.js'
 import type { BlockCommitter } from './committer.js'
 import type { NodeConfig } from './config.js'
@@ -13,6 +13,7 @@ import { ConsensusDriver, TimeoutTimer } from './driver.js'
 import type { EvidencePool } from './evidence-pool.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
+import { PhaseTimer, viewChangeCause } from './metrics-consensus.js'
 import type { BlockProposer } from './proposer.js'
 import type { SpeculativeExecutions } from './speculative.js'
 
@@ -85,6 +86,7 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
     },
   )
   const status = new StatusReporter(c.metrics, c.evidence, log)
+  const phases = new PhaseTimer(c.metrics)
   return new ConsensusDriver(engine, {
     wal,
     timer: new TimeoutTimer(),
@@ -93,9 +95,10 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
     commit: (block, certificate) => c.committer.commit(block, certificate),
     requestSync: (height) => c.requestSync(height),
     evidence: (e) => status.evidence(e),
-    afterStep: (s) => status.update(s),
+    beforeAction: (action) => phases.action(action),
+    afterStep: (s, event) => status.update(s, event),
     fatal: (err) => {
-      log.fatal({ err: String(err), stack: (err as Error).stack }, 'consensus driver failed; stopping')
+      log.fatal({ err }, 'consensus driver failed; stopping')
       c.fatal(err)
     },
   })
@@ -111,13 +114,15 @@ export class StatusReporter {
     private readonly log: Logger,
   ) {}
 
-  update(status: EngineStatus): void {
+  update(status: EngineStatus, event?: EngineEvent): void {
     this.metrics.view.set(status.view)
     const last = this.last
     if (status.view === last.view && status.phase === last.phase) return
-    if (last.view >= 0 && status.view > last.view) this.metrics.viewChanges.inc(status.view - last.view)
+    const cause = event === undefined ? 'other' : viewChangeCause(event)
+    if (last.view >= 0 && status.view > last.view)
+      this.metrics.viewChanges.inc({ cause }, status.view - last.view)
     this.log.info(
-      { view: status.view, phase: status.phase, height: status.height, primary: status.primary },
+      { view: status.view, phase: status.phase, height: status.height, primary: status.primary, cause },
       status.phase === 'normal' ? 'in view' : 'changing view',
     )
     this.last = { view: status.view, phase: status.phase }

@@ -33,8 +33,8 @@ export interface DriverPorts {
   evidence(evidence: Evidence): void
   /** called before each action; the simulator crashes a replica here by throwing */
   beforeAction?(action: EngineAction, index: number): void
-  /** after every completed step (metrics, logs) */
-  afterStep?(status: EngineStatus): void
+  /** after every completed step, with the event it stepped (metrics, logs) */
+  afterStep?(status: EngineStatus, event: EngineEvent): void
   /**
    * A port failed: the driver has stopped for good. A failed WAL or block write leaves the replica
    * unable to keep what it signed, so it must stop, never guess.
@@ -146,7 +146,7 @@ export class ConsensusDriver {
   private step(event: EngineEvent): Awaitable<void> {
     const actions = this.engine.step(event)
     return andThen(this.executeFrom(actions, 0), () => {
-      this.ports.afterStep?.(this.engine.status())
+      this.ports.afterStep?.(this.engine.status(), event)
     })
   }
 

@@ -130,7 +130,7 @@ export class EvidencePool {
         good.push({ record, key, encoded: entry.value })
       } catch (err) {
         report.corrupt++
-        this.c.log?.warn({ key: toHex(entry.key), err: String(err) }, 'deleting a corrupt evidence record')
+        this.c.log?.warn({ key: toHex(entry.key), err }, 'deleting a corrupt evidence record')
         deletes.push({ key: entry.key, value: null })
       }
     }
@@ -274,7 +274,7 @@ export class EvidencePool {
     // One write at a time, in order: a record's put lands before the delete that may evict it later.
     this.writing = this.writing
       .then(() => this.c.store.evidenceWrite(writes))
-      .catch((err: unknown) => this.c.log?.warn({ err: String(err) }, 'evidence write failed'))
+      .catch((err: unknown) => this.c.log?.warn({ err }, 'evidence write failed'))
   }
 }
 

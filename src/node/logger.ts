@@ -1,3 +1,4 @@
+import { basename, resolve } from 'node:path'
 import { type Logger, pino } from 'pino'
 
 export type { Logger }
@@ -22,13 +23,30 @@ export function createLogger(
         options: {
           colorize: process.stdout.isTTY === true,
           translateTime: 'HH:MM:ss.l',
-          ignore: 'pid,hostname',
+          // in a terminal the devnet prefixes each line with its node; JSON lines keep both fields
+          ignore: 'pid,hostname,chain_id,node',
           singleLine: true,
         },
       },
     })
   }
-  return pino({ level, name: opts.name, base: undefined })
+  // JSON lines for shipping: ISO-8601 times, errors through pino's serializer (type, message, stack)
+  return pino({
+    level,
+    name: opts.name,
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    serializers: { err: pino.stdSerializers.err },
+  })
+}
+
+/**
+ * The `node` field of every line: the home folder's name (node0, observer1, …), or `pbft` for a
+ * home named like a hidden folder (~/.pbft) — one name per node that also tells devnet homes apart.
+ */
+export function nodeName(home: string): string {
+  const name = basename(resolve(home))
+  return name.startsWith('.') ? name.slice(1) || 'pbft' : name
 }
 
 export function silentLogger(): Logger {

@@ -50,6 +50,7 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
     metrics: {
       onGossipResult: (topic, result, reason) => c.metrics.gossipMessages.inc({ topic, result, reason }),
       onPeerCount: (n) => c.metrics.peers.set(n),
+      libp2p: c.metrics.libp2pMetrics(),
     },
   })
   for (const kind of CONSENSUS_KINDS) {

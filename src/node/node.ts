@@ -19,7 +19,7 @@ import { openConsensus } from './consensus.js'
 import type { ConsensusDriver } from './driver.js'
 import { EvidencePool } from './evidence-pool.js'
 import { loadHome } from './home.js'
-import type { Logger } from './logger.js'
+import { type Logger, nodeName } from './logger.js'
 import { NodeMetrics } from './metrics.js'
 import { openNodeNetwork, validatorBudgets } from './node-network.js'
 import { BlockProposer } from './proposer.js'
@@ -53,7 +53,7 @@ interface Running {
  */
 export class PbftNode {
   private readonly events = new EventEmitter<RpcEventMap>()
-  private readonly metrics = new NodeMetrics()
+  private readonly metrics: NodeMetrics
   private readonly selfIndex: number | null
   private readonly speculative: SpeculativeExecutions
   private readonly journal: MempoolJournal
@@ -62,6 +62,7 @@ export class PbftNode {
   private readonly committer: BlockCommitter
   private readonly proposer: BlockProposer
   private readonly evidence: EvidencePool
+  private readonly log: Logger
   private running: Running | undefined
   private stopping = false
 
@@ -72,9 +73,11 @@ export class PbftNode {
     private readonly validators: ValidatorSet,
     private readonly store: ChainStore,
     private readonly app: KvApp,
-    private readonly log: Logger,
+    private readonly base: Logger,
   ) {
+    this.log = this.moduleLog('node')
     const chainId = genesis.chainId
+    this.metrics = new NodeMetrics({ chainId, validatorCount: validators.n, collect: config.metrics.enabled })
     this.selfIndex = validators.byPeerId(nodeKey.peerId)?.index ?? null
     this.speculative = new SpeculativeExecutions(app, {
       chainId,
@@ -87,12 +90,21 @@ export class PbftNode {
       now: Date.now,
       options: config.mempool,
       onDrop: (hash, reason, encoded) => this.txs.onDropped(hash, reason, encoded),
+      onReject: (code) => this.metrics.mempoolRejected(code),
       onForgetDropped: (hash) => this.journal.forget(hash),
       // Verify each tx once per node: block validation (app.execute) hits this cache.
       signatureCache: app.signatures,
     })
-    this.journal = new MempoolJournal(store, { maxDropped: this.mempool.options.maxDroppedHistory, log })
-    this.evidence = new EvidencePool({ store, chainId, validators, metrics: this.metrics, log })
+    const mempoolLog = this.moduleLog('mempool')
+    const maxDropped = this.mempool.options.maxDroppedHistory
+    this.journal = new MempoolJournal(store, { maxDropped, log: mempoolLog })
+    this.evidence = new EvidencePool({
+      store,
+      chainId,
+      validators,
+      metrics: this.metrics,
+      log: this.moduleLog('evidence'),
+    })
     this.txs = new TxService({
       mempool: this.mempool,
       journal: this.journal,
@@ -101,7 +113,7 @@ export class PbftNode {
       isCommitted: async (hash) => (await store.getTxLocation(hash)) !== undefined,
       events: this.events,
       metrics: this.metrics,
-      log,
+      log: mempoolLog,
     })
     this.committer = new BlockCommitter({
       store,
@@ -110,7 +122,7 @@ export class PbftNode {
       txs: this.txs,
       events: this.events,
       metrics: this.metrics,
-      log,
+      log: this.moduleLog('chain'),
     })
     this.proposer = new BlockProposer({
       chainId,
@@ -145,15 +157,8 @@ export class PbftNode {
         genesisApp.stateEntries(),
       )
       const app = await KvApp.load(store, genesis.chainId)
-      return new PbftNode(
-        config,
-        genesis,
-        home.nodeKey,
-        genesisValidatorSet(genesis),
-        store,
-        app,
-        opts.logger,
-      )
+      const log = opts.logger.child({ chain_id: genesis.chainId, node: nodeName(opts.home) })
+      return new PbftNode(config, genesis, home.nodeKey, genesisValidatorSet(genesis), store, app, log)
     } catch (err) {
       await store.close()
       throw err
@@ -176,9 +181,7 @@ export class PbftNode {
       publish: (msg) => {
         this.network()
           .publish(msg.kind, encodeConsensusMessage(msg))
-          .catch((err: unknown) =>
-            this.log.warn({ kind: msg.kind, err: String(err) }, 'consensus publish failed'),
-          )
+          .catch((err: unknown) => this.log.warn({ kind: msg.kind, err }, 'consensus publish failed'))
       },
       requestSync: (height) => this.running?.sync.request(height),
       fatal: () => {
@@ -186,7 +189,7 @@ export class PbftNode {
         void this.stop()
       },
       metrics: this.metrics,
-      log: this.log,
+      log: this.moduleLog('consensus'),
     })
     const network = await openNodeNetwork({
       chainId: this.chainId,
@@ -207,7 +210,7 @@ export class PbftNode {
       }),
       onConsensusMessage: (msg) => driver.submit({ type: 'message', msg }),
       metrics: this.metrics,
-      log: this.log.child({ module: 'network' }),
+      log: this.moduleLog('network'),
     })
     const sync = new BlockSync({
       chainId: this.chainId,
@@ -216,35 +219,24 @@ export class PbftNode {
       network,
       applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
       metrics: this.metrics,
-      log: this.log.child({ module: 'sync' }),
+      log: this.moduleLog('sync'),
     })
     const { laddr, ...limits } = this.config.rpc
     const { host, port } = parseHostPort(laddr)
     const backend = this.rpcBackend(network)
-    const rpc = createRpcServer({ host, port, backend, logger: this.log.child({ module: 'rpc' }), limits })
+    const onCall = (method: string, ok: boolean, s: number) => this.metrics.rpcCall(method, ok, s)
+    const rpc = createRpcServer({ host, port, backend, logger: this.moduleLog('rpc'), limits, onCall })
     this.running = { network, driver, sync, rpc }
     await network.start()
     await rpc.start()
-    if (this.config.metrics.enabled) {
-      const m = parseHostPort(this.config.metrics.laddr)
-      await this.metrics.serve(m.host, m.port)
-    }
+    await this.metrics.start(this.config.metrics)
     const tip = this.store.tip()
     this.metrics.height.set(tip.height)
     this.txs.start()
     sync.start()
     driver.submit({ type: 'start' })
-    this.log.info(
-      {
-        peerId: this.peerId,
-        chainId: this.chainId,
-        height: tip.height,
-        validator: this.selfIndex,
-        rpc: this.rpcUrl(),
-        listen: network.listenAddrs(),
-      },
-      'node started',
-    )
+    const started = { peer: this.peerId, height: tip.height, validator: this.selfIndex, rpc: this.rpcUrl() }
+    this.log.info({ ...started, listen: network.listenAddrs() }, 'node started')
   }
 
   rpcUrl(): string {
@@ -289,6 +281,11 @@ export class PbftNode {
     await Promise.all([this.journal.close(), this.evidence.close()])
     await this.store.close()
     this.log.info('stopped')
+  }
+
+  /** The lines of one subsystem: base fields chain_id and node, and `module` (docs/MONITORING.md "Logs"). */
+  private moduleLog(module: string): Logger {
+    return this.base.child({ module })
   }
 
   private network(): Network {

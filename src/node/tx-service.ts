@@ -51,7 +51,7 @@ export class TxService {
   constructor(private readonly c: TxServiceComponents) {
     this.gossip = new TxGossipBatcher(
       (payload) => c.publishTxs(payload),
-      (err) => c.log.warn({ err: String(err) }, 'tx gossip publish failed'),
+      (err) => c.log.warn({ err }, 'tx gossip publish failed'),
     )
   }
 
@@ -159,7 +159,7 @@ export class TxService {
     }
     if (txs.length === 0) return
     this.c.publishTxs(encodeTxBatch(txs)).catch((err: unknown) => {
-      this.c.log.warn({ err: String(err) }, 'tx re-gossip failed')
+      this.c.log.warn({ err }, 'tx re-gossip failed')
     })
   }
 }

@@ -14,10 +14,17 @@ interface JsonRpcErrorObject {
   data?: unknown
 }
 
+/**
+ * Told of every call that named a method: `method` is a known method's name or 'unknown' (one
+ * value for any name a client makes up, so a client cannot grow the metric's label set).
+ */
+export type RpcCallObserver = (method: string, ok: boolean, seconds: number) => void
+
 interface JsonRpcProcessorDeps {
   methods: ReadonlyMap<string, RpcMethod>
   maxBatchSize: number
   logger: Logger
+  onCall?: RpcCallObserver
 }
 
 export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject): string {
@@ -80,11 +87,14 @@ export class JsonRpcProcessor {
 
     let result: unknown
     let error: JsonRpcErrorObject | undefined
+    const started = performance.now()
     try {
       result = await this.call(method, request.params, { ...ctx, id })
     } catch (err) {
       error = this.toErrorObject(err, method)
     }
+    const label = this.deps.methods.has(method) ? method : 'unknown'
+    this.deps.onCall?.(label, error === undefined, (performance.now() - started) / 1000)
     // A notification gets no response, whatever happened (JSON-RPC 2.0 §4.1).
     if (!hasId) return null
     if (error !== undefined) return this.serialiseError(id, error)

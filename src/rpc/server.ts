@@ -15,7 +15,7 @@ import type { RpcBackend } from './backend.js'
 import { OriginPolicy } from './cors.js'
 import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
-import { errorResponse, JsonRpcProcessor } from './jsonrpc.js'
+import { errorResponse, JsonRpcProcessor, type RpcCallObserver } from './jsonrpc.js'
 import { createMethods, type RpcMethod } from './methods.js'
 import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcCorsOptions, type RpcLimits } from './options.js'
 import type { HealthResult } from './types.js'
@@ -31,6 +31,8 @@ interface RpcServerOptions {
   logger?: Logger
   /** the limits, and the CORS origins: config.json's rpc section arrives as this one object */
   limits?: Partial<RpcLimits & RpcCorsOptions>
+  /** every JSON-RPC call that named a method, with its outcome and duration (metrics) */
+  onCall?: RpcCallObserver
 }
 
 export interface RpcServer {
@@ -229,7 +231,12 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const backend = options.backend
   const hub = new EventHub(backend.events, logger)
   const methods = createMethods({ backend, hub, limits, logger })
-  const processor = new JsonRpcProcessor({ methods, maxBatchSize: limits.maxBatchSize, logger })
+  const processor = new JsonRpcProcessor({
+    methods,
+    maxBatchSize: limits.maxBatchSize,
+    logger,
+    onCall: options.onCall,
+  })
   const indexPage = routesPage(methods)
   const sessions = new Set<WsSession>()
   let server: Server | undefined

@@ -146,7 +146,8 @@ export class TestNet {
 
   static async create(validators: number, observers = 0): Promise<TestNet> {
     const dir = mkdtempSync(join(tmpdir(), 'pbft-e2e-'))
-    const basePort = await freePortBlock(2 * (validators + observers))
+    // p2p and RPC ports, then one metrics port per home (pbft testnet's layout)
+    const basePort = await freePortBlock(3 * (validators + observers))
     const res = await runCli([
       'testnet',
       '--validators',

@@ -35,7 +35,7 @@ describe('node/consensus evidence port', () => {
 
   beforeEach(async () => {
     store = await ChainStore.memory()
-    metrics = new NodeMetrics()
+    metrics = new NodeMetrics({ chainId: 'test-chain' })
     pool = new EvidencePool({ store, chainId: CHAIN, validators: makeValidators(signers), metrics })
     lines = []
     const sink = new Writable({

@@ -37,7 +37,7 @@ describe('node/evidence-pool', () => {
 
   beforeEach(async () => {
     store = await ChainStore.memory()
-    metrics = new NodeMetrics()
+    metrics = new NodeMetrics({ chainId: 'test-chain' })
     clock = 1_700_000_000_000
   })
   afterEach(async () => {
@@ -297,7 +297,7 @@ describe('node/evidence-pool', () => {
 
       const again = await ChainStore.open(dir)
       try {
-        const m = new NodeMetrics()
+        const m = new NodeMetrics({ chainId: 'test-chain' })
         const second = new EvidencePool({ store: again, chainId: CHAIN_ID, validators: v.set, metrics: m })
         expect(await second.load()).to.deep.equal({ loaded: 5, corrupt: 0, evicted: 0 })
         expect(second.list({ limit: 100 })).to.deep.equal(before)

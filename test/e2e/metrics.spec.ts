@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs'
+import { expect } from 'chai'
+import { signTx } from '../../src/codec/tx-sign.js'
+import { Ed25519Signer } from '../../src/crypto/ed25519.js'
+import { sha256, toHex } from '../../src/crypto/hash.js'
+import { documentedMetrics, type Exposition, familyOf, parseExposition } from '../helpers/prometheus-text.js'
+import { metricsUrlOf, patchConfig, rpc, startAll, TestNet, type TestNode } from './harness.js'
+
+const CHAIN = 'e2e-chain'
+
+async function scrape(node: TestNode): Promise<Exposition> {
+  const res = await fetch(metricsUrlOf(node), { signal: AbortSignal.timeout(5_000) })
+  expect(res.status).to.equal(200)
+  return parseExposition(await res.text())
+}
+
+function sum(e: Exposition, name: string, labels: Record<string, string> = {}): number {
+  return e.samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((a, s) => a + s.value, 0)
+}
+
+/**
+ * docs/MONITORING.md against a running 4-validator devnet: the names it lists are exactly the
+ * names served, with their types and labels, every series carries chain_id, and the consensus,
+ * RPC and mempool series move when the chain does. Also the JSON log lines' base fields.
+ */
+describe('e2e: metrics and logs of a running devnet (docs/MONITORING.md)', function () {
+  this.timeout(120_000)
+  let net: TestNet | undefined
+  const scrapes: Exposition[] = []
+  const madeUp = ['no_such_method', 'x'.repeat(40), 'Status']
+
+  before(async () => {
+    net = await TestNet.create(4)
+    for (const n of net.nodes)
+      patchConfig(n.home, (cfg) => {
+        cfg.metrics.enabled = true
+      })
+    await startAll(net.nodes, 3)
+    const url = (net.nodes[0] as TestNode).rpcUrl
+    const signer = new Ed25519Signer(sha256(new TextEncoder().encode('metrics-e2e-client')))
+    // three blocks at least: a block interval needs two blocks above genesis
+    for (let nonce = 0; nonce < 3; nonce++) {
+      const tx = toHex(
+        signTx(signer, { chainId: CHAIN, nonce, op: { type: 'set', key: `k${nonce}`, value: 'v' } }),
+      )
+      await rpc(url, 'broadcast_tx_commit', { tx, timeout_ms: 30_000 })
+    }
+    // a rejection the mempool counts: a tx for another chain
+    const foreign = toHex(signTx(signer, { chainId: 'other-chain', nonce: 3, op: { type: 'del', key: 'k' } }))
+    await rpc(url, 'broadcast_tx_sync', { tx: foreign }).catch(() => undefined)
+    for (const method of madeUp) await rpc(url, method).catch(() => undefined)
+    for (const n of net.nodes) scrapes.push(await scrape(n))
+  })
+
+  after(async () => {
+    await net?.close()
+  })
+
+  it('serves exactly the metric names docs/MONITORING.md lists, with their types and labels', () => {
+    const documented = documentedMetrics()
+    const served = scrapes[0] as Exposition
+    const doc = new Map(documented.map((m) => [m.name, m]))
+    expect(doc.size, 'a name listed twice').to.equal(documented.length)
+    const missing = [...doc.keys()].filter((n) => !served.types.has(n))
+    const undocumented = [...served.types.keys()].filter((n) => !doc.has(n))
+    expect(missing, 'listed in docs/MONITORING.md, not served').to.deep.equal([])
+    expect(undocumented, 'served, not listed in docs/MONITORING.md').to.deep.equal([])
+    for (const [name, type] of served.types) expect(doc.get(name)?.type, name).to.equal(type)
+    // the pbft_* series' labels are ours: each documented label and no other
+    for (const m of documented.filter((d) => d.name.startsWith('pbft_'))) {
+      const seen = new Set<string>()
+      for (const s of served.samples)
+        if (familyOf(s.name, served.types) === m.name)
+          for (const l of Object.keys(s.labels)) if (l !== 'chain_id' && l !== 'le') seen.add(l)
+      if (seen.size > 0) expect([...seen].sort(), m.name).to.deep.equal([...m.labels].sort())
+    }
+  })
+
+  it('puts chain_id on every series of every node', () => {
+    for (const e of scrapes) {
+      expect(e.samples.length).to.be.greaterThan(100)
+      const without = e.samples.filter((s) => s.labels.chain_id !== CHAIN).map((s) => s.name)
+      expect(without).to.deep.equal([])
+    }
+  })
+
+  it('times consensus phases and block intervals, and counts certificates', () => {
+    for (const e of scrapes) {
+      expect(sum(e, 'pbft_height')).to.be.at.least(3)
+      expect(sum(e, 'pbft_block_interval_seconds_count')).to.be.at.least(1)
+      for (const phase of ['pre_prepare_to_prepared', 'prepared_to_committed'])
+        expect(sum(e, 'pbft_consensus_phase_duration_seconds_count', { phase }), phase).to.be.at.least(1)
+      // 4 validators, a certificate of at least 2f+1 = 3 COMMITs: at most one is missing
+      expect(sum(e, 'pbft_certificate_missing_validators')).to.be.within(0, 1)
+      const missed = e.samples.filter((s) => s.name === 'pbft_validator_missed_certificates_total')
+      expect(missed.map((s) => s.labels.validator).sort()).to.deep.equal(['0', '1', '2', '3'])
+      expect(sum(e, 'pbft_peers')).to.equal(3)
+      expect(sum(e, 'libp2p_connection_manager_connections')).to.be.at.least(3)
+      expect(sum(e, 'nodejs_eventloop_lag_p99_seconds')).to.be.greaterThan(0)
+    }
+  })
+
+  it('counts RPC calls by method and outcome, made-up method names as one value', () => {
+    const e = scrapes[0] as Exposition
+    expect(sum(e, 'pbft_rpc_requests_total', { method: 'broadcast_tx_commit', outcome: 'ok' })).to.equal(3)
+    expect(
+      sum(e, 'pbft_rpc_request_duration_seconds_count', { method: 'broadcast_tx_commit', outcome: 'ok' }),
+    ).to.equal(3)
+    expect(sum(e, 'pbft_rpc_requests_total', { method: 'broadcast_tx_sync', outcome: 'error' })).to.equal(1)
+    expect(sum(e, 'pbft_rpc_requests_total', { method: 'unknown', outcome: 'error' })).to.equal(madeUp.length)
+    const methods = new Set(e.samples.map((s) => s.labels.method).filter((m) => m !== undefined))
+    for (const m of madeUp) expect(methods.has(m), m).to.equal(false)
+  })
+
+  it('counts mempool rejections by reason', () => {
+    expect(
+      sum(scrapes[0] as Exposition, 'pbft_mempool_rejections_total', { reason: 'wrong_chain' }),
+    ).to.equal(1)
+  })
+
+  it('writes JSON log lines with ISO time, chain_id, node, module, and full hashes', () => {
+    const node = (net as TestNet).nodes[1] as TestNode
+    const lines = readFileSync(node.logPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.length).to.be.greaterThan(10)
+    const modules = new Set<string>()
+    for (const line of lines) {
+      expect(line.time, JSON.stringify(line)).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+      expect(line.chain_id, JSON.stringify(line)).to.equal(CHAIN)
+      expect(line.node, JSON.stringify(line)).to.equal('node1')
+      expect(line.module, JSON.stringify(line)).to.be.a('string')
+      modules.add(line.module as string)
+      expect(line, 'one name for a peer id: peer').to.not.have.any.keys('peerId', 'peer_id')
+    }
+    for (const m of ['node', 'consensus', 'network', 'rpc', 'chain']) expect([...modules]).to.include(m)
+    const finalized = lines.filter((l) => l.msg === 'finalized block')
+    expect(finalized.length).to.be.at.least(3)
+    for (const l of finalized) expect(l.hash).to.match(/^0x[0-9a-f]{64}$/)
+    const started = lines.find((l) => l.msg === 'node started')
+    expect(started?.peer).to.match(/^12D3KooW/)
+  })
+})
