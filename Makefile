@@ -26,9 +26,11 @@ lint: $(STAMP)
 
 # tcpdump for the wire-privacy e2e spec (test/e2e/netns); only root can install it, and only root
 # can run the network-namespace specs at all — as non-root those specs fail and say why. prometheus
-# (Debian's) for test/e2e/prometheus.spec.ts, which fails saying what to install when it is missing.
+# (Debian's) for test/e2e/prometheus.spec.ts, which fails saying what to install when it is missing;
+# zsh for the syntax check of `pbft completion zsh` (skipped where zsh is absent and we are not root).
 test-deps:
 	@command -v tcpdump >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq tcpdump)
+	@command -v zsh >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq zsh)
 	@command -v prometheus >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
 
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in

@@ -65,8 +65,8 @@ describe('cli/completion', () => {
   })
 
   it('the zsh script parses (when zsh is installed)', async function () {
-    // zsh is not part of a fresh Debian machine (nor of CI): there this syntax check is skipped, and
-    // the generated script is still covered by the bash test and the command-list test above.
+    // `make test` installs zsh as root (Makefile test-deps); a non-root run without zsh skips this
+    // syntax check, and the generated script is still covered by the bash and command-list tests.
     if (!hasShell('zsh')) this.skip()
     const script = (await runPbft(['completion', 'zsh'])).stdout
     await withTempDir(async (dir) => {
