@@ -1,5 +1,5 @@
 import { type ChildProcess, fork } from 'node:child_process'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, setPriority } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { SeedRange } from './range.js'
@@ -31,7 +31,15 @@ export class SimPool {
   private nextId = 0
   private closed = false
 
-  constructor(size = Number(process.env.PBFT_SIM_JOBS ?? availableParallelism())) {
+  /**
+   * @param size worker processes
+   * @param niceness the workers' scheduling priority (0 normal .. 19 lowest): at 19 they only take
+   *   CPU that nothing else wants, so a suite can run them beside timing-sensitive tests
+   */
+  constructor(
+    size = Number(process.env.PBFT_SIM_JOBS ?? availableParallelism()),
+    private readonly niceness = 0,
+  ) {
     this.size = Number.isInteger(size) && size >= 1 ? size : 1
   }
 
@@ -70,6 +78,7 @@ export class SimPool {
       execArgv: process.execArgv,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
+    if (this.niceness !== 0 && worker.pid !== undefined) setPriority(worker.pid, this.niceness)
     this.workers.push(worker)
     this.idle.push(worker)
     worker.on('message', (msg: { id: number; failed: string[] }) => {
