@@ -23,11 +23,18 @@ build: $(STAMP)
 lint: $(STAMP)
 	npx biome check .
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.explorer.json --noEmit
 
-# tcpdump for the wire-privacy e2e spec (test/e2e/netns); only root can install it, and only root
-# can run the network-namespace specs at all — as non-root those specs fail and say why.
+# tcpdump for the wire-privacy e2e spec (test/e2e/netns), Debian's chromium for the explorer's
+# browser spec (test/e2e/explorer.spec.ts); only root can install them, and only root can run the
+# network-namespace specs at all — as non-root those specs fail and say why (the browser spec says
+# to install chromium).
+APT_TEST_DEPS := tcpdump:tcpdump chromium:chromium
 test-deps:
-	@command -v tcpdump >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq tcpdump)
+	@missing=""; for dep in $(APT_TEST_DEPS); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep##*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	elif [ -n "$$missing" ]; then echo "test-deps: not root, not installing:$$missing (apt-get install$$missing)"; fi
 
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in
 # one mocha run; the e2e tiers start dist/cli.js, hence `build`; netns needs root and tcpdump.
