@@ -2,7 +2,7 @@
  * The explorer's entry point (docs/EXPLORER.md): hash routes (#/block/5, #/tx/0x…), one page at a
  * time, the search box, and the WebSocket every page's live updates come through.
  */
-import { h } from './dom.js'
+import { h, refreshAges } from './dom.js'
 import {
   account,
   block,
@@ -78,6 +78,11 @@ async function show(): Promise<void> {
       else stop()
       return stop
     },
+    every: (ms: number, fn: () => void) => {
+      if (mine !== generation) return
+      const timer = setInterval(fn, ms)
+      cleanups.push(() => clearInterval(timer))
+    },
   }
   try {
     const { name, arg } = parseRoute(location.hash)
@@ -104,5 +109,6 @@ document.getElementById('search')?.addEventListener('submit', (e) => {
   location.hash = `#/search/${encodeURIComponent(q)}`
 })
 window.addEventListener('hashchange', () => void show())
+setInterval(() => refreshAges(main), 1_000)
 live.connect()
 void show()

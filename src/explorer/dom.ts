@@ -107,6 +107,19 @@ export function age(ms: number, now = Date.now()): string {
   return `${Math.floor(s / 86_400)} d ago`
 }
 
+/** An age that stays current: app.ts redraws every [data-age-of] element once a second. */
+export function liveAge(ms: number, testId?: string): HTMLElement {
+  return h('span', { 'data-age-of': String(ms), title: isoTime(ms), 'data-test': testId }, age(ms))
+}
+
+/** Redraws every live age on the page (see liveAge). */
+export function refreshAges(root: ParentNode, now = Date.now()): void {
+  for (const el of root.querySelectorAll<HTMLElement>('[data-age-of]')) {
+    const text = age(Number(el.dataset.ageOf), now)
+    if (el.textContent !== text) el.textContent = text
+  }
+}
+
 export function isoTime(ms: number): string {
   return new Date(ms).toISOString()
 }

@@ -4,8 +4,9 @@
  */
 import type { BlockResult, HeaderJson, ValidatorsResult } from '../rpc/types.js'
 import { DecodeError, decodeTxFields, fromHex, type TxFields, toHex } from './codec.js'
-import { age, fields, h, isoTime, link, mono, printable, short, stat, table } from './dom.js'
+import { fields, h, isoTime, link, liveAge, mono, printable, short, stat, table } from './dom.js'
 import { batch, call, type Live, NOT_FOUND, RpcCallError } from './rpc.js'
+import { chainRates, participation } from './stats.js'
 import { type BlockCheck, sha256, verifyBlock } from './verify.js'
 
 /** What a page gets: where to draw, and subscriptions that end when the page is left. */
@@ -14,6 +15,8 @@ export interface PageContext {
   /** false once another page is shown: a late answer must not draw over it */
   current(): boolean
   subscribe: Live['subscribe']
+  /** runs `fn` every `ms` while the page is shown */
+  every(ms: number, fn: () => void): void
 }
 
 export type Page = (ctx: PageContext, arg: string) => Promise<void>
@@ -101,18 +104,6 @@ interface Meta {
   num_txs: number
 }
 
-/** Average block interval (ms) and tx/s over the metas (ascending), genesis left out (its time is fixed). */
-export function chainRates(metas: readonly Meta[]): { intervalMs: number | null; txPerSec: number | null } {
-  const blocks = metas.filter((m) => m.header.height > 0)
-  if (blocks.length < 2) return { intervalMs: null, txPerSec: null }
-  const first = blocks[0] as Meta
-  const last = blocks[blocks.length - 1] as Meta
-  const span = last.header.timestamp - first.header.timestamp
-  if (span <= 0) return { intervalMs: null, txPerSec: null }
-  const txs = blocks.slice(1).reduce((n, m) => n + m.num_txs, 0)
-  return { intervalMs: span / (blocks.length - 1), txPerSec: (txs * 1000) / span }
-}
-
 export const home: Page = async (ctx) => {
   let status = await call('status')
   const tip = status.sync_info.latest_block_height
@@ -156,7 +147,7 @@ export const home: Page = async (ctx) => {
           'tip-height',
         ),
         stat('tip hash', mono(short(s.latest_block_hash), s.latest_block_hash)),
-        stat('tip age', age(s.latest_block_time), 'tip-age'),
+        stat('tip age', liveAge(s.latest_block_time), 'tip-age'),
         stat(
           `block interval (last ${WINDOW})`,
           rates.intervalMs === null ? '—' : `${(rates.intervalMs / 1000).toFixed(2)} s`,
@@ -183,7 +174,7 @@ export const home: Page = async (ctx) => {
             blocks.map((m) => [
               link(`/block/${m.header.height}`, String(m.header.height)),
               link(`/block/${m.hash}`, mono(short(m.hash), m.hash)),
-              h('span', { title: isoTime(m.header.timestamp) }, age(m.header.timestamp)),
+              liveAge(m.header.timestamp),
               m.num_txs,
               mono(short(m.header.proposer, 8), m.header.proposer),
             ]),
@@ -353,7 +344,7 @@ export const block: Page = async (ctx, arg) => {
           ],
         ],
         ['chain', hd.chain_id],
-        ['time', `${isoTime(hd.timestamp)} (${age(hd.timestamp)})`],
+        ['time', [isoTime(hd.timestamp), ' (', liveAge(hd.timestamp), ')']],
         ['view', hd.view],
         ['proposer', mono(hd.proposer)],
         [
@@ -460,9 +451,7 @@ export const validatorsPage: Page = async (ctx) => {
       heights.map((height) => ({ height })),
     )
   ).filter((b): b is BlockResult => !(b instanceof RpcCallError))
-  const signed = new Map<number, number>()
-  for (const b of blocks)
-    for (const v of b.commit?.votes ?? []) signed.set(v.validator, (signed.get(v.validator) ?? 0) + 1)
+  const signed = participation(blocks.map((b) => b.commit))
   const peers = new Set(net.peers.map((p) => p.peer_id))
   draw(
     ctx,
@@ -551,8 +540,9 @@ export const mempoolPage: Page = async (ctx) => {
     )
   }
   await render()
+  // the mempool has no event of its own: on each block, and every 2 s between blocks
   let busy = false
-  ctx.subscribe('NewBlock', undefined, () => {
+  const refresh = (): void => {
     if (busy) return
     busy = true
     void render()
@@ -560,7 +550,9 @@ export const mempoolPage: Page = async (ctx) => {
       .finally(() => {
         busy = false
       })
-  })
+  }
+  ctx.subscribe('NewBlock', undefined, refresh)
+  ctx.every(2_000, refresh)
 }
 
 // ------------------------------------------------------------------------------------- account, key

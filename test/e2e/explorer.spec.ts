@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { expect } from 'chai'
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core'
+import { waitFor } from '../helpers/wait.js'
 import { rpc, runCli, startAll, TestNet, type TestNode } from './harness.js'
 
 /** Debian's chromium package; PBFT_CHROMIUM names another binary. */
@@ -256,6 +257,42 @@ describe('e2e: the block explorer in Chromium', function () {
 
   it('no console errors and no page errors on any page', () => {
     expect(problems).to.deep.equal([])
+  })
+
+  it('reconnects its WebSocket when the node restarts, and is live again', async () => {
+    await page.goto(`${node.rpcUrl}/explorer/`)
+    await page.locator('#live.on').waitFor({ timeout: 10_000 })
+    const before = problems.length
+    await node.stop('SIGTERM')
+    await page.locator('#live.off').getByText('reconnecting').waitFor({ timeout: 10_000 })
+    node.start()
+    await waitFor(async () => (await node.status()).n_peers >= 3, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      message: 'node0 back with 3 peers',
+    })
+    await page.locator('#live.on').waitFor({ timeout: 15_000 })
+    const sent = JSON.parse(
+      await cli([
+        'tx',
+        'send',
+        '--rpc',
+        node.rpcUrl,
+        '--key',
+        keyFile,
+        '--output',
+        'json',
+        'set',
+        'after',
+        'restart',
+      ]),
+    ) as { hash: string }
+    await page.locator(`[data-test=recent-txs] tr[data-tx="${sent.hash}"]`).waitFor({ timeout: 5_000 })
+    // while the node was down the browser logged its refused connections; nothing else
+    const other = problems
+      .slice(before)
+      .filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(p))
+    expect(other).to.deep.equal([])
   })
 })
 
