@@ -33,7 +33,8 @@ APT_TEST_DEPS := tcpdump:tcpdump chromium:chromium
 test-deps:
 	@missing=""; for dep in $(APT_TEST_DEPS); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep##*:}"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    -o DPkg::Lock::Timeout=300 $$missing; \
 	elif [ -n "$$missing" ]; then echo "test-deps: not root, not installing:$$missing (apt-get install$$missing)"; fi
 
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in

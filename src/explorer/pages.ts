@@ -105,6 +105,14 @@ interface Meta {
 }
 
 export const home: Page = async (ctx) => {
+  // subscribed first: a block that arrives while the page loads is kept, then applied
+  const early: BlockResult[] = []
+  let onBlock: ((b: BlockResult) => void) | undefined
+  ctx.subscribe('NewBlock', undefined, (data) => {
+    if (data.type !== 'NewBlock') return
+    if (onBlock === undefined) early.push(data.value)
+    else onBlock(data.value)
+  })
   let status = await call('status')
   const tip = status.sync_info.latest_block_height
   let metas: Meta[] = (
@@ -124,7 +132,7 @@ export const home: Page = async (ctx) => {
     heights.map((height) => ({ height })),
   )) {
     if (b instanceof RpcCallError) continue
-    for (const tx of [...b.txs].reverse()) txs.push(await decodeRow(tx, b.header.height))
+    for (const tx of b.txs.slice(-RECENT).reverse()) txs.push(await decodeRow(tx, b.header.height))
   }
   txs = txs.slice(0, RECENT)
   const fresh = new Set<string>()
@@ -198,10 +206,11 @@ export const home: Page = async (ctx) => {
   render()
 
   let statusAsked = false
-  ctx.subscribe('NewBlock', undefined, (data) => {
-    if (data.type !== 'NewBlock') return
-    const b = data.value
-    if (metas.some((m) => m.hash === b.hash)) return
+  // decoding is asynchronous (tx hashes by WebCrypto): one block after the other keeps the order
+  let decoding = Promise.resolve()
+  onBlock = (b) => {
+    const last = metas[metas.length - 1]
+    if (last !== undefined && b.header.height <= last.header.height) return
     fresh.clear()
     fresh.add(b.hash)
     metas = [...metas, { hash: b.hash, header: b.header, num_txs: b.txs.length }].slice(-WINDOW)
@@ -215,11 +224,20 @@ export const home: Page = async (ctx) => {
         latest_app_hash: b.header.app_hash,
       },
     }
-    void Promise.all([...b.txs].reverse().map((tx) => decodeRow(tx, b.header.height))).then((rows) => {
-      for (const r of rows) fresh.add(r.hash)
-      txs = [...rows, ...txs].slice(0, RECENT)
-      render()
-    })
+    decoding = decoding
+      .then(() =>
+        Promise.all(
+          b.txs
+            .slice(-RECENT)
+            .reverse()
+            .map((tx) => decodeRow(tx, b.header.height)),
+        ),
+      )
+      .then((rows) => {
+        for (const r of rows) fresh.add(r.hash)
+        txs = [...rows, ...txs].slice(0, RECENT)
+        render()
+      })
     // view, mempool and peers change without a block event: ask once per block at most
     if (!statusAsked) {
       statusAsked = true
@@ -234,7 +252,8 @@ export const home: Page = async (ctx) => {
           statusAsked = false
         })
     }
-  })
+  }
+  for (const b of early) onBlock(b)
 }
 
 // --------------------------------------------------------------------------------------------- block
@@ -380,13 +399,17 @@ export const block: Page = async (ctx, arg) => {
 
 export const tx: Page = async (ctx, arg) => {
   const hash = normalHash(arg, 'tx hash')
+  let latest = 0
   const render = async (): Promise<void> => {
+    const mine = ++latest
     let result: Awaited<ReturnType<typeof call<'tx'>>> | null = null
     try {
       result = await call('tx', { hash })
     } catch (err) {
       if (!(err instanceof RpcCallError) || err.code !== NOT_FOUND) throw err
     }
+    // a later read (started by a later event) has newer news: this one draws nothing
+    if (mine !== latest) return
     if (result === null) {
       draw(
         ctx,
@@ -400,6 +423,7 @@ export const tx: Page = async (ctx, arg) => {
       return
     }
     const decoded = await decodeRow(result.tx)
+    if (mine !== latest) return
     const cls = { pending: 'warn', final: 'ok', dropped: 'bad' }[result.status]
     const rows: [string, Node | string | number | (Node | string)[]][] = [
       ['hash', mono(result.hash)],
@@ -432,10 +456,11 @@ export const tx: Page = async (ctx, arg) => {
       h('details', {}, h('summary', {}, 'encoded'), mono(result.tx)),
     )
   }
-  await render()
+  // subscribed before the first read: an outcome between the two is not missed
   ctx.subscribe('Tx', hash, () => {
     void render().catch((err: unknown) => draw(ctx, errorBox('cannot read the tx', String(err))))
   })
+  await render()
 }
 
 // -------------------------------------------------------------------------------------- validators
