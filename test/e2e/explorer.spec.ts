@@ -221,9 +221,18 @@ describe('e2e: the block explorer in Chromium', function () {
   })
 
   it('bad addresses show an error state, not a blank page', async () => {
-    for (const hash of ['#/nope', '#/block/xyz', '#/tx/0x12', '#/account/%E0%A4%A']) {
+    const cases: [string, string][] = [
+      ['#/nope', 'no such page'],
+      ['#/block/xyz', 'not a height or block hash'],
+      ['#/block/999999', 'block not found: height 999999'],
+      ['#/tx/0x12', 'not a tx hash'],
+      ['#/account/%E0%A4%A', 'malformed address'],
+      [`#/key/${'k'.repeat(300)}`, 'invalid params'],
+    ]
+    for (const [hash, message] of cases) {
       await go(page, hash)
-      await page.locator('[data-test=error]').waitFor({ timeout: 5_000 })
+      // each its own message: an error box left from the case before does not count
+      await page.locator('[data-test=error]').getByText(message).waitFor({ timeout: 5_000 })
     }
     await page.screenshot({ path: join(SHOTS, 'error.png'), fullPage: true })
     const missing = await page.request.get(`${node.rpcUrl}/explorer/nope.js`)
