@@ -23,15 +23,20 @@ build: $(STAMP)
 lint: $(STAMP)
 	npx biome check .
 	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.explorer.json --noEmit
 
-# tcpdump for the wire-privacy e2e spec (test/e2e/netns); only root can install it, and only root
-# can run the network-namespace specs at all — as non-root those specs fail and say why. prometheus
-# (Debian's) for test/e2e/prometheus.spec.ts, which fails saying what to install when it is missing;
-# zsh for the syntax check of `pbft completion zsh` (skipped where zsh is absent and we are not root).
+# Debian packages the tests need; only root can install them (as non-root this says what is missing):
+# tcpdump for the wire-privacy e2e spec (test/e2e/netns; only root can run the network-namespace
+# specs at all), chromium for the explorer's browser spec (test/e2e/explorer.spec.ts), prometheus for
+# test/e2e/prometheus.spec.ts, zsh for the syntax check of `pbft completion zsh`. Each spec whose
+# tool is missing fails (or, for zsh, skips) and says what to install.
+APT_TEST_DEPS := tcpdump:tcpdump chromium:chromium prometheus:prometheus zsh:zsh
 test-deps:
-	@command -v tcpdump >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq tcpdump)
-	@command -v zsh >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && apt-get install -y -qq zsh)
-	@command -v prometheus >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
+	@missing=""; for dep in $(APT_TEST_DEPS); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep##*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    -o DPkg::Lock::Timeout=300 $$missing; \
+	elif [ -n "$$missing" ]; then echo "test-deps: not root, not installing:$$missing (apt-get install$$missing)"; fi
 
 # Test tiers (each also an npm script, test:<tier>). `make test` runs unit + sim + e2e + netns in
 # one mocha run; the e2e tiers start dist/cli.js, hence `build`; netns needs root and tcpdump.

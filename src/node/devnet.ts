@@ -78,6 +78,8 @@ export async function runDevnet(opts: {
   out.write(
     [
       '',
+      `Block explorer (live, in a browser): ${rpc0}/explorer/`,
+      '',
       'Try it (in another terminal):',
       '  ./pbft keys generate --out /tmp/alice.json',
       `  ./pbft tx send --rpc ${rpc0} --key /tmp/alice.json --wait set hello world`,

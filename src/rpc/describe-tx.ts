@@ -1,26 +1,18 @@
 /**
  * A transaction as people read it: the fields of an encoded signed tx (docs/PROTOCOL.md §3.2) in the
- * JSON style of ./types.ts. One function for every reader that shows txs (`pbft block`, `pbft tx
- * get`, `pbft mempool`, the explorer), so they all decode and name the fields alike.
+ * JSON style of ./types.ts. One decoder for every reader that shows txs (`pbft block`, `pbft tx get`,
+ * `pbft mempool`, and the browser explorer): the fields come from src/explorer/codec.ts, which the
+ * explorer runs in the browser as it is, so the CLI and the explorer decode and name the fields alike.
  */
-import { decodeTx, txHash } from '../codec/chain.js'
 import { CodecError } from '../codec/errors.js'
-import { fromHex, toHex } from '../crypto/hash.js'
+import { sha256, toHex } from '../crypto/hash.js'
+import { DecodeError, decodeTxFields, fromHex, type TxFields } from '../explorer/codec.js'
 import type { Hex } from './types.js'
 
 /** The fields of one signed tx. */
-export interface DecodedTx {
+export interface DecodedTx extends TxFields {
   /** SHA-256 of the encoded tx: what `tx` and `broadcast_tx_*` call its hash */
   hash: Hex
-  chain_id: string
-  /** the sender's public key (its address) */
-  sender: Hex
-  nonce: number
-  op: 'set' | 'del'
-  key: string
-  /** the value set; null for del */
-  value: string | null
-  signature: Hex
 }
 
 /**
@@ -28,26 +20,13 @@ export interface DecodedTx {
  * tx: bad hex, a wrong tag, trailing bytes. Does not verify the signature (the node did).
  */
 export function describeTx(encoded: Hex | Uint8Array): DecodedTx {
-  let bytes: Uint8Array
-  if (typeof encoded === 'string') {
-    try {
-      bytes = fromHex(encoded)
-    } catch {
-      throw new CodecError('tx is not hex')
-    }
-  } else {
-    bytes = encoded
-  }
-  const tx = decodeTx(bytes)
-  return {
-    hash: toHex(txHash(bytes)),
-    chain_id: tx.chainId,
-    sender: toHex(tx.from),
-    nonce: tx.nonce,
-    op: tx.op.type,
-    key: tx.op.key,
-    value: tx.op.type === 'set' ? tx.op.value : null,
-    signature: toHex(tx.signature),
+  try {
+    const bytes = typeof encoded === 'string' ? fromHex(encoded) : encoded
+    return { hash: toHex(sha256(bytes)), ...decodeTxFields(bytes) }
+  } catch (err) {
+    if (err instanceof DecodeError)
+      throw new CodecError(err.message === 'not a hex string' ? 'tx is not hex' : err.message)
+    throw err
   }
 }
 

@@ -72,7 +72,7 @@ export type MethodHandler = (params: unknown, ctx: CallContext) => Promise<unkno
 /** One entry of the method table. */
 export interface RpcMethod {
   readonly handler: MethodHandler
-  /** the named params its schema knows, in order (the route list of `GET /` shows them) */
+  /** the named params its schema knows, in order (the route list of `GET /routes` shows them) */
   readonly params: readonly string[]
   /** subscriptions need a connection to push to: not callable over HTTP, so no GET route either */
   readonly wsOnly: boolean

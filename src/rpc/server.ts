@@ -15,6 +15,7 @@ import type { RpcBackend } from './backend.js'
 import { OriginPolicy } from './cors.js'
 import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
+import { createExplorerRoute, EXPLORER_PATH } from './explorer-route.js'
 import { errorResponse, JsonRpcProcessor, type RpcCallObserver } from './jsonrpc.js'
 import { createMethods, type RpcMethod } from './methods.js'
 import { DEFAULT_RPC_HOST, DEFAULT_RPC_LIMITS, type RpcCorsOptions, type RpcLimits } from './options.js'
@@ -33,6 +34,8 @@ interface RpcServerOptions {
   limits?: Partial<RpcLimits & RpcCorsOptions>
   /** every JSON-RPC call that named a method, with its outcome and duration (metrics) */
   onCall?: RpcCallObserver
+  /** the built explorer's folder (default dist/explorer; docs/EXPLORER.md) */
+  explorerRoot?: string
 }
 
 export interface RpcServer {
@@ -238,6 +241,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     onCall: options.onCall,
   })
   const indexPage = routesPage(methods)
+  const explorer = createExplorerRoute(options.explorerRoot)
   const sessions = new Set<WsSession>()
   let server: Server | undefined
   let wss: WebSocketServer | undefined
@@ -353,11 +357,16 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     if (path === '/' && req.method === 'POST') return await rpc(req, res)
     req.resume()
     if (route !== undefined && isGet(req)) return await uriCall(req, res, path.slice(1))
+    if (await explorer.handle(req, res, path)) return
+    if (path === '/routes' && isGet(req)) {
+      send(res, 200, indexPage, { 'content-type': 'text/html; charset=utf-8' })
+      return
+    }
     if (path === '/') {
       addVary(res, 'Accept')
       if (isGet(req) && wantsHtml(req)) {
-        // a browser: the list of routes (a later explorer takes this place)
-        send(res, 200, indexPage, { 'content-type': 'text/html; charset=utf-8' })
+        // a browser: to the explorer (the list of routes is at /routes)
+        send(res, 302, '', { 'content-type': 'text/plain; charset=utf-8', location: EXPLORER_PATH })
         return
       }
       const message = 'invalid request: send JSON-RPC 2.0 with POST'
@@ -371,7 +380,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       })
       return
     }
-    const message = `method not found: no route ${path.slice(0, 100)} (GET / from a browser lists them)`
+    const message = `method not found: no route ${path.slice(0, 100)} (GET /routes lists them)`
     const id = isGet(req) ? URI_CALL_ID : null
     send(res, 404, errorResponse(id, { code: RpcErrorCode.METHOD_NOT_FOUND, message }))
   }

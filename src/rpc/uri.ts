@@ -71,8 +71,8 @@ function escapeHtml(text: string): string {
 }
 
 /**
- * The page `GET /` shows a browser: every route, with its params (CometBFT's index page). Links
- * go to the bare route, which answers the latest of things or names a missing param.
+ * The page `GET /routes` shows: every route, with its params (CometBFT's index page). Links go to
+ * the bare route, which answers the latest of things or names a missing param.
  */
 export function routesPage(methods: ReadonlyMap<string, RpcMethod>): string {
   const items: string[] = ['<li><a href="/health">/health</a></li>']
@@ -86,6 +86,7 @@ export function routesPage(methods: ReadonlyMap<string, RpcMethod>): string {
     '<!doctype html>',
     '<html><head><meta charset="utf-8"><title>pbft-node RPC</title></head><body>',
     '<h1>pbft-node JSON-RPC</h1>',
+    '<p>The block explorer is at <a href="/explorer/">/explorer/</a>.</p>',
     '<p>JSON-RPC 2.0 by <code>POST /</code>, WebSocket at <code>/websocket</code>, ',
     'and these GET routes (query params as named params):</p>',
     `<ul>\n${items.join('\n')}\n</ul>`,

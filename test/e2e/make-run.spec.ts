@@ -88,6 +88,14 @@ describe('e2e: make run (pbft testnet into keys/, pbft devnet)', function () {
       intervalMs: 100,
       message: 'node0 connected to the other 3',
     })
+    // the banner names the explorer, and the node serves it from dist/explorer
+    expect(running.output).to.include(`Block explorer (live, in a browser): ${url}/explorer/`)
+    const page = await fetch(`${url}/explorer/`)
+    expect(page.status).to.equal(200)
+    expect(await page.text()).to.include('<script type="module" src="app.js">')
+    const app = await fetch(`${url}/explorer/app.js`)
+    expect(app.headers.get('content-type')).to.equal('text/javascript; charset=utf-8')
+    await app.text()
     const signer = new Ed25519Signer(sha256(new TextEncoder().encode('make-run-client')))
     const tx = toHex(
       signTx(signer, { chainId: 'pbft-local', nonce: 0, op: { type: 'set', key: 'k', value: 'v' } }),

@@ -113,6 +113,21 @@ describe('architecture', () => {
     expect(impure).to.deep.equal([])
   })
 
+  it('the browser explorer imports only its own modules (and RPC types, erased at build)', () => {
+    // it runs in the browser from dist/explorer: nothing else is served, and Node modules do not load
+    const outside: string[] = []
+    const explorer = files.filter((f) => layer(f) === 'explorer')
+    expect(explorer.length).to.be.greaterThan(3)
+    for (const file of explorer) {
+      for (const { spec, target, typeOnly } of imports(file)) {
+        if (target.startsWith(join(SRC, 'explorer'))) continue
+        if (typeOnly && target === join(SRC, 'rpc/types.ts')) continue
+        outside.push(`${relative(SRC, file)} → ${spec}`)
+      }
+    }
+    expect(outside).to.deep.equal([])
+  })
+
   it('the checks see the source: every layer has files and imports are found', () => {
     for (const name of Object.keys(RANK))
       expect(

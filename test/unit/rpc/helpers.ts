@@ -56,7 +56,12 @@ export async function get(
   path: string,
   init: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<RawResponse & { headers: Headers }> {
-  const res = await fetch(new URL(path, url), { method: init.method ?? 'GET', headers: init.headers })
+  // redirects are answers to check, not to follow (GET / from a browser is a 302 to /explorer/)
+  const res = await fetch(new URL(path, url), {
+    method: init.method ?? 'GET',
+    headers: init.headers,
+    redirect: 'manual',
+  })
   const text = await res.text()
   let json: unknown
   try {

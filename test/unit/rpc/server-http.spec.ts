@@ -393,9 +393,10 @@ describe('rpc/server over HTTP', () => {
       expect(res.text).to.not.contain('    at ')
     })
 
-    // GET / used to be 405 for everyone. A browser (Accept: text/html) now gets the route list
-    // (server-uri.spec.ts); every other client — curl, JSON clients — still gets the 405 that tells
-    // it to POST, and an unknown path is now a -32601 body since GET /<method> routes exist.
+    // GET / used to be 405 for everyone. A browser (Accept: text/html) is now sent to the explorer
+    // (the route list moved to /routes, server-uri.spec.ts); every other client — curl, JSON
+    // clients — still gets the 405 that tells it to POST, and an unknown path is a -32601 body
+    // since GET /<method> routes exist.
     it('GET /health; 404 with -32601 elsewhere; 405 for GET / unless a browser asks', async () => {
       const ok = await fetch(new URL('/health', t.url))
       expect(ok.status).to.equal(200)
@@ -414,9 +415,9 @@ describe('rpc/server over HTTP', () => {
         expect(get.headers.get('allow')).to.equal('POST')
         expect(((await get.json()) as { error: { code: number } }).error.code).to.equal(-32600)
       }
-      const browser = await fetch(t.url, { headers: { accept: 'text/html' } })
-      expect(browser.status).to.equal(200)
-      expect(browser.headers.get('content-type')).to.equal('text/html; charset=utf-8')
+      const browser = await fetch(t.url, { headers: { accept: 'text/html' }, redirect: 'manual' })
+      expect(browser.status).to.equal(302)
+      expect(browser.headers.get('location')).to.equal('/explorer/')
       await browser.text()
     })
   })

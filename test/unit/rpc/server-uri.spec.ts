@@ -136,11 +136,15 @@ describe('rpc/server GET routes', () => {
       expect(t.backend.lastEvidenceQuery).to.deep.equal({ limit: 30, validator: '12D3KooWTest' })
     })
 
-    it('GET / from a browser lists every route and its params, and nothing WebSocket-only', async () => {
-      const res = await get(t.url, '/', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } })
+    it('GET / from a browser goes to the explorer; GET /routes lists every route, nothing WebSocket-only', async () => {
+      const home = await get(t.url, '/', { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } })
+      expect(home.status).to.equal(302)
+      expect(home.headers.get('location')).to.equal('/explorer/')
+      expect(home.headers.get('vary')).to.equal('Accept')
+      const res = await get(t.url, '/routes')
       expect(res.status).to.equal(200)
       expect(res.headers.get('content-type')).to.equal('text/html; charset=utf-8')
-      expect(res.headers.get('vary')).to.equal('Accept')
+      expect(res.text).to.contain('<a href="/explorer/">')
       for (const name of ROUTES) expect(res.text).to.contain(`<a href="/${name}">/${name}</a>`)
       expect(res.text).to.contain('<a href="/block">/block</a>?height=_&amp;hash=_')
       expect(res.text).to.contain('<a href="/health">')
@@ -205,9 +209,12 @@ describe('rpc/server GET routes', () => {
     expect(head.text).to.equal('')
     expect(head.headers.get('content-length')).to.equal(got.headers.get('content-length'))
     expect((await get(t.url, '/nope', { method: 'HEAD' })).status).to.equal(404)
-    const page = await get(t.url, '/', { method: 'HEAD', headers: { accept: 'text/html' } })
+    const page = await get(t.url, '/routes', { method: 'HEAD' })
     expect(page.status).to.equal(200)
     expect(page.text).to.equal('')
+    const home = await get(t.url, '/', { method: 'HEAD', headers: { accept: 'text/html' } })
+    expect(home.status).to.equal(302)
+    expect(home.text).to.equal('')
   })
 
   it('a waiting GET broadcast_tx_commit is answered UNAVAILABLE when the server stops', async () => {
