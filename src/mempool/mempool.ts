@@ -254,6 +254,17 @@ export class Mempool {
   }
 
   /**
+   * Is some pending tx executable on the committed state (its sender's next nonce)? What makes a
+   * block worth proposing: a tx waiting behind a nonce gap is not, and must not start the backups'
+   * progress timer (a client's gap would otherwise force view changes). Stops at the first one.
+   */
+  hasExecutable(): boolean {
+    for (const sender of this.senders.values())
+      if (sender.txs.has(this.state.nonce(sender.address))) return true
+    return false
+  }
+
+  /**
    * After a block is applied (state nonces already advanced): forgets its txs (the chain's tx
    * index reports them from now on) and drops pending txs whose nonce the state has passed,
    * e.g. a conflicting tx with the same nonce got committed. Returns the dropped txs.

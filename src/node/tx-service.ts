@@ -26,7 +26,7 @@ export interface TxServiceComponents {
   readonly journal: MempoolJournal
   /** publishes a tx batch on the tx topic */
   publishTxs(payload: Uint8Array): Promise<unknown>
-  /** the mempool holds txs: tell the engine (coalesced to once per event-loop turn) */
+  /** the mempool holds an executable tx: tell the engine (coalesced to once per event-loop turn) */
   onTxsAvailable(): void
   /** is this tx final (in the chain's tx index)? for the journal reload */
   isCommitted(hash: Uint8Array): Promise<boolean>
@@ -144,7 +144,7 @@ export class TxService {
     this.availableScheduled = true
     setImmediate(() => {
       this.availableScheduled = false
-      if (this.c.mempool.size > 0) this.c.onTxsAvailable()
+      if (this.c.mempool.hasExecutable()) this.c.onTxsAvailable()
     })
   }
 

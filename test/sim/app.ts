@@ -209,6 +209,6 @@ export class Replica {
 
   /** true when some pending tx is executable now (drives txs_available) */
   hasExecutable(): boolean {
-    return this.mempool.reap(1, MAX_BLOCK_BYTES).length > 0
+    return this.mempool.hasExecutable()
   }
 }

@@ -30,6 +30,21 @@ describe('mempool/reap', () => {
     expect(pool.reap(100, 1 << 20).map(label)).to.deep.equal(['A2', 'C0', 'B0', 'A3', 'C1', 'B1', 'B2'])
   })
 
+  it('hasExecutable: a tx at its sender\'s next nonce, not one behind a gap', () => {
+    const { pool, nonces } = harness()
+    expect(pool.hasExecutable()).to.equal(false)
+    pool.add(signedTx(bob, 1)) // Bob's nonce 0 is missing
+    pool.add(signedTx(bob, 2))
+    expect(pool.size).to.equal(2)
+    expect(pool.hasExecutable()).to.equal(false)
+    nonces.set(alice.publicKey, 3)
+    pool.add(signedTx(alice, 4))
+    expect(pool.hasExecutable()).to.equal(false)
+    pool.add(signedTx(alice, 3))
+    expect(pool.hasExecutable()).to.equal(true)
+    expect(pool.hasExecutable()).to.equal(pool.reap(1, 1 << 20).length > 0)
+  })
+
   it('is fair across senders: round-robin by arrival of each sender head tx', () => {
     const { pool } = harness()
     for (let n = 0; n < 5; n++) pool.add(signedTx(alice, n))
