@@ -8,7 +8,7 @@ import { RpcError, RpcErrorCode } from './errors.js'
 import type { CallContext, RpcMethod } from './methods.js'
 import type { JsonRpcId } from './types.js'
 
-interface JsonRpcErrorObject {
+export interface JsonRpcErrorObject {
   code: number
   message: string
   data?: unknown
@@ -18,6 +18,11 @@ interface JsonRpcProcessorDeps {
   methods: ReadonlyMap<string, RpcMethod>
   maxBatchSize: number
   logger: Logger
+  /**
+   * How this dialect writes an error object (the CometBFT dialect, ./comet/, moves the detail into
+   * `data`); every error the processor sends passes through it. Default: as given.
+   */
+  formatError?: (error: JsonRpcErrorObject) => JsonRpcErrorObject
 }
 
 export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject): string {
@@ -35,23 +40,31 @@ function isId(value: unknown): value is JsonRpcId {
 export class JsonRpcProcessor {
   constructor(private readonly deps: JsonRpcProcessorDeps) {}
 
+  /** An error response in this processor's dialect, for the transport's own errors (413, 408, …). */
+  errorResponse(id: JsonRpcId, error: JsonRpcErrorObject): string {
+    return errorResponse(id, this.deps.formatError?.(error) ?? error)
+  }
+
   /** The serialised response (object or array), or null when nothing is to be sent (notifications). */
   async handle(body: string, ctx: CallContext): Promise<string | null> {
     let payload: unknown
     try {
       payload = JSON.parse(body)
     } catch {
-      return errorResponse(null, { code: RpcErrorCode.PARSE_ERROR, message: 'parse error: invalid JSON' })
+      return this.errorResponse(null, {
+        code: RpcErrorCode.PARSE_ERROR,
+        message: 'parse error: invalid JSON',
+      })
     }
     if (!Array.isArray(payload)) return await this.handleOne(payload, ctx)
     if (payload.length === 0) {
-      return errorResponse(null, {
+      return this.errorResponse(null, {
         code: RpcErrorCode.INVALID_REQUEST,
         message: 'invalid request: empty batch',
       })
     }
     if (payload.length > this.deps.maxBatchSize) {
-      return errorResponse(null, {
+      return this.errorResponse(null, {
         code: RpcErrorCode.INVALID_REQUEST,
         message: `invalid request: batch of ${payload.length} exceeds the limit of ${this.deps.maxBatchSize}`,
       })
@@ -104,15 +117,15 @@ export class JsonRpcProcessor {
   }
 
   private invalid(id: JsonRpcId, why: string): string {
-    return errorResponse(id, { code: RpcErrorCode.INVALID_REQUEST, message: `invalid request: ${why}` })
+    return this.errorResponse(id, { code: RpcErrorCode.INVALID_REQUEST, message: `invalid request: ${why}` })
   }
 
   private serialiseError(id: JsonRpcId, error: JsonRpcErrorObject): string {
     try {
-      return errorResponse(id, error)
+      return this.errorResponse(id, error)
     } catch {
       // data that does not serialise (a bigint, a cycle) must not cost the client its answer
-      return errorResponse(id, { code: error.code, message: error.message })
+      return this.errorResponse(id, { code: error.code, message: error.message })
     }
   }
 

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { WebSocketServer } from 'ws'
 import type { RpcBackend } from './backend.js'
+import { COMET_PREFIX, cometSubpath, createCometDialect } from './comet/dialect.js'
 import { OriginPolicy } from './cors.js'
 import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
@@ -230,6 +231,8 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const hub = new EventHub(backend.events, logger)
   const methods = createMethods({ backend, hub, limits, logger })
   const processor = new JsonRpcProcessor({ methods, maxBatchSize: limits.maxBatchSize, logger })
+  // the CometBFT dialect under /comet (docs/RPC.md): the same transport, its own methods and errors
+  const comet = createCometDialect({ backend, native: methods, maxBatchSize: limits.maxBatchSize, logger })
   const indexPage = routesPage(methods)
   const sessions = new Set<WsSession>()
   let server: Server | undefined
@@ -266,7 +269,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     send(res, 200, JSON.stringify(result))
   }
 
-  async function rpc(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function rpc(req: IncomingMessage, res: ServerResponse, dialect = processor): Promise<void> {
     const body = await readBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
     if (body.kind === 'aborted') return
     if (body.kind === 'timeout') {
@@ -274,7 +277,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       logger.debug({ address: remoteKey(req.socket) }, 'rpc: request body timed out')
       const message = `invalid request: body not received within ${limits.bodyTimeoutMs} ms`
       // close: a half-open body must not keep holding the connection (docs/RPC.md "Limits")
-      send(res, 408, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+      send(res, 408, dialect.errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
         connection: 'close',
       })
       res.once('finish', () => req.socket.destroy())
@@ -283,12 +286,12 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     if (body.kind === 'too_large') {
       const message = `invalid request: body exceeds ${limits.maxBodyBytes} bytes`
       // close: the rest of the body is not worth reading on this connection
-      send(res, 413, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+      send(res, 413, dialect.errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
         connection: 'close',
       })
       return
     }
-    const response = await processor.handle(body.body, { signal: goneSignal(res) })
+    const response = await dialect.handle(body.body, { signal: goneSignal(res) })
     if (response === null) {
       if (!res.destroyed) res.writeHead(204).end()
       return
@@ -300,17 +303,23 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
    * A GET route (docs/RPC.md "GET routes"): the query string becomes the named params of the same
    * call a POST makes, answered with id -1 and HTTP 200 even for an error, as CometBFT does.
    */
-  async function uriCall(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  async function uriCall(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    dialect = processor,
+  ): Promise<void> {
     let params: Record<string, string>
     try {
-      params = parseQuery(queryOf(req))
+      // the CometBFT dialect reads quotes by each param's type (src/rpc/comet/params.ts)
+      params = parseQuery(queryOf(req), dialect !== processor)
     } catch (err) {
       if (!(err instanceof RpcError)) throw err
-      send(res, 200, errorResponse(URI_CALL_ID, err.toJSON()))
+      send(res, 200, dialect.errorResponse(URI_CALL_ID, err.toJSON()))
       return
     }
     const request = { jsonrpc: '2.0', id: URI_CALL_ID, method: name, params }
-    const response = await processor.handleRequest(request, { signal: goneSignal(res), fromUri: true })
+    const response = await dialect.handleRequest(request, { signal: goneSignal(res), fromUri: true })
     // a request with an id always has an answer; null is only a notification's
     send(res, 200, response ?? 'null')
   }
@@ -321,11 +330,62 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     return entry === undefined || entry.wsOnly ? undefined : entry
   }
 
+  /**
+   * A request under /comet (docs/RPC.md "CometBFT dialect"): POST JSON-RPC at /comet, a GET route
+   * per method at /comet/<method>, errors in CometBFT's form; limits and shutdown as for the rest.
+   */
+  async function cometRequest(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
+    const name = subpath.slice(1)
+    const entry = comet.methods.get(name)
+    const route = name !== '' && entry !== undefined && !entry.wsOnly
+    const id = isGet(req) ? URI_CALL_ID : null
+    const fail = (status: number, code: number, message: string, extra?: Record<string, string>): void => {
+      req.resume()
+      send(res, status, comet.processor.errorResponse(id, { code, message }), extra)
+    }
+    if (req.method === 'OPTIONS' && (subpath === '/' || route)) {
+      req.resume()
+      const allow = subpath === '/' ? 'POST, OPTIONS' : 'GET, HEAD, OPTIONS'
+      if (!res.destroyed) res.writeHead(204, { allow, ...origins.preflightHeaders(req.headers.origin) }).end()
+      return
+    }
+    if (stopping && ((subpath === '/' && req.method === 'POST') || (route && isGet(req)))) {
+      return fail(503, RpcErrorCode.UNAVAILABLE, 'node is shutting down', { connection: 'close' })
+    }
+    if (subpath === '/' && req.method === 'POST') return await rpc(req, res, comet.processor)
+    if (route && isGet(req)) {
+      req.resume()
+      return await uriCall(req, res, name, comet.processor)
+    }
+    if (subpath === '/') {
+      return fail(405, RpcErrorCode.INVALID_REQUEST, `send JSON-RPC 2.0 with POST to ${COMET_PREFIX}`, {
+        allow: 'POST',
+      })
+    }
+    if (route) {
+      return fail(
+        405,
+        RpcErrorCode.INVALID_REQUEST,
+        `use GET ${COMET_PREFIX}/${name}?…, or POST JSON-RPC 2.0 to ${COMET_PREFIX}`,
+        {
+          allow: 'GET, HEAD',
+        },
+      )
+    }
+    const what =
+      entry?.wsOnly === true
+        ? `${name} needs the WebSocket at ${COMET_PREFIX}/websocket`
+        : `no route ${COMET_PREFIX}${subpath.slice(0, 100)}`
+    return fail(404, RpcErrorCode.METHOD_NOT_FOUND, what)
+  }
+
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = pathOf(req)
     for (const [name, value] of Object.entries(origins.responseHeaders(req.headers.origin))) {
       res.setHeader(name, value)
     }
+    const cometPath = cometSubpath(path)
+    if (cometPath !== undefined) return await cometRequest(req, res, cometPath)
     const route = routeOf(path)
     if (req.method === 'OPTIONS' && (path === '/' || path === '/health' || route !== undefined)) {
       // a CORS preflight (docs/RPC.md "CORS and browser origins"), or a client asking what is allowed
@@ -371,7 +431,10 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {})
-    if (pathOf(req) !== '/websocket' || wss === undefined || stopping) {
+    const path = pathOf(req)
+    const dialect =
+      path === '/websocket' ? 'native' : path === `${COMET_PREFIX}/websocket` ? 'comet' : undefined
+    if (dialect === undefined || wss === undefined || stopping) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
@@ -386,7 +449,10 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new WsSession(ws, { hub, processor, limits, logger })
+      const session =
+        dialect === 'comet'
+          ? new WsSession(ws, { hub, processor: comet.processor, limits, logger, format: comet.api.events })
+          : new WsSession(ws, { hub, processor, limits, logger })
       sessions.add(session)
       ws.on('close', () => sessions.delete(session))
     })
