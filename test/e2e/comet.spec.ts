@@ -217,6 +217,27 @@ describe('e2e: the CometBFT dialect under /comet, driven by @cosmjs/tendermint-r
 
     const info = await http.abciInfo()
     expect(info.lastBlockHeight).to.be.at.least(committedHeight)
+
+    const results = await http.blockResults(committedHeight)
+    expect(results.height).to.equal(committedHeight)
+    expect(results.results.length).to.equal(block.block.txs.length)
+    expect(results.results.every((r) => r.code === 0)).to.equal(true)
+
+    // commit?height=h is block h's own certificate, signed over block h's id
+    const commit = await http.commit(committedHeight)
+    expect(commit.commit.height).to.equal(committedHeight)
+    expect(upperHex(commit.commit.blockId.hash)).to.equal(upperHex(block.blockId.hash))
+    expect(commit.header.height).to.equal(committedHeight)
+
+    const byHash = await http.txSearch({ query: `tx.hash='${upperHex(committedHash)}'` })
+    expect(byHash.totalCount).to.equal(1)
+    expect(byHash.txs[0]?.height).to.equal(committedHeight)
+
+    expect((await http.numUnconfirmedTxs()).total).to.be.a('number')
+    expect(await http.health()).to.equal(null)
+
+    const async = await http.broadcastTxAsync({ tx: alice.tx('comet-async', 'four') })
+    expect(async.hash).to.have.length(32)
   })
 
   it('subscribeNewBlock and subscribeTx deliver events over /comet/websocket', async () => {

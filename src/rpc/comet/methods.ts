@@ -226,6 +226,14 @@ export class CometApi {
     if (cached !== undefined) return cached
     const block = await this.backend.block({ by: 'height', height })
     if (block === null) throw internal(`height ${height} is not available`)
+    return this.remember(block)
+  }
+
+  /** Caches a final block's translation (final blocks never change). */
+  private remember(block: BlockResult): BlockEntry {
+    const height = block.header.height
+    const cached = this.blocks.get(height)
+    if (cached !== undefined) return cached
     const entry = { block, ...blockIdOf(block) }
     this.blocks.set(height, entry)
     if (this.blocks.size > BLOCK_CACHE_SIZE) {
@@ -619,7 +627,8 @@ export class CometApi {
     let text = this.newBlockText.get(block)
     if (text === undefined) {
       text = (async () => {
-        const entry = await this.entry(block.header.height)
+        // the event carries the block: no read, and its parent is cached from the previous event
+        const entry = this.remember(block)
         const response = await this.blockResponse(entry)
         const value = {
           block: response.block,
