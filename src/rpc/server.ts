@@ -13,6 +13,7 @@ import { type Logger, pino } from 'pino'
 import { WebSocketServer } from 'ws'
 import type { RpcBackend } from './backend.js'
 import { COMET_PREFIX, cometSubpath, createCometDialect } from './comet/dialect.js'
+import { type CometHttpDeps, cometRequest } from './comet/http.js'
 import { OriginPolicy } from './cors.js'
 import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
@@ -233,6 +234,14 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const processor = new JsonRpcProcessor({ methods, maxBatchSize: limits.maxBatchSize, logger })
   // the CometBFT dialect under /comet (docs/RPC.md): the same transport, its own methods and errors
   const comet = createCometDialect({ backend, native: methods, maxBatchSize: limits.maxBatchSize, logger })
+  const cometHttp: CometHttpDeps = {
+    dialect: comet,
+    stopping: () => stopping,
+    preflightHeaders: (origin) => origins.preflightHeaders(origin),
+    send: (res, status, body, extra) => send(res, status, body, extra),
+    post: (req, res) => rpc(req, res, comet.processor),
+    get: (req, res, method) => uriCall(req, res, method, comet.processor),
+  }
   const indexPage = routesPage(methods)
   const sessions = new Set<WsSession>()
   let server: Server | undefined
@@ -330,62 +339,13 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     return entry === undefined || entry.wsOnly ? undefined : entry
   }
 
-  /**
-   * A request under /comet (docs/RPC.md "CometBFT dialect"): POST JSON-RPC at /comet, a GET route
-   * per method at /comet/<method>, errors in CometBFT's form; limits and shutdown as for the rest.
-   */
-  async function cometRequest(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
-    const name = subpath.slice(1)
-    const entry = comet.methods.get(name)
-    const route = name !== '' && entry !== undefined && !entry.wsOnly
-    const id = isGet(req) ? URI_CALL_ID : null
-    const fail = (status: number, code: number, message: string, extra?: Record<string, string>): void => {
-      req.resume()
-      send(res, status, comet.processor.errorResponse(id, { code, message }), extra)
-    }
-    if (req.method === 'OPTIONS' && (subpath === '/' || route)) {
-      req.resume()
-      const allow = subpath === '/' ? 'POST, OPTIONS' : 'GET, HEAD, OPTIONS'
-      if (!res.destroyed) res.writeHead(204, { allow, ...origins.preflightHeaders(req.headers.origin) }).end()
-      return
-    }
-    if (stopping && ((subpath === '/' && req.method === 'POST') || (route && isGet(req)))) {
-      return fail(503, RpcErrorCode.UNAVAILABLE, 'node is shutting down', { connection: 'close' })
-    }
-    if (subpath === '/' && req.method === 'POST') return await rpc(req, res, comet.processor)
-    if (route && isGet(req)) {
-      req.resume()
-      return await uriCall(req, res, name, comet.processor)
-    }
-    if (subpath === '/') {
-      return fail(405, RpcErrorCode.INVALID_REQUEST, `send JSON-RPC 2.0 with POST to ${COMET_PREFIX}`, {
-        allow: 'POST',
-      })
-    }
-    if (route) {
-      return fail(
-        405,
-        RpcErrorCode.INVALID_REQUEST,
-        `use GET ${COMET_PREFIX}/${name}?…, or POST JSON-RPC 2.0 to ${COMET_PREFIX}`,
-        {
-          allow: 'GET, HEAD',
-        },
-      )
-    }
-    const what =
-      entry?.wsOnly === true
-        ? `${name} needs the WebSocket at ${COMET_PREFIX}/websocket`
-        : `no route ${COMET_PREFIX}${subpath.slice(0, 100)}`
-    return fail(404, RpcErrorCode.METHOD_NOT_FOUND, what)
-  }
-
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = pathOf(req)
     for (const [name, value] of Object.entries(origins.responseHeaders(req.headers.origin))) {
       res.setHeader(name, value)
     }
     const cometPath = cometSubpath(path)
-    if (cometPath !== undefined) return await cometRequest(req, res, cometPath)
+    if (cometPath !== undefined) return await cometRequest(cometHttp, req, res, cometPath)
     const route = routeOf(path)
     if (req.method === 'OPTIONS' && (path === '/' || path === '/health' || route !== undefined)) {
       // a CORS preflight (docs/RPC.md "CORS and browser origins"), or a client asking what is allowed
