@@ -196,8 +196,12 @@ describe('e2e: the CometBFT dialect under /comet, driven by @cosmjs/tendermint-r
       upperHex(block.blockId.hash),
     )
 
-    const tx = await http.tx({ hash: committedHash })
+    const tx = await http.tx({ hash: committedHash, prove: true })
     expect(tx.height).to.equal(committedHeight)
+    // the proof is against the header's data_hash (the PBFT tx_root, a CometBFT-style Merkle root)
+    expect(upperHex(tx.proof?.rootHash ?? new Uint8Array())).to.equal(upperHex(block.block.header.dataHash))
+    expect(upperHex(sha256(tx.proof?.data ?? new Uint8Array()))).to.equal(upperHex(committedHash))
+    expect(tx.proof?.proof.total).to.equal(block.block.txs.length)
     expect(tx.result.code).to.equal(0)
     expect(upperHex(tx.hash)).to.equal(upperHex(committedHash))
 

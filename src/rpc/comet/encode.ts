@@ -4,8 +4,8 @@
  * times as RFC 3339 with the fraction's trailing zeros dropped. Pure functions of the native JSON
  * shapes (../types.ts): what has no PBFT equivalent is filled as the docs say, never invented.
  */
-import { merkleLeafHash } from '../../chain/merkle.js'
-import { encodeBlock } from '../../codec/chain.js'
+import { merkleLeafHash, merkleRoot } from '../../chain/merkle.js'
+import { encodeBlock, txHash } from '../../codec/chain.js'
 import { fromHex, sha256 } from '../../crypto/hash.js'
 import { headerFromJson } from '../convert.js'
 import type { BlockResult, CommitCertificateJson, HeaderJson, Hex, ValidatorInfo } from '../types.js'
@@ -189,4 +189,43 @@ export const CODESPACE = 'pbft'
 /** A refused tx as a CheckTx result: a code of docs/RPC.md's table and the reason in `log`. */
 export function refusedTxResult(code: number, log: string) {
   return { ...okTxResult(), code, log, codespace: CODESPACE }
+}
+
+/** The largest power of two below n (n ≥ 2): where RFC 6962 and CometBFT split a Merkle tree. */
+function splitPoint(n: number): number {
+  let k = 1
+  while (k * 2 < n) k *= 2
+  return k
+}
+
+/** The sibling hashes from `index`'s leaf up to the root, lowest first (CometBFT's `aunts`). */
+export function merkleAunts(items: readonly Uint8Array[], index: number): Uint8Array[] {
+  if (items.length <= 1) return []
+  const k = splitPoint(items.length)
+  return index < k
+    ? [...merkleAunts(items.slice(0, k), index), merkleRoot(items.slice(k))]
+    : [...merkleAunts(items.slice(k), index - k), merkleRoot(items.slice(0, k))]
+}
+
+/**
+ * CometBFT's TxProof of the tx at `index` of a block: `tx_root` is the Merkle root of the txs'
+ * SHA-256 hashes (docs/PROTOCOL.md), which is how CometBFT computes `data_hash`, so the proof is
+ * one CometBFT's own verification accepts.
+ */
+export function txProofJson(txs: readonly Uint8Array[], index: number) {
+  const hashes = txs.map((tx) => txHash(tx))
+  const tx = txs[index]
+  const hash = hashes[index]
+  if (tx === undefined || hash === undefined)
+    throw new RangeError(`no tx ${index} in a block of ${txs.length}`)
+  return {
+    root_hash: upperHex(merkleRoot(hashes)),
+    data: base64(tx),
+    proof: {
+      total: int(txs.length),
+      index: int(index),
+      leaf_hash: base64(merkleLeafHash(hash)),
+      aunts: merkleAunts(hashes, index).map(base64),
+    },
+  }
 }

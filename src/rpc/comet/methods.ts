@@ -12,7 +12,7 @@ import { publicKeyOfPeerId } from '../../crypto/node-key.js'
 import type { RpcBackend } from '../backend.js'
 import { RpcError, RpcErrorCode } from '../errors.js'
 import type { CallContext, MethodHandler, RpcMethod, SubscriptionSession } from '../methods.js'
-import type { BlockResult, Hex, TxEvent, TxReceipt, TxResult, ValidatorInfo } from '../types.js'
+import type { BlockResult, Hex, TxEvent, TxReceipt, ValidatorInfo } from '../types.js'
 import type { EventFormat } from '../ws-session.js'
 import {
   addressOf,
@@ -30,6 +30,7 @@ import {
   okTxResult,
   refusedTxResult,
   rfc3339,
+  txProofJson,
   upperHex,
   validatorJson,
 } from './encode.js'
@@ -468,28 +469,41 @@ export class CometApi {
     }
   }
 
-  /** A final tx as CometBFT's ResultTx. */
-  private txResponse(tx: TxResult & { status: 'final'; height: number; index: number }) {
+  /** A final tx as CometBFT's ResultTx, with its Merkle proof against the block's data_hash if asked. */
+  private async txResponse(
+    tx: { hash: Hex; height: number; index: number; tx: Hex },
+    prove: boolean | undefined,
+  ) {
+    const proof =
+      prove === true
+        ? txProofJson(
+            (await this.entry(tx.height)).block.txs.map((t) => fromHex(t)),
+            tx.index,
+          )
+        : undefined
     return {
       hash: hexToUpper(tx.hash),
       height: int(tx.height),
       index: tx.index,
       tx_result: okTxResult(),
       tx: hexToBase64(tx.tx),
+      ...(proof === undefined ? {} : { proof }),
     }
   }
 
-  private async finalTx(hash: Hex): Promise<ReturnType<CometApi['txResponse']> | undefined> {
+  private async finalTx(
+    hash: Hex,
+    prove?: boolean,
+  ): Promise<Awaited<ReturnType<CometApi['txResponse']>> | undefined> {
     const tx = await this.backend.tx(hash)
     if (tx === null || tx.status !== 'final' || tx.height === null || tx.index === null) return undefined
-    return this.txResponse({ ...tx, status: 'final', height: tx.height, index: tx.index })
+    return await this.txResponse({ hash: tx.hash, height: tx.height, index: tx.index, tx: tx.tx }, prove)
   }
 
   private async tx(hash: Uint8Array | undefined, prove: boolean | undefined) {
     if (hash === undefined || hash.length !== 32) throw invalidParams('hash: must be 32 bytes')
-    if (prove === true) throw invalidParams('prove: tx proofs are not served')
     const hex = toHex(hash)
-    const found = await this.finalTx(hex)
+    const found = await this.finalTx(hex, prove)
     if (found !== undefined) return found
     const known = await this.backend.tx(hex)
     const why =
@@ -504,30 +518,31 @@ export class CometApi {
     perPage: number | undefined,
     orderBy: string | undefined,
   ) {
-    if (prove === true) throw invalidParams('prove: tx proofs are not served')
     if (orderBy !== undefined && orderBy !== '' && orderBy !== 'asc' && orderBy !== 'desc') {
       throw invalidParams('order_by: expected "asc" or "desc"')
     }
     const search = txSearchOf(query)
-    let found: ReturnType<CometApi['txResponse']>[] = []
+    let found: { hash: Hex; height: number; index: number; tx: Hex }[] = []
     if (search.by === 'hash') {
-      const tx = await this.finalTx(search.hash)
-      if (tx !== undefined) found = [tx]
+      const tx = await this.backend.tx(search.hash)
+      if (tx !== null && tx.status === 'final' && tx.height !== null && tx.index !== null) {
+        found = [{ hash: tx.hash, height: tx.height, index: tx.index, tx: tx.tx }]
+      }
     } else if (search.height >= 1 && search.height <= (await this.tip())) {
       const { block } = await this.entry(search.height)
-      found = block.txs.map((tx, index) =>
-        this.txResponse({
-          hash: toHex(txHash(fromHex(tx))),
-          status: 'final',
-          height: search.height,
-          index,
-          block_hash: block.hash,
-          tx,
-        }),
-      )
+      found = block.txs.map((tx, index) => ({
+        hash: toHex(txHash(fromHex(tx))),
+        height: search.height,
+        index,
+        tx,
+      }))
     }
     if (orderBy === 'desc') found.reverse()
-    return { txs: paginate(found, page, perPage), total_count: int(found.length) }
+    const shown = paginate(found, page, perPage)
+    return {
+      txs: await Promise.all(shown.map((tx) => this.txResponse(tx, prove))),
+      total_count: int(found.length),
+    }
   }
 
   private async unconfirmedTxs(limit: number | undefined) {

@@ -1,5 +1,6 @@
 import { rawEd25519PubkeyToRawAddress } from '@cosmjs/tendermint-rpc'
 import { expect } from 'chai'
+import { merkleRoot } from '../../../src/chain/merkle.js'
 import { encodeBlock } from '../../../src/codec/chain.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { fromHex, sha256, toHex } from '../../../src/crypto/hash.js'
@@ -12,6 +13,7 @@ import {
   headerJson,
   hexToUpper,
   rfc3339,
+  txProofJson,
   validatorJson,
 } from '../../../src/rpc/comet/encode.js'
 import { checkParams } from '../../../src/rpc/comet/params.js'
@@ -131,6 +133,49 @@ describe('rpc comet dialect: encodings', () => {
       timestamp: '2023-11-14T22:13:20.12Z',
       signature: Buffer.from('0f'.repeat(64), 'hex').toString('base64'),
     })
+  })
+})
+
+/** CometBFT's crypto/merkle computeHashFromAunts, written from its definition: the proof's check. */
+function rootFromAunts(
+  index: number,
+  total: number,
+  leaf: Uint8Array,
+  aunts: Uint8Array[],
+): Uint8Array | undefined {
+  if (total === 1) return aunts.length === 0 ? leaf : undefined
+  if (aunts.length === 0) return undefined
+  let k = 1
+  while (k * 2 < total) k *= 2
+  const last = aunts[aunts.length - 1] as Uint8Array
+  const rest = aunts.slice(0, -1)
+  const inner = (l: Uint8Array, r: Uint8Array) => sha256(new Uint8Array([1]), l, r)
+  if (index < k) {
+    const left = rootFromAunts(index, k, leaf, rest)
+    return left === undefined ? undefined : inner(left, last)
+  }
+  const right = rootFromAunts(index - k, total - k, leaf, rest)
+  return right === undefined ? undefined : inner(last, right)
+}
+
+describe('rpc comet dialect: tx proofs', () => {
+  it('proves every tx of blocks of 1..9 txs against tx_root, as CometBFT verifies a TxProof', () => {
+    for (let n = 1; n <= 9; n++) {
+      const txs = Array.from({ length: n }, (_, i) => new Uint8Array([n, i, 7]))
+      const root = merkleRoot(txs.map((t) => sha256(t)))
+      for (let i = 0; i < n; i++) {
+        const p = txProofJson(txs, i)
+        expect(p.root_hash).to.equal(Buffer.from(root).toString('hex').toUpperCase())
+        expect(p.data).to.equal(Buffer.from(txs[i] as Uint8Array).toString('base64'))
+        expect([p.proof.total, p.proof.index]).to.deep.equal([String(n), String(i)])
+        const leaf = new Uint8Array(Buffer.from(p.proof.leaf_hash, 'base64'))
+        expect(leaf).to.deep.equal(sha256(new Uint8Array([0]), sha256(txs[i] as Uint8Array)))
+        const aunts = p.proof.aunts.map((a) => new Uint8Array(Buffer.from(a, 'base64')))
+        expect(rootFromAunts(i, n, leaf, aunts), `n=${n} i=${i}`).to.deep.equal(root)
+        // a wrong index does not verify (n > 1)
+        if (n > 1) expect(rootFromAunts((i + 1) % n, n, leaf, aunts)).to.not.deep.equal(root)
+      }
+    }
   })
 })
 
