@@ -125,7 +125,7 @@ export class CometApi {
   private readonly backend: RpcBackend
   private readonly native: ReadonlyMap<string, RpcMethod>
   private readonly logger: Logger
-  private readonly blocks = new Map<number, BlockEntry>()
+  private readonly blocks = new Map<number, Promise<BlockEntry>>()
   private validatorList: readonly ValidatorInfo[] | undefined
   /** each event translated once, whichever subscriptions want it */
   private readonly newBlockText = new WeakMap<BlockResult, Promise<{ data: string; events: string }>>()
@@ -221,27 +221,41 @@ export class CometApi {
     return requested
   }
 
-  /** A final block (height 0 is genesis) and its BlockID, from the cache or the backend. */
-  private async entry(height: number): Promise<BlockEntry> {
+  /**
+   * A final block (height 0 is genesis) and its BlockID, from the cache or the backend; concurrent
+   * asks for one height share one read.
+   */
+  private entry(height: number): Promise<BlockEntry> {
     const cached = this.blocks.get(height)
     if (cached !== undefined) return cached
-    const block = await this.backend.block({ by: 'height', height })
-    if (block === null) throw internal(`height ${height} is not available`)
-    return this.remember(block)
+    const read = Promise.resolve(this.backend.block({ by: 'height', height })).then((block) => {
+      if (block === null) throw internal(`height ${height} is not available`)
+      return { block, ...blockIdOf(block) }
+    })
+    this.cache(height, read)
+    return read
   }
 
-  /** Caches a final block's translation (final blocks never change). */
-  private remember(block: BlockResult): BlockEntry {
+  /** Caches a final block's translation from the block itself (final blocks never change). */
+  private remember(block: BlockResult): Promise<BlockEntry> {
     const height = block.header.height
     const cached = this.blocks.get(height)
     if (cached !== undefined) return cached
-    const entry = { block, ...blockIdOf(block) }
+    const entry = Promise.resolve({ block, ...blockIdOf(block) })
+    this.cache(height, entry)
+    return entry
+  }
+
+  private cache(height: number, entry: Promise<BlockEntry>): void {
     this.blocks.set(height, entry)
+    // a failed read is not kept: the next ask tries again
+    entry.catch(() => {
+      if (this.blocks.get(height) === entry) this.blocks.delete(height)
+    })
     if (this.blocks.size > BLOCK_CACHE_SIZE) {
       const oldest = this.blocks.keys().next().value
       if (oldest !== undefined) this.blocks.delete(oldest)
     }
-    return entry
   }
 
   /** The certificate of `entry` as CometBFT's Commit (empty for genesis, which has none). */
@@ -643,7 +657,7 @@ export class CometApi {
     if (text === undefined) {
       text = (async () => {
         // the event carries the block: no read, and its parent is cached from the previous event
-        const entry = this.remember(block)
+        const entry = await this.remember(block)
         const response = await this.blockResponse(entry)
         const value = {
           block: response.block,
@@ -660,24 +674,29 @@ export class CometApi {
     return text
   }
 
-  /** A final tx's event; a dropped tx has none in CometBFT, so it is skipped (undefined). */
+  /**
+   * A final tx's event, its bytes from its block (one read per block, cached, however many txs it
+   * has); a dropped tx has no event in CometBFT, so it is skipped (undefined).
+   */
   private txEvent(event: TxEvent): Promise<{ data: string; events: string } | undefined> {
     let text = this.txText.get(event)
     if (text === undefined) {
       text = (async () => {
         if (event.status !== 'final') return undefined
-        const tx = await this.finalTx(event.hash)
-        if (tx === undefined) {
+        const tx = (await this.entry(event.height)).block.txs[event.index]
+        if (tx === undefined || toHex(txHash(fromHex(tx))) !== event.hash) {
           this.logger.warn(
-            { hash: event.hash },
-            'rpc: a final tx is not in the tx index; its comet event is skipped',
+            { hash: event.hash, height: event.height },
+            'rpc: a final tx is not where its event says; its comet event is skipped',
           )
           return undefined
         }
-        const value = { TxResult: { height: tx.height, index: tx.index, tx: tx.tx, result: tx.tx_result } }
+        const hash = hexToUpper(event.hash)
+        const height = int(event.height)
+        const value = { TxResult: { height, index: event.index, tx: hexToBase64(tx), result: okTxResult() } }
         return {
           data: JSON.stringify({ type: 'tendermint/event/Tx', value }),
-          events: JSON.stringify({ 'tm.event': ['Tx'], 'tx.hash': [tx.hash], 'tx.height': [tx.height] }),
+          events: JSON.stringify({ 'tm.event': ['Tx'], 'tx.hash': [hash], 'tx.height': [height] }),
         }
       })()
       this.txText.set(event, text)
