@@ -23,6 +23,11 @@ interface JsonRpcProcessorDeps {
    * `data`); every error the processor sends passes through it. Default: as given.
    */
   formatError?: (error: JsonRpcErrorObject) => JsonRpcErrorObject
+  /**
+   * Also take params as an array, one value per declared param in order (CometBFT does; the
+   * native dialect refuses arrays with a hint to name them).
+   */
+  positionalParams?: boolean
 }
 
 export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject): string {
@@ -113,6 +118,9 @@ export class JsonRpcProcessor {
     if (entry === undefined) {
       throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `method not found: ${method.slice(0, 64)}`)
     }
+    if (this.deps.positionalParams === true && Array.isArray(params) && params.length > 0) {
+      return await entry.handler(positionalParams(params, entry.params), ctx)
+    }
     return await entry.handler(namedParams(params), ctx)
   }
 
@@ -154,4 +162,15 @@ function namedParams(params: unknown): unknown {
     throw new RpcError(RpcErrorCode.INVALID_PARAMS, 'invalid params: params must be a named object')
   }
   return params
+}
+
+/** Params given as an array, as CometBFT takes them: exactly one value per declared param, in order. */
+function positionalParams(params: readonly unknown[], names: readonly string[]): Record<string, unknown> {
+  if (params.length !== names.length) {
+    throw new RpcError(
+      RpcErrorCode.INVALID_PARAMS,
+      `invalid params: expected ${names.length} params (${names.join(', ')}), got ${params.length}`,
+    )
+  }
+  return Object.fromEntries(names.map((name, i) => [name, params[i]]))
 }

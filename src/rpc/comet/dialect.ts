@@ -57,6 +57,7 @@ export function createCometDialect(deps: {
     maxBatchSize: deps.maxBatchSize,
     logger: deps.logger,
     formatError: cometError,
+    positionalParams: true,
   })
   return { methods: api.methods, processor, api }
 }

@@ -1,7 +1,8 @@
 /**
- * HTTP under `/comet` (docs/RPC.md "CometBFT dialect"): POST JSON-RPC at /comet, a GET route per
- * method at /comet/<method>, and for anything else an error in CometBFT's form. Reading bodies,
- * limits, CORS and the JSON-RPC processing are the server's own (../server.ts), passed in.
+ * HTTP under `/comet` (docs/RPC.md "CometBFT dialect"): POST JSON-RPC at /comet (GET there lists
+ * the routes, as CometBFT's GET /), a GET route per method at /comet/<method>, and for anything
+ * else an error in CometBFT's form. Reading bodies, limits, CORS and the JSON-RPC processing are
+ * the server's own (../server.ts), passed in.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { RpcErrorCode } from '../errors.js'
@@ -19,6 +20,28 @@ export interface CometHttpDeps {
   post(req: IncomingMessage, res: ServerResponse): Promise<void>
   /** the server's GET-route handling with the dialect's processor */
   get(req: IncomingMessage, res: ServerResponse, method: string): Promise<void>
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+/** What CometBFT answers `GET /` with: a page of its routes, those with args last. */
+function endpointsPage(dialect: CometDialect): string {
+  const routes = [...dialect.methods].filter(([, m]) => !m.wsOnly).sort(([a], [b]) => a.localeCompare(b))
+  const link = (name: string, params: readonly string[]): string => {
+    const href = `${COMET_PREFIX}/${escapeHtml(name)}${params.length === 0 ? '' : `?${params.map((p) => `${escapeHtml(p)}=_`).join('&amp;')}`}`
+    return `<a href="${href}">${href}</a><br>`
+  }
+  return [
+    '<html><body>',
+    '<br>Available endpoints:<br>',
+    ...routes.filter(([, m]) => m.params.length === 0).map(([name]) => link(name, [])),
+    '<br>Endpoints that require arguments:<br>',
+    ...routes.filter(([, m]) => m.params.length > 0).map(([name, m]) => link(name, m.params)),
+    '</body></html>',
+    '',
+  ].join('\n')
 }
 
 function isGet(req: IncomingMessage): boolean {
@@ -53,6 +76,12 @@ export async function cometRequest(
   if (route && isGet(req)) {
     req.resume()
     return await deps.get(req, res, name)
+  }
+  if (subpath === '/' && isGet(req)) {
+    // CometBFT's GET / : the list of its routes
+    req.resume()
+    deps.send(res, 200, endpointsPage(deps.dialect), { 'content-type': 'text/html; charset=utf-8' })
+    return
   }
   if (subpath === '/') {
     const message = `invalid request: send JSON-RPC 2.0 with POST to ${COMET_PREFIX}`

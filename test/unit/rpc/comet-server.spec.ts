@@ -115,9 +115,25 @@ describe('rpc comet dialect on the server', () => {
     expect(byId.get(1)).to.deep.include({ result: {} })
     expect(byId.get(2)).to.have.nested.property('error.message', 'Method not found')
     expect(byId.get(3)).to.have.nested.property('error.message', 'Invalid Request')
-    const getRoot = await get(t.url, '/comet')
-    expect(getRoot.status).to.equal(405)
-    expect(getRoot.json.error.message).to.equal('Invalid Request')
+    const putRoot = await fetch(comet, { method: 'PUT', body: '{}' })
+    expect(putRoot.status).to.equal(405)
+    expect(JSON.parse(await putRoot.text()).error.message).to.equal('Invalid Request')
+    // GET /comet lists the routes, as CometBFT's GET / does
+    const index = await get(t.url, '/comet')
+    expect(index.status).to.equal(200)
+    expect(index.headers.get('content-type')).to.match(/text\/html/)
+    expect(index.text)
+      .to.include('/comet/block?height=_')
+      .and.include('/comet/status')
+      .and.not.include('subscribe')
+    // positional params, as CometBFT takes them: one per declared param, in order
+    const positional = await post(comet, { jsonrpc: '2.0', id: 9, method: 'block', params: ['0'] })
+    expect(positional.json.error.data).to.equal('height must be greater than 0, but got 0')
+    const tooMany = await post(comet, { jsonrpc: '2.0', id: 9, method: 'block', params: [1, 2] })
+    expect(tooMany.json.error).to.include({
+      code: -32602,
+      data: 'invalid params: expected 1 params (height), got 2',
+    })
     const postRoute = await post(`${comet}/health`, { jsonrpc: '2.0', id: 1, method: 'health' })
     expect(postRoute.status).to.equal(405)
     const typo = await get(t.url, '/comet/block?heigth=1')
