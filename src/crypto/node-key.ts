@@ -6,7 +6,7 @@ import {
   publicKeyFromRaw,
 } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey, PrivateKey } from '@libp2p/interface'
-import { peerIdFromPrivateKey, peerIdFromPublicKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { Ed25519Signer, PUBLIC_KEY_BYTES, SEED_BYTES } from './ed25519.js'
 
 export class NodeKeyError extends Error {
@@ -33,6 +33,16 @@ export async function generateNodeKey(): Promise<NodeKey> {
 export function peerIdOfPublicKey(publicKey: Uint8Array): string {
   if (publicKey.length !== PUBLIC_KEY_BYTES) throw new TypeError('Ed25519 public key must be 32 bytes')
   return peerIdFromPublicKey(publicKeyFromRaw(publicKey)).toString()
+}
+
+/** The raw 32-byte Ed25519 public key inside a PeerId string; undefined for any other kind of id. */
+export function publicKeyOfPeerId(peerId: string): Uint8Array | undefined {
+  try {
+    const key = peerIdFromString(peerId).publicKey
+    return key?.type === 'Ed25519' ? key.raw : undefined
+  } catch {
+    return undefined
+  }
 }
 
 interface NodeKeyFile {

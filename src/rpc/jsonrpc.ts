@@ -8,7 +8,7 @@ import { RpcError, RpcErrorCode } from './errors.js'
 import type { CallContext, RpcMethod } from './methods.js'
 import type { JsonRpcId } from './types.js'
 
-interface JsonRpcErrorObject {
+export interface JsonRpcErrorObject {
   code: number
   message: string
   data?: unknown
@@ -25,6 +25,16 @@ interface JsonRpcProcessorDeps {
   maxBatchSize: number
   logger: Logger
   onCall?: RpcCallObserver
+  /**
+   * How this dialect writes an error object (the CometBFT dialect, ./comet/, moves the detail into
+   * `data`); every error the processor sends passes through it. Default: as given.
+   */
+  formatError?: (error: JsonRpcErrorObject) => JsonRpcErrorObject
+  /**
+   * Also take params as an array, one value per declared param in order (CometBFT does; the
+   * native dialect refuses arrays with a hint to name them).
+   */
+  positionalParams?: boolean
 }
 
 export function errorResponse(id: JsonRpcId, error: JsonRpcErrorObject): string {
@@ -42,23 +52,31 @@ function isId(value: unknown): value is JsonRpcId {
 export class JsonRpcProcessor {
   constructor(private readonly deps: JsonRpcProcessorDeps) {}
 
+  /** An error response in this processor's dialect, for the transport's own errors (413, 408, …). */
+  errorResponse(id: JsonRpcId, error: JsonRpcErrorObject): string {
+    return errorResponse(id, this.deps.formatError?.(error) ?? error)
+  }
+
   /** The serialised response (object or array), or null when nothing is to be sent (notifications). */
   async handle(body: string, ctx: CallContext): Promise<string | null> {
     let payload: unknown
     try {
       payload = JSON.parse(body)
     } catch {
-      return errorResponse(null, { code: RpcErrorCode.PARSE_ERROR, message: 'parse error: invalid JSON' })
+      return this.errorResponse(null, {
+        code: RpcErrorCode.PARSE_ERROR,
+        message: 'parse error: invalid JSON',
+      })
     }
     if (!Array.isArray(payload)) return await this.handleOne(payload, ctx)
     if (payload.length === 0) {
-      return errorResponse(null, {
+      return this.errorResponse(null, {
         code: RpcErrorCode.INVALID_REQUEST,
         message: 'invalid request: empty batch',
       })
     }
     if (payload.length > this.deps.maxBatchSize) {
-      return errorResponse(null, {
+      return this.errorResponse(null, {
         code: RpcErrorCode.INVALID_REQUEST,
         message: `invalid request: batch of ${payload.length} exceeds the limit of ${this.deps.maxBatchSize}`,
       })
@@ -110,19 +128,22 @@ export class JsonRpcProcessor {
     if (entry === undefined) {
       throw new RpcError(RpcErrorCode.METHOD_NOT_FOUND, `method not found: ${method.slice(0, 64)}`)
     }
+    if (this.deps.positionalParams === true && Array.isArray(params) && params.length > 0) {
+      return await entry.handler(positionalParams(params, entry.params), ctx)
+    }
     return await entry.handler(namedParams(params), ctx)
   }
 
   private invalid(id: JsonRpcId, why: string): string {
-    return errorResponse(id, { code: RpcErrorCode.INVALID_REQUEST, message: `invalid request: ${why}` })
+    return this.errorResponse(id, { code: RpcErrorCode.INVALID_REQUEST, message: `invalid request: ${why}` })
   }
 
   private serialiseError(id: JsonRpcId, error: JsonRpcErrorObject): string {
     try {
-      return errorResponse(id, error)
+      return this.errorResponse(id, error)
     } catch {
       // data that does not serialise (a bigint, a cycle) must not cost the client its answer
-      return errorResponse(id, { code: error.code, message: error.message })
+      return this.errorResponse(id, { code: error.code, message: error.message })
     }
   }
 
@@ -151,4 +172,15 @@ function namedParams(params: unknown): unknown {
     throw new RpcError(RpcErrorCode.INVALID_PARAMS, 'invalid params: params must be a named object')
   }
   return params
+}
+
+/** Params given as an array, as CometBFT takes them: exactly one value per declared param, in order. */
+function positionalParams(params: readonly unknown[], names: readonly string[]): Record<string, unknown> {
+  if (params.length !== names.length) {
+    throw new RpcError(
+      RpcErrorCode.INVALID_PARAMS,
+      `invalid params: expected ${names.length} params (${names.join(', ')}), got ${params.length}`,
+    )
+  }
+  return Object.fromEntries(names.map((name, i) => [name, params[i]]))
 }

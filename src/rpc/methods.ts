@@ -40,13 +40,22 @@ import type {
   UnsubscribeResult,
 } from './types.js'
 
+/** Which subscriptions `unsubscribe` removes. */
+export type UnsubscribeTarget =
+  | { subscription: string }
+  | { event: RpcEventName; hash: Hex | undefined }
+  | { query: string }
+
 /** What a WebSocket connection offers the subscription methods. */
 export interface SubscriptionSession {
-  /** `requestId` is the subscribe request's id: every event of the subscription is sent with it */
-  subscribe(event: RpcEventName, hash: Hex | undefined, requestId: JsonRpcId): SubscribeResult
-  unsubscribe(
-    target: { subscription: string } | { event: RpcEventName; hash: Hex | undefined },
-  ): UnsubscribeResult
+  /**
+   * `requestId` is the subscribe request's id: every event of the subscription is sent with it.
+   * `query` names it in CometBFT's syntax (default: built from event and hash).
+   */
+  subscribe(event: RpcEventName, hash: Hex | undefined, requestId: JsonRpcId, query?: string): SubscribeResult
+  /** whether a subscription with this query exists */
+  subscribed(query: string): boolean
+  unsubscribe(target: UnsubscribeTarget): UnsubscribeResult
   unsubscribeAll(): UnsubscribeResult
 }
 

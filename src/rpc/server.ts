@@ -12,6 +12,8 @@ import type { Duplex } from 'node:stream'
 import { type Logger, pino } from 'pino'
 import { WebSocketServer } from 'ws'
 import type { RpcBackend } from './backend.js'
+import { COMET_PREFIX, cometSubpath, createCometDialect } from './comet/dialect.js'
+import { type CometHttpDeps, cometRequest } from './comet/http.js'
 import { OriginPolicy } from './cors.js'
 import { RpcError, RpcErrorCode } from './errors.js'
 import { EventHub } from './event-hub.js'
@@ -240,6 +242,16 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     logger,
     onCall: options.onCall,
   })
+  // the CometBFT dialect under /comet (docs/RPC.md): the same transport, its own methods and errors
+  const comet = createCometDialect({ backend, native: methods, maxBatchSize: limits.maxBatchSize, logger })
+  const cometHttp: CometHttpDeps = {
+    dialect: comet,
+    stopping: () => stopping,
+    preflightHeaders: (origin) => origins.preflightHeaders(origin),
+    send: (res, status, body, extra) => send(res, status, body, extra),
+    post: (req, res) => rpc(req, res, comet.processor),
+    get: (req, res, method) => uriCall(req, res, method, comet.processor),
+  }
   const indexPage = routesPage(methods)
   const explorer = createExplorerRoute(options.explorerRoot)
   const sessions = new Set<WsSession>()
@@ -277,7 +289,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     send(res, 200, JSON.stringify(result))
   }
 
-  async function rpc(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function rpc(req: IncomingMessage, res: ServerResponse, dialect = processor): Promise<void> {
     const body = await readBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs)
     if (body.kind === 'aborted') return
     if (body.kind === 'timeout') {
@@ -285,7 +297,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       logger.debug({ address: remoteKey(req.socket) }, 'rpc: request body timed out')
       const message = `invalid request: body not received within ${limits.bodyTimeoutMs} ms`
       // close: a half-open body must not keep holding the connection (docs/RPC.md "Limits")
-      send(res, 408, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+      send(res, 408, dialect.errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
         connection: 'close',
       })
       res.once('finish', () => req.socket.destroy())
@@ -294,12 +306,12 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     if (body.kind === 'too_large') {
       const message = `invalid request: body exceeds ${limits.maxBodyBytes} bytes`
       // close: the rest of the body is not worth reading on this connection
-      send(res, 413, errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
+      send(res, 413, dialect.errorResponse(null, { code: RpcErrorCode.INVALID_REQUEST, message }), {
         connection: 'close',
       })
       return
     }
-    const response = await processor.handle(body.body, { signal: goneSignal(res) })
+    const response = await dialect.handle(body.body, { signal: goneSignal(res) })
     if (response === null) {
       if (!res.destroyed) res.writeHead(204).end()
       return
@@ -311,17 +323,23 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
    * A GET route (docs/RPC.md "GET routes"): the query string becomes the named params of the same
    * call a POST makes, answered with id -1 and HTTP 200 even for an error, as CometBFT does.
    */
-  async function uriCall(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+  async function uriCall(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    dialect = processor,
+  ): Promise<void> {
     let params: Record<string, string>
     try {
-      params = parseQuery(queryOf(req))
+      // the CometBFT dialect reads quotes by each param's type (src/rpc/comet/params.ts)
+      params = parseQuery(queryOf(req), dialect !== processor)
     } catch (err) {
       if (!(err instanceof RpcError)) throw err
-      send(res, 200, errorResponse(URI_CALL_ID, err.toJSON()))
+      send(res, 200, dialect.errorResponse(URI_CALL_ID, err.toJSON()))
       return
     }
     const request = { jsonrpc: '2.0', id: URI_CALL_ID, method: name, params }
-    const response = await processor.handleRequest(request, { signal: goneSignal(res), fromUri: true })
+    const response = await dialect.handleRequest(request, { signal: goneSignal(res), fromUri: true })
     // a request with an id always has an answer; null is only a notification's
     send(res, 200, response ?? 'null')
   }
@@ -337,6 +355,8 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     for (const [name, value] of Object.entries(origins.responseHeaders(req.headers.origin))) {
       res.setHeader(name, value)
     }
+    const cometPath = cometSubpath(path)
+    if (cometPath !== undefined) return await cometRequest(cometHttp, req, res, cometPath)
     const route = routeOf(path)
     if (req.method === 'OPTIONS' && (path === '/' || path === '/health' || route !== undefined)) {
       // a CORS preflight (docs/RPC.md "CORS and browser origins"), or a client asking what is allowed
@@ -387,7 +407,10 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {})
-    if (pathOf(req) !== '/websocket' || wss === undefined || stopping) {
+    const path = pathOf(req)
+    const dialect =
+      path === '/websocket' ? 'native' : path === `${COMET_PREFIX}/websocket` ? 'comet' : undefined
+    if (dialect === undefined || wss === undefined || stopping) {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
       return
     }
@@ -402,7 +425,10 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = new WsSession(ws, { hub, processor, limits, logger })
+      const session =
+        dialect === 'comet'
+          ? new WsSession(ws, { hub, processor: comet.processor, limits, logger, format: comet.api.events })
+          : new WsSession(ws, { hub, processor, limits, logger })
       sessions.add(session)
       ws.on('close', () => sessions.delete(session))
     })

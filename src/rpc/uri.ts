@@ -47,9 +47,10 @@ function unquote(name: string, value: string): string {
 
 /**
  * The named params of a query string (without its `?`). Repeats and malformed encodings are
- * -32602 here: with a name given twice no single value is the client's meaning.
+ * -32602 here: with a name given twice no single value is the client's meaning. With `raw`, quoted
+ * values keep their quotes, for a dialect that reads them by the param's type (./comet/params.ts).
  */
-export function parseQuery(search: string): Record<string, string> {
+export function parseQuery(search: string, raw = false): Record<string, string> {
   const entries: [string, string][] = []
   const seen = new Set<string>()
   for (const part of search.split('&')) {
@@ -60,7 +61,7 @@ export function parseQuery(search: string): Record<string, string> {
     if (name === '') throw invalid(`malformed query string: a value without a name in ${quote(part)}`)
     if (seen.has(name)) throw invalid(`${quote(name)} given more than once`)
     seen.add(name)
-    entries.push([name, unquote(name, value)])
+    entries.push([name, raw ? value : unquote(name, value)])
   }
   // fromEntries defines own properties: a param named __proto__ is an unknown key, not a prototype
   return Object.fromEntries(entries)

@@ -13,14 +13,24 @@ import type { Logger } from 'pino'
 import { type RawData, WebSocket } from 'ws'
 import { RpcError, RpcErrorCode } from './errors.js'
 import type { EventHub } from './event-hub.js'
-import { errorResponse, type JsonRpcProcessor } from './jsonrpc.js'
-import type { SubscriptionSession } from './methods.js'
+import type { JsonRpcProcessor } from './jsonrpc.js'
+import type { SubscriptionSession, UnsubscribeTarget } from './methods.js'
 import type { RpcLimits } from './options.js'
-import type { Hex, JsonRpcId, RpcEventName, SubscribeResult, UnsubscribeResult } from './types.js'
+import type {
+  BlockResult,
+  Hex,
+  JsonRpcId,
+  RpcEventName,
+  SubscribeResult,
+  TxEvent,
+  UnsubscribeResult,
+} from './types.js'
 
 interface Subscription {
   event: RpcEventName
   hash: Hex | undefined
+  /** the subscription's filter in CometBFT's query syntax (as the client wrote it, in that dialect) */
+  query: string
   off: () => void
   /**
    * Events held until the answer to the subscribe has been sent: they carry its id, and a client
@@ -34,6 +44,39 @@ function queryOf(event: RpcEventName, hash: Hex | undefined): string {
   return hash === undefined ? `tm.event='${event}'` : `tm.event='${event}' AND tx.hash='${hash}'`
 }
 
+/** What a dialect knows of a subscription when it writes its events. */
+export interface SubscriptionInfo {
+  /** what `subscribe` answered (native dialect) */
+  readonly id: string
+  /** the subscribe request's id: every event goes out with it */
+  readonly requestId: JsonRpcId
+  readonly query: string
+  readonly event: RpcEventName
+}
+
+/** One event of a subscription as a message; a promise keeps its place in the order; undefined skips it. */
+type EventWriter = (
+  data: BlockResult | TxEvent,
+  json: () => string,
+) => string | undefined | Promise<string | undefined>
+
+/**
+ * How a dialect writes a subscription's events. `writer` is called once per subscription, the
+ * writer it returns once per event (the native one builds its message prefix once).
+ */
+export interface EventFormat {
+  writer(sub: SubscriptionInfo): EventWriter
+}
+
+/** The native dialect's events (docs/RPC.md "WebSocket subscriptions"). */
+export const NATIVE_EVENT_FORMAT: EventFormat = {
+  writer(sub) {
+    // serialised once per subscription; the event's own JSON once per event for all (EventHub)
+    const prefix = `{"jsonrpc":"2.0","id":${JSON.stringify(sub.requestId)},"result":{"query":${JSON.stringify(sub.query)},"subscription":${JSON.stringify(sub.id)},"data":{"type":"${sub.event}","value":`
+    return (_data, json) => `${prefix}${json()}}}}`
+  },
+}
+
 function rawToString(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8')
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
@@ -45,6 +88,8 @@ interface WsSessionDeps {
   processor: JsonRpcProcessor
   limits: RpcLimits
   logger: Logger
+  /** default: the native dialect's */
+  format?: EventFormat
 }
 
 export class WsSession {
@@ -52,6 +97,8 @@ export class WsSession {
   private readonly abort = new AbortController()
   private nextSubscriptionId = 1
   private inFlight = 0
+  /** the last of the events still being written (a dialect that writes them asynchronously) */
+  private ordered: Promise<void> | undefined
   /** size of the events held (Subscription.held, in UTF-16 units: about bytes), against maxWsBufferedBytes */
   private heldBytes = 0
   /** cleared at each ping, set by the pong: a peer that missed one ping is gone */
@@ -73,7 +120,12 @@ export class WsSession {
    * Its events wait in `held` until release(), which onMessage calls once the answer to the
    * message that subscribed has been sent.
    */
-  subscribe(event: RpcEventName, hash: Hex | undefined, requestId: JsonRpcId): SubscribeResult {
+  subscribe(
+    event: RpcEventName,
+    hash: Hex | undefined,
+    requestId: JsonRpcId,
+    query?: string,
+  ): SubscribeResult {
     if (this.subscriptions.size >= this.deps.limits.maxSubscriptionsPerConnection) {
       throw new RpcError(
         RpcErrorCode.LIMIT_EXCEEDED,
@@ -81,24 +133,29 @@ export class WsSession {
       )
     }
     const id = String(this.nextSubscriptionId++)
-    // serialised once per subscription; the event's own JSON once per event for all (EventHub)
-    const prefix = `{"jsonrpc":"2.0","id":${JSON.stringify(requestId)},"result":{"query":${JSON.stringify(queryOf(event, hash))},"subscription":${JSON.stringify(id)},"data":{"type":"${event}","value":`
-    const sub: Subscription = { event, hash, off: () => {}, held: [] }
-    const push = (_data: unknown, json: () => string): void => this.deliver(sub, `${prefix}${json()}}}}`)
+    const sub: Subscription = { event, hash, query: query ?? queryOf(event, hash), off: () => {}, held: [] }
+    const write = (this.deps.format ?? NATIVE_EVENT_FORMAT).writer({ id, requestId, query: sub.query, event })
+    const push = (data: BlockResult | TxEvent, json: () => string): void => this.push(sub, write(data, json))
     sub.off = event === 'NewBlock' ? this.deps.hub.onNewBlock(push) : this.deps.hub.onTx(hash, push)
     this.subscriptions.set(id, sub)
     return { subscription: id }
   }
 
-  unsubscribe(
-    target: { subscription: string } | { event: RpcEventName; hash: Hex | undefined },
-  ): UnsubscribeResult {
+  /** Whether a subscription with this query exists (the CometBFT dialect refuses a second one). */
+  subscribed(query: string): boolean {
+    for (const sub of this.subscriptions.values()) if (sub.query === query) return true
+    return false
+  }
+
+  unsubscribe(target: UnsubscribeTarget): UnsubscribeResult {
     let removed = 0
     for (const [id, sub] of this.subscriptions) {
       const matches =
         'subscription' in target
           ? id === target.subscription
-          : sub.event === target.event && sub.hash === target.hash
+          : 'query' in target
+            ? sub.query === target.query
+            : sub.event === target.event && sub.hash === target.hash
       if (!matches) continue
       this.remove(id, sub)
       removed++
@@ -136,7 +193,7 @@ export class WsSession {
   private onMessage(data: RawData): void {
     if (this.inFlight >= this.deps.limits.maxInFlightPerConnection) {
       this.send(
-        errorResponse(null, {
+        this.deps.processor.errorResponse(null, {
           code: RpcErrorCode.LIMIT_EXCEEDED,
           message: `too many requests in flight on this connection (limit ${this.deps.limits.maxInFlightPerConnection})`,
         }),
@@ -147,11 +204,12 @@ export class WsSession {
     // the subscriptions this message opens, released once its answer (maybe a batch) is sent
     const opened: string[] = []
     const session: SubscriptionSession = {
-      subscribe: (event, hash, requestId) => {
-        const result = this.subscribe(event, hash, requestId)
+      subscribe: (event, hash, requestId, query) => {
+        const result = this.subscribe(event, hash, requestId, query)
         opened.push(result.subscription)
         return result
       },
+      subscribed: (query) => this.subscribed(query),
       unsubscribe: (target) => this.unsubscribe(target),
       unsubscribeAll: () => this.unsubscribeAll(),
     }
@@ -165,6 +223,36 @@ export class WsSession {
         this.inFlight--
         this.release(opened)
       })
+  }
+
+  /**
+   * One event's message, written now or later (a promise): a later one keeps its place, so the
+   * events of a connection go out in the order they happened.
+   */
+  private push(sub: Subscription, message: string | undefined | Promise<string | undefined>): void {
+    if (this.ordered === undefined && !(message instanceof Promise)) {
+      if (message !== undefined) this.deliver(sub, message)
+      return
+    }
+    const previous = this.ordered ?? Promise.resolve()
+    const next = previous
+      .then(() => message)
+      .then(
+        (text) => {
+          // unsubscribed (or the connection closed) meanwhile: the event is not wanted any more
+          if (text !== undefined && this.isLive(sub)) this.deliver(sub, text)
+        },
+        (err: unknown) => this.deps.logger.warn({ err }, 'rpc: writing a websocket event failed'),
+      )
+      .finally(() => {
+        if (this.ordered === next) this.ordered = undefined
+      })
+    this.ordered = next
+  }
+
+  private isLive(sub: Subscription): boolean {
+    for (const s of this.subscriptions.values()) if (s === sub) return true
+    return false
   }
 
   /** An event goes out at once, or is held while its subscribe is not yet answered. */
