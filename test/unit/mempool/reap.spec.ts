@@ -30,7 +30,7 @@ describe('mempool/reap', () => {
     expect(pool.reap(100, 1 << 20).map(label)).to.deep.equal(['A2', 'C0', 'B0', 'A3', 'C1', 'B1', 'B2'])
   })
 
-  it('hasExecutable: a tx at its sender\'s next nonce, not one behind a gap', () => {
+  it("hasExecutable: a tx at its sender's next nonce, not one behind a gap", () => {
     const { pool, nonces } = harness()
     expect(pool.hasExecutable()).to.equal(false)
     pool.add(signedTx(bob, 1)) // Bob's nonce 0 is missing
