@@ -70,6 +70,7 @@ function recordHeight(rec: WalRecord): number {
     case 'preprepare':
     case 'prepare':
     case 'commit':
+    case 'reject':
       return rec.msg.height
     case 'viewchange':
       return rec.msg.checkpointHeight
@@ -590,6 +591,9 @@ export class PbftEngine {
         signature: signer.sign(rejectSignBytes(this.config.chainId, body)),
       }
       slot.rejects.add(msg)
+      // Persisted like a vote: a restarted replica must not PREPARE what it rejected (a verdict that
+      // depends on the clock, or a parent it had prepared, could differ after the restart).
+      this.persistVote({ kind: 'reject', msg })
       this.out.push({ type: 'broadcast', msg })
     }
     this.checkRejects(slot, pp.view)

@@ -9,7 +9,7 @@ import {
 } from '../../../src/codec/consensus.js'
 import type { Block, CommitCertificate } from '../../../src/codec/types.js'
 import { PbftEngine } from '../../../src/consensus/engine.js'
-import type { EngineAction } from '../../../src/consensus/types.js'
+import type { BlockVerdict, EngineAction } from '../../../src/consensus/types.js'
 import { verifyConsensusMessage } from '../../../src/consensus/verify.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import {
@@ -173,5 +173,34 @@ describe('consensus: view change audit regressions', () => {
     expect(ofType(quorum, 'start_timer').map((t) => t.view)).to.deep.equal([1])
     // and only once per view
     expect(ofType(r.step({ type: 'message', msg: viewChange(1, 1) }), 'start_timer')).to.deep.equal([])
+  })
+})
+
+/** Regressions for the engine findings of issue 11 (docs/CONSENSUS.md "Consensus rules"). */
+describe('consensus: engine audit regressions', () => {
+  it('a REJECT is in the WAL: after a restart the replica does not PREPARE the block it rejected', () => {
+    // validateBlock's verdict may change over time (a timestamp ahead of the clock becomes valid)
+    let verdict: BlockVerdict = { ok: false, reason: 'bad_timestamp' }
+    const start = (wal: WalRecord[]) => makeEngine(signers, 1, { wal, validate: () => verdict })
+    const pp = signPrePrepare(s(0), 0, 0, 1, makeBlock(s(0), 0, 1, GENESIS_HASH, 3))
+    const out = start([]).step({ type: 'message', msg: pp })
+    expect(out.map((a) => (a.type === 'broadcast' ? a.msg.kind : a.type))).to.include.ordered.members([
+      'persist',
+      'reject',
+    ])
+    expect(ofType(out, 'persist').map((a) => a.record.kind)).to.deep.equal(['reject'])
+    const wal = applyWal([], out)
+
+    verdict = { ok: true }
+    const restarted = start(wal)
+    // the REJECT is re-sent (peers may have missed it), and the proposal gets no PREPARE
+    expect(broadcasts(restarted.step({ type: 'start' })).map((m) => m.kind)).to.deep.equal(['reject'])
+    const again = restarted.step({ type: 'message', msg: pp })
+    expect(broadcasts(again)).to.deep.equal([])
+    expect(ofType(again, 'persist')).to.deep.equal([])
+    // without the record, the same replica would have prepared it
+    expect(broadcasts(start([]).step({ type: 'message', msg: pp })).map((m) => m.kind)).to.deep.equal([
+      'prepare',
+    ])
   })
 })
