@@ -3,6 +3,7 @@ import { blockHash } from '../../../src/codec/chain.js'
 import {
   type NewViewMsg,
   newViewSignBytes,
+  type PreparedCert,
   type ViewChangeMsg,
   viewChangeSignBytes,
   type WalRecord,
@@ -202,5 +203,65 @@ describe('consensus: engine audit regressions', () => {
     expect(broadcasts(start([]).step({ type: 'message', msg: pp })).map((m) => m.kind)).to.deep.equal([
       'prepare',
     ])
+  })
+
+  it('a NEW-VIEW with a forged outer signature costs one verification, not its embedded ones', () => {
+    const b1 = makeBlock(s(0), 0, 1, GENESIS_HASH, 1)
+    const h1 = blockHash(b1.header)
+    const checkpoint: CommitCertificate = {
+      height: 1,
+      view: 0,
+      blockHash: h1,
+      votes: [0, 1, 2].map((i) => ({ validator: i, signature: signCommit(s(i), i, 0, 1, h1).signature })),
+    }
+    const b2 = makeBlock(s(0), 0, 2, h1, 2)
+    const h2 = blockHash(b2.header)
+    const prepared: PreparedCert = {
+      view: 0,
+      height: 2,
+      blockHash: h2,
+      prePrepareSignature: signPrePrepare(s(0), 0, 0, 2, b2).signature,
+      prepares: [1, 2].map((i) => ({ validator: i, signature: signPrepare(s(i), i, 0, 2, h2).signature })),
+      block: null,
+    }
+    const vcs = [0, 2, 3].map((i): ViewChangeMsg => {
+      const body = { newView: 1, sender: i, checkpointHeight: 1, checkpoint, prepared: [prepared] }
+      return { kind: 'viewchange', ...body, signature: s(i).sign(viewChangeSignBytes(CHAIN, body)) }
+    })
+    const body = {
+      view: 1,
+      sender: 1,
+      viewChanges: vcs,
+      prePrepares: [signPrePrepare(s(1), 1, 1, 2, b2)],
+      stopHeader: null,
+    }
+    const genuine: NewViewMsg = {
+      kind: 'newview',
+      ...body,
+      signature: s(1).sign(newViewSignBytes(CHAIN, body)),
+    }
+    // the same content, signed by another key under the primary's index
+    const forged: NewViewMsg = { ...genuine, signature: s(2).sign(newViewSignBytes(CHAIN, body)) }
+    const counting = makeValidators(signers)
+    let calls = 0
+    const verify = counting.verify.bind(counting)
+    counting.verify = (index, message, signature) => {
+      calls++
+      return verify(index, message, signature)
+    }
+    const cost = (msg: NewViewMsg | ViewChangeMsg) => {
+      calls = 0
+      const ok = verifyConsensusMessage(msg, CHAIN, counting)
+      return { ok, calls }
+    }
+    // 3 VIEW-CHANGEs × (1 + 3 checkpoint votes + 1 + 2 prepared) + 1 re-proposal + the primary's own
+    expect(cost(genuine)).to.deep.equal({ ok: true, calls: 23 })
+    expect(cost(forged)).to.deep.equal({ ok: false, calls: 1 })
+    // a VIEW-CHANGE likewise: its own signature before its certificates
+    const vc0 = vcs[0] as ViewChangeMsg
+    const standalone: ViewChangeMsg = { ...vc0, prepared: [{ ...prepared, block: b2 }] }
+    expect(cost(standalone)).to.deep.equal({ ok: true, calls: 7 })
+    const forgedVc = { ...standalone, signature: s(1).sign(viewChangeSignBytes(CHAIN, standalone)) }
+    expect(cost(forgedVc)).to.deep.equal({ ok: false, calls: 1 })
   })
 })
