@@ -36,6 +36,13 @@ import { ViewChange, type ViewChangeHost } from './view-change.js'
 const VIEWS_KEPT_BEHIND = 3
 /** Messages for views this far ahead are dropped; VIEW-CHANGE/NEW-VIEW bring a replica forward. */
 const VIEWS_KEPT_AHEAD = 8
+/**
+ * VIEW-CHANGEs and NEW-VIEWs for views this far ahead are dropped before any signature check
+ * (docs/CONSENSUS.md "Consensus rules"). Generous: a replica cut off while the others keep failing
+ * view changes lags legitimately and must still see the others' view. The gossip validators use the
+ * same bound (VIEW_CHANGE_VIEWS_AHEAD; a unit test keeps the two equal).
+ */
+const VIEW_CHANGES_KEPT_AHEAD = 100_000
 
 interface TimerState {
   /** 'resume' is a 0 ms timer: validation deferred until the driver has applied a commit */
@@ -352,6 +359,10 @@ export class PbftEngine {
   private onMessage(msg: ConsensusMessage, verified: boolean): void {
     const { validators, chainId } = this.config
     if (!Number.isInteger(msg.sender) || msg.sender < 0 || msg.sender >= validators.n) return
+    if (msg.kind === 'viewchange' || msg.kind === 'newview') {
+      const view = msg.kind === 'viewchange' ? msg.newView : msg.view
+      if (view > this.view + VIEW_CHANGES_KEPT_AHEAD) return
+    }
     if (this.isDuplicate(msg)) return
     if (!verified && !verifyConsensusMessage(msg, chainId, validators)) return
     switch (msg.kind) {

@@ -264,4 +264,53 @@ describe('consensus: engine audit regressions', () => {
     const forgedVc = { ...standalone, signature: s(1).sign(viewChangeSignBytes(CHAIN, standalone)) }
     expect(cost(forgedVc)).to.deep.equal({ ok: false, calls: 1 })
   })
+
+  it('a VIEW-CHANGE more than 100,000 views ahead is dropped unverified, and does not block the next', () => {
+    const r = makeEngine(signers, 3)
+    expect(r.step({ type: 'message', msg: viewChange(0, 100_001) })).to.deep.equal([])
+    expect(r.status().loggedMessages).to.equal(0)
+    // sender 0's VIEW-CHANGE for view 1 is not shadowed by the far one: with sender 2's, f + 1 = 2
+    // replicas ask for view 1, and r joins them (TOCS §4.5.2)
+    r.step({ type: 'message', msg: viewChange(0, 1) })
+    const out = r.step({ type: 'message', msg: viewChange(2, 1) })
+    expect([r.view, r.phase]).to.deep.equal([1, 'viewchange'])
+    expect(broadcasts(out).map((m) => m.kind)).to.deep.equal(['viewchange'])
+    // within the bound, a far VIEW-CHANGE is logged (its sender's latest)
+    const near = makeEngine(signers, 3)
+    near.step({ type: 'message', msg: viewChange(0, 100_000) })
+    expect(near.status().loggedMessages).to.equal(1)
+  })
+
+  it("2f replicas cut off from the rest do not climb views on a faulty replica's far VIEW-CHANGE", () => {
+    // replicas 2 and 3 are partitioned from 1; faulty 0 sent them one VIEW-CHANGE for view 1000
+    const minority = [2, 3].map((i) => makeEngine(signers, i))
+    const timers = new Map<number, { view: number; height: number }>()
+    const pending: { to: number; msg: ViewChangeMsg | NewViewMsg }[] = []
+    const run = (k: number, ev: Parameters<PbftEngine['step']>[0]) => {
+      const out = (minority[k] as PbftEngine).step(ev)
+      for (const t of ofType(out, 'start_timer')) timers.set(k, { view: t.view, height: t.height })
+      for (const m of broadcasts(out))
+        if (m.kind === 'viewchange' || m.kind === 'newview') pending.push({ to: 1 - k, msg: m })
+    }
+    const deliver = () => {
+      for (let p = pending.shift(); p !== undefined; p = pending.shift())
+        run(p.to, { type: 'message', msg: p.msg })
+    }
+    for (const k of [0, 1]) {
+      run(k, { type: 'message', msg: viewChange(0, 1000) })
+      run(k, { type: 'txs_available' })
+    }
+    for (let round = 0; round < 20; round++) {
+      for (const k of [0, 1]) {
+        const t = timers.get(k)
+        if (t !== undefined) run(k, { type: 'timeout', ...t })
+      }
+      deliver()
+    }
+    // each asks for view 1 and waits there: 2 replicas are no quorum for a view change (§4.5.2)
+    expect(minority.map((e) => [e.view, e.phase])).to.deep.equal([
+      [1, 'viewchange'],
+      [1, 'viewchange'],
+    ])
+  })
 })
