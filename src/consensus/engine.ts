@@ -27,7 +27,7 @@ import type {
   EngineInit,
   EnginePhase,
   EngineStatus,
-  Evidence,
+  EvidenceSlot,
 } from './types.js'
 import { verifyConsensusMessage } from './verify.js'
 import { ViewChange, type ViewChangeHost } from './view-change.js'
@@ -233,7 +233,8 @@ export class PbftEngine {
     return this.config.selfIndex !== null && this.primary.index === this.config.selfIndex
   }
 
-  get evidence(): readonly Evidence[] {
+  /** the slots of the equivocations seen (the latest 64), without their messages */
+  get evidence(): readonly EvidenceSlot[] {
     return this.evidenceLog.all
   }
 

@@ -313,4 +313,20 @@ describe('consensus: engine audit regressions', () => {
       [1, 'viewchange'],
     ])
   })
+
+  it('keeps only the slot of an equivocation: the messages go out with the evidence action, once', () => {
+    const r = makeEngine(signers, 1)
+    // two proposals with big blocks (the evidence pool reduces them to a 222-byte record)
+    const big = (salt: number) => {
+      const b = makeBlock(s(0), 0, 1, GENESIS_HASH, salt)
+      return { ...b, txs: Array.from({ length: 200 }, (_, i) => new Uint8Array(1000).fill(i + salt)) }
+    }
+    const first = signPrePrepare(s(0), 0, 0, 1, big(1))
+    const second = signPrePrepare(s(0), 0, 0, 1, big(2))
+    r.step({ type: 'message', msg: first })
+    const reported = ofType(r.step({ type: 'message', msg: second }), 'evidence')
+    expect(reported.map((a) => [a.evidence.first, a.evidence.second])).to.deep.equal([[first, second]])
+    expect(r.evidence).to.deep.equal([{ sender: 0, kind: 'preprepare', view: 0, height: 1 }])
+    expect(JSON.stringify(r.evidence).length).to.be.lessThan(100)
+  })
 })
