@@ -175,7 +175,9 @@ export class PbftNode {
       evidence: this.evidence,
       publish: (msg) => {
         this.network()
-          .publish(msg.kind, encodeConsensusMessage(msg))
+          // A re-send of a message this node published or relayed moments ago (a NEW-VIEW for a
+          // replica that missed it) would be dropped by gossipsub's seen cache: retried after it.
+          .publish(msg.kind, encodeConsensusMessage(msg), { retryWhenSeen: true })
           .catch((err: unknown) =>
             this.log.warn({ kind: msg.kind, err: String(err) }, 'consensus publish failed'),
           )
