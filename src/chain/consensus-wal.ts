@@ -116,13 +116,15 @@ const KIND_ORDER: Record<WalRecord['kind'], number> = {
   newview: 0,
   preprepare: 1,
   prepare: 2,
+  // written instead of a PREPARE for that (view, height)
+  reject: 2,
   commit: 3,
   viewchange: 4,
 }
 
 /**
  * Write order: by view — a VIEW-CHANGE for v is written in view v - 1, after that view's votes — then
- * NEW-VIEW, PRE-PREPARE, PREPARE, COMMIT, VIEW-CHANGE, then height; equal keys by encoding, so the
+ * NEW-VIEW, PRE-PREPARE, PREPARE or REJECT, COMMIT, VIEW-CHANGE, then height; equal keys by encoding, so the
  * order is total.
  */
 function compareWalRecords(a: WalRecord, b: WalRecord): number {

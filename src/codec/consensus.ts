@@ -145,6 +145,8 @@ export type WalRecord =
   | { readonly kind: 'preprepare'; readonly msg: PrePrepareMsg }
   | { readonly kind: 'prepare'; readonly prePrepare: PrePrepareMsg; readonly msg: PrepareMsg }
   | { readonly kind: 'commit'; readonly prepared: PreparedCert; readonly msg: CommitMsg }
+  /** own REJECT: after a restart the replica still refuses that (view, height)'s proposal */
+  | { readonly kind: 'reject'; readonly msg: RejectMsg }
   | { readonly kind: 'viewchange'; readonly msg: ViewChangeMsg }
   | { readonly kind: 'newview'; readonly msg: NewViewMsg }
 
@@ -487,12 +489,13 @@ export function decodeAnyConsensusMessage(data: Uint8Array): ConsensusMessage {
 
 // ---------- WAL records ----------
 
-const WAL_KIND = { preprepare: 1, prepare: 2, commit: 3, viewchange: 4, newview: 5 } as const
+const WAL_KIND = { preprepare: 1, prepare: 2, commit: 3, viewchange: 4, newview: 5, reject: 6 } as const
 
 export function encodeWalRecord(rec: WalRecord): Uint8Array {
   const w = new Writer(1024).u8(ConsensusTag.wal).u8(WAL_KIND[rec.kind])
   switch (rec.kind) {
     case 'preprepare':
+    case 'reject':
     case 'viewchange':
     case 'newview':
       writeMessage(w, rec.msg)
@@ -529,6 +532,8 @@ export function decodeWalRecord(data: Uint8Array): WalRecord {
         return { kind: 'viewchange', msg: readViewChange(r) }
       case WAL_KIND.newview:
         return { kind: 'newview', msg: readNewView(r) }
+      case WAL_KIND.reject:
+        return { kind: 'reject', msg: readReject(r) }
       default:
         throw new CodecError(`unknown wal record kind ${k}`)
     }

@@ -27,7 +27,7 @@ import type {
   EngineInit,
   EnginePhase,
   EngineStatus,
-  Evidence,
+  EvidenceSlot,
 } from './types.js'
 import { verifyConsensusMessage } from './verify.js'
 import { ViewChange, type ViewChangeHost } from './view-change.js'
@@ -36,6 +36,13 @@ import { ViewChange, type ViewChangeHost } from './view-change.js'
 const VIEWS_KEPT_BEHIND = 3
 /** Messages for views this far ahead are dropped; VIEW-CHANGE/NEW-VIEW bring a replica forward. */
 const VIEWS_KEPT_AHEAD = 8
+/**
+ * VIEW-CHANGEs and NEW-VIEWs for views this far ahead are dropped before any signature check
+ * (docs/CONSENSUS.md "Consensus rules"). Generous: a replica cut off while the others keep failing
+ * view changes lags legitimately and must still see the others' view. The gossip validators use the
+ * same bound (VIEW_CHANGE_VIEWS_AHEAD; a unit test keeps the two equal).
+ */
+const VIEW_CHANGES_KEPT_AHEAD = 100_000
 
 interface TimerState {
   /** 'resume' is a 0 ms timer: validation deferred until the driver has applied a commit */
@@ -70,6 +77,7 @@ function recordHeight(rec: WalRecord): number {
     case 'preprepare':
     case 'prepare':
     case 'commit':
+    case 'reject':
       return rec.msg.height
     case 'viewchange':
       return rec.msg.checkpointHeight
@@ -225,7 +233,8 @@ export class PbftEngine {
     return this.config.selfIndex !== null && this.primary.index === this.config.selfIndex
   }
 
-  get evidence(): readonly Evidence[] {
+  /** the slots of the equivocations seen (the latest 64), without their messages */
+  get evidence(): readonly EvidenceSlot[] {
     return this.evidenceLog.all
   }
 
@@ -351,6 +360,10 @@ export class PbftEngine {
   private onMessage(msg: ConsensusMessage, verified: boolean): void {
     const { validators, chainId } = this.config
     if (!Number.isInteger(msg.sender) || msg.sender < 0 || msg.sender >= validators.n) return
+    if (msg.kind === 'viewchange' || msg.kind === 'newview') {
+      const view = msg.kind === 'viewchange' ? msg.newView : msg.view
+      if (view > this.view + VIEW_CHANGES_KEPT_AHEAD) return
+    }
     if (this.isDuplicate(msg)) return
     if (!verified && !verifyConsensusMessage(msg, chainId, validators)) return
     switch (msg.kind) {
@@ -590,6 +603,9 @@ export class PbftEngine {
         signature: signer.sign(rejectSignBytes(this.config.chainId, body)),
       }
       slot.rejects.add(msg)
+      // Persisted like a vote: a restarted replica must not PREPARE what it rejected (a verdict that
+      // depends on the clock, or a parent it had prepared, could differ after the restart).
+      this.persistVote({ kind: 'reject', msg })
       this.out.push({ type: 'broadcast', msg })
     }
     this.checkRejects(slot, pp.view)

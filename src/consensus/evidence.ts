@@ -1,5 +1,5 @@
 import type { ConsensusMessage } from '../codec/consensus.js'
-import type { Evidence } from './types.js'
+import type { Evidence, EvidenceSlot } from './types.js'
 
 const MAX_EVIDENCE = 64
 
@@ -9,14 +9,16 @@ function evidenceKey(kind: string, sender: number, view: number, height: number)
 
 /**
  * Equivocations seen (two signed, conflicting messages of one sender for one slot): proof that the
- * sender is faulty. Each is recorded once; only the latest MAX_EVIDENCE are kept.
+ * sender is faulty. Each is reported once (the `evidence` action carries both messages, for the
+ * driver's evidence pool to verify and store compactly); only the slots of the latest MAX_EVIDENCE
+ * are kept here, never the messages, which may carry blocks (a NEW-VIEW up to 4 MiB).
  */
 export class EvidenceLog {
-  private readonly list: Evidence[] = []
+  private readonly list: EvidenceSlot[] = []
   private readonly keys = new Set<string>()
 
-  /** the recorded evidence, oldest first (a live view: it changes as evidence is recorded) */
-  get all(): readonly Evidence[] {
+  /** the slots recorded, oldest first (a live view: it changes as evidence is recorded) */
+  get all(): readonly EvidenceSlot[] {
     return this.list
   }
 
@@ -27,14 +29,14 @@ export class EvidenceLog {
     const key = evidenceKey(first.kind, first.sender, view, height)
     if (this.keys.has(key)) return null
     this.keys.add(key)
-    const evidence: Evidence = { sender: first.sender, kind: first.kind, view, height, first, second }
+    const slot: EvidenceSlot = { sender: first.sender, kind: first.kind, view, height }
     if (this.list.length >= MAX_EVIDENCE) {
       const dropped = this.list.shift()
       if (dropped !== undefined) {
         this.keys.delete(evidenceKey(dropped.kind, dropped.sender, dropped.view, dropped.height))
       }
     }
-    this.list.push(evidence)
-    return evidence
+    this.list.push(slot)
+    return { ...slot, first, second }
   }
 }

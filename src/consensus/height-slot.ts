@@ -106,6 +106,9 @@ export class HeightSlot {
       this.blocks.set(h, rec.prePrepare.block)
       this.accepted.set(rec.msg.view, h)
       this.recordOwnPrepare(rec.msg, h)
+    } else if (rec.kind === 'reject') {
+      this.rejectedByMe.add(rec.msg.view)
+      this.rejects.add(rec.msg)
     } else if (rec.kind === 'commit' && rec.prepared.block !== null) {
       const h = toHex(rec.msg.blockHash)
       this.blocks.set(h, rec.prepared.block)

@@ -72,11 +72,16 @@ export type EngineEvent =
   /** a block fetched by sync for height last-final + 1 (the engine verifies the certificate again) */
   | { readonly type: 'block_synced'; readonly block: Block; readonly certificate: CommitCertificate }
 
-export interface Evidence {
+/** An equivocation's slot: the validator, the kind, and the view and height it signed twice for. */
+export interface EvidenceSlot {
   readonly sender: number
   readonly kind: ConsensusMessage['kind']
   readonly view: number
   readonly height: number
+}
+
+/** An equivocation as reported: its slot and the two signed messages (for the driver to verify). */
+export interface Evidence extends EvidenceSlot {
   readonly first: ConsensusMessage
   readonly second: ConsensusMessage
 }

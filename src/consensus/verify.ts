@@ -19,6 +19,11 @@ import { computeNewViewProposal } from './new-view.js'
  * Stateless validity of a consensus message: signature, sender is a validator, and the structural
  * rules a message must satisfy whatever the receiver's state (PBFT §4.2–§4.4). The network layer runs
  * it before gossiping; the engine runs it again (a driver might not). Returns false, never throws.
+ *
+ * Cheapest first: the structure (no signature), then the sender's own signature over the message,
+ * and only then the signatures embedded in it (a VIEW-CHANGE's certificates, a NEW-VIEW's 2f+1
+ * VIEW-CHANGEs and re-proposals). A forged message costs one verification, not the ~5n² a NEW-VIEW
+ * embeds (docs/CONSENSUS.md "Consensus rules").
  */
 export function verifyConsensusMessage(
   msg: ConsensusMessage,
@@ -27,8 +32,9 @@ export function verifyConsensusMessage(
 ): boolean {
   try {
     if (!isIndex(msg.sender, validators)) return false
-    if (!structurallyValid(msg, chainId, validators)) return false
-    return validators.verify(msg.sender, signBytesOf(chainId, msg), msg.signature)
+    if (!shapeValid(msg, chainId, validators)) return false
+    if (!validators.verify(msg.sender, signBytesOf(chainId, msg), msg.signature)) return false
+    return embeddedSignaturesValid(msg, chainId, validators)
   } catch {
     return false
   }
@@ -38,7 +44,8 @@ function isIndex(i: number, validators: ValidatorSet): boolean {
   return Number.isInteger(i) && i >= 0 && i < validators.n
 }
 
-function structurallyValid(msg: ConsensusMessage, chainId: string, validators: ValidatorSet): boolean {
+/** The rules that need no signature check. */
+function shapeValid(msg: ConsensusMessage, chainId: string, validators: ValidatorSet): boolean {
   switch (msg.kind) {
     case 'preprepare':
       return prePrepareShapeValid(msg, chainId, validators)
@@ -47,9 +54,21 @@ function structurallyValid(msg: ConsensusMessage, chainId: string, validators: V
     case 'reject':
       return msg.height >= 1
     case 'viewchange':
-      return viewChangeValid(msg, chainId, validators, true)
+      return viewChangeShapeValid(msg, chainId, validators, true)
     case 'newview':
-      return newViewValid(msg, chainId, validators)
+      return newViewShapeValid(msg, chainId, validators)
+  }
+}
+
+/** The signatures a message carries besides its sender's (checked once that one verified). */
+function embeddedSignaturesValid(msg: ConsensusMessage, chainId: string, validators: ValidatorSet): boolean {
+  switch (msg.kind) {
+    case 'viewchange':
+      return viewChangeCertificatesValid(msg, chainId, validators)
+    case 'newview':
+      return newViewEmbeddedValid(msg, chainId, validators)
+    default:
+      return true
   }
 }
 
@@ -65,8 +84,23 @@ function prePrepareShapeValid(msg: PrePrepareMsg, chainId: string, validators: V
   return bytesEqual(h.proposer, validators.primary(h.view).publicKey)
 }
 
-/** §4.4: a prepared certificate is a PRE-PREPARE plus quorum-1 (2f) PREPAREs from distinct other validators. */
-function verifyPreparedCert(p: PreparedCert, chainId: string, validators: ValidatorSet): boolean {
+/**
+ * §4.4: a prepared certificate is a PRE-PREPARE plus quorum-1 (2f) PREPAREs from distinct other
+ * validators; its block, when carried, is the one certified. The structure here, the signatures in
+ * preparedSignaturesValid.
+ */
+function preparedShapeValid(p: PreparedCert, validators: ValidatorSet): boolean {
+  const primary = validators.primary(p.view).index
+  if (p.prepares.length < validators.quorum - 1) return false
+  let previous = -1
+  for (const v of p.prepares) {
+    if (!isIndex(v.validator, validators) || v.validator <= previous || v.validator === primary) return false
+    previous = v.validator
+  }
+  return p.block === null || bytesEqual(blockHash(p.block.header), p.blockHash)
+}
+
+function preparedSignaturesValid(p: PreparedCert, chainId: string, validators: ValidatorSet): boolean {
   const primary = validators.primary(p.view).index
   if (
     !validators.verify(
@@ -77,11 +111,7 @@ function verifyPreparedCert(p: PreparedCert, chainId: string, validators: Valida
   ) {
     return false
   }
-  if (p.prepares.length < validators.quorum - 1) return false
-  let previous = -1
   for (const v of p.prepares) {
-    if (!isIndex(v.validator, validators) || v.validator <= previous || v.validator === primary) return false
-    previous = v.validator
     if (
       !validators.verify(
         v.validator,
@@ -92,7 +122,6 @@ function verifyPreparedCert(p: PreparedCert, chainId: string, validators: Valida
       return false
     }
   }
-  if (p.block !== null && !bytesEqual(blockHash(p.block.header), p.blockHash)) return false
   return true
 }
 
@@ -101,8 +130,9 @@ function verifyPreparedCert(p: PreparedCert, chainId: string, validators: Valida
  * its prepared certificates are for distinct heights above the checkpoint in increasing order (at most
  * MAX_PIPELINE_DEPTH of them, the codec's bound), each from an earlier view and valid, each carrying
  * its block when sent on its own; the block right above the checkpoint extends the checkpoint block.
+ * The structure here, the certificates' signatures in viewChangeCertificatesValid.
  */
-function viewChangeValid(
+function viewChangeShapeValid(
   vc: ViewChangeMsg,
   chainId: string,
   validators: ValidatorSet,
@@ -111,14 +141,8 @@ function viewChangeValid(
   if (!isIndex(vc.sender, validators) || vc.newView < 1) return false
   if (vc.checkpointHeight === 0) {
     if (vc.checkpoint !== null) return false
-  } else {
-    if (vc.checkpoint === null) return false
-    try {
-      verifyCertificate(vc.checkpoint, chainId, validators)
-    } catch {
-      return false
-    }
-    if (vc.checkpoint.height !== vc.checkpointHeight) return false
+  } else if (vc.checkpoint === null || vc.checkpoint.height !== vc.checkpointHeight) {
+    return false
   }
   let previous = vc.checkpointHeight
   for (const p of vc.prepared) {
@@ -135,9 +159,20 @@ function viewChangeValid(
       )
         return false
     }
-    if (!verifyPreparedCert(p, chainId, validators)) return false
+    if (!preparedShapeValid(p, validators)) return false
   }
   return true
+}
+
+function viewChangeCertificatesValid(vc: ViewChangeMsg, chainId: string, validators: ValidatorSet): boolean {
+  if (vc.checkpoint !== null) {
+    try {
+      verifyCertificate(vc.checkpoint, chainId, validators)
+    } catch {
+      return false
+    }
+  }
+  return vc.prepared.every((p) => preparedSignaturesValid(p, chainId, validators))
 }
 
 /**
@@ -145,17 +180,17 @@ function viewChangeValid(
  * validators (sorted by sender), and its PRE-PREPAREs are exactly what any backup recomputes from them:
  * the highest-view prepared block for each height after the highest checkpoint (new-view.ts), as a
  * hash-linked chain, stopping either where the candidates stop or at a candidate whose header (sent
- * along as stopHeader) proves it does not extend the chain.
+ * along as stopHeader) proves it does not extend the chain. Everything but the embedded signatures
+ * here (newViewEmbeddedValid checks those, once the primary's own signature verified).
  */
-function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
+function newViewShapeValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
   if (nv.view < 1 || nv.sender !== validators.primary(nv.view).index) return false
   if (nv.viewChanges.length < validators.quorum) return false
   let previous = -1
   for (const vc of nv.viewChanges) {
     if (vc.newView !== nv.view || vc.sender <= previous) return false
     previous = vc.sender
-    if (!viewChangeValid(vc, chainId, validators, false)) return false
-    if (!validators.verify(vc.sender, signBytesOf(chainId, vc), vc.signature)) return false
+    if (!viewChangeShapeValid(vc, chainId, validators, false)) return false
   }
   const expected = computeNewViewProposal(nv.viewChanges)
   const { candidates } = expected
@@ -167,7 +202,6 @@ function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet)
     if (!bytesEqual(blockHash(pp.block.header), c.blockHash)) return false
     if (parent !== null && !bytesEqual(pp.block.header.parentHash, parent)) return false
     if (!prePrepareShapeValid(pp, chainId, validators)) return false
-    if (!validators.verify(pp.sender, signBytesOf(chainId, pp), pp.signature)) return false
     parent = c.blockHash
   }
   const next = candidates[nv.prePrepares.length]
@@ -176,4 +210,13 @@ function newViewValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet)
   const stop = nv.stopHeader
   if (stop === null || parent === null) return false
   return bytesEqual(blockHash(stop), next.blockHash) && !bytesEqual(stop.parentHash, parent)
+}
+
+/** Each VIEW-CHANGE's signature, then its certificates; then the re-proposals' signatures. */
+function newViewEmbeddedValid(nv: NewViewMsg, chainId: string, validators: ValidatorSet): boolean {
+  for (const vc of nv.viewChanges) {
+    if (!validators.verify(vc.sender, signBytesOf(chainId, vc), vc.signature)) return false
+    if (!viewChangeCertificatesValid(vc, chainId, validators)) return false
+  }
+  return nv.prePrepares.every((pp) => validators.verify(pp.sender, signBytesOf(chainId, pp), pp.signature))
 }

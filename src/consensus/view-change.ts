@@ -263,10 +263,17 @@ export class ViewChange {
     this.maybeSendNewView()
   }
 
+  /**
+   * The replicas changing to `view` (TOCS §4.5.2 counts VIEW-CHANGEs for exactly that view): those
+   * whose latest VIEW-CHANGE is for it, or for the view right after it — a replica one view ahead
+   * gave up on this one too (its own timer ran out here with a quorum), and only its latest message
+   * is kept. Never further: a single far-future VIEW-CHANGE would otherwise count in every view up to
+   * its own and, with 2f honest replicas cut off from the rest, push them through view after view at
+   * each timeout (docs/CONSENSUS.md "Consensus rules").
+   */
   private viewChangeCount(view: number): number {
     let n = 0
-    // A replica already asking for a later view has given up on this one as well.
-    for (const vc of this.viewChanges.values()) if (vc.newView >= view) n++
+    for (const vc of this.viewChanges.values()) if (vc.newView === view || vc.newView === view + 1) n++
     return n
   }
 

@@ -2,6 +2,7 @@ import type { GossipsubMessage } from '@chainsafe/libp2p-gossipsub'
 import type { PeerId, PeerInfo, Startable } from '@libp2p/interface'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { sha256 } from '../crypto/hash.js'
 import { GossipPublishError, NetworkNotStartedError } from './errors.js'
 import { adaptValidator, GossipStats, type GossipTopicStats } from './gossip-validation.js'
 import { createLibp2pNode, type PbftLibp2p } from './libp2p-node.js'
@@ -33,6 +34,19 @@ interface PublishOutcome {
   recipients: number
 }
 
+export interface PublishOptions {
+  /**
+   * A publish that went to nobody although peers subscribe — gossipsub's seen cache still holds these
+   * bytes (we published or received them less than seenTtlMs ago) — is made once more when that
+   * entry has expired, instead of being lost. For retransmissions that must leave the node: an
+   * engine re-sending a NEW-VIEW to a replica that missed it (docs/PROTOCOL.md "Gossip").
+   */
+  readonly retryWhenSeen?: boolean
+}
+
+/** Retransmissions waiting for the seen cache to forget their bytes, at most (each holds its bytes). */
+const MAX_PENDING_RETRIES = 16
+
 class InvalidNetworkConfigError extends Error {
   override name = 'InvalidNetworkConfigError'
 }
@@ -41,7 +55,7 @@ class InvalidNetworkConfigError extends Error {
 export interface Network extends Startable {
   readonly peerId: string
   readonly chainId: string
-  publish(kind: TopicKind, data: Uint8Array): Promise<PublishOutcome>
+  publish(kind: TopicKind, data: Uint8Array, opts?: PublishOptions): Promise<PublishOutcome>
   /** Handlers receive only messages their topic validator Accepted. Returns an unsubscribe. */
   subscribe(kind: TopicKind, handler: GossipHandler): () => void
   listenAddrs(): string[]
@@ -95,6 +109,8 @@ class Libp2pNetwork implements Network {
   private readonly syncer: Syncer
   private readonly validatorIds: Set<string>
   private readonly peerIdCache = new Map<string, PeerId>()
+  /** publishes waiting for the seen cache to expire (PublishOptions.retryWhenSeen), by topic and bytes */
+  private readonly retries = new Map<string, NodeJS.Timeout>()
   private started = false
 
   constructor(
@@ -175,6 +191,8 @@ class Libp2pNetwork implements Network {
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
+    for (const timer of this.retries.values()) clearTimeout(timer)
+    this.retries.clear()
     await this.reconnector.stop()
     const pubsub = this.libp2p.services.pubsub
     pubsub.removeEventListener('gossipsub:message', this.onMessage)
@@ -188,9 +206,10 @@ class Libp2pNetwork implements Network {
   /**
    * Publishes to every topic peer (flood publish). When no peer subscribes yet the message is not
    * handed to gossipsub at all: gossipsub would record it as seen and silently drop a later,
-   * byte-identical retransmission for `seenTtlMs`. A repeat within seenTtlMs is a no-op.
+   * byte-identical retransmission for `seenTtlMs`. A repeat within seenTtlMs is a no-op, unless
+   * `opts.retryWhenSeen` asks for it to go out once that window is over.
    */
-  async publish(kind: TopicKind, data: Uint8Array): Promise<PublishOutcome> {
+  async publish(kind: TopicKind, data: Uint8Array, opts: PublishOptions = {}): Promise<PublishOutcome> {
     if (!this.started) throw new NetworkNotStartedError('network not started')
     if (data.length > this.gossip.maxMessageBytes) {
       throw new GossipPublishError(
@@ -202,11 +221,32 @@ class Libp2pNetwork implements Network {
     if (pubsub.getSubscribers(topic).length === 0) return { recipients: 0 }
     try {
       const result = await pubsub.publish(topic, data)
+      if (result.recipients.length === 0 && opts.retryWhenSeen === true) this.retryAfterSeenWindow(kind, data)
       return { recipients: result.recipients.length }
     } catch (err) {
       this.logger.warn({ topic: kind, err }, 'gossip publish failed')
       return { recipients: 0 }
     }
+  }
+
+  /**
+   * Publishes `data` again once gossipsub's seen cache has forgotten it: seenTtlMs from now (its
+   * entry is at most that old) plus two heartbeats (expired entries are pruned at a heartbeat). Once
+   * only, one pending retry per (topic, bytes), at most MAX_PENDING_RETRIES at a time.
+   */
+  private retryAfterSeenWindow(kind: TopicKind, data: Uint8Array): void {
+    const key = `${kind}/${Buffer.from(sha256(data)).toString('hex')}`
+    if (this.retries.has(key) || this.retries.size >= MAX_PENDING_RETRIES) return
+    const delay = this.gossip.seenTtlMs + 2 * this.gossip.heartbeatIntervalMs
+    const timer = setTimeout(() => {
+      this.retries.delete(key)
+      if (!this.started) return
+      this.logger.debug({ topic: kind }, 'retransmitting a message the seen cache had dropped')
+      this.publish(kind, data).catch((err: unknown) =>
+        this.logger.warn({ topic: kind, err: String(err) }, 'gossip retransmission failed'),
+      )
+    }, delay)
+    this.retries.set(key, timer)
   }
 
   subscribe(kind: TopicKind, handler: GossipHandler): () => void {

@@ -83,7 +83,9 @@ export function validatorBudgets(p2p: NodeConfig['p2p']): ValidatorBudgets {
  * waiting txs are re-gossiped every few seconds; with the usual 30 s cache those re-sends would
  * not leave the node for 30 s, and a replica that missed the first copy (partitioned, restarting)
  * would stall the view change that long. So the cache lives shorter than the first view timeout.
- * Duplicates arriving later are cheap: the engine and the mempool dedup them.
+ * Duplicates arriving later are cheap: the engine and the mempool dedup them. A re-send that still
+ * falls inside the window (a NEW-VIEW re-sent for a replica that missed it, just after this node
+ * relayed it) is published with `retryWhenSeen` and goes out once the window is over (node.ts).
  */
 export function gossipSeenTtlMs(viewChangeTimeoutMs: number): number {
   return Math.min(30_000, Math.max(500, Math.floor(viewChangeTimeoutMs * 0.75)))

@@ -180,7 +180,8 @@ export class PbftNode {
       evidence: this.evidence,
       publish: (msg) => {
         this.network()
-          .publish(msg.kind, encodeConsensusMessage(msg))
+          // re-sends inside gossipsub's seen window (a NEW-VIEW for a replica that missed it) retry after it
+          .publish(msg.kind, encodeConsensusMessage(msg), { retryWhenSeen: true })
           .catch((err: unknown) => this.log.warn({ kind: msg.kind, err }, 'consensus publish failed'))
       },
       requestSync: (height) => this.running?.sync.request(height),

@@ -21,7 +21,8 @@ export const VOTE_VIEWS_AHEAD = 8
  * default) or at once when its primary is proven faulty, which at most f of any n consecutive
  * primaries can be: with n = 4, 100,000 views take ≥ 75,000 timeouts, ~26 days at the default cap.
  * What bounds the cost of a validator's VIEW-CHANGEs is its budget; this only drops absurd views
- * (up to 2^53 − 1) without a signature check.
+ * (up to 2^53 − 1) without a signature check. It mirrors VIEW_CHANGES_KEPT_AHEAD of
+ * src/consensus/engine.ts, which drops them on delivery too (a unit test keeps the two equal).
  */
 export const VIEW_CHANGE_VIEWS_AHEAD = 100_000
 

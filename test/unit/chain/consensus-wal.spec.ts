@@ -4,7 +4,14 @@ import { ChainStore } from '../../../src/chain/store.js'
 import { blockHash } from '../../../src/codec/chain.js'
 import { encodeWalRecord, type WalRecord } from '../../../src/codec/consensus.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
-import { GENESIS_HASH, makeBlock, makeSigners, signPrePrepare, signPrepare } from '../consensus/harness.js'
+import {
+  GENESIS_HASH,
+  makeBlock,
+  makeSigners,
+  signPrePrepare,
+  signPrepare,
+  signReject,
+} from '../consensus/harness.js'
 
 const signers = makeSigners(4)
 
@@ -22,6 +29,12 @@ function prepare(view: number, height: number): WalRecord {
   if (pp.kind !== 'preprepare') throw new Error('unreachable')
   const msg = signPrepare(signer(1), 1, view, height, blockHash(pp.msg.block.header))
   return { kind: 'prepare', prePrepare: pp.msg, msg }
+}
+
+function reject(view: number, height: number): WalRecord {
+  const pp = prePrepare(view, height)
+  if (pp.kind !== 'preprepare') throw new Error('unreachable')
+  return { kind: 'reject', msg: signReject(signer(2), 2, view, height, blockHash(pp.msg.block.header)) }
 }
 
 /** A synchronous in-memory storage that logs every write and can fail one. */
@@ -114,6 +127,19 @@ describe('chain/consensus-wal: ConsensusWal', () => {
       'preprepare/1',
       'prepare/1',
     ])
+  })
+
+  it('round-trips a REJECT record, and loads it in write order next to the votes of its view', () => {
+    const storage = new LoggedStorage()
+    const wal = new ConsensusWal(storage)
+    wal.load()
+    const records = [prePrepare(1, 1), reject(1, 2), reject(0, 1), prepare(0, 2)]
+    for (const r of records) wal.append(r)
+    const got = (new ConsensusWal(storage).load() as { records: WalRecord[] }).records
+    expect(got.map((r) => encodeWalRecord(r))).to.deep.equal(
+      [reject(0, 1), prepare(0, 2), prePrepare(1, 1), reject(1, 2)].map((r) => encodeWalRecord(r)),
+    )
+    expect(got[0]).to.deep.equal(reject(0, 1))
   })
 
   it('runs over the node LevelDB store (asynchronous) with the same results', async () => {

@@ -3,13 +3,14 @@ import { blockHash } from '../../../src/codec/chain.js'
 import {
   type NewViewMsg,
   newViewSignBytes,
+  type PreparedCert,
   type ViewChangeMsg,
   viewChangeSignBytes,
   type WalRecord,
 } from '../../../src/codec/consensus.js'
 import type { Block, CommitCertificate } from '../../../src/codec/types.js'
 import { PbftEngine } from '../../../src/consensus/engine.js'
-import type { EngineAction } from '../../../src/consensus/types.js'
+import type { BlockVerdict, EngineAction } from '../../../src/consensus/types.js'
 import { verifyConsensusMessage } from '../../../src/consensus/verify.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import {
@@ -173,5 +174,159 @@ describe('consensus: view change audit regressions', () => {
     expect(ofType(quorum, 'start_timer').map((t) => t.view)).to.deep.equal([1])
     // and only once per view
     expect(ofType(r.step({ type: 'message', msg: viewChange(1, 1) }), 'start_timer')).to.deep.equal([])
+  })
+})
+
+/** Regressions for the engine findings of issue 11 (docs/CONSENSUS.md "Consensus rules"). */
+describe('consensus: engine audit regressions', () => {
+  it('a REJECT is in the WAL: after a restart the replica does not PREPARE the block it rejected', () => {
+    // validateBlock's verdict may change over time (a timestamp ahead of the clock becomes valid)
+    let verdict: BlockVerdict = { ok: false, reason: 'bad_timestamp' }
+    const start = (wal: WalRecord[]) => makeEngine(signers, 1, { wal, validate: () => verdict })
+    const pp = signPrePrepare(s(0), 0, 0, 1, makeBlock(s(0), 0, 1, GENESIS_HASH, 3))
+    const out = start([]).step({ type: 'message', msg: pp })
+    expect(out.map((a) => (a.type === 'broadcast' ? a.msg.kind : a.type))).to.include.ordered.members([
+      'persist',
+      'reject',
+    ])
+    expect(ofType(out, 'persist').map((a) => a.record.kind)).to.deep.equal(['reject'])
+    const wal = applyWal([], out)
+
+    verdict = { ok: true }
+    const restarted = start(wal)
+    // the REJECT is re-sent (peers may have missed it), and the proposal gets no PREPARE
+    expect(broadcasts(restarted.step({ type: 'start' })).map((m) => m.kind)).to.deep.equal(['reject'])
+    const again = restarted.step({ type: 'message', msg: pp })
+    expect(broadcasts(again)).to.deep.equal([])
+    expect(ofType(again, 'persist')).to.deep.equal([])
+    // without the record, the same replica would have prepared it
+    expect(broadcasts(start([]).step({ type: 'message', msg: pp })).map((m) => m.kind)).to.deep.equal([
+      'prepare',
+    ])
+  })
+
+  it('a NEW-VIEW with a forged outer signature costs one verification, not its embedded ones', () => {
+    const b1 = makeBlock(s(0), 0, 1, GENESIS_HASH, 1)
+    const h1 = blockHash(b1.header)
+    const checkpoint: CommitCertificate = {
+      height: 1,
+      view: 0,
+      blockHash: h1,
+      votes: [0, 1, 2].map((i) => ({ validator: i, signature: signCommit(s(i), i, 0, 1, h1).signature })),
+    }
+    const b2 = makeBlock(s(0), 0, 2, h1, 2)
+    const h2 = blockHash(b2.header)
+    const prepared: PreparedCert = {
+      view: 0,
+      height: 2,
+      blockHash: h2,
+      prePrepareSignature: signPrePrepare(s(0), 0, 0, 2, b2).signature,
+      prepares: [1, 2].map((i) => ({ validator: i, signature: signPrepare(s(i), i, 0, 2, h2).signature })),
+      block: null,
+    }
+    const vcs = [0, 2, 3].map((i): ViewChangeMsg => {
+      const body = { newView: 1, sender: i, checkpointHeight: 1, checkpoint, prepared: [prepared] }
+      return { kind: 'viewchange', ...body, signature: s(i).sign(viewChangeSignBytes(CHAIN, body)) }
+    })
+    const body = {
+      view: 1,
+      sender: 1,
+      viewChanges: vcs,
+      prePrepares: [signPrePrepare(s(1), 1, 1, 2, b2)],
+      stopHeader: null,
+    }
+    const genuine: NewViewMsg = {
+      kind: 'newview',
+      ...body,
+      signature: s(1).sign(newViewSignBytes(CHAIN, body)),
+    }
+    // the same content, signed by another key under the primary's index
+    const forged: NewViewMsg = { ...genuine, signature: s(2).sign(newViewSignBytes(CHAIN, body)) }
+    const counting = makeValidators(signers)
+    let calls = 0
+    const verify = counting.verify.bind(counting)
+    counting.verify = (index, message, signature) => {
+      calls++
+      return verify(index, message, signature)
+    }
+    const cost = (msg: NewViewMsg | ViewChangeMsg) => {
+      calls = 0
+      const ok = verifyConsensusMessage(msg, CHAIN, counting)
+      return { ok, calls }
+    }
+    // 3 VIEW-CHANGEs × (1 + 3 checkpoint votes + 1 + 2 prepared) + 1 re-proposal + the primary's own
+    expect(cost(genuine)).to.deep.equal({ ok: true, calls: 23 })
+    expect(cost(forged)).to.deep.equal({ ok: false, calls: 1 })
+    // a VIEW-CHANGE likewise: its own signature before its certificates
+    const vc0 = vcs[0] as ViewChangeMsg
+    const standalone: ViewChangeMsg = { ...vc0, prepared: [{ ...prepared, block: b2 }] }
+    expect(cost(standalone)).to.deep.equal({ ok: true, calls: 7 })
+    const forgedVc = { ...standalone, signature: s(1).sign(viewChangeSignBytes(CHAIN, standalone)) }
+    expect(cost(forgedVc)).to.deep.equal({ ok: false, calls: 1 })
+  })
+
+  it('a VIEW-CHANGE more than 100,000 views ahead is dropped unverified, and does not block the next', () => {
+    const r = makeEngine(signers, 3)
+    expect(r.step({ type: 'message', msg: viewChange(0, 100_001) })).to.deep.equal([])
+    expect(r.status().loggedMessages).to.equal(0)
+    // sender 0's VIEW-CHANGE for view 1 is not shadowed by the far one: with sender 2's, f + 1 = 2
+    // replicas ask for view 1, and r joins them (TOCS §4.5.2)
+    r.step({ type: 'message', msg: viewChange(0, 1) })
+    const out = r.step({ type: 'message', msg: viewChange(2, 1) })
+    expect([r.view, r.phase]).to.deep.equal([1, 'viewchange'])
+    expect(broadcasts(out).map((m) => m.kind)).to.deep.equal(['viewchange'])
+    // within the bound, a far VIEW-CHANGE is logged (its sender's latest)
+    const near = makeEngine(signers, 3)
+    near.step({ type: 'message', msg: viewChange(0, 100_000) })
+    expect(near.status().loggedMessages).to.equal(1)
+  })
+
+  it("2f replicas cut off from the rest do not climb views on a faulty replica's far VIEW-CHANGE", () => {
+    // replicas 2 and 3 are partitioned from 1; faulty 0 sent them one VIEW-CHANGE for view 1000
+    const minority = [2, 3].map((i) => makeEngine(signers, i))
+    const timers = new Map<number, { view: number; height: number }>()
+    const pending: { to: number; msg: ViewChangeMsg | NewViewMsg }[] = []
+    const run = (k: number, ev: Parameters<PbftEngine['step']>[0]) => {
+      const out = (minority[k] as PbftEngine).step(ev)
+      for (const t of ofType(out, 'start_timer')) timers.set(k, { view: t.view, height: t.height })
+      for (const m of broadcasts(out))
+        if (m.kind === 'viewchange' || m.kind === 'newview') pending.push({ to: 1 - k, msg: m })
+    }
+    const deliver = () => {
+      for (let p = pending.shift(); p !== undefined; p = pending.shift())
+        run(p.to, { type: 'message', msg: p.msg })
+    }
+    for (const k of [0, 1]) {
+      run(k, { type: 'message', msg: viewChange(0, 1000) })
+      run(k, { type: 'txs_available' })
+    }
+    for (let round = 0; round < 20; round++) {
+      for (const k of [0, 1]) {
+        const t = timers.get(k)
+        if (t !== undefined) run(k, { type: 'timeout', ...t })
+      }
+      deliver()
+    }
+    // each asks for view 1 and waits there: 2 replicas are no quorum for a view change (§4.5.2)
+    expect(minority.map((e) => [e.view, e.phase])).to.deep.equal([
+      [1, 'viewchange'],
+      [1, 'viewchange'],
+    ])
+  })
+
+  it('keeps only the slot of an equivocation: the messages go out with the evidence action, once', () => {
+    const r = makeEngine(signers, 1)
+    // two proposals with big blocks (the evidence pool reduces them to a 222-byte record)
+    const big = (salt: number) => {
+      const b = makeBlock(s(0), 0, 1, GENESIS_HASH, salt)
+      return { ...b, txs: Array.from({ length: 200 }, (_, i) => new Uint8Array(1000).fill(i + salt)) }
+    }
+    const first = signPrePrepare(s(0), 0, 0, 1, big(1))
+    const second = signPrePrepare(s(0), 0, 0, 1, big(2))
+    r.step({ type: 'message', msg: first })
+    const reported = ofType(r.step({ type: 'message', msg: second }), 'evidence')
+    expect(reported.map((a) => [a.evidence.first, a.evidence.second])).to.deep.equal([[first, second]])
+    expect(r.evidence).to.deep.equal([{ sender: 0, kind: 'preprepare', view: 0, height: 1 }])
+    expect(JSON.stringify(r.evidence).length).to.be.lessThan(100)
   })
 })

@@ -168,6 +168,45 @@ describe('network/gossip', function () {
     expect(atC.filter((m) => m === 'same')).to.have.length(1)
   })
 
+  it('retryWhenSeen: a re-send inside the seen window goes out once the window is over', async () => {
+    // C did not take the first copy (ignored: say it was restarting); it asks again at once, and A
+    // re-sends the same bytes — inside the window in which gossipsub drops them as already seen
+    const seenTtlMs = 1500
+    let deaf = true
+    const atC: string[] = []
+    nets.push(
+      ...(await startCluster(3, (k) => ({
+        gossip: { seenTtlMs },
+        gossipValidators:
+          k === 2
+            ? {
+                newview: () => {
+                  if (deaf) throw new GossipValidationError('ignore', 'stale_view')
+                  return 'accept'
+                },
+              }
+            : {},
+      }))),
+    )
+    const [a, b, c] = nets as [Network, Network, Network]
+    const atB: string[] = []
+    a.subscribe('newview', () => {})
+    b.subscribe('newview', (d) => atB.push(text(d)))
+    c.subscribe('newview', (d) => atC.push(text(d)))
+    await waitForMesh(nets, ['newview'], 2)
+    expect((await a.publish('newview', bytes('nv'))).recipients).to.equal(2)
+    await waitFor(() => atB.includes('nv') && (c.gossipStats().newview?.ignore ?? 0) >= 1, {
+      message: 'B took it, C ignored it',
+    })
+    deaf = false
+    const sentAt = Date.now()
+    expect((await a.publish('newview', bytes('nv'))).recipients).to.equal(0) // dropped: seen
+    expect((await a.publish('newview', bytes('nv'), { retryWhenSeen: true })).recipients).to.equal(0)
+    await waitFor(() => atC.includes('nv'), { timeoutMs: 4 * seenTtlMs, message: 'the re-send at C' })
+    expect(Date.now() - sentAt).to.be.at.least(seenTtlMs)
+    expect(atC).to.deep.equal(['nv'])
+  })
+
   it('never throws when nobody listens, and a later identical publish still goes out', async () => {
     const { net: a } = await startNode()
     nets.push(a)

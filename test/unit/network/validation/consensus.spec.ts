@@ -102,6 +102,16 @@ describe('network/validation/consensus', () => {
     expect(VOTE_VIEWS_AHEAD).to.equal(Number(m?.[1]))
   })
 
+  it('VIEW_CHANGE_VIEWS_AHEAD mirrors the engine’s VIEW_CHANGES_KEPT_AHEAD (both drop the same far views)', () => {
+    const engine = readFileSync(
+      fileURLToPath(new URL('../../../../src/consensus/engine.ts', import.meta.url)),
+      'utf8',
+    )
+    const m = /^const VIEW_CHANGES_KEPT_AHEAD = ([\d_]+)$/m.exec(engine)
+    expect(m, 'VIEW_CHANGES_KEPT_AHEAD in src/consensus/engine.ts').not.to.equal(null)
+    expect(VIEW_CHANGE_VIEWS_AHEAD).to.equal(Number(m?.[1]?.replaceAll('_', '')))
+  })
+
   it('registers a validator for every topic, and no checkpoint topic exists', () => {
     const f = new Fixture()
     expect(Object.keys(f.validators).sort()).to.deep.equal([...TOPIC_KINDS].sort())
