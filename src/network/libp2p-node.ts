@@ -28,6 +28,8 @@ interface Libp2pNodeInit {
   topics: readonly string[]
   /** genesis validators' peer ids: never scored below gossip's thresholds (gossipsub-config.ts) */
   validatorPeerIds?: readonly string[]
+  /** every received gossip copy (topic, payload bytes), duplicates included */
+  onGossipCopy?: (topic: string, bytes: number) => void
 }
 
 /**
@@ -55,7 +57,10 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
       identify: identify(),
       ping: ping(),
       pubsub: (components: ConstructorParameters<typeof GossipSub>[0]) =>
-        new GossipSub(components, gossipsubInit(init.gossip, init.topics, init.validatorPeerIds)),
+        new GossipSub(
+          components,
+          gossipsubInit(init.gossip, init.topics, init.validatorPeerIds, init.onGossipCopy),
+        ),
     },
   })
 }

@@ -14,6 +14,7 @@ import {
   type NetworkInit,
   type SyncOptions,
 } from './options.js'
+import { GossipReceiveStats, type GossipReceiveTopicStats } from './receive-stats.js'
 import { Reconnector, type ReconnectTarget } from './reconnector.js'
 import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
 import { createSyncHandler } from './sync-server.js'
@@ -54,6 +55,8 @@ export interface Network extends Startable {
   /** gossipsub's score of a peer; negative after Rejected messages */
   peerScore(peerId: string): number
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>>
+  /** messages and bytes received per topic, first copies and duplicates apart */
+  receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>>
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
   /** Tips of connected peers, highest first. */
@@ -69,6 +72,8 @@ export interface Network extends Startable {
 export async function createNetwork(init: NetworkInit): Promise<Network> {
   const gossip: GossipOptions = { ...defaultGossipOptions, ...init.gossip }
   const topics = TOPIC_KINDS.map((k) => topicName(init.chainId, k))
+  const kinds = new Map<string, TopicKind>(TOPIC_KINDS.map((k) => [topicName(init.chainId, k), k]))
+  const received = new GossipReceiveStats(init.metrics?.onGossipReceived)
   const libp2p = await createLibp2pNode({
     privateKey: init.privateKey,
     listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'],
@@ -77,8 +82,12 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     gossip,
     topics,
     validatorPeerIds: init.validatorPeerIds ?? [],
+    onGossipCopy: (topic, bytes) => {
+      const kind = kinds.get(topic)
+      if (kind !== undefined) received.copy(kind, bytes)
+    },
   })
-  return new Libp2pNetwork(init, libp2p, gossip)
+  return new Libp2pNetwork(init, libp2p, gossip, received)
 }
 
 class Libp2pNetwork implements Network {
@@ -100,6 +109,7 @@ class Libp2pNetwork implements Network {
     private readonly init: NetworkInit,
     private readonly libp2p: PbftLibp2p,
     private readonly gossip: GossipOptions,
+    private readonly received: GossipReceiveStats,
   ) {
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
     this.chainId = init.chainId
@@ -145,7 +155,10 @@ class Libp2pNetwork implements Network {
         stats: this.stats,
         logger: this.logger,
       })
-      pubsub.topicValidators.set(topic, (peer, msg) => validate(msg.data, peer.toString()))
+      pubsub.topicValidators.set(topic, (peer, msg) => {
+        this.received.first(kind, msg.data.length)
+        return validate(msg.data, peer.toString())
+      })
     }
     pubsub.addEventListener('gossipsub:message', this.onMessage)
     this.libp2p.addEventListener('peer:connect', this.onConnect)
@@ -261,6 +274,10 @@ class Libp2pNetwork implements Network {
 
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>> {
     return this.stats.snapshot()
+  }
+
+  receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>> {
+    return this.received.snapshot()
   }
 
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus> {

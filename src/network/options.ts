@@ -2,6 +2,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { BlockSource } from './block-source.js'
 import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
+import type { GossipReceiveHook } from './receive-stats.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
 export interface GossipOptions {
@@ -57,6 +58,7 @@ export interface SyncOptions {
 interface NetworkMetricsHooks {
   onGossipResult?: GossipResultHook
   onPeerCount?: (connectedPeers: number) => void
+  onGossipReceived?: GossipReceiveHook
 }
 
 export interface NetworkInit {

@@ -65,6 +65,18 @@ export class NodeMetrics {
     labelNames: ['topic', 'result', 'reason'] as const,
     registers: [this.registry],
   })
+  readonly gossipReceived = new Counter({
+    name: 'pbft_gossip_received_total',
+    help: 'Gossip message copies received, by topic kind; stage "received" counts every copy, "validated" the first copy of each message (duplicates = received - validated)',
+    labelNames: ['topic', 'stage'] as const,
+    registers: [this.registry],
+  })
+  readonly gossipReceivedBytes = new Counter({
+    name: 'pbft_gossip_received_bytes_total',
+    help: 'Payload bytes of the gossip copies counted by pbft_gossip_received_total',
+    labelNames: ['topic', 'stage'] as const,
+    registers: [this.registry],
+  })
   readonly syncedBlocks = new Counter({
     name: 'pbft_sync_blocks_total',
     help: 'Blocks applied from block sync',

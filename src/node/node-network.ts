@@ -50,6 +50,10 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
     metrics: {
       onGossipResult: (topic, result, reason) => c.metrics.gossipMessages.inc({ topic, result, reason }),
       onPeerCount: (n) => c.metrics.peers.set(n),
+      onGossipReceived: (topic, bytes, stage) => {
+        c.metrics.gossipReceived.inc({ topic, stage })
+        c.metrics.gossipReceivedBytes.inc({ topic, stage }, bytes)
+      },
     },
   })
   for (const kind of CONSENSUS_KINDS) {
