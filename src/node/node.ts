@@ -6,6 +6,7 @@ import { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { encodeConsensusMessage } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
+import { SignatureMemo } from '../crypto/verify-memo.js'
 import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
 import type { Network } from '../network/network.js'
@@ -149,7 +150,9 @@ export class PbftNode {
         config,
         genesis,
         home.nodeKey,
-        genesisValidatorSet(genesis),
+        // One memo for the gossip validators, the engine, sync and the evidence pool: each
+        // consensus signature is verified once per node (src/crypto/verify-memo.ts).
+        genesisValidatorSet(genesis).withSignatureCheck(new SignatureMemo().check),
         store,
         app,
         opts.logger,
