@@ -264,6 +264,19 @@ export function scaleTable(rows: readonly ScaleRow[]): string {
   return `${lines.join('\n')}\n`
 }
 
+/** Idle figures per validator count as a markdown table. */
+export function idleTable(rows: readonly ({ readonly validators: number } & IdleFigures)[]): string {
+  const lines = [
+    '| n | idle CPU per node, ms/s | gossip copies received per s per node | measured over |',
+    '|---|---|---|---|',
+  ]
+  for (const r of rows)
+    lines.push(
+      `| ${r.validators} | ${num(r.cpuMsPerSecPerNode, 1)} | ${num(r.gossipCopiesPerSecPerNode, 1)} | ${r.seconds} s |`,
+    )
+  return `${lines.join('\n')}\n`
+}
+
 // ---------- chart ----------
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2']

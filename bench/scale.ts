@@ -12,7 +12,7 @@
  *     [--concurrency 2] [--seed scale] [--set key=value ...] [--cli dist/cli.js]
  *     [--out bench/results] [--log-level info] [--keep] [--quick]
  *
- * Rate 0 is the closed loop (as fast as `--window` allows). `--quick`: validators 4,7, rates 100
+ * Rate 0 is the closed loop (as fast as `--window` allows); `--rates none` measures idle only. `--quick`: validators 4,7, rates 100
  * and closed loop, 10 s each (3 s warm-up), 3 s idle — a check that the sweep works.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -31,6 +31,7 @@ import {
 import { machineInfo } from './machine.js'
 import {
   idleFigures,
+  idleTable,
   type ReceivedSnapshot,
   rateLabel,
   renderScaleChart,
@@ -105,16 +106,14 @@ function fmt(v: number | null | undefined, digits = 0): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
-async function receivedSnapshots(nodes: readonly BenchNode[]): Promise<ReceivedSnapshot[]> {
-  return Promise.all(
+/** Every node's net_info.gossip_received; undefined for a build without the counters (A/B runs). */
+async function receivedSnapshots(nodes: readonly BenchNode[]): Promise<ReceivedSnapshot[] | undefined> {
+  const all = await Promise.all(
     nodes.map((n) =>
-      rpcCall<{ gossip_received?: ReceivedSnapshot }>(n.rpcUrl, 'net_info').then((r) => {
-        if (r.gossip_received === undefined)
-          throw new BenchError(`${n.name}: net_info has no gossip_received (a build without the counters?)`)
-        return r.gossip_received
-      }),
+      rpcCall<{ gossip_received?: ReceivedSnapshot }>(n.rpcUrl, 'net_info').then((r) => r.gossip_received),
     ),
   )
+  return all.every((r) => r !== undefined) ? (all as ReceivedSnapshot[]) : undefined
 }
 
 interface SweepConfig {
@@ -129,6 +128,8 @@ interface SweepConfig {
   readonly concurrency: number
 }
 
+type IdleRow = { readonly validators: number } & ReturnType<typeof idleFigures>
+
 interface SweepError {
   readonly validators: number
   readonly rate: number | null
@@ -140,6 +141,7 @@ async function sweepValidators(
   n: number,
   cfg: SweepConfig,
   rows: ScaleRow[],
+  idles: IdleRow[],
   errors: SweepError[],
 ): Promise<void> {
   const cli = args.cli
@@ -157,7 +159,8 @@ async function sweepValidators(
     await sleep(cfg.idleSec * 1000)
     const idleCpu1 = nodes.map((x) => cpuSeconds(x.child?.pid))
     const idleRecv1 = await receivedSnapshots(nodes)
-    const idle = idleFigures(cfg.idleSec, idleCpu0, idleCpu1, idleRecv0, idleRecv1)
+    const idle = idleFigures(cfg.idleSec, idleCpu0, idleCpu1, idleRecv0 ?? [], idleRecv1 ?? [])
+    idles.push({ validators: n, ...idle })
     log(
       `n=${n}: idle ${fmt(idle.cpuMsPerSecPerNode, 1)} ms CPU per s per node, ` +
         `${fmt(idle.gossipCopiesPerSecPerNode, 1)} gossip copies per s per node`,
@@ -212,8 +215,8 @@ async function oneRate(
   log(
     `n=${n}, ${rate === 0 ? `closed loop (window ${cfg.window})` : `${rate} tx/s offered`}, ${cfg.durationSec} s`,
   )
-  let before: Promise<ReceivedSnapshot[]> | undefined
-  let after: Promise<ReceivedSnapshot[]> | undefined
+  let before: Promise<ReceivedSnapshot[] | undefined> | undefined
+  let after: Promise<ReceivedSnapshot[] | undefined> | undefined
   const outcome = await runLoad(configPath, nodes, (cfg.durationSec + 180) * 1000, {
     quiet: true,
     atSteadyStart: () => {
@@ -235,8 +238,8 @@ async function oneRate(
     steady: load.steady,
     cpuSec: outcome.cpuSec,
     steadyWallSec: outcome.steadyWallSec,
-    receivedBefore: await before,
-    receivedAfter: await after,
+    receivedBefore: (await before) ?? [],
+    receivedAfter: (await after) ?? [],
     idle,
     agree: agreement.agree,
   })
@@ -259,7 +262,7 @@ async function main(): Promise<number> {
   const quick = args.quick
   const cfg: SweepConfig = {
     validators: quick ? [4, 7] : intList('validators', args.validators, 1),
-    rates: quick ? [100, 0] : intList('rates', args.rates, 0),
+    rates: quick ? [100, 0] : args.rates.trim() === 'none' ? [] : intList('rates', args.rates, 0),
     durationSec: quick ? 10 : int('duration', args.duration, 2),
     warmupSec: quick ? 3 : int('warmup', args.warmup, 0),
     idleSec: quick ? 3 : int('idle', args.idle, 1),
@@ -289,10 +292,11 @@ async function main(): Promise<number> {
   )
   const startedAt = new Date()
   const rows: ScaleRow[] = []
+  const idles: IdleRow[] = []
   const errors: SweepError[] = []
   for (const n of cfg.validators) {
     try {
-      await sweepValidators(n, cfg, rows, errors)
+      await sweepValidators(n, cfg, rows, idles, errors)
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err)
       log(`n=${n}: FAILED: ${msg}`)
@@ -306,21 +310,21 @@ async function main(): Promise<number> {
   const subtitle =
     `${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, load avg ${machine.loadAvg1m.toFixed(1)} → ` +
     `${loadAvgEnd.toFixed(1)}, ${cfg.durationSec} s per run (${cfg.warmupSec} s warm-up), all nodes on this machine, ${startedAt.toISOString()}`
-  const table = scaleTable(rows)
+  const table = `${rows.length === 0 ? '' : scaleTable(rows)}${rows.length === 0 ? '' : '\n'}${idleTable(idles)}`
   const base = join(outDir, `scale-${stamp}`)
   writeFileSync(
     `${base}.json`,
-    `${JSON.stringify({ startedAt: startedAt.toISOString(), config: { ...cfg, quick, seed: args.seed, overrides: args.set, cli: args.cli }, machine: { ...machine, loadAvg1mEnd: loadAvgEnd }, rows, errors }, null, 2)}\n`,
+    `${JSON.stringify({ startedAt: startedAt.toISOString(), config: { ...cfg, quick, seed: args.seed, overrides: args.set, cli: args.cli }, machine: { ...machine, loadAvg1mEnd: loadAvgEnd }, rows, idle: idles, errors }, null, 2)}\n`,
   )
   writeFileSync(
     `${base}.md`,
     `# pbft-node scale sweep, ${startedAt.toISOString()}\n\n${subtitle}\n\n${table}${errors.length === 0 ? '' : `\nErrors:\n\n${errors.map((e) => `- n=${e.validators}${e.rate === null ? '' : `, ${rateLabel(e.rate)}`}: ${e.error}`).join('\n')}\n`}`,
   )
-  writeFileSync(`${base}.svg`, renderScaleChart(rows, subtitle))
+  if (rows.length > 0) writeFileSync(`${base}.svg`, renderScaleChart(rows, subtitle))
   console.log(`\n${table}`)
   log(`results ${base}.json, table ${base}.md, chart ${base}.svg`)
   if (errors.length > 0) log(`${errors.length} run(s) failed: see the table's errors`)
-  return errors.length === 0 && rows.length > 0 ? 0 : 1
+  return errors.length === 0 && (rows.length > 0 || (cfg.rates.length === 0 && idles.length > 0)) ? 0 : 1
 }
 
 main().then(

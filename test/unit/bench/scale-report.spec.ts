@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import {
   idleFigures,
+  idleTable,
   perBlockPerNode,
   type ReceivedSnapshot,
   receivedBetween,
@@ -119,6 +120,10 @@ describe('bench/scale-report', () => {
     expect(idle.cpuMsPerSecPerNode).to.be.closeTo(15, 1e-9) // (40 + 80) / 2 / 4
     expect(idle.gossipCopiesPerSecPerNode).to.equal(1) // (4 + 4) / 2 / 4
     expect(idleFigures(4, [1, undefined], [2, 3], [], []).cpuMsPerSecPerNode).to.equal(null)
+    const table = idleTable([{ validators: 7, ...idle }])
+      .trim()
+      .split('\n')
+    expect(table[2]).to.equal('| 7 | 15.0 | 1.0 | 4 s |')
   })
 
   it('renders one table row per run and a chart with a line per validator count', () => {
