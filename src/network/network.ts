@@ -59,8 +59,8 @@ export interface Network extends Startable {
   receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>>
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
-  /** Tips of connected peers, highest first. */
-  peerTips(signal?: AbortSignal): Promise<PeerTip[]>
+  /** Tips of connected peers (all, or `sample` at random), highest first. */
+  peerTips(signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]>
   fetchRange(
     from: number,
     to: number,
@@ -288,8 +288,8 @@ class Libp2pNetwork implements Network {
     return this.syncClient.requestBlocks(peerId, from, to, opts)
   }
 
-  peerTips(signal?: AbortSignal): Promise<PeerTip[]> {
-    return this.syncer.peerTips(signal)
+  peerTips(signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]> {
+    return this.syncer.peerTips(signal, opts)
   }
 
   fetchRange(
