@@ -280,7 +280,7 @@ export function idleTable(rows: readonly ({ readonly validators: number } & Idle
 // ---------- chart ----------
 
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2']
-const PANEL_W = 420
+const PANEL_W = 460
 const PANEL_H = 200
 const PAD = { left: 60, top: 36, right: 20, bottom: 34 }
 
@@ -382,7 +382,7 @@ export function renderScaleChart(rows: readonly ScaleRow[], subtitle: string): s
     ['node CPU per tx, ms (all nodes)', xLabels, perN((r) => r.nodeCpuMsPerTx)],
     ['node CPU per block per node, ms', xLabels, perN((r) => r.cpuMsPerBlockPerNode)],
     [
-      'consensus msgs per block per node: first (solid), duplicates (dashed)',
+      'consensus msgs/block/node: first (solid), dup (dashed)',
       xLabels,
       [
         ...perN((r) => r.consensusPerBlockPerNode?.messages ?? null),
@@ -390,7 +390,7 @@ export function renderScaleChart(rows: readonly ScaleRow[], subtitle: string): s
       ],
     ],
     [
-      'idle CPU per node, ms per s (x: validators)',
+      'idle CPU per node, ms/s (x: validators)',
       ns.map(String),
       [
         {
@@ -410,7 +410,7 @@ export function renderScaleChart(rows: readonly ScaleRow[], subtitle: string): s
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${PAD.left}" y="22" font-size="16" font-weight="bold">pbft-node scale sweep</text>`,
-    `<text x="${PAD.left}" y="40" font-size="11" fill="#555">${esc(subtitle)}</text>`,
+    `<text x="${PAD.left}" y="40" font-size="10" fill="#555">${esc(subtitle)}</text>`,
   ]
   ns.forEach((n, i) => {
     const x = PAD.left + i * 70

@@ -154,8 +154,9 @@ async function sweepValidators(
     await waitUntilLive(nodes, { chainId: CHAIN_ID, seed: `${args.seed}-n${n}` })
     // let the readiness block's votes and the startup gossip settle before measuring idle
     await sleep(2_000)
-    const idleCpu0 = nodes.map((x) => cpuSeconds(x.child?.pid))
+    // the RPC reads sit outside the CPU window: the window holds only the nodes' own idle work
     const idleRecv0 = await receivedSnapshots(nodes)
+    const idleCpu0 = nodes.map((x) => cpuSeconds(x.child?.pid))
     await sleep(cfg.idleSec * 1000)
     const idleCpu1 = nodes.map((x) => cpuSeconds(x.child?.pid))
     const idleRecv1 = await receivedSnapshots(nodes)
@@ -309,7 +310,7 @@ async function main(): Promise<number> {
   mkdirSync(outDir, { recursive: true })
   const subtitle =
     `${machine.cpus} CPUs (${machine.cpuModel}), node ${machine.node}, load avg ${machine.loadAvg1m.toFixed(1)} → ` +
-    `${loadAvgEnd.toFixed(1)}, ${cfg.durationSec} s per run (${cfg.warmupSec} s warm-up), all nodes on this machine, ${startedAt.toISOString()}`
+    `${loadAvgEnd.toFixed(1)}, ${cfg.durationSec} s per run (${cfg.warmupSec} s warm-up), all nodes on this machine`
   const table = `${rows.length === 0 ? '' : scaleTable(rows)}${rows.length === 0 ? '' : '\n'}${idleTable(idles)}`
   const base = join(outDir, `scale-${stamp}`)
   writeFileSync(
