@@ -10,7 +10,6 @@
  *     [--set consensus.max_block_txs=4000 ...] [--profile] [--keep] [--out bench/results]
  *     [--cli dist/cli.js (another build, for A/B runs)] [--log-level info]
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import {
   copyFileSync,
   existsSync,
@@ -23,33 +22,21 @@ import {
 } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { performance } from 'node:perf_hooks'
-import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { signTx } from '../src/codec/tx-sign.js'
-import { Ed25519Signer } from '../src/crypto/ed25519.js'
-import { sha256, toHex } from '../src/crypto/hash.js'
 import { rpc, type StatusResult } from '../test/e2e/harness.js'
-import { waitFor, waitForValue } from '../test/helpers/wait.js'
 import { renderChart } from './chart.js'
 import {
   type BenchNode,
-  children,
-  cpuSeconds,
   createCluster,
   DEFAULT_CLI_PATH,
   killAllChildren,
-  runQueueWaitSeconds,
   startNode,
   stopNode,
 } from './cluster.js'
 import { machineInfo, measureCryptoCeiling } from './machine.js'
 import { formatProfile, type ProfileSummary, summarizeProfile } from './profile.js'
+import { BenchError, checkAgreement, runLoad, waitUntilLive } from './steps.js'
 import type { LoadConfig, LoadResult } from './types.js'
-
-class BenchError extends Error {
-  override name = 'BenchError'
-}
 
 const { values: args } = parseArgs({
   options: {
@@ -101,89 +88,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 function log(msg: string): void {
   console.log(`bench: ${msg}`)
-}
-
-/** One tx through broadcast_tx_commit: the network forms a mesh and finalizes before the clock starts. */
-async function waitUntilLive(nodes: readonly BenchNode[]): Promise<void> {
-  await waitFor(
-    async () => {
-      const statuses = await Promise.all(nodes.map((n) => rpc<StatusResult>(n.rpcUrl, 'status')))
-      return statuses.every((s) => s.n_peers >= nodes.length - 1)
-    },
-    { timeoutMs: 60_000, intervalMs: 200, message: 'every node to see its peers' },
-  )
-  const signer = new Ed25519Signer(sha256(new TextEncoder().encode(`${args.seed}-readiness`)))
-  const tx = toHex(
-    signTx(signer, { chainId: CHAIN_ID, nonce: 0, op: { type: 'set', key: 'bench/ready', value: '1' } }),
-  )
-  const first = nodes[0] as BenchNode
-  // gossipsub's mesh forms about a second after the connections; retry until the tx is final.
-  await waitForValue(() => rpc<object>(first.rpcUrl, 'broadcast_tx_commit', { tx, timeout_ms: 5_000 }), {
-    timeoutMs: 60_000,
-    intervalMs: 500,
-    message: 'a first tx to be final',
-  })
-}
-
-/** Runs the load process to completion, sampling the nodes' CPU at its steady-window markers. */
-async function runLoad(
-  configPath: string,
-  nodes: readonly BenchNode[],
-  timeoutMs: number,
-): Promise<{ cpuSec: (number | undefined)[]; waitSec: (number | undefined)[]; steadyWallSec: number }> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/load.ts', configPath], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  children.add(child)
-  let cpuAtStart: (number | undefined)[] = []
-  let waitAtStart: (number | undefined)[] = []
-  let cpuSec: (number | undefined)[] = []
-  let waitSec: (number | undefined)[] = []
-  let steadyStarted = 0
-  let steadyWallSec = 0
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
-  lines.on('line', (line) => {
-    if (line === '@@steady-start') {
-      steadyStarted = performance.now()
-      cpuAtStart = nodes.map((n) => cpuSeconds(n.child?.pid))
-      waitAtStart = nodes.map((n) => runQueueWaitSeconds(n.child?.pid))
-    } else if (line === '@@steady-end') {
-      steadyWallSec = (performance.now() - steadyStarted) / 1000
-      cpuSec = nodes.map((n, k) => {
-        const now = cpuSeconds(n.child?.pid)
-        const then = cpuAtStart[k]
-        return now === undefined || then === undefined ? undefined : now - then
-      })
-      waitSec = nodes.map((n, k) => {
-        const now = runQueueWaitSeconds(n.child?.pid)
-        const then = waitAtStart[k]
-        return now === undefined || then === undefined ? undefined : now - then
-      })
-    } else if (!line.startsWith('@@')) console.log(`  ${line}`)
-  })
-  const code = await new Promise<number | null>((resolvePromise, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new BenchError(`the load process did not finish within ${timeoutMs / 1000} s`))
-    }, timeoutMs)
-    child.once('exit', (c) => {
-      clearTimeout(timer)
-      children.delete(child)
-      resolvePromise(c)
-    })
-  })
-  if (code !== 0) throw new BenchError(`the load process exited with code ${code}`)
-  return { cpuSec, waitSec, steadyWallSec }
-}
-
-/** Safety check on the way out: every node has the same block hash at the lowest common tip. */
-async function checkAgreement(nodes: readonly BenchNode[]): Promise<{ height: number; agree: boolean }> {
-  const statuses = await Promise.all(nodes.map((n) => rpc<StatusResult>(n.rpcUrl, 'status')))
-  const height = Math.min(...statuses.map((s) => s.sync_info.latest_block_height))
-  const hashes = await Promise.all(
-    nodes.map((n) => rpc<{ hash: string }>(n.rpcUrl, 'block', { height }).then((b) => b.hash)),
-  )
-  return { height, agree: hashes.every((h) => h === hashes[0]) }
 }
 
 function fmt(n: number, digits = 0): string {
@@ -238,7 +142,7 @@ async function main(): Promise<void> {
   const nodeArgs = args.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []
   for (const n of nodes) startNode(n, { cli, logLevel: args['log-level'], nodeArgs })
   log(`${validators} validators started in ${tmp}; waiting for a first final block`)
-  await waitUntilLive(nodes)
+  await waitUntilLive(nodes, { chainId: CHAIN_ID, seed: args.seed })
 
   const resultPath = join(tmp, 'load-result.json')
   const loadConfig: LoadConfig = {

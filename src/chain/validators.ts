@@ -1,5 +1,6 @@
 import { verifySignature } from '../crypto/ed25519.js'
 import { bytesEqual, toHex } from '../crypto/hash.js'
+import type { SignatureCheck } from '../crypto/verify-memo.js'
 
 export interface Validator {
   readonly index: number
@@ -20,7 +21,14 @@ export class ValidatorSet {
   private readonly byKey = new Map<string, Validator>()
   private readonly byPeer = new Map<string, Validator>()
 
-  constructor(validators: readonly { publicKey: Uint8Array; peerId: string }[]) {
+  /**
+   * `check` verifies one signature (default: Ed25519 verify). The node passes a memoizing one
+   * (SignatureMemo) so a consensus signature is verified once per node whoever asks.
+   */
+  constructor(
+    validators: readonly { publicKey: Uint8Array; peerId: string }[],
+    private readonly check: SignatureCheck = verifySignature,
+  ) {
     if (validators.length === 0) throw new RangeError('a validator set needs at least one validator')
     this.validators = validators.map((v, index) => ({ index, publicKey: v.publicKey, peerId: v.peerId }))
     this.n = this.validators.length
@@ -56,9 +64,14 @@ export class ValidatorSet {
     return v !== undefined && bytesEqual(v.publicKey, publicKey)
   }
 
+  /** The same set, checking signatures with `check` (e.g. SignatureMemo.check). */
+  withSignatureCheck(check: SignatureCheck): ValidatorSet {
+    return new ValidatorSet(this.validators, check)
+  }
+
   /** Checks one signature by the validator at `index`. */
   verify(index: number, message: Uint8Array, signature: Uint8Array): boolean {
     const v = this.validators[index]
-    return v !== undefined && verifySignature(v.publicKey, message, signature)
+    return v !== undefined && this.check(v.publicKey, message, signature)
   }
 }

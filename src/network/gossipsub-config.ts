@@ -60,10 +60,15 @@ function topicScoreParams(opts: GossipOptions): TopicScoreParams {
  */
 const VALIDATOR_APP_SCORE = 1_000_000
 
+/**
+ * `onCopy` sees every received copy of every message (gossipsub computes the fast id of each one
+ * before its duplicate check), for the receive counters (receive-stats.ts).
+ */
 export function gossipsubInit(
   opts: GossipOptions,
   topics: readonly string[],
   validatorPeerIds: readonly string[] = [],
+  onCopy?: (topic: string, bytes: number) => void,
 ): Partial<GossipsubOpts> {
   const scoredTopics: Record<string, TopicScoreParams> = {}
   for (const t of topics) scoredTopics[t] = topicScoreParams(opts)
@@ -71,8 +76,11 @@ export function gossipsubInit(
   return {
     globalSignaturePolicy: StrictNoSign,
     msgIdFn: (msg) => cachedMessageId(msg.topic, msg.data),
-    fastMsgIdFn: (rpcMsg) =>
-      Buffer.from(cachedMessageId(rpcMsg.topic, rpcMsg.data ?? new Uint8Array(0))).toString('base64'),
+    fastMsgIdFn: (rpcMsg) => {
+      const data = rpcMsg.data ?? new Uint8Array(0)
+      onCopy?.(rpcMsg.topic, data.length)
+      return Buffer.from(cachedMessageId(rpcMsg.topic, data)).toString('base64')
+    },
     allowPublishToZeroTopicPeers: true,
     ignoreDuplicatePublishError: true,
     floodPublish: opts.floodPublish,

@@ -30,6 +30,8 @@ interface Libp2pNodeInit {
   validatorPeerIds?: readonly string[]
   /** libp2p's metrics (connections, streams, bytes per protocol); none when undefined */
   metrics?: Libp2pMetricsFactory
+  /** every received gossip copy (topic, payload bytes), duplicates included */
+  onGossipCopy?: (topic: string, bytes: number) => void
 }
 
 /**
@@ -58,7 +60,10 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
       identify: identify(),
       ping: ping(),
       pubsub: (components: ConstructorParameters<typeof GossipSub>[0]) =>
-        new GossipSub(components, gossipsubInit(init.gossip, init.topics, init.validatorPeerIds)),
+        new GossipSub(
+          components,
+          gossipsubInit(init.gossip, init.topics, init.validatorPeerIds, init.onGossipCopy),
+        ),
     },
   })
 }

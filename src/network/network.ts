@@ -15,6 +15,7 @@ import {
   type NetworkInit,
   type SyncOptions,
 } from './options.js'
+import { GossipReceiveStats, type GossipReceiveTopicStats } from './receive-stats.js'
 import { Reconnector, type ReconnectTarget } from './reconnector.js'
 import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
 import { createSyncHandler } from './sync-server.js'
@@ -68,10 +69,12 @@ export interface Network extends Startable {
   /** gossipsub's score of a peer; negative after Rejected messages */
   peerScore(peerId: string): number
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>>
+  /** messages and bytes received per topic, first copies and duplicates apart */
+  receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>>
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
-  /** Tips of connected peers, highest first. */
-  peerTips(signal?: AbortSignal): Promise<PeerTip[]>
+  /** Tips of connected peers (all, or `sample` at random), highest first. */
+  peerTips(signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]>
   fetchRange(
     from: number,
     to: number,
@@ -83,6 +86,8 @@ export interface Network extends Startable {
 export async function createNetwork(init: NetworkInit): Promise<Network> {
   const gossip: GossipOptions = { ...defaultGossipOptions, ...init.gossip }
   const topics = TOPIC_KINDS.map((k) => topicName(init.chainId, k))
+  const kinds = new Map<string, TopicKind>(TOPIC_KINDS.map((k) => [topicName(init.chainId, k), k]))
+  const received = new GossipReceiveStats(init.metrics?.onGossipReceived)
   const libp2p = await createLibp2pNode({
     privateKey: init.privateKey,
     listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'],
@@ -92,8 +97,12 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     topics,
     validatorPeerIds: init.validatorPeerIds ?? [],
     metrics: init.metrics?.libp2p,
+    onGossipCopy: (topic, bytes) => {
+      const kind = kinds.get(topic)
+      if (kind !== undefined) received.copy(kind, bytes)
+    },
   })
-  return new Libp2pNetwork(init, libp2p, gossip)
+  return new Libp2pNetwork(init, libp2p, gossip, received)
 }
 
 class Libp2pNetwork implements Network {
@@ -117,6 +126,7 @@ class Libp2pNetwork implements Network {
     private readonly init: NetworkInit,
     private readonly libp2p: PbftLibp2p,
     private readonly gossip: GossipOptions,
+    private readonly received: GossipReceiveStats,
   ) {
     this.peerId = peerIdFromPrivateKey(init.privateKey).toString()
     this.chainId = init.chainId
@@ -162,7 +172,10 @@ class Libp2pNetwork implements Network {
         stats: this.stats,
         logger: this.logger,
       })
-      pubsub.topicValidators.set(topic, (peer, msg) => validate(msg.data, peer.toString()))
+      pubsub.topicValidators.set(topic, (peer, msg) => {
+        this.received.first(kind, msg.data.length)
+        return validate(msg.data, peer.toString())
+      })
     }
     pubsub.addEventListener('gossipsub:message', this.onMessage)
     this.libp2p.addEventListener('peer:connect', this.onConnect)
@@ -304,6 +317,10 @@ class Libp2pNetwork implements Network {
     return this.stats.snapshot()
   }
 
+  receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>> {
+    return this.received.snapshot()
+  }
+
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus> {
     return this.syncClient.requestStatus(peerId, opts)
   }
@@ -312,8 +329,8 @@ class Libp2pNetwork implements Network {
     return this.syncClient.requestBlocks(peerId, from, to, opts)
   }
 
-  peerTips(signal?: AbortSignal): Promise<PeerTip[]> {
-    return this.syncer.peerTips(signal)
+  peerTips(signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]> {
+    return this.syncer.peerTips(signal, opts)
   }
 
   fetchRange(

@@ -2,6 +2,7 @@ import type { ComponentLogger, Metrics, PrivateKey } from '@libp2p/interface'
 import type { BlockSource } from './block-source.js'
 import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
+import type { GossipReceiveHook } from './receive-stats.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
 export interface GossipOptions {
@@ -62,6 +63,7 @@ interface NetworkMetricsHooks {
   onPeerCount?: (connectedPeers: number) => void
   /** libp2p's own metrics implementation (its `metrics` option), e.g. @libp2p/prometheus-metrics */
   libp2p?: Libp2pMetricsFactory
+  onGossipReceived?: GossipReceiveHook
 }
 
 export interface NetworkInit {

@@ -12,6 +12,8 @@ interface SyncerComponents {
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
   logger: NetworkLogger
+  /** for peerTips' sample; injectable for deterministic tests */
+  random?: () => number
 }
 
 interface SyncerOptions {
@@ -36,9 +38,14 @@ export class Syncer {
     private readonly options: SyncerOptions,
   ) {}
 
-  /** Tips of all candidate peers that answer in time, highest first. */
-  async peerTips(signal?: AbortSignal): Promise<PeerTip[]> {
-    const peers = this.components.candidatePeers()
+  /**
+   * Tips of the candidate peers that answer in time, highest first: all of them, or `sample`
+   * picked at random (a poll whose cost does not grow with the peer count).
+   */
+  async peerTips(signal?: AbortSignal, opts: { sample?: number } = {}): Promise<PeerTip[]> {
+    const all = this.components.candidatePeers()
+    const peers =
+      opts.sample === undefined ? all : pickRandom(all, opts.sample, this.components.random ?? Math.random)
     const results = await Promise.allSettled(
       peers.map(async (peerId) => ({
         peerId,
@@ -110,4 +117,17 @@ export class Syncer {
       }
     }
   }
+}
+
+/** Up to `k` distinct elements of `items`, chosen uniformly (partial Fisher–Yates). */
+function pickRandom<T>(items: readonly T[], k: number, random: () => number): T[] {
+  const copy = [...items]
+  const n = Math.min(Math.max(0, Math.floor(k)), copy.length)
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (copy.length - i))
+    const t = copy[i] as T
+    copy[i] = copy[j] as T
+    copy[j] = t
+  }
+  return copy.slice(0, n)
 }

@@ -7,8 +7,15 @@ import type { Network } from '../network/network.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
 
-/** How often the node asks its peers for their tips when nothing else made it sync. */
+/**
+ * How often the node polls for a tip above its own when nothing else made it sync. Each poll asks
+ * one peer picked at random (all of them only in the first round, at startup), so an idle network
+ * of n nodes makes n status requests per poll, not n(n-1). Falling behind is mostly learned from
+ * consensus messages instead (the engine's request_sync wakes the loop at once with a target).
+ */
 const SYNC_POLL_MS = 2_000
+/** peers asked per poll after the first round */
+const SYNC_POLL_PEERS = 1
 const PEER_TIPS_TIMEOUT_MS = 5_000
 
 export interface BlockSyncComponents {
@@ -33,6 +40,7 @@ export class BlockSync {
   private stopping = false
   private loopDone: Promise<void> | undefined
   private catchingUpNow = false
+  private rounds = 0
 
   constructor(private readonly c: BlockSyncComponents) {}
 
@@ -77,9 +85,17 @@ export class BlockSync {
 
   private async syncOnce(): Promise<void> {
     const { store } = this.c
-    const tips = await this.c.network.peerTips(AbortSignal.timeout(PEER_TIPS_TIMEOUT_MS))
-    const best = Math.max(this.target, ...tips.map((t) => t.height))
     const from = store.tip().height + 1
+    let best = this.target
+    if (best < from) {
+      // Nothing says we are behind: poll (everyone at startup, then one random peer per round).
+      const sample = this.rounds++ === 0 ? undefined : SYNC_POLL_PEERS
+      const tips = await this.c.network.peerTips(
+        AbortSignal.timeout(PEER_TIPS_TIMEOUT_MS),
+        sample === undefined ? {} : { sample },
+      )
+      best = Math.max(best, ...tips.map((t) => t.height))
+    }
     this.c.metrics.syncTarget.set(Math.max(best, from - 1))
     if (best < from) {
       this.setCatchingUp(false)

@@ -57,6 +57,8 @@ export class NodeMetrics {
   readonly catchingUp: Gauge
   readonly rpcRequests: Counter<'method' | 'outcome'>
   readonly rpcDuration: Histogram<'method' | 'outcome'>
+  readonly gossipReceived: Counter<'topic' | 'stage'>
+  readonly gossipReceivedBytes: Counter<'topic' | 'stage'>
 
   private server: Server | undefined
 
@@ -144,6 +146,18 @@ export class NodeMetrics {
       name: 'pbft_gossip_messages_total',
       help: 'Gossip messages validated, by topic kind and result',
       labelNames: ['topic', 'result', 'reason'],
+      registers,
+    })
+    this.gossipReceived = new Counter({
+      name: 'pbft_gossip_received_total',
+      help: 'Gossip message copies received, by topic kind; stage "received" counts every copy, "validated" the first copy of each message (duplicates = received - validated)',
+      labelNames: ['topic', 'stage'],
+      registers,
+    })
+    this.gossipReceivedBytes = new Counter({
+      name: 'pbft_gossip_received_bytes_total',
+      help: 'Payload bytes of the gossip copies counted by pbft_gossip_received_total',
+      labelNames: ['topic', 'stage'],
       registers,
     })
     this.syncedBlocks = new Counter({

@@ -51,6 +51,10 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
       onGossipResult: (topic, result, reason) => c.metrics.gossipMessages.inc({ topic, result, reason }),
       onPeerCount: (n) => c.metrics.peers.set(n),
       libp2p: c.metrics.libp2pMetrics(),
+      onGossipReceived: (topic, bytes, stage) => {
+        c.metrics.gossipReceived.inc({ topic, stage })
+        c.metrics.gossipReceivedBytes.inc({ topic, stage }, bytes)
+      },
     },
   })
   for (const kind of CONSENSUS_KINDS) {

@@ -6,6 +6,7 @@ import { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { encodeConsensusMessage } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
+import { SignatureMemo } from '../crypto/verify-memo.js'
 import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
 import type { Network } from '../network/network.js'
@@ -158,7 +159,10 @@ export class PbftNode {
       )
       const app = await KvApp.load(store, genesis.chainId)
       const log = opts.logger.child({ chain_id: genesis.chainId, node: nodeName(opts.home) })
-      return new PbftNode(config, genesis, home.nodeKey, genesisValidatorSet(genesis), store, app, log)
+      // One memo for the gossip validators, the engine, sync and the evidence pool: each consensus
+      // signature is verified once per node (src/crypto/verify-memo.ts).
+      const validators = genesisValidatorSet(genesis).withSignatureCheck(new SignatureMemo().check)
+      return new PbftNode(config, genesis, home.nodeKey, validators, store, app, log)
     } catch (err) {
       await store.close()
       throw err

@@ -42,7 +42,7 @@ export interface RpcBackendComponents {
   readonly app: Pick<KvApp, 'nonce' | 'query' | 'height'>
   readonly mempool: Pick<Mempool, 'get' | 'size' | 'bytes' | 'list' | 'pendingNonce' | 'droppedTx'>
   readonly txs: Pick<TxService, 'submit'>
-  readonly network: Pick<Network, 'listenAddrs' | 'peers' | 'connectedPeerCount'>
+  readonly network: Pick<Network, 'listenAddrs' | 'peers' | 'connectedPeerCount' | 'receiveStats'>
   readonly events: RpcEventSource
   readonly evidence: Pick<EvidencePool, 'list'>
   /** the engine's current view */
@@ -208,6 +208,17 @@ export class NodeRpcBackend implements RpcBackend {
       listeners: this.node.network.listenAddrs(),
       n_peers: peers.length,
       peers: peers.map((p) => ({ peer_id: p.peerId, addrs: p.addrs, direction: p.direction })),
+      gossip_received: Object.fromEntries(
+        Object.entries(this.node.network.receiveStats()).map(([kind, s]) => [
+          kind,
+          {
+            messages: s.messages,
+            bytes: s.bytes,
+            duplicates: s.duplicates,
+            duplicate_bytes: s.duplicateBytes,
+          },
+        ]),
+      ),
     }
   }
 

@@ -169,11 +169,23 @@ interface PeerInfo {
   direction: 'inbound' | 'outbound'
 }
 
+/** What one gossip topic cost this node to receive since it started (docs/RPC.md net_info). */
+export interface GossipReceivedJson {
+  /** first copies: messages that reached validation */
+  messages: number
+  bytes: number
+  /** further copies of messages already seen */
+  duplicates: number
+  duplicate_bytes: number
+}
+
 export interface NetInfoResult {
   listening: boolean
   listeners: string[]
   n_peers: number
   peers: PeerInfo[]
+  /** per topic kind (tx, preprepare, prepare, commit, viewchange, newview, reject) */
+  gossip_received: Record<string, GossipReceivedJson>
 }
 
 export interface ValidatorInfo {

@@ -67,6 +67,31 @@ describe('network/gossip', function () {
     for (const n of nets) expect(n.gossipStats().tx?.accept ?? 0).to.be.at.most(1)
   })
 
+  it('counts the first copy of each message apart from the duplicates relayed by other peers', async () => {
+    nets.push(...(await startCluster(4)))
+    for (const n of nets) n.subscribe('prepare', () => {})
+    await waitFor(() => nets.every((n) => n.meshPeers('prepare').length >= 3), { message: 'full mesh' })
+    const payload = bytes('a-prepare-of-twenty-b')
+    await (nets[0] as Network).publish('prepare', payload)
+    // Flood publish reaches the 3 others directly; each relays to its mesh peers but the source,
+    // so every receiver gets its first copy plus up to 2 duplicates.
+    const receivers = nets.slice(1)
+    await waitFor(() => receivers.every((n) => n.receiveStats().prepare?.messages === 1), {
+      message: 'a first copy counted at every receiver',
+    })
+    await waitFor(() => receivers.some((n) => (n.receiveStats().prepare?.duplicates ?? 0) > 0), {
+      message: 'a relayed duplicate counted',
+    })
+    for (const n of receivers) {
+      const s = n.receiveStats().prepare
+      expect(s?.bytes).to.equal(payload.length)
+      expect(s?.duplicates).to.be.at.most(2)
+      expect(s?.duplicateBytes).to.equal((s?.duplicates ?? 0) * payload.length)
+    }
+    // the publisher received only relays of its own message: never a first copy
+    expect((nets[0] as Network).receiveStats().prepare?.messages ?? 0).to.equal(0)
+  })
+
   it('a rejecting validator stops propagation, counts the reason, and hands nothing to handlers', async () => {
     // A line A – B – C: everything C gets must pass B's validator.
     const b = (

@@ -119,6 +119,12 @@ describe('network/sync', function () {
     if (client === undefined) throw new Error('cluster')
     const tips = await client.peerTips()
     expect(tips.map((t) => t.height)).to.deep.equal([160, 160, 150])
+    // a poll whose cost does not grow with the peer count: one random peer of the three
+    const sampled = await client.peerTips(undefined, { sample: 1 })
+    expect(sampled).to.have.length(1)
+    expect(tips.map((t) => t.peerId)).to.include(sampled[0]?.peerId)
+    expect(await client.peerTips(undefined, { sample: 0 })).to.deep.equal([])
+    expect(await client.peerTips(undefined, { sample: 10 })).to.have.length(3)
     const got = await collect(client.fetchRange(1, 150, verifyFake))
     expect(got.map((b) => b.height)).to.deep.equal(Array.from({ length: 150 }, (_, i) => i + 1))
     expect(got.every((b) => verifyFake(b.block, b.certificate))).to.equal(true)

@@ -260,6 +260,7 @@ export class FakeBackend implements RpcBackend {
       listeners: ['/ip4/127.0.0.1/tcp/1'],
       n_peers: 1,
       peers: [{ peer_id: '12D3KooWPeer', addrs: ['/ip4/127.0.0.1/tcp/2'], direction: 'outbound' }],
+      gossip_received: { prepare: { messages: 3, bytes: 450, duplicates: 2, duplicate_bytes: 300 } },
     }
   }
 

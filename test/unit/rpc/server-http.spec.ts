@@ -75,10 +75,13 @@ describe('rpc/server over HTTP', () => {
         'catching_up',
       )
       expect(status.sync_info.latest_block_height).to.equal(0)
-      expect((await call(t.url, 'net_info')).result.peers[0]).to.have.all.keys(
-        'peer_id',
-        'addrs',
-        'direction',
+      const netInfo = (await call(t.url, 'net_info')).result
+      expect(netInfo.peers[0]).to.have.all.keys('peer_id', 'addrs', 'direction')
+      expect(netInfo.gossip_received.prepare).to.have.all.keys(
+        'messages',
+        'bytes',
+        'duplicates',
+        'duplicate_bytes',
       )
       const validators = (await call(t.url, 'validators')).result
       expect(validators).to.have.all.keys('validators', 'view', 'primary')
