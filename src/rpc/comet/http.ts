@@ -2,7 +2,7 @@
  * HTTP under `/comet` (docs/RPC.md "CometBFT dialect"): POST JSON-RPC at /comet (GET there lists
  * the routes, as CometBFT's GET /), a GET route per method at /comet/<method>, and for anything
  * else an error in CometBFT's form. Reading bodies, limits, CORS and the JSON-RPC processing are
- * the server's own (../server.ts), passed in.
+ * the server's own (../routes.ts, ../http-limits.ts), passed in.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { RpcErrorCode } from '../errors.js'
