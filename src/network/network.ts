@@ -67,6 +67,11 @@ export interface Network extends Startable {
   meshPeers(kind: TopicKind): string[]
   /** gossipsub's score of a peer; negative after Rejected messages */
   peerScore(peerId: string): number
+  /**
+   * Closes every connection to a peer. Whether it may come back is the connection gater's call
+   * (NetworkInit.isProvenFaultyPeer); the reconnector keeps trying with its backoff.
+   */
+  hangUp(peerId: string): Promise<void>
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>>
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
@@ -91,6 +96,7 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     gossip,
     topics,
     validatorPeerIds: init.validatorPeerIds ?? [],
+    ...(init.isProvenFaultyPeer === undefined ? {} : { isProvenFaultyPeer: init.isProvenFaultyPeer }),
     metrics: init.metrics?.libp2p,
   })
   return new Libp2pNetwork(init, libp2p, gossip)
@@ -298,6 +304,10 @@ class Libp2pNetwork implements Network {
 
   peerScore(peerId: string): number {
     return this.libp2p.services.pubsub.getScore(peerId)
+  }
+
+  async hangUp(peerId: string): Promise<void> {
+    await this.libp2p.hangUp(this.toPeerId(peerId))
   }
 
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>> {
