@@ -400,12 +400,12 @@ describe('e2e Byzantine validators (separate processes) against 3 honest nodes',
               Math.max(1, Math.floor(clean / 10)),
             )
           }
-          // … and proved validator 3 faulty: each holds evidence against it, and dropped some of its
-          // junk unread (from the sender field) before hanging up on it.
-          for (const [i, n] of nodes.entries()) {
+          // … and proved validator 3 faulty: each holds evidence against it (and from then on drops
+          // its messages unread and refuses its connections: the counts printed above, not asserted,
+          // as how many arrive before the hang-up is a matter of timing).
+          for (const n of nodes) {
             const ev = await rpc<{ total: number }>(n.rpcUrl, 'evidence', { validator: 3, limit: 1 })
             expect(ev.total, `${n.name} evidence against validator 3`).to.be.greaterThan(0)
-            expect(faulty[i], `${n.name} proven_faulty`).to.be.greaterThan(0)
           }
           const views = await fn().views(nodes)
           expect(Math.max(...views), 'one validator’s VIEW-CHANGEs moved nobody').to.be.below(100)
