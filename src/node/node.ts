@@ -101,6 +101,7 @@ export class PbftNode {
     const maxDropped = this.mempool.options.maxDroppedHistory
     this.journal = new MempoolJournal(store, { maxDropped, log: mempoolLog })
     this.provenFaulty = new ProvenFaulty(config.p2p.faultyValidatorCooldownMs)
+    this.metrics.watchProvenFaulty(() => this.provenFaulty.list().length)
     this.evidence = new EvidencePool({
       store,
       chainId,

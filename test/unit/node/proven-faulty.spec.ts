@@ -2,6 +2,7 @@ import { expect } from 'chai'
 import { ChainStore } from '../../../src/chain/store.js'
 import { ProvenFaulty } from '../../../src/network/validation/index.js'
 import { EvidencePool } from '../../../src/node/evidence-pool.js'
+import { NodeMetrics } from '../../../src/node/metrics.js'
 import type { TestValidators } from '../../fixtures/chain-builders.js'
 import {
   CHAIN_ID,
@@ -73,5 +74,18 @@ describe('node: evidence → proven-faulty validators', () => {
     expect(second.faulty.list()).to.deep.equal([3])
     clock += 50_000
     expect(second.faulty.list()).to.deep.equal([])
+  })
+
+  it('pbft_validators_proven_faulty counts the validators excluded at each scrape', async () => {
+    const { faulty, pool } = wire()
+    const metrics = new NodeMetrics({ chainId: 'test-chain' })
+    metrics.watchProvenFaulty(() => faulty.list().length)
+    const gauge = async () => (await metrics.validatorsProvenFaulty.get()).values[0]?.value
+    expect(await gauge()).to.equal(0)
+    pool.add(equivocation(v, 'prepare', { sender: 2 }))
+    pool.add(equivocation(v, 'viewchange', { sender: 3 }))
+    expect(await gauge()).to.equal(2)
+    clock += COOLDOWN
+    expect(await gauge()).to.equal(0)
   })
 })
