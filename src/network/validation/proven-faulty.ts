@@ -4,8 +4,9 @@ import { GossipErrorCode, GossipValidationError } from '../gossip-validation.js'
 /**
  * The validators this node holds verified equivocation evidence against (docs/PROTOCOL.md §2.5
  * "Proven-faulty validators"), each until its cool-down ends. While one is listed, its consensus
- * messages are Ignored from their sender field alone, before any decoding or signature check, and
- * its peer gets a negative gossip score (gossipsub-config.ts), so it costs this node next to nothing.
+ * messages are Ignored from their sender field alone, before any decoding or signature check, its
+ * peer gets a negative gossip score (gossipsub-config.ts), and the node hangs up on it and refuses
+ * its connections (node-network.ts, libp2p-node.ts), so it costs this node next to nothing.
  *
  * Ignoring a message never affects safety, and at most f validators can ever be proven faulty, as
  * honest ones never sign two conflicting messages (docs/CONSENSUS.md "Proven-faulty validators").
