@@ -478,6 +478,31 @@ export function decodeConsensusMessage(kind: ConsensusKind, data: Uint8Array): C
   return decodeExact(data, maxMessageBytes(kind), kind, (r) => readMessage(r, kind))
 }
 
+/**
+ * Where each kind's u16 sender index sits on the wire: after the tag, view (and height, and for
+ * votes and REJECT the block hash). The layouts are the read* functions below; a unit test checks
+ * this against decodeConsensusMessage for every kind.
+ */
+const SENDER_OFFSET: Readonly<Record<ConsensusKind, number>> = {
+  preprepare: 1 + 8 + 8,
+  prepare: 1 + 8 + 8 + HASH_BYTES,
+  commit: 1 + 8 + 8 + HASH_BYTES,
+  reject: 1 + 8 + 8 + HASH_BYTES,
+  viewchange: 1 + 8,
+  newview: 1 + 8,
+}
+
+/**
+ * The sender index of an encoded `kind` message, read without decoding anything else: undefined
+ * when the tag is not `kind`'s or the bytes end before the field. Nothing is checked beyond that,
+ * so it is only good for dropping a message early (a message that passes still gets decoded).
+ */
+export function peekConsensusSender(kind: ConsensusKind, data: Uint8Array): number | undefined {
+  const at = SENDER_OFFSET[kind]
+  if (data.length < at + 2 || data[0] !== ConsensusTag[kind]) return undefined
+  return ((data[at] as number) << 8) | (data[at + 1] as number)
+}
+
 const KIND_BY_TAG = new Map<number, ConsensusKind>(CONSENSUS_KINDS.map((k) => [ConsensusTag[k], k]))
 
 /** Decodes any consensus message by its leading tag. */

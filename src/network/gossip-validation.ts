@@ -37,6 +37,8 @@ export const GossipErrorCode = {
   far_view: 'far_view',
   /** its signer used up its per-validator budget (docs/PROTOCOL.md §2.5); not verified */
   rate_limited: 'rate_limited',
+  /** its signer is a validator this node holds equivocation evidence against (§2.5); not decoded */
+  proven_faulty: 'proven_faulty',
   /** a tx names another chain */
   wrong_chain: 'wrong_chain',
   /** a tx signature does not verify */

@@ -61,6 +61,17 @@ function topicScoreParams(opts: GossipOptions): TopicScoreParams {
 const VALIDATOR_APP_SCORE = 1_000_000
 
 /**
+ * The app-specific score of a validator this node holds verified equivocation evidence against
+ * (docs/PROTOCOL.md §2.5), for its cool-down: far below the graylist threshold (-80), so gossipsub
+ * drops its RPCs as they arrive, before any message in them is handled, prunes it from every mesh
+ * and sends it no gossip. Its messages relayed by others are dropped by the topic validators
+ * (proven-faulty.ts). The score is read again every heartbeat, so the offset comes back by itself
+ * once the cool-down is over.
+ */
+export const PROVEN_FAULTY_APP_SCORE = -1_000_000
+
+/**
+ * gossipsub's options for our topics. `isProvenFaultyPeer` marks peers for PROVEN_FAULTY_APP_SCORE;
  * `onCopy` sees every received copy of every message (gossipsub computes the fast id of each one
  * before its duplicate check), for the receive counters (receive-stats.ts).
  */
@@ -68,6 +79,7 @@ export function gossipsubInit(
   opts: GossipOptions,
   topics: readonly string[],
   validatorPeerIds: readonly string[] = [],
+  isProvenFaultyPeer: (peerId: string) => boolean = () => false,
   onCopy?: (topic: string, bytes: number) => void,
 ): Partial<GossipsubOpts> {
   const scoredTopics: Record<string, TopicScoreParams> = {}
@@ -105,7 +117,12 @@ export function gossipsubInit(
       topics: scoredTopics,
       // every devnet node shares 127.0.0.1; colocation scoring would graylist them beyond 10
       IPColocationFactorWeight: 0,
-      appSpecificScore: (peerId: string) => (validators.has(peerId) ? VALIDATOR_APP_SCORE : 0),
+      appSpecificScore: (peerId: string) =>
+        isProvenFaultyPeer(peerId)
+          ? PROVEN_FAULTY_APP_SCORE
+          : validators.has(peerId)
+            ? VALIDATOR_APP_SCORE
+            : 0,
       appSpecificWeight: 1,
     },
   }

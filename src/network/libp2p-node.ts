@@ -28,6 +28,8 @@ interface Libp2pNodeInit {
   topics: readonly string[]
   /** genesis validators' peer ids: never scored below gossip's thresholds (gossipsub-config.ts) */
   validatorPeerIds?: readonly string[]
+  /** peers of validators proven faulty: scored far below gossip's graylist (gossipsub-config.ts) */
+  isProvenFaultyPeer?: (peerId: string) => boolean
   /** libp2p's metrics (connections, streams, bytes per protocol); none when undefined */
   metrics?: Libp2pMetricsFactory
   /** every received gossip copy (topic, payload bytes), duplicates included */
@@ -50,6 +52,12 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    // A proven-faulty validator (gossipsub-config.ts) is not dialled, and its dials in are refused
+    // once Noise has shown who it is, until its cool-down is over (docs/PROTOCOL.md §2.5).
+    connectionGater: {
+      denyDialPeer: async (peerId) => init.isProvenFaultyPeer?.(peerId.toString()) ?? false,
+      denyInboundEncryptedConnection: async (peerId) => init.isProvenFaultyPeer?.(peerId.toString()) ?? false,
+    },
     ...(init.metrics === undefined ? {} : { metrics: init.metrics }),
     connectionManager: {
       // loopback devnets and tests open many connections from one address at once
@@ -62,7 +70,13 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
       pubsub: (components: ConstructorParameters<typeof GossipSub>[0]) =>
         new GossipSub(
           components,
-          gossipsubInit(init.gossip, init.topics, init.validatorPeerIds, init.onGossipCopy),
+          gossipsubInit(
+            init.gossip,
+            init.topics,
+            init.validatorPeerIds,
+            init.isProvenFaultyPeer,
+            init.onGossipCopy,
+          ),
         ),
     },
   })

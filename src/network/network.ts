@@ -68,6 +68,11 @@ export interface Network extends Startable {
   meshPeers(kind: TopicKind): string[]
   /** gossipsub's score of a peer; negative after Rejected messages */
   peerScore(peerId: string): number
+  /**
+   * Closes every connection to a peer. Whether it may come back is the connection gater's call
+   * (NetworkInit.isProvenFaultyPeer); the reconnector keeps trying with its backoff.
+   */
+  hangUp(peerId: string): Promise<void>
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>>
   /** messages and bytes received per topic, first copies and duplicates apart */
   receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>>
@@ -96,6 +101,7 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     gossip,
     topics,
     validatorPeerIds: init.validatorPeerIds ?? [],
+    ...(init.isProvenFaultyPeer === undefined ? {} : { isProvenFaultyPeer: init.isProvenFaultyPeer }),
     metrics: init.metrics?.libp2p,
     onGossipCopy: (topic, bytes) => {
       const kind = kinds.get(topic)
@@ -311,6 +317,10 @@ class Libp2pNetwork implements Network {
 
   peerScore(peerId: string): number {
     return this.libp2p.services.pubsub.getScore(peerId)
+  }
+
+  async hangUp(peerId: string): Promise<void> {
+    await this.libp2p.hangUp(this.toPeerId(peerId))
   }
 
   gossipStats(): Partial<Record<TopicKind, GossipTopicStats>> {

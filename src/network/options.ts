@@ -79,6 +79,11 @@ export interface NetworkInit {
   /** peer ids kept connected (re-dialed via the peer store) and preferred for sync */
   validatorPeerIds?: string[]
   /**
+   * whether a peer is a validator this node holds equivocation evidence against (docs/PROTOCOL.md
+   * §2.5): gossipsub then scores it far below its graylist threshold and drops its RPCs unread
+   */
+  isProvenFaultyPeer?: (peerId: string) => boolean
+  /**
    * one validator per topic (src/network/validation/ builds the node's); required and complete, as
    * a topic without one Rejects everything it receives
    */
@@ -151,6 +156,14 @@ export const defaultValidatorBudgets: ValidatorBudgets = {
   votes: { ratePerSec: 500, burst: 1_000 },
   viewChanges: { ratePerSec: 5, burst: 50 },
 }
+
+/**
+ * How long one verified equivocation keeps its validator excluded (docs/PROTOCOL.md §2.5), ms. Long
+ * enough that a flooding validator is not let back in every few seconds to cost another burst of
+ * verifications; short enough that a key that misbehaved once (a double-started validator) is heard
+ * again within minutes of the fault being fixed. Each new equivocation starts it again.
+ */
+export const defaultProvenFaultyCooldownMs = 600_000
 
 export const defaultSyncOptions: SyncOptions = {
   maxBlocksPerRequest: 64,

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 import { defaultMempoolOptions } from '../mempool/options.js'
-import { defaultValidatorBudgets } from '../network/options.js'
+import { defaultProvenFaultyCooldownMs, defaultValidatorBudgets } from '../network/options.js'
 import { originProblem } from '../rpc/cors.js'
 import { DEFAULT_RPC_LIMITS } from '../rpc/options.js'
 
@@ -146,6 +146,8 @@ const sections = {
       /** VIEW-CHANGE/NEW-VIEW per second sustained, per validator */
       validator_view_change_rate: positiveNumber.default(defaultValidatorBudgets.viewChanges.ratePerSec),
       validator_view_change_burst: positiveInt.default(defaultValidatorBudgets.viewChanges.burst),
+      /** how long verified equivocation evidence excludes its validator, ms; 0: never excluded */
+      faulty_validator_cooldown_ms: nonNegativeInt.default(defaultProvenFaultyCooldownMs),
     })
     .prefault({}),
   // The RPC server owns these defaults and documents each limit (RpcLimits); this is their file form.

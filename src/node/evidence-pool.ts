@@ -58,6 +58,11 @@ export interface EvidencePoolComponents {
   readonly maxBytes?: number
   /** ms clock for received_at; injected for tests */
   readonly now?: () => number
+  /**
+   * Told of every record the pool holds, once verified: each added one, and each reloaded at start
+   * with its received_at (the node excludes the validator for a while: docs/PROTOCOL.md §2.5).
+   */
+  readonly onProof?: (validator: number, receivedAt: number) => void
 }
 
 export interface EvidenceLoadReport {
@@ -141,6 +146,7 @@ export class EvidencePool {
       deletes.push({ key: s.key, value: null })
     }
     report.loaded = this.records.size
+    for (const s of this.records.values()) this.c.onProof?.(s.record.sender, s.record.receivedAt)
     if (deletes.length > 0) await this.c.store.evidenceWrite(deletes)
     this.c.metrics?.evidenceStored.set(this.records.size)
     return report
@@ -169,6 +175,7 @@ export class EvidencePool {
     if (!evicted.includes(stored)) writes.push({ key: stored.key, value: stored.encoded })
     this.persist(writes)
     this.c.metrics?.evidence.inc({ kind: record.kind })
+    this.c.onProof?.(record.sender, record.receivedAt)
     this.c.metrics?.evidenceStored.set(this.records.size)
     return { status: 'added', record }
   }

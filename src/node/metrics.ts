@@ -41,6 +41,7 @@ export class NodeMetrics {
   readonly evidence: Counter<'kind'>
   readonly evidenceRefused: Counter<'reason'>
   readonly evidenceStored: Gauge
+  readonly validatorsProvenFaulty: Gauge
   readonly commitLatency: Histogram
   readonly blockTxs: Histogram
   readonly blockInterval: Histogram
@@ -61,6 +62,8 @@ export class NodeMetrics {
   readonly gossipReceivedBytes: Counter<'topic' | 'stage'>
 
   private server: Server | undefined
+  /** read when the registry is scraped (watchProvenFaulty) */
+  private provenFaultyCount: () => number = () => 0
 
   constructor(init: NodeMetricsInit) {
     const registers = [this.registry]
@@ -92,6 +95,15 @@ export class NodeMetrics {
       name: 'pbft_evidence_stored',
       help: 'Evidence records in the evidence pool',
       registers,
+    })
+    const count = () => this.provenFaultyCount()
+    this.validatorsProvenFaulty = new Gauge({
+      name: 'pbft_validators_proven_faulty',
+      help: 'Validators this node ignores and disconnects, proven faulty by its evidence (cool-down running)',
+      registers,
+      collect() {
+        this.set(count())
+      },
     })
     this.commitLatency = new Histogram({
       name: 'pbft_commit_latency_seconds',
@@ -203,6 +215,11 @@ export class NodeMetrics {
 
   mempoolRejected(reason: MempoolErrorCode): void {
     this.mempoolRejections.inc({ reason })
+  }
+
+  /** Where pbft_validators_proven_faulty reads its value at each scrape (the cool-downs end by themselves). */
+  watchProvenFaulty(count: () => number): void {
+    this.provenFaultyCount = count
   }
 
   /**

@@ -5,6 +5,7 @@ import { CONSENSUS_KINDS, type ConsensusMessage, decodeConsensusMessage } from '
 import type { NodeKey } from '../crypto/node-key.js'
 import { createNetwork, type Network } from '../network/network.js'
 import type { NetworkInit, ValidatorBudgets } from '../network/options.js'
+import type { ProvenFaulty } from '../network/validation/index.js'
 import type { NodeConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
@@ -18,6 +19,8 @@ export interface NodeNetworkComponents {
   /** serves block sync from here */
   readonly store: ChainStore
   readonly gossipValidators: NetworkInit['gossipValidators']
+  /** validators this node holds evidence against: their peers are graylisted (docs/PROTOCOL.md §2.5) */
+  readonly provenFaulty: ProvenFaulty
   /** an accepted consensus message, for the engine */
   onConsensusMessage(msg: ConsensusMessage): void
   readonly metrics: NodeMetrics
@@ -35,6 +38,10 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
     bootstrap: [...c.p2p.bootstrap],
     mdns: c.p2p.mdns,
     validatorPeerIds: c.validators.validators.map((v) => v.peerId).filter((p) => p !== c.nodeKey.peerId),
+    isProvenFaultyPeer: (peerId) => {
+      const v = c.validators.byPeerId(peerId)
+      return v !== undefined && c.provenFaulty.has(v.index)
+    },
     gossipValidators: c.gossipValidators,
     blockSource: {
       tipHeight: () => store.tip().height,
@@ -68,6 +75,14 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
       c.onConsensusMessage(msg)
     })
   }
+  // A validator proven faulty is hung up on at once; the connection gater keeps it out until its
+  // cool-down is over (docs/PROTOCOL.md §2.5). Evidence reloaded at start is in the list already.
+  c.provenFaulty.onExcluded((index) => {
+    const peerId = c.validators.at(index)?.peerId
+    if (peerId === undefined || peerId === c.nodeKey.peerId) return
+    c.log.warn({ validator: index, peer: peerId }, 'validator proven faulty: ignored and disconnected')
+    network.hangUp(peerId).catch((err: unknown) => c.log.warn({ peer: peerId, err }, 'hang-up failed'))
+  })
   // Tx batches are admitted by the tx topic's validator; subscribing is what joins the topic.
   network.subscribe('tx', () => {})
   return network

@@ -10,7 +10,7 @@ import { SignatureMemo } from '../crypto/verify-memo.js'
 import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
 import type { Network } from '../network/network.js'
-import { createGossipValidators } from '../network/validation/index.js'
+import { createGossipValidators, ProvenFaulty } from '../network/validation/index.js'
 import type { RpcEventMap } from '../rpc/backend.js'
 import { createRpcServer, type RpcServer } from '../rpc/server.js'
 import { BlockSync } from './block-sync.js'
@@ -63,6 +63,8 @@ export class PbftNode {
   private readonly committer: BlockCommitter
   private readonly proposer: BlockProposer
   private readonly evidence: EvidencePool
+  /** validators the evidence proves faulty, ignored for p2p.faulty_validator_cooldown_ms (§2.5) */
+  private readonly provenFaulty: ProvenFaulty
   private readonly log: Logger
   private running: Running | undefined
   private stopping = false
@@ -99,12 +101,15 @@ export class PbftNode {
     const mempoolLog = this.moduleLog('mempool')
     const maxDropped = this.mempool.options.maxDroppedHistory
     this.journal = new MempoolJournal(store, { maxDropped, log: mempoolLog })
+    this.provenFaulty = new ProvenFaulty(config.p2p.faultyValidatorCooldownMs)
+    this.metrics.watchProvenFaulty(() => this.provenFaulty.list().length)
     this.evidence = new EvidencePool({
       store,
       chainId,
       validators,
       metrics: this.metrics,
       log: this.moduleLog('evidence'),
+      onProof: (validator, receivedAt) => this.provenFaulty.prove(validator, receivedAt),
     })
     this.txs = new TxService({
       mempool: this.mempool,
@@ -203,12 +208,14 @@ export class PbftNode {
       consensus: this.config.consensus,
       validators: this.validators,
       store: this.store,
+      provenFaulty: this.provenFaulty,
       gossipValidators: createGossipValidators({
         chainId: this.chainId,
         validators: this.validators,
         tipHeight: () => this.store.tip().height,
         currentView: () => driver.status().view,
         budgets: validatorBudgets(this.config.p2p),
+        provenFaulty: this.provenFaulty,
         mempool: this.mempool,
         signatures: this.app.signatures,
         onTxsAdmitted: () => this.txs.admitted(),

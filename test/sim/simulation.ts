@@ -380,7 +380,13 @@ class Simulation {
         this.trace(`node ${nd.index} requests sync to ${height}`)
         this.queue.push(this.now + this.net.int(5, 60), { type: 'sync', node: nd.index, epoch: nd.epoch })
       },
-      evidence: (e) => this.trace(`node ${nd.index} evidence against ${e.sender} (${e.kind})`),
+      evidence: (e) => {
+        this.trace(`node ${nd.index} evidence against ${e.sender} (${e.kind})`)
+        // Nodes ignore a validator they hold evidence against (docs/CONSENSUS.md "Proven-faulty
+        // validators"): sound only because an honest replica never signs two conflicting messages.
+        if (this.nodes[e.sender]?.byz === null)
+          this.failures.push(`evidence: node ${nd.index} caught honest node ${e.sender} (${e.kind})`)
+      },
       afterStep: (status) => {
         const logged = status.loggedMessages
         if (logged > nd.maxLogged) nd.maxLogged = logged

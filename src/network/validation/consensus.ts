@@ -5,6 +5,7 @@ import { verifyConsensusMessage } from '../../consensus/verify.js'
 import { GossipErrorCode, GossipValidationError, type GossipValidator } from '../gossip-validation.js'
 import type { ValidatorBudgets } from '../options.js'
 import { BUDGET_GROUP, type ValidatorBudget } from './budget.js'
+import { dropProvenFaulty, type ProvenFaulty } from './proven-faulty.js'
 
 /**
  * PRE-PREPARE / PREPARE / COMMIT / REJECT more than this many views above this node's are not
@@ -37,6 +38,8 @@ export interface ConsensusGossipComponents {
   readonly budgets?: ValidatorBudgets
   /** the budgets' clock in ms, monotonic (performance.now when absent; tests inject a fake) */
   readonly now?: () => number
+  /** validators proven faulty by this node's evidence: their messages are dropped first (§2.5) */
+  readonly provenFaulty?: ProvenFaulty
 }
 
 /** The message type of one consensus kind, e.g. MessageOf<'viewchange'> = ViewChangeMsg. */
@@ -72,6 +75,8 @@ export function createConsensusValidator<K extends ConsensusKind>(
   const { chainId, validators } = components
   const group = BUDGET_GROUP[kind]
   return (data) => {
+    // First of all: a signer proven faulty costs a read of its sender field (proven-faulty.ts).
+    dropProvenFaulty(kind, data, components.provenFaulty)
     let msg: ConsensusMessage
     try {
       msg = decodeConsensusMessage(kind, data)

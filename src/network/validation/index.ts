@@ -9,6 +9,7 @@ import { createViewChangeValidator } from './viewchange.js'
 export * from './budget.js'
 export * from './consensus.js'
 export * from './newview.js'
+export * from './proven-faulty.js'
 export * from './tx.js'
 export * from './viewchange.js'
 

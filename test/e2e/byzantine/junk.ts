@@ -9,7 +9,8 @@ import { joinAsByzantine, runByzantine, type Tip } from './common.js'
  * signed with its own key, so no honest node can Reject it. Joins, stays silent until SIGUSR1 (the
  * spec measures a clean phase first), then publishes `--rate` messages per second for `--flood-ms`:
  * - 8 in 10: PREPARE or COMMIT for a random block hash at one of the 4 heights in flight, in the
- *   current view (each a new equivocation, which honest nodes verify and log as evidence);
+ *   current view (each a new equivocation: the first pair gives honest nodes evidence, after which
+ *   they drop its messages unread and hang up on it, docs/PROTOCOL.md §2.5);
  * - 1 in 10: a PREPARE for a view 9…1,008 ahead (never usable: the engine keeps 8 views ahead);
  * - 1 in 10: a VIEW-CHANGE for the next view up (one validator alone moves nobody).
  * `--kinds votes,far,viewchange` keeps only some of them (the others' slots go to what is kept).
@@ -89,10 +90,10 @@ function junk(i: number): ConsensusMessage {
 await runByzantine(
   ctx,
   async () => {
-    if (startAt === undefined || ended) return
+    if (ended) return
     const now = Date.now()
-    if (total === 0) ctx.report('flood-start', { rate, floodMs })
-    // The tip is refreshed in the background: a slow honest RPC must not slow the flood down.
+    // The tip is refreshed in the background, also while waiting for the signal (the flood must
+    // start at the open heights, not at those of 20 s ago): a slow honest RPC must not slow it down.
     if (now - tipAt > 250 && !refreshing) {
       tipAt = now
       refreshing = true
@@ -106,6 +107,8 @@ await runByzantine(
           refreshing = false
         })
     }
+    if (startAt === undefined) return
+    if (total === 0) ctx.report('flood-start', { rate, floodMs })
     const elapsed = now - startAt
     if (elapsed >= floodMs) {
       ended = true

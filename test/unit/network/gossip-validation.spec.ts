@@ -112,6 +112,7 @@ describe('network/gossip-validation', () => {
         'malformed',
         'no_validator',
         'oversized',
+        'proven_faulty',
         'rate_limited',
         'stale',
         'stale_view',

@@ -58,6 +58,7 @@ describe('node/config', () => {
         validatorMsgBurst: 1000,
         validatorViewChangeRate: 5,
         validatorViewChangeBurst: 50,
+        faultyValidatorCooldownMs: 600_000,
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -142,6 +143,20 @@ describe('node/config', () => {
       )
     })
 
+    it('p2p: the proven-faulty cool-down, 0 allowed (no exclusion), never negative or fractional', () => {
+      expect(
+        parseConfig({ p2p: { faulty_validator_cooldown_ms: 0 } }).p2p.faultyValidatorCooldownMs,
+      ).to.equal(0)
+      expect(
+        parseConfig({ p2p: { faulty_validator_cooldown_ms: 5000 } }).p2p.faultyValidatorCooldownMs,
+      ).to.equal(5000)
+      for (const bad of [-1, 1.5, '60s'])
+        expectConfigError(
+          () => parseConfig({ p2p: { faulty_validator_cooldown_ms: bad } }),
+          /^config.json: p2p.faulty_validator_cooldown_ms: /,
+        )
+    })
+
     it('does not share default arrays between parses', () => {
       const a = parseConfig({})
       ;(a.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')
@@ -161,6 +176,7 @@ describe('node/config', () => {
         validatorMsgBurst: 400,
         validatorViewChangeRate: 0.5,
         validatorViewChangeBurst: 10,
+        faultyValidatorCooldownMs: 0,
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },
