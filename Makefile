@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.install-stamp
 
 .PHONY: all install build lint test test-deps test-unit test-sim test-e2e test-netns test-long \
-	sim check-model bench run devnet-clean clean coverage
+	sim check-model bench bench-catchup run devnet-clean clean coverage
 
 all: build
 
@@ -71,6 +71,9 @@ sim: $(STAMP)
 
 bench: build
 	npx tsx bench/run.ts
+
+bench-catchup: build
+	npx tsx bench/catchup.ts
 
 run: build
 	@if [ ! -f keys/node0/genesis.json ]; then node dist/cli.js testnet --validators 4 --output keys; fi
