@@ -8,6 +8,15 @@ export class CertificateError extends Error {
 }
 
 /**
+ * Certificate objects whose signatures verified, with the chain and validator set they verified
+ * against. A synced block's certificate is checked by block sync (to drop a lying peer) and again by
+ * the engine before it finalizes — the same object, 2f+1 Ed25519 verifies each time. Keyed by object
+ * identity: certificates are decoded or built once and never written afterwards, so the second check
+ * only redoes the cheap structural ones. Weak: a dropped certificate leaves no entry behind.
+ */
+const verifiedSignatures = new WeakMap<CommitCertificate, { chainId: string; validators: ValidatorSet }>()
+
+/**
  * Checks that `cert` proves its block final (PBFT §4.2: 2f+1 matching COMMITs): at least a quorum of
  * votes, sorted by validator index without duplicates, every index a genesis validator, and every
  * signature valid over (chain_id, view, height, block hash). Any bad vote fails the whole
@@ -45,7 +54,11 @@ export function verifyCertificate(
       `certificate has ${cert.votes.length} votes, a quorum is ${validators.quorum} of ${validators.n}`,
     )
   }
-  const message = commitVoteSignBytes(chainId, cert.view, cert.height, cert.blockHash)
+  const memo = verifiedSignatures.get(cert)
+  const signaturesKnownGood = memo !== undefined && memo.chainId === chainId && memo.validators === validators
+  const message = signaturesKnownGood
+    ? undefined
+    : commitVoteSignBytes(chainId, cert.view, cert.height, cert.blockHash)
   let previous = -1
   for (const vote of cert.votes) {
     if (!Number.isInteger(vote.validator) || vote.validator < 0 || vote.validator >= validators.n) {
@@ -55,13 +68,14 @@ export function verifyCertificate(
       throw new CertificateError('certificate votes must be sorted by validator index without duplicates')
     }
     previous = vote.validator
-    if (!validators.verify(vote.validator, message, vote.signature)) {
+    if (message !== undefined && !validators.verify(vote.validator, message, vote.signature)) {
       throw new CertificateError(
         `certificate vote by validator ${vote.validator} has an invalid signature ` +
           `(chain ${chainId}, height ${cert.height}, view ${cert.view})`,
       )
     }
   }
+  if (!signaturesKnownGood) verifiedSignatures.set(cert, { chainId, validators })
 }
 
 /** A certificate from collected COMMIT votes: sorted by validator index, the first vote per index kept. */
