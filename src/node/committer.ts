@@ -27,7 +27,26 @@ export interface CommitterComponents {
  * one atomic batch, applied to the app, its txs settled, and announced to RPC subscribers.
  */
 export class BlockCommitter {
+  private durable = true
+
   constructor(private readonly c: CommitterComponents) {}
+
+  /**
+   * Catch-up: write blocks without an fsync each (ChainStore.commitBlock `durable: false`) until
+   * restoreDurability(). Still one atomic batch per block; on a power loss the node may restart a
+   * few synced blocks lower and fetch them again. Any synced write after them (a WAL record before
+   * a vote, the next durable block) makes them durable first.
+   */
+  deferDurability(): void {
+    this.durable = false
+  }
+
+  /** Back to an fsync per block, after making the blocks written meanwhile durable. */
+  async restoreDurability(): Promise<void> {
+    if (this.durable) return
+    this.durable = true
+    await this.c.store.flush()
+  }
 
   async commit(block: Block, certificate: CommitCertificate): Promise<void> {
     const { store, app, speculative } = this.c
@@ -38,7 +57,7 @@ export class BlockCommitter {
     const parent = store.tip()
     const verdict = speculative.finalExecution(parent, block)
     if (!verdict.ok) throw new Error(`certified block ${block.header.height} is invalid: ${verdict.reason}`)
-    await store.commitBlock(block, certificate, verdict.execution)
+    await store.commitBlock(block, certificate, verdict.execution, { durable: this.durable })
     app.apply(verdict.execution)
     speculative.pruneTo(block.header.height)
     const txHashes = this.c.txs.committed(block.txs)

@@ -218,6 +218,10 @@ export class PbftNode {
       store: this.store,
       network,
       applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
+      durability: {
+        defer: () => this.committer.deferDurability(),
+        restore: () => this.committer.restoreDurability(),
+      },
       metrics: this.metrics,
       log: this.moduleLog('sync'),
     })
