@@ -32,6 +32,8 @@ export interface StateEntry {
 interface AppCommit {
   readonly writes: readonly StateWrite[]
   readonly appHash: Uint8Array
+  /** per tx of the block, in order, its hash as the app computed it (saves hashing every tx again) */
+  readonly results?: readonly { readonly hash: Uint8Array }[]
 }
 
 export interface ChainTip {
@@ -283,8 +285,10 @@ export class ChainStore implements WalStorage {
       this.heights.putOp(hash, header.height),
       this.certificates.putOp(header.height, certificate),
     ]
+    const results = app.results?.length === block.txs.length ? app.results : undefined
     block.txs.forEach((tx, index) => {
-      ops.push(this.txLocations.putOp(txHash(tx), { height: header.height, index }))
+      const hash = results?.[index]?.hash ?? txHash(tx)
+      ops.push(this.txLocations.putOp(hash, { height: header.height, index }))
     })
     for (const w of app.writes) {
       ops.push(w.value === null ? this.appState.delOp(w.key) : this.appState.putOp(w.key, w.value))

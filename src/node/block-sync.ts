@@ -4,12 +4,16 @@ import type { ValidatorSet } from '../chain/validators.js'
 import { blockHash } from '../codec/chain.js'
 import type { Block, CommitCertificate } from '../codec/types.js'
 import type { Network } from '../network/network.js'
+import type { SyncedBlock } from '../network/sync-client.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
+import { readAhead } from './read-ahead.js'
 
 /** How often the node asks its peers for their tips when nothing else made it sync. */
 const SYNC_POLL_MS = 2_000
 const PEER_TIPS_TIMEOUT_MS = 5_000
+/** Txs of fetched blocks whose preparation (signature checks on other threads) may run ahead of applying. */
+const READ_AHEAD_TXS = 10_000
 /** Synced blocks are made durable (one fsync) at least this often, and at the end of a round. */
 const FLUSH_EVERY_BLOCKS = 256
 
@@ -20,6 +24,8 @@ export interface BlockSyncComponents {
   readonly network: Pick<Network, 'peerTips' | 'fetchRange'>
   /** hands a fetched block to the engine; resolves once its step (and commit) is done */
   applySynced(block: Block, certificate: CommitCertificate): Promise<void>
+  /** work to start on a fetched block before its turn (tx signatures on other threads) */
+  prepareSynced?(block: Block): Promise<void>
   /** while a round applies blocks, commit them without an fsync each; restore() makes them durable */
   readonly durability?: { defer(): void; restore(): Promise<void> }
   readonly metrics: NodeMetrics
@@ -105,9 +111,7 @@ export class BlockSync {
     const started = Date.now()
     let applied = 0
     const rate = () => ((applied * 1000) / Math.max(1, Date.now() - started)).toFixed(1)
-    for await (const { block, certificate } of this.c.network.fetchRange(from, best, (b, c) =>
-      this.verify(b, c),
-    )) {
+    for await (const { block, certificate } of this.fetched(from, best)) {
       if (this.stopping) break
       if (block.header.height !== store.tip().height + 1) continue
       await this.c.applySynced(block, certificate)
@@ -129,6 +133,18 @@ export class BlockSync {
         'block sync caught up',
       )
     }
+  }
+
+  /** The verified blocks from..best in order, prepared up to READ_AHEAD_TXS ahead. */
+  private fetched(from: number, best: number): AsyncIterable<SyncedBlock> {
+    const blocks = this.c.network.fetchRange(from, best, (b, c) => this.verify(b, c))
+    const prepare = this.c.prepareSynced?.bind(this.c)
+    if (prepare === undefined) return blocks
+    return readAhead(blocks, {
+      weight: (s) => s.block.txs.length + 1,
+      maxWeight: READ_AHEAD_TXS,
+      prepare: (s) => prepare(s.block),
+    })
   }
 
   private verify(block: Block, certificate: CommitCertificate): boolean {

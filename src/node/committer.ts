@@ -60,7 +60,10 @@ export class BlockCommitter {
     await store.commitBlock(block, certificate, verdict.execution, { durable: this.durable })
     app.apply(verdict.execution)
     speculative.pruneTo(block.header.height)
-    const txHashes = this.c.txs.committed(block.txs)
+    const txHashes = this.c.txs.committed(
+      block.txs,
+      verdict.execution.results.map((r) => r.hash),
+    )
     this.c.metrics.height.set(block.header.height)
     this.c.metrics.blockTxs.observe(block.txs.length)
     recordFinalBlock(this.c.metrics, block, certificate, parent.header.timestamp)

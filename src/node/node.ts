@@ -24,6 +24,7 @@ import { NodeMetrics } from './metrics.js'
 import { openNodeNetwork, validatorBudgets } from './node-network.js'
 import { BlockProposer } from './proposer.js'
 import { NodeRpcBackend } from './rpc-backend.js'
+import { preverifyTxs, SignaturePool } from './signature-pool.js'
 import { MAX_CLOCK_DRIFT_MS, SpeculativeExecutions } from './speculative.js'
 import { TxService } from './tx-service.js'
 
@@ -36,6 +37,12 @@ export interface NodeOptions {
   readonly flags?: NodeFlags
   readonly logger: Logger
 }
+
+/**
+ * Synced blocks with fewer txs are verified on the main thread as before: for a tx or two, posting
+ * them to a worker costs about as much as verifying them.
+ */
+const PREVERIFY_MIN_TXS = 16
 
 /** What start() creates: the parts that need the network or the WAL. */
 interface Running {
@@ -56,6 +63,8 @@ export class PbftNode {
   private readonly metrics: NodeMetrics
   private readonly selfIndex: number | null
   private readonly speculative: SpeculativeExecutions
+  /** checks the tx signatures of blocks fetched ahead during catch-up, on other threads */
+  private readonly signaturePool = new SignaturePool()
   private readonly journal: MempoolJournal
   private readonly mempool: Mempool
   private readonly txs: TxService
@@ -218,6 +227,10 @@ export class PbftNode {
       store: this.store,
       network,
       applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
+      prepareSynced: (block) =>
+        block.txs.length < PREVERIFY_MIN_TXS
+          ? Promise.resolve()
+          : preverifyTxs(this.signaturePool, this.app.signatures, block.txs),
       durability: {
         defer: () => this.committer.deferDurability(),
         restore: () => this.committer.restoreDurability(),
@@ -282,7 +295,7 @@ export class PbftNode {
       await Promise.resolve(r.network.stop()).catch(() => undefined)
     }
     await this.metrics.close()
-    await Promise.all([this.journal.close(), this.evidence.close()])
+    await Promise.all([this.journal.close(), this.evidence.close(), this.signaturePool.close()])
     await this.store.close()
     this.log.info('stopped')
   }
