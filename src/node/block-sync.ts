@@ -1,4 +1,9 @@
-import { verifyCertificate } from '../chain/certificate.js'
+import {
+  CertificateError,
+  type CertificateSignatureCheck,
+  verifyCertificate,
+  verifyCertificateWith,
+} from '../chain/certificate.js'
 import type { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { blockHash } from '../codec/chain.js'
@@ -24,6 +29,8 @@ export interface BlockSyncComponents {
   readonly network: Pick<Network, 'peerTips' | 'fetchRange'>
   /** hands a fetched block to the engine; resolves once its step (and commit) is done */
   applySynced(block: Block, certificate: CommitCertificate): Promise<void>
+  /** Ed25519 checks off the main thread, for the certificates of fetched blocks (else verified here) */
+  checkSignatures?(checks: CertificateSignatureCheck[]): Promise<readonly boolean[]>
   /** work to start on a fetched block before its turn (tx signatures on other threads) */
   prepareSynced?(block: Block): Promise<void>
   /** while a round applies blocks, commit them without an fsync each; restore() makes them durable */
@@ -147,12 +154,20 @@ export class BlockSync {
     })
   }
 
-  private verify(block: Block, certificate: CommitCertificate): boolean {
+  private async verify(block: Block, certificate: CommitCertificate): Promise<boolean> {
+    const expected = { height: block.header.height, blockHash: blockHash(block.header) }
+    const { chainId, validators, checkSignatures } = this.c
     try {
-      verifyCertificate(certificate, this.c.chainId, this.c.validators, {
-        height: block.header.height,
-        blockHash: blockHash(block.header),
-      })
+      if (checkSignatures !== undefined) {
+        try {
+          await verifyCertificateWith(certificate, chainId, validators, expected, checkSignatures)
+          return true
+        } catch (err) {
+          if (err instanceof CertificateError) return false
+          // the checker itself failed (pool closed, worker died): not the peer's fault, check here
+        }
+      }
+      verifyCertificate(certificate, chainId, validators, expected)
       return true
     } catch {
       return false

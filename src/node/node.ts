@@ -227,6 +227,7 @@ export class PbftNode {
       store: this.store,
       network,
       applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
+      checkSignatures: (checks) => this.signaturePool.verify(checks),
       prepareSynced: (block) =>
         block.txs.length < PREVERIFY_MIN_TXS
           ? Promise.resolve()

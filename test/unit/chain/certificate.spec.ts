@@ -1,9 +1,16 @@
 import { expect } from 'chai'
-import { buildCertificate, CertificateError, verifyCertificate } from '../../../src/chain/certificate.js'
+import {
+  buildCertificate,
+  CertificateError,
+  type CertificateSignatureCheck,
+  verifyCertificate,
+  verifyCertificateWith,
+} from '../../../src/chain/certificate.js'
 import { makeGenesisBlock } from '../../../src/chain/genesis-block.js'
 import { ValidatorSet } from '../../../src/chain/validators.js'
 import { blockHash } from '../../../src/codec/chain.js'
 import type { CommitCertificate, CommitVote } from '../../../src/codec/types.js'
+import { verifySignature } from '../../../src/crypto/ed25519.js'
 import { sha256 } from '../../../src/crypto/hash.js'
 import { buildBlock, CHAIN_ID, certify, makeValidators } from '../../fixtures/chain-builders.js'
 
@@ -153,6 +160,53 @@ describe('chain/certificate', () => {
       expect(() => verifyCertificate(bad, CHAIN_ID, set, expected)).to.throw(/validator 2/)
       expect(() => verifyCertificate(bad, CHAIN_ID, set, expected)).to.throw(/validator 2/)
       expect(set.verifies).to.equal(6)
+    })
+  })
+
+  describe('verifyCertificateWith (signatures checked elsewhere, e.g. worker threads)', () => {
+    const byNodeCrypto = async (checks: CertificateSignatureCheck[]): Promise<boolean[]> =>
+      checks.map((c) => verifySignature(c.publicKey, c.message, c.signature))
+
+    it('accepts a valid certificate and remembers it for verifyCertificate', async () => {
+      const set = new ValidatorSet(
+        validators.set.validators.map((v) => ({ publicKey: v.publicKey, peerId: v.peerId })),
+      )
+      let asked = 0
+      const cert = certify(block, validators, [1, 2, 3])
+      await verifyCertificateWith(cert, CHAIN_ID, set, expected, async (checks) => {
+        asked += checks.length
+        expect(checks.map((c) => c.publicKey)).to.deep.equal([1, 2, 3].map((i) => set.at(i)?.publicKey))
+        return byNodeCrypto(checks)
+      })
+      expect(asked).to.equal(3)
+      const spy = set as ValidatorSet & { verify: ValidatorSet['verify'] }
+      spy.verify = () => expect.fail('the signatures were verified already')
+      verifyCertificate(cert, CHAIN_ID, set, expected)
+    })
+
+    it('rejects what the checker refuses, and every shape error before asking it', async () => {
+      const cert = certify(block, validators, [0, 1, 2])
+      let error: unknown
+      await verifyCertificateWith(cert, CHAIN_ID, validators.set, expected, async (c) =>
+        c.map((_, i) => i !== 1),
+      ).catch((e) => {
+        error = e
+      })
+      expect(error)
+        .to.be.instanceOf(CertificateError)
+        .with.property('message')
+        .that.matches(/validator 1/)
+      const short = certify(block, validators, [0, 1])
+      error = undefined
+      await verifyCertificateWith(short, CHAIN_ID, validators.set, expected, () =>
+        expect.fail('asked for a certificate without a quorum'),
+      ).catch((e) => {
+        error = e
+      })
+      expect(error)
+        .to.be.instanceOf(CertificateError)
+        .with.property('message')
+        .that.matches(/a quorum is 3/)
     })
   })
 })

@@ -86,4 +86,70 @@ describe('node/block-sync: the apply path', function () {
     expect(log.indexOf('restore')).to.be.above(log.indexOf('apply 256'))
     expect(log.indexOf('restore')).to.be.below(log.indexOf('apply 257'))
   })
+
+  /** Syncs the first 5 blocks with `checkSignatures`; returns the heights applied and refused. */
+  async function syncWithChecker(
+    checkSignatures: () => Promise<readonly boolean[]>,
+  ): Promise<{ applied: number[]; refused: number[] }> {
+    let height = 0
+    const applied: number[] = []
+    const refused: number[] = []
+    const sync = new BlockSync({
+      chainId: CHAIN_ID,
+      validators: validators.set,
+      store: { tip: () => ({ height }) } as unknown as ChainStore,
+      network: {
+        peerTips: async () => [{ peerId: 'p', height: 5, hash: new Uint8Array(32) }],
+        fetchRange: async function* (from, to, verify) {
+          for (let h = from; h <= to; h++) {
+            const { block, certificate: stored } = chain[h - 1] as (typeof chain)[number]
+            const certificate = { ...stored } // a fresh object, as if decoded: nothing remembered about it
+            if (!(await verify(block, certificate))) {
+              refused.push(h)
+              return
+            }
+            yield {
+              height: h,
+              block,
+              certificate,
+              encoded: { block: new Uint8Array(), certificate: new Uint8Array() },
+            }
+          }
+        },
+      },
+      applySynced: async (block) => {
+        applied.push(block.header.height)
+        height = block.header.height
+      },
+      checkSignatures,
+      metrics: new NodeMetrics({ chainId: CHAIN_ID }),
+      log: silentLogger(),
+    })
+    sync.start()
+    try {
+      sync.request(5)
+      await waitFor(() => height === 5 || refused.length > 0, { message: 'the round to end' })
+    } finally {
+      await sync.stop()
+    }
+    return { applied, refused }
+  }
+
+  it('verifies certificates on the checker, and here when the checker itself fails', async () => {
+    expect(await syncWithChecker(async () => [true, true, true])).to.deep.equal({
+      applied: [1, 2, 3, 4, 5],
+      refused: [],
+    })
+    // a dead pool is not the peer's fault: the node checks the (valid) certificates itself
+    expect(
+      await syncWithChecker(async () => {
+        throw new Error('signature worker exited with code 1')
+      }),
+    ).to.deep.equal({ applied: [1, 2, 3, 4, 5], refused: [] })
+    // a signature the checker refuses is the peer's fault
+    expect(await syncWithChecker(async () => [true, false, true])).to.deep.equal({
+      applied: [],
+      refused: [1],
+    })
+  })
 })
