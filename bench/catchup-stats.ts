@@ -6,6 +6,8 @@ export interface CatchupSample {
   readonly tMs: number
   /** utime + stime of the syncing process so far, seconds */
   readonly cpuSec: number
+  /** the main thread's (where all JS but the signature workers runs) share of cpuSec */
+  readonly mainCpuSec: number
   readonly height: number
 }
 
@@ -22,6 +24,8 @@ export interface CatchupFigures {
   readonly cpuMsPerBlock: number
   /** CPU µs per tx; null for empty blocks */
   readonly cpuUsPerTx: number | null
+  /** the main thread's CPU per block: what bounds the rate when other cores are free */
+  readonly mainCpuMsPerBlock: number
 }
 
 /**
@@ -46,6 +50,7 @@ export function catchupFigures(
   const blocks = last.height - first.height
   const seconds = (last.tMs - first.tMs) / 1000
   const cpuSec = last.cpuSec - first.cpuSec
+  const mainCpuSec = last.mainCpuSec - first.mainCpuSec
   const txs = blocks * txsPerBlock
   return {
     blocks,
@@ -56,5 +61,6 @@ export function catchupFigures(
     cpuShare: cpuSec / seconds,
     cpuMsPerBlock: (cpuSec * 1000) / blocks,
     cpuUsPerTx: txs === 0 ? null : (cpuSec * 1e6) / txs,
+    mainCpuMsPerBlock: (mainCpuSec * 1000) / blocks,
   }
 }

@@ -146,8 +146,9 @@ async function runScenario(
         throw new BenchError(`${syncer.name} exited; see ${syncer.logPath}`)
       const h = await height(syncer).catch(() => undefined)
       const cpu = cpuSeconds(syncer.child?.pid)
-      if (h !== undefined && cpu !== undefined)
-        samples.push({ tMs: performance.now(), cpuSec: cpu, height: h })
+      const main = cpuSeconds(syncer.child?.pid, true)
+      if (h !== undefined && cpu !== undefined && main !== undefined)
+        samples.push({ tMs: performance.now(), cpuSec: cpu, mainCpuSec: main, height: h })
       if (h !== undefined && h >= tip) break
       await delay(intervalMs) // the sampling period itself, not a wait for a condition
     }
@@ -180,6 +181,7 @@ function row(r: ScenarioResult): string {
     `${fmt(f.cpuShare * 100)} %`,
     fmt(f.cpuMsPerBlock, 2),
     f.cpuUsPerTx === null ? '–' : fmt(f.cpuUsPerTx, 1),
+    fmt(f.mainCpuMsPerBlock, 2),
     fmt(r.totalSeconds, 1),
   ].join(' | ')
 }
@@ -217,7 +219,7 @@ async function main(): Promise<void> {
     if (r.profile !== undefined) console.log(formatProfile(`${s.name} (syncing node)`, r.profile))
   }
   console.log(
-    '\nscenario | blocks × txs | blocks/s | tx/s | sync CPU | CPU ms/block | CPU µs/tx | wall s (start → tip)',
+    '\nscenario | blocks × txs | blocks/s | tx/s | sync CPU | CPU ms/block | CPU µs/tx | main thread ms/block | wall s (start → tip)',
   )
   for (const r of results) console.log(row(r))
   console.log(`load average (1 min) at the end: ${fmt(loadavg()[0] ?? 0, 1)}`)
