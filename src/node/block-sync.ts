@@ -142,7 +142,11 @@ export class BlockSync {
     }
   }
 
-  /** The verified blocks from..best in order, prepared up to READ_AHEAD_TXS ahead. */
+  /**
+   * The verified blocks from..best in order, prepared up to READ_AHEAD_TXS ahead. Reading ahead
+   * is safe because verify checks only the certificate; the parent link and the txs are checked by
+   * the engine and the app when the block's turn comes.
+   */
   private fetched(from: number, best: number): AsyncIterable<SyncedBlock> {
     const blocks = this.c.network.fetchRange(from, best, (b, c) => this.verify(b, c))
     const prepare = this.c.prepareSynced?.bind(this.c)
