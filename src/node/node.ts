@@ -38,12 +38,6 @@ export interface NodeOptions {
   readonly logger: Logger
 }
 
-/**
- * Synced blocks with fewer txs are verified on the main thread as before: for a tx or two, posting
- * them to a worker costs about as much as verifying them.
- */
-const PREVERIFY_MIN_TXS = 16
-
 /** What start() creates: the parts that need the network or the WAL. */
 interface Running {
   readonly network: Network
@@ -228,10 +222,7 @@ export class PbftNode {
       network,
       applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
       checkSignatures: (checks) => this.signaturePool.verify(checks),
-      prepareSynced: (block) =>
-        block.txs.length < PREVERIFY_MIN_TXS
-          ? Promise.resolve()
-          : preverifyTxs(this.signaturePool, this.app.signatures, block.txs),
+      prepareSynced: (block) => preverifyTxs(this.signaturePool, this.app.signatures, block.txs),
       durability: {
         defer: () => this.committer.deferDurability(),
         restore: () => this.committer.restoreDurability(),
