@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.install-stamp
 
 .PHONY: all install build lint test test-deps test-unit test-sim test-e2e test-netns test-long \
-	sim check-model bench bench-scale run devnet-clean clean coverage
+	sim check-model bench bench-scale bench-catchup run devnet-clean clean coverage
 
 all: build
 
@@ -82,6 +82,10 @@ bench: build
 # cost versus validator count and offered rate (docs/PERFORMANCE.md "The scale sweep"); long
 bench-scale: build
 	npx tsx bench/scale.ts $(SCALE_ARGS)
+
+# a wiped node syncing a written chain over libp2p (docs/PERFORMANCE.md "Catch-up benchmark")
+bench-catchup: build
+	npx tsx bench/catchup.ts
 
 run: build
 	@if [ ! -f keys/node0/genesis.json ]; then node dist/cli.js testnet --validators 4 --output keys; fi

@@ -137,11 +137,14 @@ export async function stopNode(node: BenchNode, timeoutMs = 10_000): Promise<voi
   clearTimeout(timer)
 }
 
-/** utime + stime of a process in seconds, from /proc (Linux); undefined elsewhere or once it has exited. */
-export function cpuSeconds(pid: number | undefined): number | undefined {
+/**
+ * utime + stime of a process (all its threads) in seconds, from /proc (Linux); with `mainThread`,
+ * of its main thread only. Undefined elsewhere or once it has exited.
+ */
+export function cpuSeconds(pid: number | undefined, mainThread = false): number | undefined {
   if (pid === undefined) return undefined
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[11]) + Number(fields[12])

@@ -32,6 +32,8 @@ export interface StateEntry {
 interface AppCommit {
   readonly writes: readonly StateWrite[]
   readonly appHash: Uint8Array
+  /** per tx of the block, in order, its hash as the app computed it (saves hashing every tx again) */
+  readonly results?: readonly { readonly hash: Uint8Array }[]
 }
 
 export interface ChainTip {
@@ -108,6 +110,8 @@ const certificateCodec: ValueCodec<CommitCertificate> = {
 
 const META_GENESIS = 'genesis'
 const META_TIP = 'tip'
+/** Never stored: flush() deletes it with sync:true, a write that changes nothing but syncs the log. */
+const META_FLUSH = 'flush'
 
 /**
  * The chain on disk: one LevelDB (HOME/data) holding blocks, headers, commit certificates, a tx index,
@@ -117,6 +121,11 @@ const META_TIP = 'tip'
  * app state and the tip — is written in ONE atomic batch with sync:true. LevelDB applies a batch
  * from its log all or nothing, so after a crash at any instant the store holds the previous tip or
  * the next, never a mix. The tip is cached in memory and only moves once its batch is durable.
+ *
+ * A block can also be committed without waiting for the disk (`durable: false`, for catch-up): the
+ * batch is still atomic, so a crash still leaves a block boundary, only possibly an earlier one —
+ * never earlier than the last durable write, since LevelDB appends every batch to one log in order
+ * and a synced write (the next durable commit, a consensus WAL record, flush()) syncs all before it.
  *
  * Commits must be serialised by the caller (one block at a time); a concurrent call is refused.
  */
@@ -244,9 +253,15 @@ export class ChainStore implements WalStorage {
   /**
    * Appends a final block with its certificate and the app's state changes, atomically and durably.
    * The block must extend the tip; the certificate must name this block (checking its signatures is
-   * the caller's job, before calling).
+   * the caller's job, before calling). `durable: false` skips the fsync (catch-up; see the class note),
+   * until the next durable write or flush().
    */
-  async commitBlock(block: Block, certificate: CommitCertificate, app: AppCommit): Promise<void> {
+  async commitBlock(
+    block: Block,
+    certificate: CommitCertificate,
+    app: AppCommit,
+    opts: { readonly durable?: boolean } = {},
+  ): Promise<void> {
     const tip = this.tip()
     if (this.committing) throw new StoreError('commitBlock called while another commit is in flight')
     const { header } = block
@@ -270,8 +285,10 @@ export class ChainStore implements WalStorage {
       this.heights.putOp(hash, header.height),
       this.certificates.putOp(header.height, certificate),
     ]
+    const results = app.results?.length === block.txs.length ? app.results : undefined
     block.txs.forEach((tx, index) => {
-      ops.push(this.txLocations.putOp(txHash(tx), { height: header.height, index }))
+      const hash = results?.[index]?.hash ?? txHash(tx)
+      ops.push(this.txLocations.putOp(hash, { height: header.height, index }))
     })
     for (const w of app.writes) {
       ops.push(w.value === null ? this.appState.delOp(w.key) : this.appState.putOp(w.key, w.value))
@@ -279,11 +296,16 @@ export class ChainStore implements WalStorage {
     ops.push(this.meta.putOp(META_TIP, tipCodec.encode(next)))
     this.committing = true
     try {
-      await this.backend.batch(ops, true)
+      await this.backend.batch(ops, opts.durable ?? true)
     } finally {
       this.committing = false
     }
     this.tipCache = { ...next, header }
+  }
+
+  /** Makes every earlier write durable (blocks committed with `durable: false`): one synced write. */
+  async flush(): Promise<void> {
+    await this.backend.batch([this.meta.delOp(META_FLUSH)], true)
   }
 
   async getBlock(height: number): Promise<Block | undefined> {
@@ -367,9 +389,10 @@ export class ChainStore implements WalStorage {
     return this.meta.get(name)
   }
 
-  /** Small named values for other subsystems; 'genesis' and 'tip' are the store's own. */
+  /** Small named values for other subsystems; 'genesis', 'tip' and 'flush' are the store's own. */
   async metaPut(name: string, value: Uint8Array): Promise<void> {
-    if (name === META_GENESIS || name === META_TIP) throw new StoreError(`meta key '${name}' is reserved`)
+    if (name === META_GENESIS || name === META_TIP || name === META_FLUSH)
+      throw new StoreError(`meta key '${name}' is reserved`)
     await this.backend.batch([this.meta.putOp(name, value)], true)
   }
 

@@ -31,6 +31,8 @@ export interface PeerTip extends PeerStatus {
  * errors, sends malformed data, sends nothing although its tip says it could, or sends a block
  * that `verify` refuses. Blocks come out strictly in height order, each verified just before it
  * is yielded — so `verify(h)` runs after the consumer has handled h-1 and may check the link.
+ * Fetching runs one range ahead: the next range is requested from the same peer as soon as the
+ * current one arrived, so the network and the serving peer work while this node verifies and applies.
  */
 export class Syncer {
   constructor(
@@ -68,55 +70,94 @@ export class Syncer {
     let tips = await this.peerTips(opts.signal)
     const dropped = new Set<string>()
     let next = from
-    while (next <= to) {
-      opts.signal?.throwIfAborted()
-      const usable = tips.filter((t) => !dropped.has(t.peerId))
-      const peer = usable.find((t) => t.height >= next)
-      if (peer === undefined) {
-        // Every honest-looking peer is behind `next`: the range is beyond the network's tip.
-        if (usable.length > 0) return
-        throw new SyncUnavailableError(`no peer can serve height ${next}`, next)
-      }
-      const last = Math.min(to, peer.height, next + this.options.maxBlocksPerRequest - 1)
-      let blocks: SyncedBlock[]
-      try {
-        blocks = await this.components.requestBlocks(peer.peerId, next, last, { signal: opts.signal })
-      } catch (err) {
+    // The next range, already requested while the current one is verified and applied (one range
+    // ahead at most: a bounded buffer of maxBlocksPerRequest blocks).
+    let ahead: Prefetch | undefined
+    try {
+      while (next <= to) {
         opts.signal?.throwIfAborted()
-        logger.warn({ peer: peer.peerId, fromHeight: next, err }, 'sync peer failed; trying another')
-        dropped.add(peer.peerId)
-        continue
-      }
-      if (blocks.length === 0) {
-        logger.warn(
-          { peer: peer.peerId, fromHeight: next, tip: peer.height },
-          'sync peer sent no blocks below its tip',
-        )
-        dropped.add(peer.peerId)
-        continue
-      }
-      for (const b of blocks) {
-        let ok: boolean
+        const usable = tips.filter((t) => !dropped.has(t.peerId))
+        const peer = usable.find((t) => t.height >= next)
+        if (peer === undefined) {
+          // Every honest-looking peer is behind `next`: the range is beyond the network's tip.
+          if (usable.length > 0) return
+          throw new SyncUnavailableError(`no peer can serve height ${next}`, next)
+        }
+        const last = Math.min(to, peer.height, next + this.options.maxBlocksPerRequest - 1)
+        const pending =
+          ahead !== undefined && ahead.peerId === peer.peerId && ahead.from === next
+            ? ahead
+            : this.prefetch(peer.peerId, next, last, opts.signal)
+        if (pending !== ahead) ahead?.abort()
+        ahead = undefined
+        let blocks: SyncedBlock[]
         try {
-          ok = await verify(b.block, b.certificate)
+          blocks = await pending.blocks
         } catch (err) {
-          logger.warn({ height: b.height, err }, 'verify threw')
-          ok = false
-        }
-        if (!ok) {
-          logger.warn({ peer: peer.peerId, height: b.height }, 'sync peer sent a block that does not verify')
+          opts.signal?.throwIfAborted()
+          logger.warn({ peer: peer.peerId, fromHeight: next, err }, 'sync peer failed; trying another')
           dropped.add(peer.peerId)
-          break
+          continue
         }
-        yield b
-        next = b.height + 1
+        if (blocks.length === 0) {
+          logger.warn(
+            { peer: peer.peerId, fromHeight: next, tip: peer.height },
+            'sync peer sent no blocks below its tip',
+          )
+          dropped.add(peer.peerId)
+          continue
+        }
+        const following = next + blocks.length
+        const end = Math.min(to, peer.height)
+        if (following <= end) {
+          const until = Math.min(end, following + this.options.maxBlocksPerRequest - 1)
+          ahead = this.prefetch(peer.peerId, following, until, opts.signal)
+        }
+        for (const b of blocks) {
+          let ok: boolean
+          try {
+            ok = await verify(b.block, b.certificate)
+          } catch (err) {
+            logger.warn({ height: b.height, err }, 'verify threw')
+            ok = false
+          }
+          if (!ok) {
+            logger.warn(
+              { peer: peer.peerId, height: b.height },
+              'sync peer sent a block that does not verify',
+            )
+            dropped.add(peer.peerId)
+            break
+          }
+          yield b
+          next = b.height + 1
+        }
+        // New peers may have connected meanwhile; refresh tips when the known ones run out.
+        if (tips.every((t) => dropped.has(t.peerId) || t.height < next) && next <= to) {
+          tips = await this.peerTips(opts.signal)
+        }
       }
-      // New peers may have connected meanwhile; refresh tips when the known ones run out.
-      if (tips.every((t) => dropped.has(t.peerId) || t.height < next) && next <= to) {
-        tips = await this.peerTips(opts.signal)
-      }
+    } finally {
+      ahead?.abort()
     }
   }
+
+  /** Starts a block request now; its failure is reported when (and only if) it is awaited. */
+  private prefetch(peerId: string, from: number, to: number, signal: AbortSignal | undefined): Prefetch {
+    const controller = new AbortController()
+    const combined = signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal])
+    const blocks = this.components.requestBlocks(peerId, from, to, { signal: combined })
+    blocks.catch(() => {})
+    return { peerId, from, blocks, abort: () => controller.abort() }
+  }
+}
+
+/** A block request in flight, for the range after the one being consumed. */
+interface Prefetch {
+  readonly peerId: string
+  readonly from: number
+  readonly blocks: Promise<SyncedBlock[]>
+  abort(): void
 }
 
 /** Up to `k` distinct elements of `items`, chosen uniformly (partial Fisher–Yates). */

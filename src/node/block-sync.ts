@@ -1,11 +1,18 @@
-import { verifyCertificate } from '../chain/certificate.js'
+import {
+  CertificateError,
+  type CertificateSignatureCheck,
+  verifyCertificate,
+  verifyCertificateWith,
+} from '../chain/certificate.js'
 import type { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { blockHash } from '../codec/chain.js'
 import type { Block, CommitCertificate } from '../codec/types.js'
 import type { Network } from '../network/network.js'
+import type { SyncedBlock } from '../network/sync-client.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
+import { readAhead } from './read-ahead.js'
 
 /**
  * How often the node polls for a tip above its own when nothing else made it sync. Each poll asks
@@ -17,6 +24,10 @@ const SYNC_POLL_MS = 2_000
 /** peers asked per poll after the first round */
 const SYNC_POLL_PEERS = 1
 const PEER_TIPS_TIMEOUT_MS = 5_000
+/** Txs of fetched blocks whose preparation (signature checks on other threads) may run ahead of applying. */
+const READ_AHEAD_TXS = 10_000
+/** Synced blocks are made durable (one fsync) at least this often, and at the end of a round. */
+const FLUSH_EVERY_BLOCKS = 256
 
 export interface BlockSyncComponents {
   readonly chainId: string
@@ -25,6 +36,12 @@ export interface BlockSyncComponents {
   readonly network: Pick<Network, 'peerTips' | 'fetchRange'>
   /** hands a fetched block to the engine; resolves once its step (and commit) is done */
   applySynced(block: Block, certificate: CommitCertificate): Promise<void>
+  /** Ed25519 checks off the main thread, for the certificates of fetched blocks (else verified here) */
+  checkSignatures?(checks: CertificateSignatureCheck[]): Promise<readonly boolean[]>
+  /** work to start on a fetched block before its turn (tx signatures on other threads) */
+  prepareSynced?(block: Block): Promise<void>
+  /** while a round applies blocks, commit them without an fsync each; restore() makes them durable */
+  readonly durability?: { defer(): void; restore(): Promise<void> }
   readonly metrics: NodeMetrics
   readonly log: Logger
 }
@@ -102,18 +119,32 @@ export class BlockSync {
       return
     }
     this.setCatchingUp(true)
+    this.c.durability?.defer()
+    try {
+      await this.applyRange(from, best)
+    } finally {
+      await this.c.durability?.restore()
+    }
+    if (store.tip().height >= best) this.setCatchingUp(false)
+  }
+
+  /** Fetches from..best, each block verified before it is applied; logs the rate. */
+  private async applyRange(from: number, best: number): Promise<void> {
+    const { store } = this.c
     const started = Date.now()
     let applied = 0
     const rate = () => ((applied * 1000) / Math.max(1, Date.now() - started)).toFixed(1)
-    for await (const { block, certificate } of this.c.network.fetchRange(from, best, (b, c) =>
-      this.verify(b, c),
-    )) {
+    for await (const { block, certificate } of this.fetched(from, best)) {
       if (this.stopping) break
       if (block.header.height !== store.tip().height + 1) continue
       await this.c.applySynced(block, certificate)
       if (store.tip().height === block.header.height) {
         applied++
         this.c.metrics.syncedBlocks.inc()
+      }
+      if (applied > 0 && applied % FLUSH_EVERY_BLOCKS === 0) {
+        await this.c.durability?.restore()
+        this.c.durability?.defer()
       }
       if (applied > 0 && applied % 100 === 0) {
         this.c.log.info({ height: store.tip().height, target: best, blocksPerSecond: rate() }, 'catching up')
@@ -125,15 +156,38 @@ export class BlockSync {
         'block sync caught up',
       )
     }
-    if (store.tip().height >= best) this.setCatchingUp(false)
   }
 
-  private verify(block: Block, certificate: CommitCertificate): boolean {
+  /**
+   * The verified blocks from..best in order, prepared up to READ_AHEAD_TXS ahead. Reading ahead
+   * is safe because verify checks only the certificate; the parent link and the txs are checked by
+   * the engine and the app when the block's turn comes.
+   */
+  private fetched(from: number, best: number): AsyncIterable<SyncedBlock> {
+    const blocks = this.c.network.fetchRange(from, best, (b, c) => this.verify(b, c))
+    const prepare = this.c.prepareSynced?.bind(this.c)
+    if (prepare === undefined) return blocks
+    return readAhead(blocks, {
+      weight: (s) => s.block.txs.length + 1,
+      maxWeight: READ_AHEAD_TXS,
+      prepare: (s) => prepare(s.block),
+    })
+  }
+
+  private async verify(block: Block, certificate: CommitCertificate): Promise<boolean> {
+    const expected = { height: block.header.height, blockHash: blockHash(block.header) }
+    const { chainId, validators, checkSignatures } = this.c
     try {
-      verifyCertificate(certificate, this.c.chainId, this.c.validators, {
-        height: block.header.height,
-        blockHash: blockHash(block.header),
-      })
+      if (checkSignatures !== undefined) {
+        try {
+          await verifyCertificateWith(certificate, chainId, validators, expected, checkSignatures)
+          return true
+        } catch (err) {
+          if (err instanceof CertificateError) return false
+          // the checker itself failed (pool closed, worker died): not the peer's fault, check here
+        }
+      }
+      verifyCertificate(certificate, chainId, validators, expected)
       return true
     } catch {
       return false

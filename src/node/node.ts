@@ -25,6 +25,7 @@ import { NodeMetrics } from './metrics.js'
 import { openNodeNetwork, validatorBudgets } from './node-network.js'
 import { BlockProposer } from './proposer.js'
 import { NodeRpcBackend } from './rpc-backend.js'
+import { preverifyTxs, SignaturePool } from './signature-pool.js'
 import { MAX_CLOCK_DRIFT_MS, SpeculativeExecutions } from './speculative.js'
 import { TxService } from './tx-service.js'
 
@@ -57,6 +58,8 @@ export class PbftNode {
   private readonly metrics: NodeMetrics
   private readonly selfIndex: number | null
   private readonly speculative: SpeculativeExecutions
+  /** checks the tx signatures of blocks fetched ahead during catch-up, on other threads */
+  private readonly signaturePool = new SignaturePool()
   private readonly journal: MempoolJournal
   private readonly mempool: Mempool
   private readonly txs: TxService
@@ -230,6 +233,12 @@ export class PbftNode {
       store: this.store,
       network,
       applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
+      checkSignatures: (checks) => this.signaturePool.verify(checks),
+      prepareSynced: (block) => preverifyTxs(this.signaturePool, this.app.signatures, block.txs),
+      durability: {
+        defer: () => this.committer.deferDurability(),
+        restore: () => this.committer.restoreDurability(),
+      },
       metrics: this.metrics,
       log: this.moduleLog('sync'),
     })
@@ -290,7 +299,7 @@ export class PbftNode {
       await Promise.resolve(r.network.stop()).catch(() => undefined)
     }
     await this.metrics.close()
-    await Promise.all([this.journal.close(), this.evidence.close()])
+    await Promise.all([this.journal.close(), this.evidence.close(), this.signaturePool.close()])
     await this.store.close()
     this.log.info('stopped')
   }

@@ -119,9 +119,12 @@ export class TxService {
     this.scheduleAvailable()
   }
 
-  /** A block committed: its txs leave the mempool and the journal; commit latency observed. */
-  committed(txs: readonly Uint8Array[]): Uint8Array[] {
-    const hashes = txs.map(txHash)
+  /**
+   * A block committed: its txs leave the mempool and the journal; commit latency observed.
+   * `known` are the txs' hashes when the caller has them (the app's execution computed them).
+   */
+  committed(txs: readonly Uint8Array[], known?: readonly Uint8Array[]): Uint8Array[] {
+    const hashes = known?.length === txs.length ? [...known] : txs.map(txHash)
     this.c.mempool.update(hashes)
     this.c.journal.committed(hashes)
     const now = Date.now()

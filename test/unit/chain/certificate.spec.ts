@@ -1,8 +1,16 @@
 import { expect } from 'chai'
-import { buildCertificate, CertificateError, verifyCertificate } from '../../../src/chain/certificate.js'
+import {
+  buildCertificate,
+  CertificateError,
+  type CertificateSignatureCheck,
+  verifyCertificate,
+  verifyCertificateWith,
+} from '../../../src/chain/certificate.js'
 import { makeGenesisBlock } from '../../../src/chain/genesis-block.js'
+import { ValidatorSet } from '../../../src/chain/validators.js'
 import { blockHash } from '../../../src/codec/chain.js'
 import type { CommitCertificate, CommitVote } from '../../../src/codec/types.js'
+import { verifySignature } from '../../../src/crypto/ed25519.js'
 import { sha256 } from '../../../src/crypto/hash.js'
 import { buildBlock, CHAIN_ID, certify, makeValidators } from '../../fixtures/chain-builders.js'
 
@@ -105,5 +113,100 @@ describe('chain/certificate', () => {
     const b = buildBlock({ parent: genesis.header, txs: [], appHash: sha256(), validators: solo })
     verifyCertificate(certify(b, solo), CHAIN_ID, solo.set, { height: 1, blockHash: blockHash(b.header) })
     expect(() => verifyCertificate(certify(b, solo, []), CHAIN_ID, solo.set)).to.throw(CertificateError)
+  })
+
+  describe('verifying the same certificate object again (block sync, then the engine)', () => {
+    /** The genesis validator set, counting the signatures it checks. */
+    class CountingSet extends ValidatorSet {
+      verifies = 0
+      override verify(index: number, message: Uint8Array, signature: Uint8Array): boolean {
+        this.verifies++
+        return super.verify(index, message, signature)
+      }
+    }
+    const counting = (): CountingSet =>
+      new CountingSet(validators.set.validators.map((v) => ({ publicKey: v.publicKey, peerId: v.peerId })))
+
+    it('checks the signatures once, and the structure and the expected block every time', () => {
+      const set = counting()
+      const cert = certify(block, validators, [0, 1, 2])
+      verifyCertificate(cert, CHAIN_ID, set, expected)
+      expect(set.verifies).to.equal(3)
+      verifyCertificate(cert, CHAIN_ID, set, expected)
+      expect(set.verifies).to.equal(3)
+      expect(() => verifyCertificate(cert, CHAIN_ID, set, { height: 2, blockHash: hash })).to.throw(
+        /expected 2/,
+      )
+    })
+
+    it('checks again for another chain, another validator set, or another object', () => {
+      const set = counting()
+      const cert = certify(block, validators, [0, 1, 2])
+      verifyCertificate(cert, CHAIN_ID, set, expected)
+      expect(() => verifyCertificate(cert, 'other-chain', set, expected)).to.throw(/invalid signature/)
+      const other = counting()
+      verifyCertificate(cert, CHAIN_ID, other, expected)
+      expect(other.verifies).to.equal(3)
+      verifyCertificate({ ...cert }, CHAIN_ID, set, expected)
+      expect(set.verifies).to.equal(3 + 1 + 3)
+    })
+
+    it('remembers nothing about a certificate that failed', () => {
+      const set = counting()
+      const cert = certify(block, validators, [0, 1, 2])
+      const sig = (cert.votes[2] as CommitVote).signature.slice()
+      sig[0] = (sig[0] as number) ^ 1
+      const bad = { ...cert, votes: cert.votes.map((v, i) => (i === 2 ? { ...v, signature: sig } : v)) }
+      expect(() => verifyCertificate(bad, CHAIN_ID, set, expected)).to.throw(/validator 2/)
+      expect(() => verifyCertificate(bad, CHAIN_ID, set, expected)).to.throw(/validator 2/)
+      expect(set.verifies).to.equal(6)
+    })
+  })
+
+  describe('verifyCertificateWith (signatures checked elsewhere, e.g. worker threads)', () => {
+    const byNodeCrypto = async (checks: CertificateSignatureCheck[]): Promise<boolean[]> =>
+      checks.map((c) => verifySignature(c.publicKey, c.message, c.signature))
+
+    it('accepts a valid certificate and remembers it for verifyCertificate', async () => {
+      const set = new ValidatorSet(
+        validators.set.validators.map((v) => ({ publicKey: v.publicKey, peerId: v.peerId })),
+      )
+      let asked = 0
+      const cert = certify(block, validators, [1, 2, 3])
+      await verifyCertificateWith(cert, CHAIN_ID, set, expected, async (checks) => {
+        asked += checks.length
+        expect(checks.map((c) => c.publicKey)).to.deep.equal([1, 2, 3].map((i) => set.at(i)?.publicKey))
+        return byNodeCrypto(checks)
+      })
+      expect(asked).to.equal(3)
+      const spy = set as ValidatorSet & { verify: ValidatorSet['verify'] }
+      spy.verify = () => expect.fail('the signatures were verified already')
+      verifyCertificate(cert, CHAIN_ID, set, expected)
+    })
+
+    it('rejects what the checker refuses, and every shape error before asking it', async () => {
+      const cert = certify(block, validators, [0, 1, 2])
+      let error: unknown
+      await verifyCertificateWith(cert, CHAIN_ID, validators.set, expected, async (c) =>
+        c.map((_, i) => i !== 1),
+      ).catch((e) => {
+        error = e
+      })
+      expect(error)
+        .to.be.instanceOf(CertificateError)
+        .with.property('message')
+        .that.matches(/validator 1/)
+      const short = certify(block, validators, [0, 1])
+      error = undefined
+      await verifyCertificateWith(short, CHAIN_ID, validators.set, expected, () =>
+        expect.fail('asked for a certificate without a quorum'),
+      ).catch((e) => {
+        error = e
+      })
+      expect(error)
+        .to.be.instanceOf(CertificateError)
+        .with.property('message')
+        .that.matches(/a quorum is 3/)
+    })
   })
 })

@@ -5,7 +5,7 @@ import { expect } from 'chai'
 import { KvApp } from '../../../src/app/kv-app.js'
 import { Bucket, heightKey, prefixed } from '../../../src/chain/buckets.js'
 import { makeGenesisBlock } from '../../../src/chain/genesis-block.js'
-import { LevelBackend } from '../../../src/chain/kv-backend.js'
+import { type BatchOp, type KvBackend, LevelBackend, MemoryBackend } from '../../../src/chain/kv-backend.js'
 import { ChainStore } from '../../../src/chain/store.js'
 import { StoreError } from '../../../src/chain/store-error.js'
 import { blockHash, txHash } from '../../../src/codec/chain.js'
@@ -52,6 +52,13 @@ async function fillChain(store: ChainStore, app: KvApp, count: number): Promise<
     blocks[block.header.height] = block
   }
   return blocks
+}
+
+/** Every entry of a backend, in key order. */
+async function collect(backend: MemoryBackend): Promise<[Uint8Array, Uint8Array][]> {
+  const out: [Uint8Array, Uint8Array][] = []
+  for await (const e of backend.range(new Uint8Array(), new Uint8Array([0xff, 0xff]))) out.push(e)
+  return out
 }
 
 describe('chain/store', () => {
@@ -197,6 +204,41 @@ describe('chain/store', () => {
     await store.metaPut('view', new Uint8Array([9]))
     expect(await store.metaGet('view')).to.deep.equal(new Uint8Array([9]))
     await expectStoreError(store.metaPut('tip', new Uint8Array()), /reserved/)
+    await expectStoreError(store.metaPut('flush', new Uint8Array()), /reserved/)
+  })
+
+  it('commits without an fsync when asked (catch-up), and flush() syncs without changing anything', async () => {
+    /** A memory backend that records each batch's size and sync flag. */
+    class RecordingBackend implements KvBackend {
+      readonly batches: { ops: number; sync: boolean }[] = []
+      readonly inner = new MemoryBackend()
+      get = (key: Uint8Array) => this.inner.get(key)
+      range = (gte: Uint8Array, lt: Uint8Array) => this.inner.range(gte, lt)
+      close = () => this.inner.close()
+      async batch(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+        this.batches.push({ ops: ops.length, sync })
+        await this.inner.batch(ops)
+      }
+    }
+    const backend = new RecordingBackend()
+    const store = await ChainStore.withBackend(backend)
+    const app = KvApp.fromGenesis(CHAIN_ID, { g: 'genesis' })
+    await store.init(makeGenesisBlock(CHAIN_ID, 1_000, app.appHash()), app.stateEntries())
+    const tip = store.tip()
+    const txs = [signTx(alice, 0, { type: 'set', key: 'k', value: 'v' })]
+    const block = buildBlock({ parent: tip.header, txs, appHash: tip.appHash, validators })
+    const ex = app.execute(txs)
+    if (!ex.ok) throw new Error(ex.reason)
+    backend.batches.length = 0
+    await store.commitBlock(block, certify(block, validators, [0, 1, 2]), ex, { durable: false })
+    expect(backend.batches).to.have.length(1)
+    expect(backend.batches[0]?.sync).to.equal(false)
+    expect(store.tip().height).to.equal(1)
+    const before = await collect(backend.inner)
+    await store.flush()
+    expect(backend.batches[1]).to.deep.equal({ ops: 1, sync: true })
+    expect(await collect(backend.inner)).to.deep.equal(before)
+    await store.close()
   })
 
   it('reports corrupt records as StoreError', async () => {

@@ -1,0 +1,70 @@
+import { expect } from 'chai'
+import { KvApp } from '../../../src/app/kv-app.js'
+import { SignatureCache } from '../../../src/app/signature-cache.js'
+import { txHash } from '../../../src/codec/chain.js'
+import { signTx } from '../../../src/codec/tx-sign.js'
+import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
+import { preverifyTxs, SignaturePool, SignaturePoolClosedError } from '../../../src/node/signature-pool.js'
+
+describe('node/signature-pool', () => {
+  const alice = new Ed25519Signer(new Uint8Array(32).fill(7))
+  const bob = new Ed25519Signer(new Uint8Array(32).fill(9))
+  const message = new TextEncoder().encode('hello')
+  let pool: SignaturePool
+
+  beforeEach(() => {
+    pool = new SignaturePool(2)
+  })
+
+  afterEach(async () => {
+    await pool.close()
+  })
+
+  it('verifies on worker threads, one answer per check, in order', async () => {
+    const sig = alice.sign(message)
+    const flipped = sig.slice()
+    flipped[3] = (flipped[3] as number) ^ 1
+    const ok = await pool.verify([
+      { publicKey: alice.publicKey, message, signature: sig },
+      { publicKey: bob.publicKey, message, signature: sig },
+      { publicKey: alice.publicKey, message: new TextEncoder().encode('hellO'), signature: sig },
+      { publicKey: alice.publicKey, message, signature: flipped },
+      { publicKey: alice.publicKey.subarray(1), message, signature: sig },
+      { publicKey: alice.publicKey, message, signature: sig.subarray(1) },
+    ])
+    expect(ok).to.deep.equal([true, false, false, false, false, false])
+    expect(await pool.verify([])).to.deep.equal([])
+  })
+
+  it('preverifyTxs records exactly the txs the app would find validly signed', async () => {
+    const cache = new SignatureCache()
+    const good = [0, 1, 2].map((n) =>
+      signTx(alice, { chainId: 'c', nonce: n, op: { type: 'set', key: 'k', value: 'v' } }),
+    )
+    const forged = signTx(alice, { chainId: 'c', nonce: 3, op: { type: 'set', key: 'k', value: 'v' } })
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1
+    const malformed = new Uint8Array([1, 2, 3])
+    await preverifyTxs(pool, cache, [...good, forged, malformed])
+    for (const tx of good) expect(cache.has(txHash(tx))).to.equal(true)
+    expect(cache.has(txHash(forged))).to.equal(false)
+    expect(cache.has(txHash(malformed))).to.equal(false)
+    expect(cache.size).to.equal(3)
+    // the app still refuses the forged tx: nothing was recorded for it
+    const app = KvApp.fromGenesis('c', {}, cache)
+    const ex = app.execute([...good, forged])
+    expect(ex.ok).to.equal(false)
+    if (!ex.ok) expect([ex.index, ex.reason]).to.deep.equal([3, 'bad_signature'])
+  })
+
+  it('after close, fails what is asked', async () => {
+    await pool.verify([{ publicKey: alice.publicKey, message, signature: alice.sign(message) }])
+    await pool.close()
+    let error: unknown
+    await pool
+      .verify([{ publicKey: alice.publicKey, message, signature: alice.sign(message) }])
+      .catch((e) => {
+        error = e
+      })
+    expect(error).to.be.instanceOf(SignaturePoolClosedError)
+  })
+})
