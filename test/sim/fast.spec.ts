@@ -56,6 +56,14 @@ describe('sim: fast slice', function () {
     expect(runRange(1, 60, 7, 'all')).to.deep.equal([])
   })
 
+  it('n = 5, all fault kinds mixed (collude included): 30 seeds', () => {
+    expect(runRange(1, 30, 5, 'all')).to.deep.equal([])
+  })
+
+  it('n = 6, all fault kinds mixed (collude included): 30 seeds', () => {
+    expect(runRange(1, 30, 6, 'all')).to.deep.equal([])
+  })
+
   it('pipelining reaches the high watermark: busy seeds have K = 4 heights in flight at once', () => {
     const depths = [3, 4, 8, 9].map(
       (seed) => runSimulation({ seed, validators: 4, faults: parseFaults('none') }).maxPipelined,
