@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect } from 'chai'
 import { ConsensusWal, type WalEntry, type WalStorage } from '../../../src/chain/consensus-wal.js'
 import { ChainStore } from '../../../src/chain/store.js'
@@ -136,27 +139,37 @@ describe('chain/consensus-wal: ConsensusWal', () => {
     expect(loaded.corrupt).to.have.length(1)
   })
 
-  it('over LevelDB: a garbage or half record is reported corrupt, the valid ones load, retain removes it', async () => {
-    const store = await ChainStore.memory()
+  it('over LevelDB on disk: a garbage or half record is reported corrupt after a reopen, retain removes it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pbft-wal-'))
     try {
-      const wal = new ConsensusWal(store)
-      await wal.load()
+      let store = await ChainStore.open(join(dir, 'data'))
       const a = prePrepare(0, 1)
-      await wal.append(a)
       const b = encodeWalRecord(prepare(0, 2))
       const tornKey = toHex(sha256(b)).slice(2)
-      await store.walPut(tornKey, b.slice(0, Math.floor(b.length / 2)))
-      await store.walPut('not-a-hash', new Uint8Array([0x20, 0xff, 0x00]))
-      const again = new ConsensusWal(store)
-      const loaded = await again.load()
-      expect(loaded.records.map((r) => encodeWalRecord(r))).to.deep.equal([encodeWalRecord(a)])
-      expect(loaded.corrupt.map((c) => c.key).sort()).to.deep.equal([tornKey, 'not-a-hash'].sort())
-      await again.retain([a])
-      const after = await new ConsensusWal(store).load()
-      expect(after.corrupt).to.deep.equal([])
-      expect(after.records).to.have.length(1)
+      try {
+        const wal = new ConsensusWal(store)
+        await wal.load()
+        await wal.append(a)
+        await store.walPut(tornKey, b.slice(0, Math.floor(b.length / 2)))
+        await store.walPut('not-a-hash', new Uint8Array([0x20, 0xff, 0x00]))
+      } finally {
+        await store.close()
+      }
+      store = await ChainStore.open(join(dir, 'data'))
+      try {
+        const again = new ConsensusWal(store)
+        const loaded = await again.load()
+        expect(loaded.records.map((r) => encodeWalRecord(r))).to.deep.equal([encodeWalRecord(a)])
+        expect(loaded.corrupt.map((c) => c.key).sort()).to.deep.equal([tornKey, 'not-a-hash'].sort())
+        await again.retain([a])
+        const after = await new ConsensusWal(store).load()
+        expect(after.corrupt).to.deep.equal([])
+        expect(after.records).to.have.length(1)
+      } finally {
+        await store.close()
+      }
     } finally {
-      await store.close()
+      await rm(dir, { recursive: true, force: true })
     }
   })
 
