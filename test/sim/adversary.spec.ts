@@ -78,6 +78,20 @@ describe('sim: the colluding adversary', function () {
     expect(torn, 'crashes that left a torn WAL record').to.be.greaterThan(0)
   })
 
+  it('the checks can fail: a replica restarted without its WAL is caught by the ledger or the evidence check', () => {
+    const caught: string[] = []
+    for (let seed = 1; seed <= 30 && caught.length === 0; seed++) {
+      const r = runSimulation({
+        seed,
+        validators: 4,
+        faults: parseFaults('crash,crashstep,drop,reorder,partition'),
+        sabotage: 'wipe-wal',
+      })
+      caught.push(...r.failures.filter((f) => /^(honest ledger|evidence):/.test(f)))
+    }
+    expect(caught, 'a sabotaged run that no invariant caught').to.not.deep.equal([])
+  })
+
   it('"all" keeps at most f Byzantine validators: a colluding seed has exactly f colluders, nothing else', () => {
     for (const n of [4, 5, 6, 7]) {
       const f = Math.floor((n - 1) / 3)

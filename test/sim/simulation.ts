@@ -77,6 +77,11 @@ export interface SimOptions {
   /** the engine's pipelining depth K (default: the node's default, MAX_PIPELINE_DEPTH) */
   readonly pipelineDepth?: number
   readonly trace?: (line: string) => void
+  /**
+   * Tests of the checks only: `wipe-wal` restarts every crashed replica with an empty WAL (a node
+   * that lost what it signed), which the honest signature ledger and the evidence check must catch.
+   */
+  readonly sabotage?: 'wipe-wal'
 }
 
 export interface SimResult {
@@ -192,6 +197,12 @@ class SimWalStorage implements WalStorage {
   walDelete(keys: readonly string[]): void {
     this.beforeWrite()
     for (const k of keys) this.entries.delete(k)
+  }
+
+  /** sabotage only: the disk is lost */
+  wipe(): void {
+    this.entries.clear()
+    this.torn.clear()
   }
 }
 
@@ -775,6 +786,7 @@ class Simulation {
         this.trace(`node ${nd.index} restarts at height ${nd.height} with ${nd.walStorage.size} WAL records`)
         nd.up = true
         nd.epoch++
+        if (this.opts.sabotage === 'wipe-wal') nd.walStorage.wipe()
         try {
           nd.restart()
         } catch (e) {
