@@ -60,21 +60,29 @@ describe('sim: the honest signature ledger', () => {
 describe('sim: the colluding adversary', function () {
   this.timeout(300_000)
 
-  it('n = 7: two colluders carry out every attack over 12 seeds; ledger, evidence and view bound hold', () => {
+  it('n = 7: two colluders carry out every attack over 6 seeds; ledger, evidence and view bound hold', () => {
     const acts = new Set<string>()
-    let torn = 0
     const failures: string[] = []
-    for (let seed = 1; seed <= 12; seed++) {
+    for (let seed = 1; seed <= 6; seed++) {
       const r = runSimulation({ seed, validators: 7, faults: parseFaults('collude,crashstep,drop,reorder') })
       expect(r.byzantine.filter((b) => b.endsWith(':collude'))).to.have.length(2)
       for (const a of r.colludeActs) acts.add(a)
-      torn += r.tornWrites
       expect(r.honestSignatures).to.be.greaterThan(0)
       expect(r.maxHonestView).to.be.at.most(r.viewBound)
       failures.push(...r.failures.map((f) => `seed ${seed}: ${f}`))
     }
     expect(failures).to.deep.equal([])
     expect([...acts].sort()).to.deep.equal([...COLLUDE_ACTS].sort())
+  })
+
+  it('crashstep: a crash at a WAL put leaves a torn record, which the restart finds corrupt and skips', () => {
+    let torn = 0
+    // About one seed in 15 crashes at a put of a new record and tears it (22, 33, 38, 49 of 1..60).
+    for (let seed = 20; seed <= 80 && torn === 0; seed++) {
+      const r = runSimulation({ seed, validators: 4, faults: parseFaults('crashstep,drop') })
+      expect(r.failures, `seed ${seed}`).to.deep.equal([])
+      torn += r.tornWrites
+    }
     expect(torn, 'crashes that left a torn WAL record').to.be.greaterThan(0)
   })
 
