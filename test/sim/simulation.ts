@@ -105,7 +105,7 @@ export interface SimResult {
   readonly colludeActs: ColludeAct[]
   /** crashes that left the last WAL record half written, each found corrupt and skipped at restart */
   readonly tornWrites: number
-  /** messages the honest validators signed (the ledger's entries, re-signing included) */
+  /** messages the honest validators committed to: each WAL put and each send of their own messages */
   readonly honestSignatures: number
   /** the highest view an honest replica reached, and the bound it is checked against */
   readonly maxHonestView: number
