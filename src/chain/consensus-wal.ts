@@ -51,6 +51,16 @@ export class ConsensusWal {
       this.keys.clear()
       for (const e of entries) {
         this.keys.add(e.key)
+        // A record's key is the hash of its bytes: a torn write (a prefix of the record, left by a
+        // crash on a store without atomic puts) or a flipped bit cannot pass for a record, even
+        // one that happens to decode.
+        if (walKey(e.value) !== e.key) {
+          corrupt.push({
+            key: e.key,
+            error: `WAL record of ${e.value.length} bytes does not hash to its key (torn?)`,
+          })
+          continue
+        }
         try {
           records.push(decodeWalRecord(e.value))
         } catch (err) {

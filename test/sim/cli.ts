@@ -127,7 +127,10 @@ for (let seed = args.from; seed <= args.to; seed++) {
     if (args.trace)
       process.stdout.write(
         `seed ${seed} ok: height ${r.finalHeight}, ${r.txs} txs, pipelined ${r.maxPipelined}, app_hash ${r.appHash}, digest ${r.digest}` +
-          `${r.invalidBlockKinds.length > 0 ? `, invalid blocks rejected: ${r.invalidBlockKinds.join(' ')}` : ''}\n`,
+          `${r.invalidBlockKinds.length > 0 ? `, invalid blocks rejected: ${r.invalidBlockKinds.join(' ')}` : ''}` +
+          `${r.colludeActs.length > 0 ? `, collusion: ${r.colludeActs.join(' ')}` : ''}` +
+          `${r.tornWrites > 0 ? `, torn WAL writes recovered: ${r.tornWrites}` : ''}` +
+          `, honest signatures ${r.honestSignatures}, max view ${r.maxHonestView} (bound ${r.viewBound})\n`,
       )
   } else {
     failed++

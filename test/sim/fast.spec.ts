@@ -5,7 +5,7 @@ import type { SeedRange } from './range.js'
 import { BYZANTINE_FAULTS, NETWORK_FAULTS, parseFaults, runSimulation, type SimResult } from './simulation.js'
 
 /**
- * The fast slice of the deterministic simulation (docs/CONSENSUS.md "Simulator"): ~400 seeds, n = 4 and 7, every fault kind,
+ * The fast slice of the deterministic simulation (docs/CONSENSUS.md "Simulator"): ~500 seeds, n = 4 to 7, every fault kind,
  * at the node's default pipelining depth K = 4 and at K = 1 and 2. The seed ranges run in a pool of
  * worker processes (one per core) that starts with the suite; each test awaits its own ranges.
  */
@@ -16,6 +16,12 @@ const SLICE: Record<string, SeedRange[]> = {
   ],
   'n = 4, all fault kinds mixed: 150 seeds': [{ from: 1, to: 150, validators: 4, faults: 'all' }],
   'n = 7, all fault kinds mixed: 60 seeds': [{ from: 1, to: 60, validators: 7, faults: 'all' }],
+  'n = 5, all fault kinds mixed (collude included): 30 seeds': [
+    { from: 1, to: 30, validators: 5, faults: 'all' },
+  ],
+  'n = 6, all fault kinds mixed (collude included): 30 seeds': [
+    { from: 1, to: 30, validators: 6, faults: 'all' },
+  ],
   'K = 1 (no pipelining) and K = 2, all fault kinds mixed: 40 + 40 seeds': [
     { from: 1, to: 40, validators: 4, faults: 'all', depth: 1 },
     { from: 41, to: 80, validators: 4, faults: 'all', depth: 2 },

@@ -8,6 +8,7 @@ import {
   type ConsensusKind,
   type ConsensusMessage,
   decodeConsensusMessage,
+  decodeWalRecord,
   encodeConsensusMessage,
   newViewSignBytes,
   type PrePrepareMsg,
@@ -32,8 +33,10 @@ import {
   type SimGenesis,
   validateAgainst,
 } from './app.js'
+import { COLLUDE_ACTS, type ColludeAct, Collusion } from './collude.js'
 import { EventQueue } from './event-queue.js'
 import { INVALID_BLOCK_KINDS, type InvalidBlockKind, makeInvalidBlock } from './invalid-block.js'
+import { SignatureLedger } from './ledger.js'
 import { Prng } from './prng.js'
 
 export const NETWORK_FAULTS = ['drop', 'dup', 'reorder', 'partition', 'crash', 'skew', 'crashstep'] as const
@@ -46,6 +49,7 @@ export const BYZANTINE_FAULTS = [
   'invalid',
   'partial',
   'badnewview',
+  'collude',
 ] as const
 export type NetworkFault = (typeof NETWORK_FAULTS)[number]
 export type ByzantineFault = (typeof BYZANTINE_FAULTS)[number]
@@ -73,6 +77,11 @@ export interface SimOptions {
   /** the engine's pipelining depth K (default: the node's default, MAX_PIPELINE_DEPTH) */
   readonly pipelineDepth?: number
   readonly trace?: (line: string) => void
+  /**
+   * Tests of the checks only: `wipe-wal` restarts every crashed replica with an empty WAL (a node
+   * that lost what it signed), which the honest signature ledger and the evidence check must catch.
+   */
+  readonly sabotage?: 'wipe-wal'
 }
 
 export interface SimResult {
@@ -92,6 +101,15 @@ export interface SimResult {
   readonly maxPipelined: number
   /** the invalid-block kinds Byzantine proposers sent (each one rejected by the real validateBlock) */
   readonly invalidBlockKinds: InvalidBlockKind[]
+  /** the attacks the `collude` validators carried out */
+  readonly colludeActs: ColludeAct[]
+  /** crashes that left the last WAL record half written, each found corrupt and skipped at restart */
+  readonly tornWrites: number
+  /** messages the honest validators committed to: each WAL put and each send of their own messages */
+  readonly honestSignatures: number
+  /** the highest view an honest replica reached, and the bound it is checked against */
+  readonly maxHonestView: number
+  readonly viewBound: number
 }
 
 const CHAIN_ID = SIM_CHAIN_ID
@@ -108,7 +126,14 @@ type Payload =
 type SimEvent =
   | { readonly type: 'deliver'; readonly from: number; readonly to: number; readonly payload: Payload }
   | { readonly type: 'engine'; readonly node: number; readonly event: EngineEvent; readonly epoch: number }
-  | { readonly type: 'timer'; readonly node: number; readonly token: number; readonly fire: () => void }
+  | {
+      readonly type: 'timer'
+      readonly node: number
+      readonly token: number
+      /** the duration the engine asked for (0: its "resume" timer, not a timeout) */
+      readonly ms: number
+      readonly fire: () => void
+    }
   | { readonly type: 'client'; readonly client: number }
   | { readonly type: 'resubmit' }
   | { readonly type: 'crash'; readonly node: number }
@@ -135,6 +160,16 @@ class SimWalStorage implements WalStorage {
   private readonly entries = new Map<string, Uint8Array>()
   /** called before every write: the crashstep fault may crash the replica here */
   beforeWrite: () => void = () => {}
+  /**
+   * A crash at a put may leave the new record half written: how many of its bytes reach the disk
+   * (null: none). An existing key is never torn (a put that overwrites a durable record with the
+   * same bytes leaves the old copy in a log-structured store).
+   */
+  tear: (length: number) => number | null = () => null
+  /** keys written torn since the last restart: the restart must find each one corrupt */
+  readonly torn = new Set<string>()
+  /** after every complete put: the honest signature ledger reads the record */
+  afterPut: (value: Uint8Array) => void = () => {}
 
   get size(): number {
     return this.entries.size
@@ -145,13 +180,29 @@ class SimWalStorage implements WalStorage {
   }
 
   walPut(key: string, value: Uint8Array): void {
-    this.beforeWrite()
+    try {
+      this.beforeWrite()
+    } catch (e) {
+      const cut = e instanceof SimCrash && !this.entries.has(key) ? this.tear(value.length) : null
+      if (cut !== null) {
+        this.entries.set(key, value.slice(0, cut))
+        this.torn.add(key)
+      }
+      throw e
+    }
     this.entries.set(key, value)
+    this.afterPut(value)
   }
 
   walDelete(keys: readonly string[]): void {
     this.beforeWrite()
     for (const k of keys) this.entries.delete(k)
+  }
+
+  /** sabotage only: the disk is lost */
+  wipe(): void {
+    this.entries.clear()
+    this.torn.clear()
   }
 }
 
@@ -208,6 +259,45 @@ export function runSimulation(opts: SimOptions): SimResult {
   return new Simulation(opts).run()
 }
 
+/** The seed's PRNG; the network's is forked from it first, then the first invalid-block kind is drawn. */
+function seedPrng(opts: SimOptions): { rng: Prng; net: Prng; firstInvalidKind: number } {
+  const rng = new Prng(opts.seed * 2654435761 + opts.validators)
+  const net = rng.fork()
+  return { rng, net, firstInvalidKind: rng.int(0, INVALID_BLOCK_KINDS.length - 1) }
+}
+
+/**
+ * Which validators are Byzantine, and how. `collude`: a seed either has exactly f colluders (one
+ * when f = 1) or none; the other kinds act alone, up to f of them. Never more than f in all.
+ */
+function drawByzantine(rng: Prng, n: number, faults: ReadonlySet<Fault>): Map<number, ByzantineFault> {
+  const f = Math.floor((n - 1) / 3)
+  let byzKinds: ByzantineFault[] = BYZANTINE_FAULTS.filter((k) => faults.has(k))
+  let colluding = false
+  if (byzKinds.includes('collude') && f > 0)
+    colluding = byzKinds.length === 1 || rng.chance(1 / byzKinds.length)
+  byzKinds = byzKinds.filter((k) => k !== 'collude')
+  let b = 0
+  if (colluding) b = f
+  else if (byzKinds.length > 0 && f > 0) b = rng.chance(0.85) ? rng.int(1, f) : 0
+  const order = Array.from({ length: n }, (_, i) => i)
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(0, i)
+    ;[order[i], order[j]] = [order[j] as number, order[i] as number]
+  }
+  const out = new Map<number, ByzantineFault>()
+  for (let k = 0; k < b; k++) out.set(order[k] as number, colluding ? 'collude' : rng.pick(byzKinds))
+  return out
+}
+
+/** The Byzantine validators a seed draws, as `index:kind`, exactly as its run does (nothing runs). */
+export function byzantineOf(opts: SimOptions): string[] {
+  const { rng } = seedPrng(opts)
+  return [...drawByzantine(rng, opts.validators, new Set(opts.faults))]
+    .sort((a, b) => a[0] - b[0])
+    .map(([i, kind]) => `${i}:${kind}`)
+}
+
 class Simulation {
   private readonly rng: Prng
   private readonly net: Prng
@@ -238,10 +328,24 @@ class Simulation {
   /** invalid-block kinds the Byzantine proposers produced, each confirmed rejected by validateBlock */
   private readonly invalidKinds = new Set<InvalidBlockKind>()
   private nextInvalidKind: number
+  /** every message each honest validator signed, across its restarts (ledger.ts) */
+  private readonly ledger = new SignatureLedger()
+  /** which validators are Byzantine (fixed before any engine exists) */
+  private readonly byzantine = new Map<number, ByzantineFault>()
+  private collusion: Collusion | null = null
+  private readonly colludeActs = new Set<ColludeAct>()
+  private tornWrites = 0
+  /** view-change timeouts (timers of a nonzero duration) that fired at honest replicas */
+  private timeoutsFired = 0
+  /** view -> validators that sent a REJECT in it (f+1 of them make honest replicas change view at once) */
+  private readonly rejectSenders = new Map<number, Set<number>>()
+  /** views in which an honest replica reported its primary's two PRE-PREPAREs (also a change at once) */
+  private readonly equivocationViews = new Set<number>()
 
   constructor(private readonly opts: SimOptions) {
-    this.rng = new Prng(opts.seed * 2654435761 + opts.validators)
-    this.net = this.rng.fork()
+    const prng = seedPrng(opts)
+    this.rng = prng.rng
+    this.net = prng.net
     this.n = opts.validators
     this.depth = opts.pipelineDepth ?? MAX_PIPELINE_DEPTH
     this.f = Math.floor((this.n - 1) / 3)
@@ -255,7 +359,7 @@ class Simulation {
     for (let c = 0; c < 3; c++)
       this.clients.push({ signer: new Ed25519Signer(seedBytes('client', c)), nonce: 0 })
     this.genesis = makeSimGenesis()
-    this.nextInvalidKind = this.rng.int(0, INVALID_BLOCK_KINDS.length - 1)
+    this.nextInvalidKind = prng.firstInvalidKind
     this.setupNodes()
     this.setupFaults()
   }
@@ -269,16 +373,9 @@ class Simulation {
   }
 
   private setupNodes(): void {
-    const byzKinds = BYZANTINE_FAULTS.filter((k) => this.has(k))
-    let b = 0
-    if (byzKinds.length > 0 && this.f > 0) b = this.rng.chance(0.85) ? this.rng.int(1, this.f) : 0
-    const order = Array.from({ length: this.n }, (_, i) => i)
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = this.rng.int(0, i)
-      ;[order[i], order[j]] = [order[j] as number, order[i] as number]
-    }
-    const byzSet = new Map<number, ByzantineFault>()
-    for (let k = 0; k < b; k++) byzSet.set(order[k] as number, this.rng.pick(byzKinds))
+    const byzSet = this.byzantine
+    for (const [i, kind] of drawByzantine(this.rng, this.n, this.faults)) byzSet.set(i, kind)
+    const colluding = [...byzSet.values()].includes('collude')
     for (let i = 0; i < this.n; i++) {
       const skew = this.has('skew') ? 0.8 + this.rng.float() * 0.4 : 1
       // Wall clocks disagree by up to 2 x 1.5 s: well inside the 10 s proposal drift bound.
@@ -294,6 +391,38 @@ class Simulation {
       )
       this.nodes.push(node)
     }
+    if (colluding) this.setupCollusion()
+  }
+
+  private setupCollusion(): void {
+    const colluders = this.nodes.filter((nd) => nd.byz === 'collude').map((nd) => nd.index)
+    this.collusion = new Collusion({
+      chainId: CHAIN_ID,
+      validators: this.validators,
+      rng: this.net,
+      colluders,
+      honest: this.honest().map((nd) => nd.index),
+      signer: (i) => this.signers[i] as Ed25519Signer,
+      send: (from, to, msg) => this.sendMsg(this.nodes[from] as SimNode, to, msg),
+      act: (kind) => this.colludeActs.add(kind),
+      fail: (why) => this.failures.push(why),
+      trace: (line) => this.trace(line),
+    })
+  }
+
+  /**
+   * An honest replica's WAL record is durable: its own signed message in it is a commitment from now
+   * on (a message signed and lost in a crash before it was persisted or sent is not: nobody saw it).
+   */
+  private notePersisted(nd: SimNode, bytes: Uint8Array): void {
+    const rec = decodeWalRecord(bytes)
+    if (rec.msg.sender === nd.index) this.noteSigned(nd.index, signBytesOf(CHAIN_ID, rec.msg), 'persisted')
+  }
+
+  /** An honest validator persisted or sent a message it signed: into the ledger; a conflict fails the seed. */
+  private noteSigned(validator: number, bytes: Uint8Array, how: string): void {
+    const conflict = this.ledger.record(validator, bytes, how)
+    if (conflict !== null) this.failures.push(conflict)
   }
 
   /** A replica's wall clock (what Date.now() is to a real node). */
@@ -345,12 +474,23 @@ class Simulation {
     if (loaded instanceof Promise) throw new Error('sim: the WAL storage answers synchronously')
     if (loaded.corrupt.length > 0)
       this.trace(`node ${node.index} skips ${loaded.corrupt.length} corrupt WAL records`)
+    // A torn last record must be found corrupt and skipped: it was never sent (persist-before-send).
+    const corrupt = new Set(loaded.corrupt.map((c) => c.key))
+    for (const key of node.walStorage.torn) {
+      if (!corrupt.has(key))
+        this.failures.push(`wal: node ${node.index} loaded its torn record ${key} as valid`)
+      else this.tornWrites++
+    }
+    node.walStorage.torn.clear()
     return loaded.records
   }
 
   /** The simulator's side of the node's driver: seeded network, fake clock, in-memory stores. */
   private ports(nd: SimNode, wal: ConsensusWal): DriverPorts {
     nd.walStorage.beforeWrite = () => this.crashPoint(nd, 'a WAL write')
+    if (nd.byz === null) nd.walStorage.afterPut = (bytes) => this.notePersisted(nd, bytes)
+    // crashstep: half of the crashes at a put leave a prefix of the record on disk.
+    nd.walStorage.tear = (length) => (this.rng.chance(0.5) ? this.rng.int(0, length - 1) : null)
     return {
       beforeAction: (action, index) => this.crashPoint(nd, `action ${index} (${action.type})`),
       wal,
@@ -358,7 +498,7 @@ class Simulation {
         start: (ms, fire) => {
           const token = ++nd.timerToken
           const at = this.now + Math.max(1, Math.round(ms * nd.skew))
-          this.queue.push(at, { type: 'timer', node: nd.index, token, fire })
+          this.queue.push(at, { type: 'timer', node: nd.index, token, ms, fire })
         },
         cancel: () => {
           nd.timerToken++
@@ -372,6 +512,9 @@ class Simulation {
           const why = msg.kind === 'reject' ? ` (${msg.reason}, h${msg.height})` : ''
           this.trace(`node ${nd.index} sends ${msg.kind} for view ${v} at height ${nd.height}${why}`)
         }
+        // Re-sent from the WAL after a restart without signing again: the ledger sees it here.
+        if (nd.byz === null && msg.sender === nd.index)
+          this.noteSigned(nd.index, signBytesOf(CHAIN_ID, msg), 'sent')
         this.broadcast(nd, msg)
       },
       requestProposal: (a) => this.propose(nd, a.view, a.height, a.ancestors),
@@ -381,11 +524,16 @@ class Simulation {
         this.queue.push(this.now + this.net.int(5, 60), { type: 'sync', node: nd.index, epoch: nd.epoch })
       },
       evidence: (e) => {
-        this.trace(`node ${nd.index} evidence against ${e.sender} (${e.kind})`)
+        this.trace(
+          `node ${nd.index} evidence against ${e.sender} (${e.kind}, view ${e.view}, height ${e.height})`,
+        )
         // Nodes ignore a validator they hold evidence against (docs/CONSENSUS.md "Proven-faulty
         // validators"): sound only because an honest replica never signs two conflicting messages.
         if (this.nodes[e.sender]?.byz === null)
-          this.failures.push(`evidence: node ${nd.index} caught honest node ${e.sender} (${e.kind})`)
+          this.failures.push(
+            `evidence: node ${nd.index} reported honest node ${e.sender} (${e.kind}, view ${e.view}, height ${e.height})`,
+          )
+        if (e.kind === 'preprepare' && nd.byz === null) this.equivocationViews.add(e.view)
       },
       afterStep: (status) => {
         const logged = status.loggedMessages
@@ -465,6 +613,13 @@ class Simulation {
     }
     if (this.failures.length === 0) this.finalChecks()
     if (this.failures.length === 0) this.stateChecks()
+    const views = this.viewGrowth()
+    if (this.failures.length === 0 && views.max > views.bound)
+      this.failures.push(
+        `views: an honest replica reached view ${views.max}, above the bound ${views.bound} ` +
+          `(${this.timeoutsFired} timeouts fired at honest replicas + ${views.immediate} views with f+1 ` +
+          'REJECTs or an equivocating primary)',
+      )
     const honest = this.honest()
     const digest = toHex(
       sha256(
@@ -490,7 +645,29 @@ class Simulation {
       maxLoggedMessages: Math.max(...this.nodes.map((nd) => nd.maxLogged)),
       maxPipelined: this.maxPipelined,
       invalidBlockKinds: [...this.invalidKinds].sort(),
+      colludeActs: COLLUDE_ACTS.filter((a) => this.colludeActs.has(a)),
+      tornWrites: this.tornWrites,
+      honestSignatures: this.ledger.signatures,
+      maxHonestView: views.max,
+      viewBound: views.bound,
     }
+  }
+
+  /**
+   * View growth (docs/CONSENSUS.md "Simulator"): the highest view an honest replica reached (its
+   * engine's view at the end, or any view it signed a message for) is at most the number of
+   * view-change timeouts fired at honest replicas plus the number of views in which an honest replica
+   * may have changed view at once (f+1 validators sent a REJECT in it, or an honest replica caught
+   * its primary's two PRE-PREPAREs). Every other way into a view (f+1 VIEW-CHANGEs, a NEW-VIEW, a
+   * commit certificate, the WAL) needs an honest replica already there, so the first honest replica
+   * in each view w > 0 came from w - 1 on one of those triggers.
+   */
+  private viewGrowth(): { max: number; bound: number; immediate: number } {
+    let max = 0
+    for (const nd of this.honest()) max = Math.max(max, nd.engine.view, this.ledger.highestView(nd.index))
+    const immediate = new Set(this.equivocationViews)
+    for (const [view, senders] of this.rejectSenders) if (senders.size >= this.f + 1) immediate.add(view)
+    return { max, bound: this.timeoutsFired + immediate.size, immediate: immediate.size }
   }
 
   private allFinal(): boolean {
@@ -585,7 +762,10 @@ class Simulation {
       }
       case 'timer': {
         const nd = this.nodes[ev.node] as SimNode
-        if (nd.up && nd.timerToken === ev.token && nd.byz !== 'silent') ev.fire()
+        if (nd.up && nd.timerToken === ev.token && nd.byz !== 'silent') {
+          if (nd.byz === null && ev.ms > 0) this.timeoutsFired++
+          ev.fire()
+        }
         return
       }
       case 'client':
@@ -608,6 +788,7 @@ class Simulation {
         this.trace(`node ${nd.index} restarts at height ${nd.height} with ${nd.walStorage.size} WAL records`)
         nd.up = true
         nd.epoch++
+        if (this.opts.sabotage === 'wipe-wal') nd.walStorage.wipe()
         try {
           nd.restart()
         } catch (e) {
@@ -681,10 +862,16 @@ class Simulation {
     } catch {
       return // malformed: a real node's gossip validator rejects it
     }
+    if (nd.byz === 'collude') this.collusion?.observe(msg)
     this.stepEngine(nd, { type: 'message', msg })
   }
 
   private sendMsg(nd: SimNode, to: number, msg: ConsensusMessage): void {
+    if (msg.kind === 'reject') {
+      const senders = this.rejectSenders.get(msg.view) ?? new Set<number>()
+      senders.add(msg.sender)
+      this.rejectSenders.set(msg.view, senders)
+    }
     this.send(nd.index, to, { type: 'consensus', kind: msg.kind, bytes: encodeConsensusMessage(msg) })
   }
 
@@ -865,6 +1052,9 @@ class Simulation {
     const others = this.others(nd)
     const r = this.net
     switch (nd.byz) {
+      case 'collude':
+        this.collusion?.broadcast(nd.index, msg)
+        return this.collusion !== null
       case 'equivocate': {
         if (msg.kind === 'preprepare' && msg.block.header.view === msg.view) {
           const alt = {

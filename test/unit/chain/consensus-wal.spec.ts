@@ -1,9 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { expect } from 'chai'
 import { ConsensusWal, type WalEntry, type WalStorage } from '../../../src/chain/consensus-wal.js'
 import { ChainStore } from '../../../src/chain/store.js'
 import { blockHash } from '../../../src/codec/chain.js'
-import { encodeWalRecord, type WalRecord } from '../../../src/codec/consensus.js'
+import { decodeWalRecord, encodeWalRecord, type WalRecord } from '../../../src/codec/consensus.js'
+import { CodecError } from '../../../src/codec/errors.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
+import { sha256, toHex } from '../../../src/crypto/hash.js'
 import {
   GENESIS_HASH,
   makeBlock,
@@ -112,6 +117,73 @@ describe('chain/consensus-wal: ConsensusWal', () => {
     expect(loaded.corrupt.map((c) => c.key)).to.deep.equal(['torn'])
     wal.retain([prePrepare(0, 1)])
     expect([...storage.entries.keys()]).to.not.include('torn')
+  })
+
+  it('a torn write (every prefix of a record under its key) is reported corrupt, never loaded', () => {
+    const records = [prePrepare(0, 1), prepare(1, 2)]
+    for (const rec of records) {
+      const full = new LoggedStorage()
+      new ConsensusWal(full).load()
+      new ConsensusWal(full).append(rec)
+      const [[key, bytes]] = [...full.entries] as [[string, Uint8Array]]
+      for (let cut = 0; cut < bytes.length; cut++) {
+        // decodeWalRecord alone rejects the prefix with a codec error, not a crash
+        expect(() => decodeWalRecord(bytes.slice(0, cut)), `prefix ${cut}`).to.throw(CodecError)
+        const storage = new LoggedStorage()
+        storage.entries.set(key, bytes.slice(0, cut))
+        const wal = new ConsensusWal(storage)
+        const loaded = wal.load() as { records: WalRecord[]; corrupt: { key: string; error: string }[] }
+        expect(loaded.records, `prefix ${cut}`).to.deep.equal([])
+        expect(loaded.corrupt.map((c) => c.key)).to.deep.equal([key])
+        expect(loaded.corrupt[0]?.error).to.match(/does not hash to its key/)
+        // the engine signs the same vote again after the restart: the whole record replaces the torn one
+        wal.append(rec)
+        expect((new ConsensusWal(storage).load() as { records: WalRecord[] }).records).to.deep.equal([rec])
+      }
+    }
+  })
+
+  it('a record under a key that is not its hash is corrupt even when it decodes', () => {
+    const storage = new LoggedStorage()
+    const a = prePrepare(0, 1)
+    storage.entries.set('0'.repeat(64), encodeWalRecord(a))
+    const loaded = new ConsensusWal(storage).load() as { records: WalRecord[]; corrupt: { key: string }[] }
+    expect(loaded.records).to.deep.equal([])
+    expect(loaded.corrupt).to.have.length(1)
+  })
+
+  it('over LevelDB on disk: a garbage or half record is reported corrupt after a reopen, retain removes it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pbft-wal-'))
+    try {
+      let store = await ChainStore.open(join(dir, 'data'))
+      const a = prePrepare(0, 1)
+      const b = encodeWalRecord(prepare(0, 2))
+      const tornKey = toHex(sha256(b)).slice(2)
+      try {
+        const wal = new ConsensusWal(store)
+        await wal.load()
+        await wal.append(a)
+        await store.walPut(tornKey, b.slice(0, Math.floor(b.length / 2)))
+        await store.walPut('not-a-hash', new Uint8Array([0x20, 0xff, 0x00]))
+      } finally {
+        await store.close()
+      }
+      store = await ChainStore.open(join(dir, 'data'))
+      try {
+        const again = new ConsensusWal(store)
+        const loaded = await again.load()
+        expect(loaded.records.map((r) => encodeWalRecord(r))).to.deep.equal([encodeWalRecord(a)])
+        expect(loaded.corrupt.map((c) => c.key).sort()).to.deep.equal([tornKey, 'not-a-hash'].sort())
+        await again.retain([a])
+        const after = await new ConsensusWal(store).load()
+        expect(after.corrupt).to.deep.equal([])
+        expect(after.records).to.have.length(1)
+      } finally {
+        await store.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('loads in write order (view, then kind, then height), whatever the storage order', () => {
