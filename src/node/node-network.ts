@@ -4,8 +4,12 @@ import { encodeBlock, encodeCertificate } from '../codec/chain.js'
 import { CONSENSUS_KINDS, type ConsensusMessage, decodeConsensusMessage } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { createNetwork, type Network } from '../network/network.js'
-import type { NetworkInit, ValidatorBudgets } from '../network/options.js'
-import type { ProvenFaulty } from '../network/validation/index.js'
+import type { ValidatorBudgets } from '../network/options.js'
+import {
+  createGossipValidators,
+  type GossipValidationComponents,
+  type ProvenFaulty,
+} from '../network/validation/index.js'
 import type { NodeConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
@@ -18,7 +22,12 @@ export interface NodeNetworkComponents {
   readonly validators: ValidatorSet
   /** serves block sync from here */
   readonly store: ChainStore
-  readonly gossipValidators: NetworkInit['gossipValidators']
+  /** what the tx topic's validator admits into and checks against (docs/PROTOCOL.md §2) */
+  readonly mempool: GossipValidationComponents['mempool']
+  readonly signatures: GossipValidationComponents['signatures']
+  onTxsAdmitted(): void
+  /** the engine's view, for the consensus topics' view window */
+  currentView(): number
   /** validators this node holds evidence against: their peers are graylisted (docs/PROTOCOL.md §2.5) */
   readonly provenFaulty: ProvenFaulty
   /** an accepted consensus message, for the engine */
@@ -42,7 +51,17 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
       const v = c.validators.byPeerId(peerId)
       return v !== undefined && c.provenFaulty.has(v.index)
     },
-    gossipValidators: c.gossipValidators,
+    gossipValidators: createGossipValidators({
+      chainId: c.chainId,
+      validators: c.validators,
+      tipHeight: () => store.tip().height,
+      currentView: c.currentView,
+      budgets: validatorBudgets(c.p2p),
+      provenFaulty: c.provenFaulty,
+      mempool: c.mempool,
+      signatures: c.signatures,
+      onTxsAdmitted: c.onTxsAdmitted,
+    }),
     blockSource: {
       tipHeight: () => store.tip().height,
       tipHash: () => store.tip().hash,

@@ -10,10 +10,10 @@ import { SignatureMemo } from '../crypto/verify-memo.js'
 import { MempoolJournal } from '../mempool/journal.js'
 import { Mempool } from '../mempool/mempool.js'
 import type { Network } from '../network/network.js'
-import { createGossipValidators, ProvenFaulty } from '../network/validation/index.js'
+import { ProvenFaulty } from '../network/validation/index.js'
 import type { RpcEventMap } from '../rpc/backend.js'
 import { createRpcServer, type RpcServer } from '../rpc/server.js'
-import { BlockSync } from './block-sync.js'
+import type { BlockSync } from './block-sync.js'
 import { BlockCommitter } from './committer.js'
 import { applyFlags, type NodeConfig, type NodeFlags, parseHostPort } from './config.js'
 import { openConsensus } from './consensus.js'
@@ -22,10 +22,11 @@ import { EvidencePool } from './evidence-pool.js'
 import { loadHome } from './home.js'
 import { type Logger, nodeName } from './logger.js'
 import { NodeMetrics } from './metrics.js'
-import { openNodeNetwork, validatorBudgets } from './node-network.js'
+import { openNodeNetwork } from './node-network.js'
+import { openBlockSync } from './node-sync.js'
 import { BlockProposer } from './proposer.js'
 import { NodeRpcBackend } from './rpc-backend.js'
-import { preverifyTxs, SignaturePool } from './signature-pool.js'
+import { SignaturePool } from './signature-pool.js'
 import { MAX_CLOCK_DRIFT_MS, SpeculativeExecutions } from './speculative.js'
 import { TxService } from './tx-service.js'
 
@@ -212,40 +213,23 @@ export class PbftNode {
       validators: this.validators,
       store: this.store,
       provenFaulty: this.provenFaulty,
-      gossipValidators: createGossipValidators({
-        chainId: this.chainId,
-        validators: this.validators,
-        tipHeight: () => this.store.tip().height,
-        currentView: () => driver.status().view,
-        budgets: validatorBudgets(this.config.p2p),
-        provenFaulty: this.provenFaulty,
-        mempool: this.mempool,
-        signatures: this.app.signatures,
-        onTxsAdmitted: () => this.txs.admitted(),
-      }),
+      mempool: this.mempool,
+      signatures: this.app.signatures,
+      onTxsAdmitted: () => this.txs.admitted(),
+      currentView: () => driver.status().view,
       onConsensusMessage: (msg) => driver.submit({ type: 'message', msg }),
       metrics: this.metrics,
       log: this.moduleLog('network'),
     })
-    const sync = new BlockSync({
-      chainId: this.chainId,
-      validators: this.validators,
-      store: this.store,
-      network,
-      applySynced: (block, certificate) => driver.submitAndWait({ type: 'block_synced', block, certificate }),
-      checkSignatures: (checks) => this.signaturePool.verify(checks),
-      prepareSynced: (block) => preverifyTxs(this.signaturePool, this.app.signatures, block.txs),
-      durability: {
-        defer: () => this.committer.deferDurability(),
-        restore: () => this.committer.restoreDurability(),
-      },
-      metrics: this.metrics,
-      log: this.moduleLog('sync'),
+    const sync = openBlockSync({
+      ...{ chainId: this.chainId, validators: this.validators, store: this.store, network, driver },
+      ...{ signaturePool: this.signaturePool, signatures: this.app.signatures, committer: this.committer },
+      ...{ metrics: this.metrics, log: this.moduleLog('sync') },
     })
     const { laddr, ...limits } = this.config.rpc
     const { host, port } = parseHostPort(laddr)
     const backend = this.rpcBackend(network)
-    const onCall = (method: string, ok: boolean, s: number) => this.metrics.rpcCall(method, ok, s)
+    const onCall = this.metrics.rpcCall.bind(this.metrics)
     const rpc = createRpcServer({ host, port, backend, logger: this.moduleLog('rpc'), limits, onCall })
     this.running = { network, driver, sync, rpc }
     await network.start()
