@@ -300,7 +300,7 @@ describe('e2e: the block explorer in Chromium', function () {
     // while the node was down the browser logged its refused connections; nothing else
     const other = problems
       .slice(before)
-      .filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(p))
+      .filter((p) => !/ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|WebSocket connection to .* failed/.test(p))
     expect(other).to.deep.equal([])
   })
 })
