@@ -101,7 +101,13 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     onCall: options.onCall,
   })
   // the CometBFT dialect under /comet (docs/RPC.md): the same transport, its own methods and errors
-  const comet = createCometDialect({ backend, native: methods, maxBatchSize: limits.maxBatchSize, logger })
+  const comet = createCometDialect({
+    backend,
+    native: methods,
+    maxBatchSize: limits.maxBatchSize,
+    logger,
+    onCall: options.onCall,
+  })
   const guard = new ConnectionGuard(limits, logger)
   const onRequest = createRouter({
     backend,

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type { RpcBackend } from '../backend.js'
 import { RpcErrorCode } from '../errors.js'
-import { type JsonRpcErrorObject, JsonRpcProcessor } from '../jsonrpc.js'
+import { type JsonRpcErrorObject, JsonRpcProcessor, type RpcCallObserver } from '../jsonrpc.js'
 import type { RpcMethod } from '../methods.js'
 import { CometApi } from './methods.js'
 
@@ -50,7 +50,11 @@ export function createCometDialect(deps: {
   native: ReadonlyMap<string, RpcMethod>
   maxBatchSize: number
   logger: Logger
+  /** told of every call as `comet/<method>` (`comet/unknown` for a name it does not know) */
+  onCall?: RpcCallObserver
 }): CometDialect {
+  const onCall = deps.onCall
+
   const api = new CometApi({ backend: deps.backend, native: deps.native, logger: deps.logger })
   const processor = new JsonRpcProcessor({
     methods: api.methods,
@@ -58,6 +62,9 @@ export function createCometDialect(deps: {
     logger: deps.logger,
     formatError: cometError,
     positionalParams: true,
+    // its own label values: a dialect call is not a native one of the same name (docs/MONITORING.md)
+    onCall:
+      onCall === undefined ? undefined : (method, ok, seconds) => onCall(`comet/${method}`, ok, seconds),
   })
   return { methods: api.methods, processor, api }
 }

@@ -236,6 +236,14 @@ describe('node/metrics', () => {
         requests.map((s) => [`${s.labels.method}/${s.labels.outcome}`, s.value]),
       )
       expect(byLabel).to.deep.equal({ 'status/ok': 1, 'unknown/error': 50, 'block/error': 1 })
+      // the CometBFT dialect's calls have label values of their own, also bounded
+      await post(`${url}comet`, { jsonrpc: '2.0', id: 1, method: 'health' })
+      await post(`${url}comet`, { jsonrpc: '2.0', id: 2, method: 'made_up' })
+      const after = (await series(m)).samples.filter((s) => s.name === 'pbft_rpc_requests_total')
+      const labels = Object.fromEntries(after.map((s) => [`${s.labels.method}/${s.labels.outcome}`, s.value]))
+      expect(labels['comet/health/ok']).to.equal(1)
+      expect(labels['comet/unknown/error']).to.equal(1)
+      expect(labels['status/ok']).to.equal(1)
     } finally {
       await server.stop()
     }
