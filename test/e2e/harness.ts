@@ -3,6 +3,9 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { signTx } from '../../src/codec/tx-sign.js'
+import { Ed25519Signer } from '../../src/crypto/ed25519.js'
+import { sha256, toHex } from '../../src/crypto/hash.js'
 import { waitFor } from '../helpers/wait.js'
 
 /** Real-process test harness: the built CLI (dist/cli.js), real libp2p over loopback, real LevelDB. */
@@ -273,4 +276,30 @@ export async function waitHeight(nodes: TestNode[], height: number, timeoutMs = 
     intervalMs: 100,
     message: `height ${height} on ${nodes.map((n) => n.name).join(',')}`,
   })
+}
+
+/**
+ * A devnet of `validators` nodes with the metrics endpoint on, started, with `txs` set txs from one
+ * client (seeded by `clientSeed`) final, one after the other: each block interval needs two blocks.
+ */
+export async function startMetricsNet(validators: number, clientSeed: string, txs: number): Promise<TestNet> {
+  const net = await TestNet.create(validators)
+  try {
+    for (const n of net.nodes)
+      patchConfig(n.home, (cfg) => {
+        cfg.metrics.enabled = true
+      })
+    await startAll(net.nodes, validators - 1)
+    const url = (net.nodes[0] as TestNode).rpcUrl
+    const signer = new Ed25519Signer(sha256(new TextEncoder().encode(clientSeed)))
+    for (let nonce = 0; nonce < txs; nonce++) {
+      const op = { type: 'set' as const, key: `k${nonce}`, value: 'v' }
+      const tx = toHex(signTx(signer, { chainId: 'e2e-chain', nonce, op }))
+      await rpc(url, 'broadcast_tx_commit', { tx, timeout_ms: 30_000 })
+    }
+    return net
+  } catch (err) {
+    await net.close()
+    throw err
+  }
 }

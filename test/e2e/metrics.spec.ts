@@ -4,7 +4,7 @@ import { signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
 import { documentedMetrics, type Exposition, familyOf, parseExposition } from '../helpers/prometheus-text.js'
-import { metricsUrlOf, patchConfig, rpc, startAll, TestNet, type TestNode } from './harness.js'
+import { metricsUrlOf, rpc, startMetricsNet, type TestNet, type TestNode } from './harness.js'
 
 const CHAIN = 'e2e-chain'
 
@@ -32,22 +32,11 @@ describe('e2e: metrics and logs of a running devnet (docs/MONITORING.md)', funct
   const madeUp = ['no_such_method', 'x'.repeat(40), 'Status']
 
   before(async () => {
-    net = await TestNet.create(4)
-    for (const n of net.nodes)
-      patchConfig(n.home, (cfg) => {
-        cfg.metrics.enabled = true
-      })
-    await startAll(net.nodes, 3)
-    const url = (net.nodes[0] as TestNode).rpcUrl
-    const signer = new Ed25519Signer(sha256(new TextEncoder().encode('metrics-e2e-client')))
     // three blocks at least: a block interval needs two blocks above genesis
-    for (let nonce = 0; nonce < 3; nonce++) {
-      const tx = toHex(
-        signTx(signer, { chainId: CHAIN, nonce, op: { type: 'set', key: `k${nonce}`, value: 'v' } }),
-      )
-      await rpc(url, 'broadcast_tx_commit', { tx, timeout_ms: 30_000 })
-    }
+    net = await startMetricsNet(4, 'metrics-e2e-client', 3)
+    const url = (net.nodes[0] as TestNode).rpcUrl
     // a rejection the mempool counts: a tx for another chain
+    const signer = new Ed25519Signer(sha256(new TextEncoder().encode('metrics-e2e-foreign')))
     const foreign = toHex(signTx(signer, { chainId: 'other-chain', nonce: 3, op: { type: 'del', key: 'k' } }))
     await rpc(url, 'broadcast_tx_sync', { tx: foreign }).catch(() => undefined)
     for (const method of madeUp) await rpc(url, method).catch(() => undefined)

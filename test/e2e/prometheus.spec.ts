@@ -3,21 +3,15 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
-import { signTx } from '../../src/codec/tx-sign.js'
-import { Ed25519Signer } from '../../src/crypto/ed25519.js'
-import { sha256, toHex } from '../../src/crypto/hash.js'
 import { dashboardExpressions } from '../helpers/prometheus-text.js'
 import { waitForValue } from '../helpers/wait.js'
 import {
   type ConfigJson,
   freePortBlock,
   metricsUrlOf,
-  patchConfig,
-  rpc,
   runCli,
-  startAll,
-  TestNet,
-  type TestNode,
+  startMetricsNet,
+  type TestNet,
 } from './harness.js'
 
 const SCRAPE_CONFIG = 'monitoring/prometheus.yml'
@@ -90,20 +84,7 @@ describe('e2e: Prometheus scrapes a devnet with monitoring/prometheus.yml', func
 
   it('reads pbft_height of every node through the Prometheus HTTP API, and runs every dashboard query', async () => {
     const binary = prometheusBinary()
-    net = await TestNet.create(4)
-    for (const n of net.nodes)
-      patchConfig(n.home, (cfg) => {
-        cfg.metrics.enabled = true
-      })
-    await startAll(net.nodes, 3)
-    const url = (net.nodes[0] as TestNode).rpcUrl
-    const signer = new Ed25519Signer(sha256(new TextEncoder().encode('prometheus-e2e-client')))
-    for (let nonce = 0; nonce < 2; nonce++) {
-      const tx = toHex(
-        signTx(signer, { chainId: CHAIN, nonce, op: { type: 'set', key: `k${nonce}`, value: 'v' } }),
-      )
-      await rpc(url, 'broadcast_tx_commit', { tx, timeout_ms: 30_000 })
-    }
+    net = await startMetricsNet(4, 'prometheus-e2e-client', 2)
 
     // The repo's file, each target replaced by the matching node's address; scraped every second.
     let yaml = readFileSync(SCRAPE_CONFIG, 'utf8').replace(/scrape_interval: \d+s/, 'scrape_interval: 1s')
