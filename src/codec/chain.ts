@@ -78,6 +78,25 @@ export function txHash(encodedTx: Uint8Array): Uint8Array {
   return sha256(encodedTx)
 }
 
+declare const hashedTxBrand: unique symbol
+
+/**
+ * An encoded tx with its hash, so the hash is computed once per node and passed along (mempool,
+ * block building, validation, execution) instead of recomputed at each step. The hash is a
+ * signature-cache key (a hit skips the Ed25519 verify), so it must be the hash of exactly these
+ * bytes: `hashTx` is the only way to make one (the brand keeps object literals out), and tx bytes
+ * are never mutated once received (every holder treats them as read-only).
+ */
+export interface HashedTx {
+  readonly bytes: Uint8Array
+  readonly hash: Uint8Array
+  readonly [hashedTxBrand]: true
+}
+
+export function hashTx(bytes: Uint8Array): HashedTx {
+  return { bytes, hash: txHash(bytes) } as HashedTx
+}
+
 export function writeHeader(w: Writer, h: BlockHeader): void {
   w.u8(Tag.header)
     .string(h.chainId)

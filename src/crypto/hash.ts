@@ -36,11 +36,19 @@ export function toHex(bytes: Uint8Array): string {
   return `0x${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')}`
 }
 
-/** Parses 0x-prefixed (or bare) hex; throws TypeError on anything else. */
+/**
+ * Parses 0x-prefixed (or bare) hex; throws TypeError on anything else. Decodes straight into the
+ * array it returns (one allocation, which owns its memory): Buffer's hex decoding stops at the first
+ * pair that is not hex, so a short count means a bad digit.
+ */
 export function fromHex(hex: string): Uint8Array {
-  const s = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new TypeError('invalid hex string')
-  return new Uint8Array(Buffer.from(s, 'hex'))
+  const start = hex.startsWith('0x') || hex.startsWith('0X') ? 2 : 0
+  const digits = hex.length - start
+  if (digits % 2 !== 0) throw new TypeError('invalid hex string')
+  const out = new Uint8Array(digits / 2)
+  const written = Buffer.from(out.buffer, 0, out.length).write(start === 0 ? hex : hex.slice(start), 'hex')
+  if (written !== out.length) throw new TypeError('invalid hex string')
+  return out
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

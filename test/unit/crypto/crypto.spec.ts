@@ -88,6 +88,77 @@ describe('crypto', () => {
     expect(Buffer.from(b).toString('hex')).to.equal(reference([new Uint8Array([1])]))
   })
 
+  it('fromHex accepts and decodes exactly what the hex-regex definition does', () => {
+    const reference = (hex: string): string | null => {
+      const s = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex
+      if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) return null
+      return Buffer.from(s, 'hex').toString('hex')
+    }
+    const ours = (hex: string): string | null => {
+      try {
+        const out = fromHex(hex)
+        expect(out.buffer.byteLength).to.equal(out.length)
+        return Buffer.from(out).toString('hex')
+      } catch (err) {
+        expect(err).to.be.instanceOf(TypeError)
+        return null
+      }
+    }
+    const alphabet = [
+      '0',
+      '9',
+      'a',
+      'f',
+      'A',
+      'F',
+      'g',
+      'G',
+      'x',
+      'X',
+      ' ',
+      '-',
+      'é',
+      '٣',
+      '\u0000',
+      '\ud800',
+    ]
+    let seed = 7
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    const fixed = [
+      '',
+      '0x',
+      '0X',
+      '00',
+      '0x00',
+      '0xfF',
+      'ff',
+      '0x0',
+      'x0',
+      '0xx0',
+      '0x 0',
+      ' 00',
+      '00 ',
+      '0g',
+    ]
+    const cases = [...fixed]
+    for (let i = 0; i < 3000; i++) {
+      const len = next(9)
+      let s = next(3) === 0 ? '0x' : ''
+      for (let j = 0; j < len; j++)
+        s += next(4) === 0 ? (alphabet[next(alphabet.length)] as string) : '0123456789abcdefABCDEF'[next(22)]
+      cases.push(s)
+    }
+    let valid = 0
+    for (const c of cases) {
+      expect(ours(c), JSON.stringify(c)).to.equal(reference(c))
+      if (reference(c) !== null) valid++
+    }
+    expect(valid).to.be.greaterThan(500)
+  })
+
   it('hex helpers round-trip and reject garbage', () => {
     const b = new Uint8Array([0, 1, 254, 255])
     expect(toHex(b)).to.equal('0x0001feff')
