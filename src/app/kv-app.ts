@@ -1,5 +1,5 @@
 import type { ChainTip, StateEntry, StateWrite } from '../chain/store.js'
-import { decodeTx, encodeTxBody, type HashedTx, txHash } from '../codec/chain.js'
+import { decodeTx, type HashedTx, txHash, txSignBytes } from '../codec/chain.js'
 import type { SignedTx, TxOp } from '../codec/types.js'
 import { verifySignature } from '../crypto/ed25519.js'
 import { SignatureCache } from './signature-cache.js'
@@ -182,7 +182,7 @@ export class KvApp {
     if (tx.chainId !== this.chainId) return { ok: false, reason: 'wrong_chain' }
     if (tx.nonce < this.nonce(tx.from)) return { ok: false, reason: 'bad_nonce' }
     const hash = txHash(raw)
-    if (!this.signatureValid(tx, hash)) return { ok: false, reason: 'bad_signature' }
+    if (!this.signatureValid(tx, raw, hash)) return { ok: false, reason: 'bad_signature' }
     return { ok: true, tx, hash }
   }
 
@@ -221,7 +221,7 @@ export class KvApp {
       const expected = nonces.get(id)?.next ?? baseNonces?.get(id) ?? this.nonces.get(id) ?? 0
       if (tx.nonce !== expected) return { ok: false, index, reason: 'bad_nonce' }
       const hash = item instanceof Uint8Array ? txHash(raw) : item.hash
-      if (!this.signatureValid(tx, hash)) return { ok: false, index, reason: 'bad_signature' }
+      if (!this.signatureValid(tx, raw, hash)) return { ok: false, index, reason: 'bad_signature' }
       nonces.set(id, { address: tx.from, next: expected + 1 })
       kv.set(tx.op.key, tx.op.type === 'set' ? tx.op.value : null)
       results.push({ hash, from: tx.from, nonce: tx.nonce, op: tx.op })
@@ -283,9 +283,10 @@ export class KvApp {
     this.lastApplied = execution
   }
 
-  private signatureValid(tx: SignedTx, hash: Uint8Array): boolean {
+  /** `raw` is the tx's encoding that decoded to `tx`, `hash` its hash. */
+  private signatureValid(tx: SignedTx, raw: Uint8Array, hash: Uint8Array): boolean {
     if (this.signatures.has(hash)) return true
-    if (!verifySignature(tx.from, encodeTxBody(tx), tx.signature)) return false
+    if (!verifySignature(tx.from, txSignBytes(raw), tx.signature)) return false
     this.signatures.add(hash)
     return true
   }

@@ -43,6 +43,16 @@ export function encodeTxBody(tx: TxBody): Uint8Array {
   return w.finish()
 }
 
+/**
+ * The bytes a decoded tx's signature is over, as a view of its encoding (no re-encoding): the body
+ * comes first, then the 64-byte signature, and the codec is canonical — every tx that decodes
+ * re-encodes to exactly its input (fixed-width integers, strict UTF-8 with the BOM kept, no
+ * trailing bytes) — so this equals encodeTxBody(decodeTx(encodedTx)). Only for bytes that decoded.
+ */
+export function txSignBytes(encodedTx: Uint8Array): Uint8Array {
+  return encodedTx.subarray(0, encodedTx.length - SIGNATURE_BYTES)
+}
+
 export function encodeTx(tx: SignedTx): Uint8Array {
   const w = new Writer(192)
   writeTxBody(w, tx)

@@ -1,4 +1,4 @@
-import { decodeTx, encodeTxBody, type HashedTx, hashTx } from '../codec/chain.js'
+import { decodeTx, type HashedTx, hashTx, txSignBytes } from '../codec/chain.js'
 import { CodecError } from '../codec/errors.js'
 import type { SignedTx } from '../codec/types.js'
 import { verifySignature } from '../crypto/ed25519.js'
@@ -210,7 +210,7 @@ export class Mempool {
       throw new MempoolError('mempool_full', `mempool full: ${this.totalBytes} bytes (max ${maxBytes})`)
     }
     if (!this.verified.has(key) && this.signatureCache?.has(hash) !== true) {
-      if (!verifySignature(tx.from, encodeTxBody(tx), tx.signature)) {
+      if (!verifySignature(tx.from, txSignBytes(encodedTx), tx.signature)) {
         throw new MempoolError('invalid_signature', 'tx signature does not verify')
       }
     }

@@ -1,4 +1,4 @@
-import { decodeTx, encodeTxBody, type HashedTx, hashTx } from '../../codec/chain.js'
+import { decodeTx, type HashedTx, hashTx, txSignBytes } from '../../codec/chain.js'
 import { decodeTxBatch } from '../../codec/tx-sign.js'
 import type { SignedTx } from '../../codec/types.js'
 import { verifySignature } from '../../crypto/ed25519.js'
@@ -89,7 +89,7 @@ export function objectiveTxFault(
     return 'malformed'
   }
   if (decoded.chainId !== chainId) return 'wrong_chain'
-  if (!verifySignature(decoded.from, encodeTxBody(decoded), decoded.signature)) return 'invalid_signature'
+  if (!verifySignature(decoded.from, txSignBytes(tx.bytes), decoded.signature)) return 'invalid_signature'
   signatures.add(hash)
   return null
 }
