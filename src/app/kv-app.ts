@@ -212,7 +212,7 @@ export class KvApp {
       const raw = item instanceof Uint8Array ? item : item.bytes
       let tx: SignedTx
       try {
-        tx = decodeTx(raw)
+        tx = item instanceof Uint8Array ? decodeTx(raw) : item.decoded()
       } catch {
         return { ok: false, index, reason: 'malformed' }
       }

@@ -88,23 +88,34 @@ export function txHash(encodedTx: Uint8Array): Uint8Array {
   return sha256(encodedTx)
 }
 
-declare const hashedTxBrand: unique symbol
-
 /**
- * An encoded tx with its hash, so the hash is computed once per node and passed along (mempool,
- * block building, validation, execution) instead of recomputed at each step. The hash is a
- * signature-cache key (a hit skips the Ed25519 verify), so it must be the hash of exactly these
- * bytes: `hashTx` is the only way to make one (the brand keeps object literals out), and tx bytes
- * are never mutated once received (every holder treats them as read-only).
+ * An encoded tx with its hash (and, once asked for, its decoding), so each is computed once per
+ * node and passed along (tx gossip, mempool, block building, validation, execution) instead of
+ * recomputed at each step. The hash is a signature-cache key (a hit skips the Ed25519 verify), so
+ * it must be the hash of exactly these bytes: `hashTx` is the only way to make one (the constructor
+ * is private), and tx bytes are never mutated once received (every holder treats them as read-only).
  */
-export interface HashedTx {
-  readonly bytes: Uint8Array
-  readonly hash: Uint8Array
-  readonly [hashedTxBrand]: true
+export class HashedTx {
+  #decoded: SignedTx | undefined
+
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly hash: Uint8Array,
+  ) {}
+
+  static of(bytes: Uint8Array): HashedTx {
+    return new HashedTx(bytes, txHash(bytes))
+  }
+
+  /** decodeTx(bytes), decoded on the first call only (throws CodecError like decodeTx; not kept then). */
+  decoded(): SignedTx {
+    if (this.#decoded === undefined) this.#decoded = decodeTx(this.bytes)
+    return this.#decoded
+  }
 }
 
 export function hashTx(bytes: Uint8Array): HashedTx {
-  return { bytes, hash: txHash(bytes) } as HashedTx
+  return HashedTx.of(bytes)
 }
 
 export function writeHeader(w: Writer, h: BlockHeader): void {

@@ -1,4 +1,4 @@
-import { decodeTx, type HashedTx, hashTx, txSignBytes } from '../codec/chain.js'
+import { type HashedTx, hashTx, txSignBytes } from '../codec/chain.js'
 import { CodecError } from '../codec/errors.js'
 import type { SignedTx } from '../codec/types.js'
 import { verifySignature } from '../crypto/ed25519.js'
@@ -174,7 +174,7 @@ export class Mempool {
     const key = hexKey(hash)
     if (this.byHash.has(key)) return { hash, status: 'known', current: { status: 'pending' } }
 
-    const tx = decodeOrThrow(encodedTx)
+    const tx = decodeOrThrow(hashed)
     if (tx.chainId !== this.chainId) {
       throw new MempoolError(
         'wrong_chain',
@@ -210,7 +210,7 @@ export class Mempool {
       throw new MempoolError('mempool_full', `mempool full: ${this.totalBytes} bytes (max ${maxBytes})`)
     }
     if (!this.verified.has(key) && this.signatureCache?.has(hash) !== true) {
-      if (!verifySignature(tx.from, txSignBytes(encodedTx), tx.signature)) {
+      if (!verifySignature(tx.from, txSignBytes(hashed.bytes), tx.signature)) {
         throw new MempoolError('invalid_signature', 'tx signature does not verify')
       }
     }
@@ -417,9 +417,9 @@ function ownsBuffer(bytes: Uint8Array): boolean {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
 }
 
-function decodeOrThrow(encodedTx: Uint8Array): SignedTx {
+function decodeOrThrow(tx: HashedTx): SignedTx {
   try {
-    return decodeTx(encodedTx)
+    return tx.decoded()
   } catch (err) {
     if (err instanceof CodecError) throw new MempoolError('malformed', `malformed tx: ${err.message}`)
     throw err

@@ -1,4 +1,4 @@
-import { decodeTx, type HashedTx, hashTx, txSignBytes } from '../../codec/chain.js'
+import { type HashedTx, hashTx, txSignBytes } from '../../codec/chain.js'
 import { decodeTxBatch } from '../../codec/tx-sign.js'
 import type { SignedTx } from '../../codec/types.js'
 import { verifySignature } from '../../crypto/ed25519.js'
@@ -84,7 +84,7 @@ export function objectiveTxFault(
   if (mempool.has(hash) || signatures.has(hash)) return null
   let decoded: SignedTx
   try {
-    decoded = decodeTx(tx.bytes)
+    decoded = tx.decoded()
   } catch {
     return 'malformed'
   }

@@ -10,7 +10,9 @@ import {
   encodeHeader,
   encodeTx,
   encodeTxBody,
+  hashTx,
   Tag,
+  txHash,
   txSignBytes,
 } from '../../../src/codec/chain.js'
 import { CodecError } from '../../../src/codec/errors.js'
@@ -199,6 +201,23 @@ describe('codec/chain (property tests)', () => {
       { seed: SEED, numRuns: 1000 },
     )
     expect(decodedMutants).to.be.greaterThan(10)
+  })
+
+  it('hashTx: the hash of exactly its bytes, decoded once on demand like decodeTx', () => {
+    fc.assert(
+      fc.property(txArb, (tx) => {
+        const bytes = encodeTx(tx)
+        const h = hashTx(bytes)
+        expect(h.bytes).to.equal(bytes)
+        expect(h.hash).to.deep.equal(txHash(bytes))
+        expect(h.decoded()).to.deep.equal(decodeTx(bytes))
+        expect(h.decoded()).to.equal(h.decoded())
+      }),
+      { seed: SEED, numRuns: 100 },
+    )
+    const bad = hashTx(new Uint8Array([Tag.tx, 0, 0]))
+    expect(() => bad.decoded()).to.throw(CodecError)
+    expect(() => bad.decoded()).to.throw(CodecError)
   })
 
   it('rejects oversized txs on both sides', () => {
