@@ -69,7 +69,10 @@ const seed = (label: string): Uint8Array => {
 const keys = Array.from({ length: clients }, (_, i) => new ed.Ed25519Signer(seed(`pertx-${i}`)))
 const validatorKeys = Array.from({ length: 4 }, (_, i) => new ed.Ed25519Signer(seed(`pertx-validator-${i}`)))
 const set = new validators.ValidatorSet(
-  validatorKeys.map((k: { publicKey: Uint8Array }, i: number) => ({ publicKey: k.publicKey, peerId: `peer-${i}` })),
+  validatorKeys.map((k: { publicKey: Uint8Array }, i: number) => ({
+    publicKey: k.publicKey,
+    peerId: `peer-${i}`,
+  })),
 )
 
 function makeNode() {
@@ -81,7 +84,11 @@ function makeNode() {
     options: { maxTxs: 100_000, maxBytes: 1 << 30 },
     signatureCache: a.signatures,
   })
-  const validate = txValidation.createTxValidator({ chainId: CHAIN_ID, mempool: pool, signatures: a.signatures })
+  const validate = txValidation.createTxValidator({
+    chainId: CHAIN_ID,
+    mempool: pool,
+    signatures: a.signatures,
+  })
   const spec = new speculative.SpeculativeExecutions(a, {
     chainId: CHAIN_ID,
     validators: set,
@@ -153,9 +160,14 @@ for (let b = 0; b <= blocks; b++) {
   )
   if (built === null || built.execution === undefined || built.block.txs.length !== perBlock)
     throw new Error('the primary built no full block')
-  const verdict = await timed('validate', () => replica.spec.validate(replica.tip, built.block, [], Date.now()))
+  const verdict = await timed('validate', () =>
+    replica.spec.validate(replica.tip, built.block, [], Date.now()),
+  )
   if (!verdict.ok) throw new Error(`the replica rejected the block: ${verdict.reason}`)
-  const commit = (node: Node, execution: { results: readonly { hash: Uint8Array }[]; appHash: Uint8Array }) => {
+  const commit = (
+    node: Node,
+    execution: { results: readonly { hash: Uint8Array }[]; appHash: Uint8Array },
+  ) => {
     node.app.apply(execution)
     node.spec.pruneTo(height)
     node.pool.update(execution.results.map((r) => r.hash))
@@ -170,7 +182,8 @@ for (let b = 0; b <= blocks; b++) {
     commit(primary, built.execution)
     commit(replica, verdict.execution)
   })
-  if (primary.pool.size !== 0 || replica.pool.size !== 0) throw new Error('txs left in a mempool after commit')
+  if (primary.pool.size !== 0 || replica.pool.size !== 0)
+    throw new Error('txs left in a mempool after commit')
   if (b > 0) measuredTxs += perBlock
 }
 
@@ -185,7 +198,8 @@ const node = {
   primary: perTxPerNode.gossip + perTxPerNode.build + perTxPerNode.commit,
   replica: perTxPerNode.gossip + perTxPerNode.validate + perTxPerNode.commit,
 }
-if (values.json) console.log(JSON.stringify({ dist, measuredTxs, perTxPerNodeUs: perTxPerNode, nodeUs: node }))
+if (values.json)
+  console.log(JSON.stringify({ dist, measuredTxs, perTxPerNodeUs: perTxPerNode, nodeUs: node }))
 else {
   console.log(`${dist}: ${measuredTxs} txs in ${blocks} blocks of ${perBlock}, µs of CPU per tx per node`)
   for (const s of stages) console.log(`  ${s.padEnd(9)} ${perTxPerNode[s].toFixed(1)}`)

@@ -88,7 +88,7 @@ export function validateBlock<X extends { readonly ok: true }>(
   const txHashes = hashed.map((t) => t.hash)
   const seen = new Set<string>()
   for (const th of txHashes) {
-    const id = Buffer.from(th).toString('latin1')
+    const id = Buffer.from(th.buffer, th.byteOffset, th.byteLength).toString('latin1')
     if (seen.has(id)) return reject('duplicate_tx')
     seen.add(id)
   }
