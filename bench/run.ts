@@ -180,10 +180,12 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true })
   const profiles: { node: string; summary: ProfileSummary }[] = []
   if (args.profile && existsSync(profileDir)) {
-    // node --cpu-prof names files CPU.<date>.<time>.<pid>...: map the pid back to the node.
+    // node --cpu-prof names files CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: map the pid
+    // back to the node; thread 0 is the main thread, any other a worker (signature pool), kept apart.
     for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
-      const pid = Number(f.split('.')[3])
-      const name = nodes.find((n) => n.child?.pid === pid)?.name ?? f
+      const [pid, tid] = f.split('.').slice(3, 5).map(Number)
+      const node = nodes.find((n) => n.child?.pid === pid)?.name ?? f
+      const name = tid === 0 || tid === undefined ? node : `${node}-worker${tid}`
       const kept = join(outDir, `${stamp}-${name}.cpuprofile`)
       copyFileSync(join(profileDir, f), kept)
       const summary = summarizeProfile(kept)

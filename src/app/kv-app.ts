@@ -1,5 +1,5 @@
 import type { ChainTip, StateEntry, StateWrite } from '../chain/store.js'
-import { decodeTx, encodeTxBody, txHash } from '../codec/chain.js'
+import { decodeTx, type HashedTx, txHash, txSignBytes } from '../codec/chain.js'
 import type { SignedTx, TxOp } from '../codec/types.js'
 import { verifySignature } from '../crypto/ed25519.js'
 import { SignatureCache } from './signature-cache.js'
@@ -182,7 +182,7 @@ export class KvApp {
     if (tx.chainId !== this.chainId) return { ok: false, reason: 'wrong_chain' }
     if (tx.nonce < this.nonce(tx.from)) return { ok: false, reason: 'bad_nonce' }
     const hash = txHash(raw)
-    if (!this.signatureValid(tx, hash)) return { ok: false, reason: 'bad_signature' }
+    if (!this.signatureValid(tx, raw, hash)) return { ok: false, reason: 'bad_signature' }
     return { ok: true, tx, hash }
   }
 
@@ -190,10 +190,12 @@ export class KvApp {
    * Executes a block's txs in order on top of committed state, without changing it. A tx is valid when
    * it decodes, names this chain, carries its sender's next nonce (counting earlier txs of the same
    * block) and is signed by its sender. The first invalid tx fails the whole execution.
-   * Tx hashes are recomputed here on purpose (sha256 is ~50x cheaper than a verify): taking them from
-   * the caller would let a wrong hash hit the signature cache for an unverified tx.
+   * A tx given as plain bytes is hashed here. A HashedTx brings its hash (block validation and the
+   * block builder have it already): hashTx computed it from exactly those bytes, so it cannot be a
+   * wrong hash that hits the signature cache for an unverified tx. A hash from anywhere else is
+   * never taken.
    */
-  execute(txs: readonly Uint8Array[], base?: Execution): Execution | ExecutionFailure {
+  execute(txs: readonly (Uint8Array | HashedTx)[], base?: Execution): Execution | ExecutionFailure {
     let basePending: PendingState | undefined
     if (base !== undefined) {
       basePending = this.pending.get(base)
@@ -206,10 +208,11 @@ export class KvApp {
     const nonces = new Map<string, { address: Uint8Array; next: number }>()
     const results: TxResult[] = []
     for (let index = 0; index < txs.length; index++) {
-      const raw = txs[index] as Uint8Array
+      const item = txs[index] as Uint8Array | HashedTx
+      const raw = item instanceof Uint8Array ? item : item.bytes
       let tx: SignedTx
       try {
-        tx = decodeTx(raw)
+        tx = item instanceof Uint8Array ? decodeTx(raw) : item.decoded()
       } catch {
         return { ok: false, index, reason: 'malformed' }
       }
@@ -217,8 +220,8 @@ export class KvApp {
       const id = addressId(tx.from)
       const expected = nonces.get(id)?.next ?? baseNonces?.get(id) ?? this.nonces.get(id) ?? 0
       if (tx.nonce !== expected) return { ok: false, index, reason: 'bad_nonce' }
-      const hash = txHash(raw)
-      if (!this.signatureValid(tx, hash)) return { ok: false, index, reason: 'bad_signature' }
+      const hash = item instanceof Uint8Array ? txHash(raw) : item.hash
+      if (!this.signatureValid(tx, raw, hash)) return { ok: false, index, reason: 'bad_signature' }
       nonces.set(id, { address: tx.from, next: expected + 1 })
       kv.set(tx.op.key, tx.op.type === 'set' ? tx.op.value : null)
       results.push({ hash, from: tx.from, nonce: tx.nonce, op: tx.op })
@@ -280,9 +283,10 @@ export class KvApp {
     this.lastApplied = execution
   }
 
-  private signatureValid(tx: SignedTx, hash: Uint8Array): boolean {
+  /** `raw` is the tx's encoding that decoded to `tx`, `hash` its hash. */
+  private signatureValid(tx: SignedTx, raw: Uint8Array, hash: Uint8Array): boolean {
     if (this.signatures.has(hash)) return true
-    if (!verifySignature(tx.from, encodeTxBody(tx), tx.signature)) return false
+    if (!verifySignature(tx.from, txSignBytes(raw), tx.signature)) return false
     this.signatures.add(hash)
     return true
   }

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto'
+import { sha256 } from '../crypto/hash.js'
 
 /**
  * The app_hash structure: a bucketed Merkle tree over the whole state.
@@ -16,16 +17,14 @@ import { hash } from 'node:crypto'
  * and only installed by commit(), so executing a proposed block never touches committed state.
  */
 /**
- * SHA-256 in one call (node:crypto's hash()): for the 32–100-byte inputs hashed here it is about
- * twice as fast as a createHash object per digest, and a block's execution hashes ~20k of them
- * (measured in bench/, docs/PERFORMANCE.md). The result is copied out so no hash keeps a larger
- * buffer alive.
+ * SHA-256 in one call (crypto/hash.ts: node:crypto's hash(), no hash object, no copy of the digest):
+ * a block's execution hashes ~20k inputs of 32–100 bytes here (docs/PERFORMANCE.md).
  */
 function sha256Once(data: Uint8Array): Uint8Array {
-  return new Uint8Array(hash('sha256', data, 'buffer'))
+  return sha256(data)
 }
 
-// Reused input buffers: JS is single-threaded and sha256Once copies its result before returning.
+// Reused input buffers: JS is single-threaded and sha256 reads its input before returning.
 const leafInput = Buffer.alloc(33)
 const nodeInput = Buffer.alloc(65)
 

@@ -1,4 +1,4 @@
-import { blockHash, encodeHeader, txHash } from '../codec/chain.js'
+import { blockHash, encodeHeader, type HashedTx, hashTx } from '../codec/chain.js'
 import { MAX_BLOCK_BYTES, MAX_TX_BYTES, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 import type { Block, BlockHeader } from '../codec/types.js'
 import { bytesEqual } from '../crypto/hash.js'
@@ -27,8 +27,8 @@ export interface ValidationContext<X extends { readonly ok: true }> {
   readonly maxClockDriftMs: number
   /** the app state root after the parent block */
   readonly appHash: Uint8Array
-  /** the app's speculative execution of the block's txs */
-  execute(txs: readonly Uint8Array[]): X | ExecutionRejection
+  /** the app's speculative execution of the block's txs, each with the hash computed here */
+  execute(txs: readonly HashedTx[]): X | ExecutionRejection
 }
 
 export type BlockValidation<X> =
@@ -83,16 +83,18 @@ export function validateBlock<X extends { readonly ok: true }>(
   }
   if (size > MAX_BLOCK_BYTES) return reject('too_large')
 
-  const txHashes = block.txs.map(txHash)
+  // Each tx hashed once: for the tx root here and, carried along, for its execution.
+  const hashed = block.txs.map(hashTx)
+  const txHashes = hashed.map((t) => t.hash)
   const seen = new Set<string>()
   for (const th of txHashes) {
-    const id = Buffer.from(th).toString('latin1')
+    const id = Buffer.from(th.buffer, th.byteOffset, th.byteLength).toString('latin1')
     if (seen.has(id)) return reject('duplicate_tx')
     seen.add(id)
   }
   if (!bytesEqual(h.txRoot, merkleRoot(txHashes))) return reject('bad_tx_root')
 
-  const execution = ctx.execute(block.txs)
+  const execution = ctx.execute(hashed)
   if (!execution.ok) return reject(`invalid_tx:${execution.index}:${execution.reason}`)
   return { ok: true, execution, hash: blockHash(h), txHashes }
 }

@@ -43,6 +43,16 @@ export function encodeTxBody(tx: TxBody): Uint8Array {
   return w.finish()
 }
 
+/**
+ * The bytes a decoded tx's signature is over, as a view of its encoding (no re-encoding): the body
+ * comes first, then the 64-byte signature, and the codec is canonical — every tx that decodes
+ * re-encodes to exactly its input (fixed-width integers, strict UTF-8 with the BOM kept, no
+ * trailing bytes) — so this equals encodeTxBody(decodeTx(encodedTx)). Only for bytes that decoded.
+ */
+export function txSignBytes(encodedTx: Uint8Array): Uint8Array {
+  return encodedTx.subarray(0, encodedTx.length - SIGNATURE_BYTES)
+}
+
 export function encodeTx(tx: SignedTx): Uint8Array {
   const w = new Writer(192)
   writeTxBody(w, tx)
@@ -76,6 +86,36 @@ export function decodeTx(data: Uint8Array): SignedTx {
 /** The tx hash: SHA-256 of the canonical encoded signed tx. */
 export function txHash(encodedTx: Uint8Array): Uint8Array {
   return sha256(encodedTx)
+}
+
+/**
+ * An encoded tx with its hash (and, once asked for, its decoding), so each is computed once per
+ * node and passed along (tx gossip, mempool, block building, validation, execution) instead of
+ * recomputed at each step. The hash is a signature-cache key (a hit skips the Ed25519 verify), so
+ * it must be the hash of exactly these bytes: `hashTx` is the only way to make one (the constructor
+ * is private), and tx bytes are never mutated once received (every holder treats them as read-only).
+ */
+export class HashedTx {
+  #decoded: SignedTx | undefined
+
+  private constructor(
+    readonly bytes: Uint8Array,
+    readonly hash: Uint8Array,
+  ) {}
+
+  static of(bytes: Uint8Array): HashedTx {
+    return new HashedTx(bytes, txHash(bytes))
+  }
+
+  /** decodeTx(bytes), decoded on the first call only (throws CodecError like decodeTx; not kept then). */
+  decoded(): SignedTx {
+    if (this.#decoded === undefined) this.#decoded = decodeTx(this.bytes)
+    return this.#decoded
+  }
+}
+
+export function hashTx(bytes: Uint8Array): HashedTx {
+  return HashedTx.of(bytes)
 }
 
 export function writeHeader(w: Writer, h: BlockHeader): void {

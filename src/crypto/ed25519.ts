@@ -23,7 +23,7 @@ const publicKeyCache = new Map<string, KeyObject>()
 const PUBLIC_KEY_CACHE_LIMIT = 10_000
 
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
-  const id = Buffer.from(publicKey).toString('hex')
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
   let key = publicKeyCache.get(id)
   if (key === undefined) {
     key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, verifySignature } from './ed25519.js'
+import { sha256 } from './hash.js'
 
 /** Checks one Ed25519 signature: true only if `signature` by `publicKey` over `message` verifies. */
 export type SignatureCheck = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean
@@ -32,7 +32,8 @@ export class SignatureMemo {
 
   readonly check: SignatureCheck = (publicKey, message, signature) => {
     if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false
-    const key = createHash('sha256').update(publicKey).update(signature).update(message).digest('base64')
+    const d = sha256(publicKey, signature, message)
+    const key = Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('base64')
     if (this.seen.has(key)) {
       this.hits++
       return true

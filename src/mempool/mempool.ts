@@ -1,4 +1,4 @@
-import { decodeTx, encodeTxBody, txHash } from '../codec/chain.js'
+import { type HashedTx, hashTx, txSignBytes } from '../codec/chain.js'
 import { CodecError } from '../codec/errors.js'
 import type { SignedTx } from '../codec/types.js'
 import { verifySignature } from '../crypto/ed25519.js'
@@ -66,6 +66,8 @@ interface PendingTx {
   readonly key: string
   readonly hash: Uint8Array
   readonly encoded: Uint8Array
+  /** encoded with hash, as handed to the block builder */
+  readonly hashed: HashedTx
   readonly sender: Sender
   readonly nonce: number
   readonly addedAt: number
@@ -141,27 +143,38 @@ export class Mempool {
    * first and the signature (the dominant cost) last, so spam and replays cost no verify.
    * `admittedAt` (ms) is for re-admitting a journaled tx after a restart: its TTL keeps counting
    * from its first admission. Re-admit in admission-time order: evictExpired relies on arrival
-   * order being time order.
+   * order being time order. A HashedTx comes with its hash (computed by hashTx from exactly its
+   * bytes), which is then not computed again, and its bytes are kept without a copy.
    */
-  add(encodedTx: Uint8Array, admittedAt?: number): AddResult {
+  add(tx: Uint8Array | HashedTx, admittedAt?: number): AddResult {
     try {
-      return this.admit(encodedTx, admittedAt)
+      return this.admit(tx, admittedAt)
     } catch (err) {
       if (err instanceof MempoolError) this.onReject?.(err.code)
       throw err
     }
   }
 
-  private admit(encodedTx: Uint8Array, admittedAt: number | undefined): AddResult {
+  private admit(input: Uint8Array | HashedTx, admittedAt: number | undefined): AddResult {
     const { maxTxBytes, maxNonceAhead, maxTxs, maxBytes } = this.options
+    const encodedTx = input instanceof Uint8Array ? input : input.bytes
     if (encodedTx.length > maxTxBytes) {
       throw new MempoolError('too_large', `tx too large: ${encodedTx.length} > ${maxTxBytes} bytes`)
     }
-    const hash = txHash(encodedTx)
+    // The caller's plain bytes are copied (the pool must not see them change) and the copy hashed;
+    // a HashedTx's bytes are immutable by contract and kept unless they are a view into a larger
+    // buffer (e.g. a whole message, which the pool must not keep alive): then copied and rehashed.
+    const hashed =
+      input instanceof Uint8Array
+        ? hashTx(input.slice())
+        : ownsBuffer(input.bytes)
+          ? input
+          : hashTx(input.bytes.slice())
+    const hash = hashed.hash
     const key = hexKey(hash)
     if (this.byHash.has(key)) return { hash, status: 'known', current: { status: 'pending' } }
 
-    const tx = decodeOrThrow(encodedTx)
+    const tx = decodeOrThrow(hashed)
     if (tx.chainId !== this.chainId) {
       throw new MempoolError(
         'wrong_chain',
@@ -197,7 +210,7 @@ export class Mempool {
       throw new MempoolError('mempool_full', `mempool full: ${this.totalBytes} bytes (max ${maxBytes})`)
     }
     if (!this.verified.has(key) && this.signatureCache?.has(hash) !== true) {
-      if (!verifySignature(tx.from, encodeTxBody(tx), tx.signature)) {
+      if (!verifySignature(tx.from, txSignBytes(hashed.bytes), tx.signature)) {
         throw new MempoolError('invalid_signature', 'tx signature does not verify')
       }
     }
@@ -205,14 +218,7 @@ export class Mempool {
     this.verified.set(key, true)
     this.signatureCache?.add(hash)
 
-    this.insert(
-      key,
-      hash,
-      encodedTx,
-      tx,
-      sender ?? this.newSender(senderKey, tx.from),
-      admittedAt ?? this.now(),
-    )
+    this.insert(key, hashed, tx, sender ?? this.newSender(senderKey, tx.from), admittedAt ?? this.now())
     // A resubmitted tx that was dropped (e.g. expired) is pending again.
     this.dropped.delete(key)
     return { hash, status: 'added' }
@@ -223,11 +229,16 @@ export class Mempool {
    * sender's nonces contiguous from its state nonce), at most `maxTxs` and `maxBytes` of encoded
    * tx bytes (block framing is the caller's to subtract). Fair across senders: round-robin, one
    * tx per sender a round, senders ordered by the arrival of their first executable tx.
-   * The returned arrays are the pool's own copies: do not mutate them.
+   * The returned arrays are the pool's own: do not mutate them.
    * `state` overrides the committed nonces, e.g. with those after blocks proposed but not final yet
    * (pipelining), so their txs are skipped and their senders' next txs come first.
    */
   reap(maxTxs: number, maxBytes: number, state: NonceSource = this.state): Uint8Array[] {
+    return this.reapHashed(maxTxs, maxBytes, state).map((tx) => tx.bytes)
+  }
+
+  /** reap() with each tx's hash (the block builder's tx root and execution need them). */
+  reapHashed(maxTxs: number, maxBytes: number, state: NonceSource = this.state): HashedTx[] {
     let round: PendingTx[] = []
     for (const sender of this.senders.values()) {
       const head = sender.txs.get(state.nonce(sender.address))
@@ -235,7 +246,7 @@ export class Mempool {
     }
     round.sort((a, b) => a.seq - b.seq)
 
-    const out: Uint8Array[] = []
+    const out: HashedTx[] = []
     let bytes = 0
     while (round.length > 0 && out.length < maxTxs) {
       const next: PendingTx[] = []
@@ -243,7 +254,7 @@ export class Mempool {
         if (out.length >= maxTxs) break
         // A tx that does not fit blocks only its own sender (its successors need it first).
         if (bytes + tx.encoded.length > maxBytes) continue
-        out.push(tx.encoded)
+        out.push(tx.hashed)
         bytes += tx.encoded.length
         const successor = tx.sender.txs.get(tx.nonce + 1)
         if (successor !== undefined) next.push(successor)
@@ -371,19 +382,12 @@ export class Mempool {
     return sender
   }
 
-  private insert(
-    key: string,
-    hash: Uint8Array,
-    encodedTx: Uint8Array,
-    tx: SignedTx,
-    sender: Sender,
-    addedAt: number,
-  ): void {
+  private insert(key: string, hashed: HashedTx, tx: SignedTx, sender: Sender, addedAt: number): void {
     const entry: PendingTx = {
       key,
-      hash,
-      // A copy: the input may be a view into a large gossip message we must not keep alive.
-      encoded: encodedTx.slice(),
+      hash: hashed.hash,
+      encoded: hashed.bytes,
+      hashed,
       sender,
       nonce: tx.nonce,
       addedAt,
@@ -409,9 +413,13 @@ export class Mempool {
   }
 }
 
-function decodeOrThrow(encodedTx: Uint8Array): SignedTx {
+function ownsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+}
+
+function decodeOrThrow(tx: HashedTx): SignedTx {
   try {
-    return decodeTx(encodedTx)
+    return tx.decoded()
   } catch (err) {
     if (err instanceof CodecError) throw new MempoolError('malformed', `malformed tx: ${err.message}`)
     throw err

@@ -1,6 +1,5 @@
 import type { Execution, KvApp } from '../app/kv-app.js'
 import { merkleRoot } from '../chain/merkle.js'
-import { txHash } from '../codec/chain.js'
 import type { Block, BlockHeader } from '../codec/types.js'
 import type { Mempool } from '../mempool/mempool.js'
 
@@ -40,7 +39,8 @@ export function buildProposal(opts: {
   const { limits, app, base } = opts
   const budget = limits.maxBlockBytes - BLOCK_OVERHEAD_BYTES
   const state = base === undefined ? app : { nonce: (a: Uint8Array) => app.nonceAfter(base, a) }
-  let txs = opts.mempool.reap(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES, state)
+  // with their hashes from admission: for the execution's signature-cache lookups and the tx root
+  let txs = opts.mempool.reapHashed(limits.maxBlockTxs, budget - limits.maxBlockTxs * TX_FRAMING_BYTES, state)
   if (txs.length < (opts.minTxs ?? 1)) return null
   let execution: Execution | undefined
   for (let attempt = 0; txs.length > 0 && attempt < 16; attempt++) {
@@ -61,8 +61,8 @@ export function buildProposal(opts: {
     timestamp: Math.max(opts.now, opts.parentHeader.timestamp + 1),
     proposer: opts.proposer,
     parentHash: opts.parentHash,
-    txRoot: merkleRoot(txs.map(txHash)),
+    txRoot: merkleRoot(txs.map((t) => t.hash)),
     appHash: opts.appHash,
   }
-  return { block: { header, txs }, execution }
+  return { block: { header, txs: txs.map((t) => t.bytes) }, execution }
 }

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events'
-import { txHash } from '../codec/chain.js'
+import { hashTx, txHash } from '../codec/chain.js'
 import { encodeTxBatch, MAX_TXS_PER_BATCH } from '../codec/tx-sign.js'
 import { toHex } from '../crypto/hash.js'
 import type { MempoolJournal } from '../mempool/journal.js'
@@ -98,10 +98,11 @@ export class TxService {
    * Admits a tx from a client: mempool, journal, then tx gossip. Throws MempoolError on rejection.
    * The caller acknowledges the tx once `journaled` resolves (its record is on disk); a tx already
    * pending (e.g. received by gossip) is journaled too, since this node now acknowledges it.
+   * `encoded` is the caller's to give away: never changed afterwards (the mempool keeps it, no copy).
    */
   submit(encoded: Uint8Array): { hash: Uint8Array; added: boolean; journaled: Promise<void> } {
     const { mempool } = this.c
-    const result = mempool.add(encoded)
+    const result = mempool.add(hashTx(encoded))
     const added = result.status === 'added'
     const admittedAt = mempool.admittedAt(result.hash) ?? Date.now()
     const journaled = this.c.journal.recordPending(result.hash, encoded, admittedAt)

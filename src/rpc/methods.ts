@@ -142,6 +142,12 @@ function method<S extends z.ZodObject>(
 
 /** The checked tx bytes and hash; a tx that does not decode is INVALID_PARAMS (docs/RPC.md). */
 function decodeTxParam(hex: string): { bytes: Uint8Array; hash: Hex } {
+  const bytes = checkTxParam(hex)
+  return { bytes, hash: toHex(txHash(bytes)) }
+}
+
+/** decodeTxParam without the hash, for broadcast_tx_sync (the node's answer carries it). */
+function checkTxParam(hex: string): Uint8Array {
   const digits = hex.startsWith('0x') || hex.startsWith('0X') ? hex.length - 2 : hex.length
   if (digits / 2 > MAX_TX_BYTES) {
     throw new RpcError(RpcErrorCode.TX_TOO_LARGE, `tx too large: ${digits / 2} > ${MAX_TX_BYTES} bytes`)
@@ -156,7 +162,7 @@ function decodeTxParam(hex: string): { bytes: Uint8Array; hash: Hex } {
     }
     throw err
   }
-  return { bytes, hash: toHex(txHash(bytes)) }
+  return bytes
 }
 
 function receiptOf(event: TxEvent): TxReceipt {
@@ -253,8 +259,7 @@ export function createMethods(deps: MethodDeps): ReadonlyMap<string, RpcMethod> 
       return { hash }
     }),
     broadcast_tx_sync: method(txParams, async (p): Promise<BroadcastSyncResult> => {
-      const { bytes } = decodeTxParam(p.tx)
-      return await backend.broadcastTx(bytes)
+      return await backend.broadcastTx(checkTxParam(p.tx))
     }),
     broadcast_tx_commit: method(commitParams, (p, ctx) => broadcastTxCommit(p.tx, p.timeout_ms, ctx)),
     status: method(noParams, () => backend.status()),

@@ -1,4 +1,4 @@
-import { decodeTx, encodeTxBody, txHash } from '../../codec/chain.js'
+import { type HashedTx, hashTx, txSignBytes } from '../../codec/chain.js'
 import { decodeTxBatch } from '../../codec/tx-sign.js'
 import type { SignedTx } from '../../codec/types.js'
 import { verifySignature } from '../../crypto/ed25519.js'
@@ -9,7 +9,7 @@ import { GossipErrorCode, GossipValidationError, type GossipValidator } from '..
 /** The part of the mempool tx gossip feeds: Mempool satisfies it. `add` throws MempoolError. */
 export interface TxGossipPool {
   has(hash: Uint8Array): boolean
-  add(encodedTx: Uint8Array): Pick<AddResult, 'status'>
+  add(tx: HashedTx): Pick<AddResult, 'status'>
 }
 
 export interface TxGossipComponents {
@@ -35,9 +35,10 @@ const PEER_FAULT_REASON: Record<PeerFaultCode, GossipErrorCode> = {
 export function createTxValidator(components: TxGossipComponents): GossipValidator {
   const { mempool, onTxsAdmitted } = components
   return (data) => {
-    let txs: Uint8Array[]
+    let txs: HashedTx[]
     try {
-      txs = decodeTxBatch(data)
+      // each tx hashed once here; the mempool takes the hash along
+      txs = decodeTxBatch(data).map(hashTx)
     } catch {
       throw new GossipValidationError('reject', GossipErrorCode.malformed)
     }
@@ -75,20 +76,20 @@ export function createTxValidator(components: TxGossipComponents): GossipValidat
  * A tx already pending or whose bytes already verified here was checked before: no second verify.
  */
 export function objectiveTxFault(
-  tx: Uint8Array,
+  tx: HashedTx,
   components: Pick<TxGossipComponents, 'chainId' | 'mempool' | 'signatures'>,
 ): PeerFaultCode | null {
   const { chainId, mempool, signatures } = components
-  const hash = txHash(tx)
+  const { hash } = tx
   if (mempool.has(hash) || signatures.has(hash)) return null
   let decoded: SignedTx
   try {
-    decoded = decodeTx(tx)
+    decoded = tx.decoded()
   } catch {
     return 'malformed'
   }
   if (decoded.chainId !== chainId) return 'wrong_chain'
-  if (!verifySignature(decoded.from, encodeTxBody(decoded), decoded.signature)) return 'invalid_signature'
+  if (!verifySignature(decoded.from, txSignBytes(tx.bytes), decoded.signature)) return 'invalid_signature'
   signatures.add(hash)
   return null
 }

@@ -3,7 +3,7 @@ import { type Execution, KvApp } from '../../../src/app/kv-app.js'
 import { makeGenesisBlock } from '../../../src/chain/genesis-block.js'
 import { merkleRoot } from '../../../src/chain/merkle.js'
 import { type ValidationContext, validateBlock } from '../../../src/chain/validation.js'
-import { blockHash, decodeTx, encodeTx, txHash } from '../../../src/codec/chain.js'
+import { blockHash, decodeTx, encodeTx, type HashedTx, txHash } from '../../../src/codec/chain.js'
 import { MAX_TX_BYTES } from '../../../src/codec/limits.js'
 import type { Block, BlockHeader } from '../../../src/codec/types.js'
 import { sha256 } from '../../../src/crypto/hash.js'
@@ -34,7 +34,7 @@ describe('chain/validation', () => {
       now: NOW,
       maxClockDriftMs: DRIFT,
       appHash: app.appHash(),
-      execute: (txs: readonly Uint8Array[]) => app.execute(txs),
+      execute: (txs: readonly HashedTx[]) => app.execute(txs),
       ...over,
     }
   }
@@ -128,6 +128,33 @@ describe('chain/validation', () => {
     const big = new Uint8Array(MAX_TX_BYTES + 1)
     expect(reason(block([...goodTxs(), big]))).to.equal('too_large')
     expect(reason(block([...goodTxs(), new Uint8Array([1, 0])]))).to.equal('invalid_tx:3:malformed')
+  })
+
+  it('hands execution each tx with the hash of exactly its bytes (the tx root’s hashes)', () => {
+    const b = block()
+    const seen: HashedTx[] = []
+    const execute = (txs: readonly HashedTx[]) => {
+      seen.push(...txs)
+      return app.execute(txs)
+    }
+    const r = validateBlock(b, ctx({ execute }))
+    if (!r.ok) expect.fail(r.reason)
+    expect(seen.map((t) => t.bytes)).to.deep.equal(b.txs)
+    for (const t of seen) expect(t.hash).to.deep.equal(txHash(t.bytes))
+    expect(seen.map((t) => t.hash)).to.deep.equal(r.txHashes)
+  })
+
+  it('verifies a tampered tx although the original’s signature is cached (carried hash ≠ cache hit)', () => {
+    const txs = goodTxs()
+    // this node verified the three good txs (e.g. from gossip)
+    for (const t of txs) app.signatures.add(txHash(t))
+    // a block whose tx 1 is the original with one signature bit flipped, under a matching tx_root
+    const tampered = txs.slice()
+    const bad = (txs[1] as Uint8Array).slice()
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 1
+    tampered[1] = bad
+    expect(reason(block(tampered))).to.equal('invalid_tx:1:bad_signature')
+    expect(reason(block(txs))).to.equal('ok')
   })
 
   it('rejects a duplicate tx', () => {

@@ -9,7 +9,11 @@ import {
   encodeCertificate,
   encodeHeader,
   encodeTx,
+  encodeTxBody,
+  hashTx,
   Tag,
+  txHash,
+  txSignBytes,
 } from '../../../src/codec/chain.js'
 import { CodecError } from '../../../src/codec/errors.js'
 import { MAX_TX_BYTES, MAX_VALUE_BYTES } from '../../../src/codec/limits.js'
@@ -175,6 +179,46 @@ describe('codec/chain (property tests)', () => {
       })
     })
   }
+
+  it('txSignBytes (a view of the encoding) equals the re-encoded body of any tx that decodes', () => {
+    let decodedMutants = 0
+    fc.assert(
+      fc.property(txArb, fc.array(mutation, { maxLength: 3 }), fc.boolean(), (tx, ms, bom) => {
+        const withBom: SignedTx =
+          bom && tx.op.type === 'set' ? { ...tx, op: { ...tx.op, value: `\uFEFF${tx.op.value}` } } : tx
+        let b = encodeTx(withBom)
+        for (const m of ms) b = mutate(b, m)
+        let decoded: SignedTx
+        try {
+          decoded = decodeTx(b)
+        } catch (err) {
+          expect(err).to.be.instanceOf(CodecError)
+          return
+        }
+        if (ms.length > 0) decodedMutants++
+        expect(Buffer.from(txSignBytes(b)).equals(encodeTxBody(decoded))).to.equal(true)
+      }),
+      { seed: SEED, numRuns: 1000 },
+    )
+    expect(decodedMutants).to.be.greaterThan(10)
+  })
+
+  it('hashTx: the hash of exactly its bytes, decoded once on demand like decodeTx', () => {
+    fc.assert(
+      fc.property(txArb, (tx) => {
+        const bytes = encodeTx(tx)
+        const h = hashTx(bytes)
+        expect(h.bytes).to.equal(bytes)
+        expect(h.hash).to.deep.equal(txHash(bytes))
+        expect(h.decoded()).to.deep.equal(decodeTx(bytes))
+        expect(h.decoded()).to.equal(h.decoded())
+      }),
+      { seed: SEED, numRuns: 100 },
+    )
+    const bad = hashTx(new Uint8Array([Tag.tx, 0, 0]))
+    expect(() => bad.decoded()).to.throw(CodecError)
+    expect(() => bad.decoded()).to.throw(CodecError)
+  })
 
   it('rejects oversized txs on both sides', () => {
     const tx: SignedTx = {

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,6 +49,114 @@ describe('crypto', () => {
     expect(toHex(signer.sign(new Uint8Array(0)))).to.equal(
       '0xe5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
     )
+  })
+
+  it('sha256 equals a createHash digest for any input split, as a plain 32-byte array', () => {
+    const reference = (parts: Uint8Array[]): string => {
+      const h = createHash('sha256')
+      for (const p of parts) h.update(p)
+      return h.digest('hex')
+    }
+    const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
+    // one part (crypto.hash), small parts joined, parts over the join limit streamed
+    const cases: Uint8Array[][] = [
+      [],
+      [new Uint8Array(0)],
+      [new Uint8Array(0), new Uint8Array(0)],
+      ...[1, 32, 55, 56, 63, 64, 65, 150, 1000, 4096, 4097, 100_000].map((n) => [random(n)]),
+      [new Uint8Array([1]), random(64)],
+      [random(2000), random(2096)],
+      [random(2000), random(2097)],
+      [random(10), random(100_000), random(3)],
+    ]
+    // a view into a larger buffer hashes only its own bytes
+    const big = random(512)
+    cases.push([big.subarray(7, 200)], [big.subarray(0, 1), big.subarray(300, 364)])
+    for (const parts of cases) {
+      const d = sha256(...parts)
+      expect(Buffer.from(d).toString('hex')).to.equal(reference(parts))
+      expect(Buffer.from(sha256(Buffer.concat(parts))).toString('hex')).to.equal(reference(parts))
+      expect(Buffer.isBuffer(d)).to.equal(false)
+      expect(d).to.be.instanceOf(Uint8Array)
+      expect(d.byteLength).to.equal(32)
+      // owns its memory: keeps no larger buffer alive, shares nothing with another digest
+      expect(d.buffer.byteLength).to.equal(32)
+    }
+    const a = sha256(new Uint8Array([1]))
+    const b = sha256(new Uint8Array([1]))
+    a[0] = (a[0] as number) ^ 0xff
+    expect(Buffer.from(b).toString('hex')).to.equal(reference([new Uint8Array([1])]))
+  })
+
+  it('fromHex accepts and decodes exactly what the hex-regex definition does', () => {
+    const reference = (hex: string): string | null => {
+      const s = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex
+      if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) return null
+      return Buffer.from(s, 'hex').toString('hex')
+    }
+    const ours = (hex: string): string | null => {
+      try {
+        const out = fromHex(hex)
+        expect(out.buffer.byteLength).to.equal(out.length)
+        return Buffer.from(out).toString('hex')
+      } catch (err) {
+        expect(err).to.be.instanceOf(TypeError)
+        return null
+      }
+    }
+    const alphabet = [
+      '0',
+      '9',
+      'a',
+      'f',
+      'A',
+      'F',
+      'g',
+      'G',
+      'x',
+      'X',
+      ' ',
+      '-',
+      'é',
+      '٣',
+      '\u0000',
+      '\ud800',
+    ]
+    let seed = 7
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    const fixed = [
+      '',
+      '0x',
+      '0X',
+      '00',
+      '0x00',
+      '0xfF',
+      'ff',
+      '0x0',
+      'x0',
+      '0xx0',
+      '0x 0',
+      ' 00',
+      '00 ',
+      '0g',
+    ]
+    const cases = [...fixed]
+    for (let i = 0; i < 3000; i++) {
+      const len = next(9)
+      let s = next(3) === 0 ? '0x' : ''
+      for (let j = 0; j < len; j++)
+        s += next(4) === 0 ? (alphabet[next(alphabet.length)] as string) : '0123456789abcdefABCDEF'[next(22)]
+      cases.push(s)
+    }
+    let valid = 0
+    for (const c of cases) {
+      expect(ours(c), JSON.stringify(c)).to.equal(reference(c))
+      if (reference(c) !== null) valid++
+    }
+    expect(valid).to.be.greaterThan(500)
   })
 
   it('hex helpers round-trip and reject garbage', () => {

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { KvApp } from '../../../src/app/kv-app.js'
 import { SignatureCache } from '../../../src/app/signature-cache.js'
+import { hashTx } from '../../../src/codec/chain.js'
 import { MAX_TX_BYTES } from '../../../src/codec/limits.js'
 import { isPeerFault, MempoolError, type MempoolErrorCode } from '../../../src/mempool/errors.js'
 import { Mempool } from '../../../src/mempool/mempool.js'
@@ -44,6 +45,48 @@ describe('mempool/admission', () => {
     const { hash } = pool.add(tx)
     tx.fill(0)
     expect(hex(txHash(pool.get(hash) ?? new Uint8Array()))).to.equal(hex(hash))
+  })
+
+  it('takes a HashedTx with its hash: kept as is when it owns its buffer, else copied and rehashed', () => {
+    const { pool } = harness()
+    const owned = hashTx(signedTx(alice, 0))
+    expect(pool.add(owned).hash).to.equal(owned.hash)
+    expect(pool.get(owned.hash)).to.equal(owned.bytes)
+    // a view into a larger message: the pool keeps a copy of just the tx, under the same hash
+    const tx = signedTx(bob, 0)
+    const message = new Uint8Array(tx.length + 100)
+    message.set(tx, 50)
+    const view = hashTx(message.subarray(50, 50 + tx.length))
+    const { hash } = pool.add(view)
+    expect(hex(hash)).to.equal(hex(txHash(tx)))
+    const kept = pool.get(hash) as Uint8Array
+    expect(kept.buffer.byteLength).to.equal(tx.length)
+    message.fill(0)
+    expect(hex(txHash(kept))).to.equal(hex(hash))
+    const reaped = pool.reapHashed(10, 1 << 20)
+    expect(reaped.map((r) => hex(r.hash))).to.have.members([hex(owned.hash), hex(hash)])
+    for (const r of reaped) expect(hex(r.hash)).to.equal(hex(txHash(r.bytes)))
+    expect(pool.reap(10, 1 << 20)).to.deep.equal(reaped.map((r) => r.bytes))
+  })
+
+  it('verifies a HashedTx like any other: a tampered copy of an admitted tx is refused', () => {
+    const { pool } = harness()
+    const tx = signedTx(alice, 0)
+    pool.add(hashTx(tx))
+    const tampered = tx.slice()
+    tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1
+    // same sender and nonce would say nonce_taken first: a fresh sender's forged tx reaches verify
+    const forged = signedTx(bob, 0).slice()
+    forged[forged.length - 1] = (forged[forged.length - 1] as number) ^ 1
+    expect(rejection(pool, forged)).to.equal('invalid_signature')
+    try {
+      pool.add(hashTx(forged))
+      expect.fail('a forged HashedTx was admitted')
+    } catch (err) {
+      expect((err as MempoolError).code).to.equal('invalid_signature')
+    }
+    expect(pool.has(txHash(tampered))).to.equal(false)
+    expect(pool.size).to.equal(1)
   })
 
   it('answers a resubmitted pending tx with "known" and its status, not an error', () => {

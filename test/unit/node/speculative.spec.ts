@@ -3,7 +3,8 @@ import { type Execution, KvApp } from '../../../src/app/kv-app.js'
 import { AppStateError } from '../../../src/app/state-keys.js'
 import { StateTree } from '../../../src/app/state-tree.js'
 import { makeGenesisBlock } from '../../../src/chain/genesis-block.js'
-import { blockHash } from '../../../src/codec/chain.js'
+import { merkleRoot } from '../../../src/chain/merkle.js'
+import { blockHash, txHash } from '../../../src/codec/chain.js'
 import { bytesEqual } from '../../../src/crypto/hash.js'
 import { Mempool } from '../../../src/mempool/mempool.js'
 import { buildProposal } from '../../../src/node/block-builder.js'
@@ -204,6 +205,39 @@ describe('node/speculative: SpeculativeExecutions (shared by the node and the si
     const f = spec.finalExecution(tip1, b2x)
     expect(f.ok).to.equal(true)
     if (f.ok) expect(app.canApply(f.execution)).to.equal(true)
+  })
+
+  it('buildProposal builds its tx root and execution from the pool’s hashes: a replica computing its own agrees', () => {
+    const { app, genesis, tip } = setup()
+    const pool = new Mempool({ chainId: CHAIN_ID, state: app, now: () => 0 })
+    const txs = [
+      signTx(alice, 0, set('k', '0')),
+      signTx(bob, 0, set('b', '0')),
+      signTx(alice, 1, set('k', '1')),
+    ]
+    for (const t of txs) pool.add(t)
+    const built = buildProposal({
+      mempool: pool,
+      app,
+      limits: { maxBlockTxs: 10, maxBlockBytes: 1 << 20 },
+      chainId: CHAIN_ID,
+      height: 1,
+      view: 0,
+      proposer: validators.set.primary(0).publicKey,
+      parentHash: tip.hash,
+      parentHeader: genesis.header,
+      appHash: tip.appHash,
+      now: GENESIS_TIME + 1000,
+    })
+    if (built === null || built.execution === undefined) throw new Error('no block')
+    expect(built.block.txs).to.have.length(3)
+    expect(built.block.header.txRoot).to.deep.equal(merkleRoot(built.block.txs.map(txHash)))
+    expect(built.execution.results.map((r) => r.hash)).to.deep.equal(built.block.txs.map(txHash))
+    // another node (its own app and cache) validates the block from its bytes alone
+    const replica = setup()
+    const v = replica.spec.validate(replica.tip, built.block, [], GENESIS_TIME + 1000)
+    if (!v.ok) expect.fail(v.reason)
+    expect(v.execution.appHash).to.deep.equal(built.execution.appHash)
   })
 
   it('buildProposal on top of an uncommitted parent reaps the txs after it and carries its app_hash', () => {

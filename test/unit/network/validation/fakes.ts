@@ -1,5 +1,5 @@
 import { ValidatorSet } from '../../../../src/chain/validators.js'
-import { txHash } from '../../../../src/codec/chain.js'
+import { type HashedTx, txHash } from '../../../../src/codec/chain.js'
 import { toHex } from '../../../../src/crypto/hash.js'
 import type { MempoolError } from '../../../../src/mempool/errors.js'
 import {
@@ -25,8 +25,10 @@ export class FakePool implements TxGossipPool {
     return this.pending.has(toHex(hash))
   }
 
-  add(tx: Uint8Array): { status: 'added' | 'known' } {
+  add({ bytes: tx, hash }: HashedTx): { status: 'added' | 'known' } {
     const key = toHex(txHash(tx))
+    // the hash the validator carries along is the hash of exactly these bytes
+    if (toHex(hash) !== key) throw new Error(`carried hash ${toHex(hash)} is not the tx's hash ${key}`)
     if (this.pending.has(key)) return { status: 'known' }
     const err = this.refuse(tx)
     if (err !== undefined) throw err

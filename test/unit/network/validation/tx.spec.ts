@@ -1,7 +1,7 @@
 import { TopicValidatorResult } from '@libp2p/interface'
 import { expect } from 'chai'
 import { SignatureCache } from '../../../../src/app/signature-cache.js'
-import { txHash } from '../../../../src/codec/chain.js'
+import { hashTx, txHash } from '../../../../src/codec/chain.js'
 import { encodeTxBatch } from '../../../../src/codec/tx-sign.js'
 import { MempoolError } from '../../../../src/mempool/errors.js'
 import { Mempool } from '../../../../src/mempool/mempool.js'
@@ -110,7 +110,7 @@ describe('network/validation/tx', () => {
     f.signatures.add(txHash(cached))
     expect(await judge(f.validators.tx, encodeTxBatch([cached]))).to.equal('accept')
     const pendingForged = forge(tx(bob, 0))
-    f.mempool.add(pendingForged)
+    f.mempool.add(hashTx(pendingForged))
     expect(await judge(f.validators.tx, encodeTxBatch([pendingForged]))).to.equal('ignore')
   })
 
@@ -152,5 +152,27 @@ describe('network/validation/tx', () => {
     expect(await judge(validate, encodeTxBatch([tx(alice, 0)]))).to.equal('ignore')
     expect(await judge(validate, encodeTxBatch([tx(alice, 5)]))).to.equal('accept')
     expect(mempool.size).to.equal(1)
+  })
+
+  it('over the real Mempool: each tx is kept under its own bytes’ hash; a tampered copy is verified and Rejected', async () => {
+    const nonces = new FakeNonces()
+    const signatures = new SignatureCache()
+    const mempool = new Mempool({ chainId: CHAIN, state: nonces, now: () => 0, signatureCache: signatures })
+    const validate = createTxValidator({ chainId: CHAIN, mempool, signatures })
+    const good = [tx(alice, 0), tx(bob, 0), tx(alice, 1)]
+    expect(await judge(validate, encodeTxBatch(good))).to.equal('accept')
+    for (const t of good) {
+      expect(mempool.has(txHash(t))).to.equal(true)
+      expect(Buffer.from(mempool.get(txHash(t)) as Uint8Array).equals(t)).to.equal(true)
+    }
+    // The same tx with one signature bit flipped: another hash, so no cache hit and no pass.
+    expect(await judge(validate, encodeTxBatch([forge(tx(bob, 1))]))).to.equal('reject:invalid_signature')
+    expect(await judge(validate, encodeTxBatch([forge(good[0] as Uint8Array)]))).to.equal(
+      'reject:invalid_signature',
+    )
+    expect(mempool.size).to.equal(3)
+    const reaped = mempool.reapHashed(10, 1 << 20)
+    expect(reaped).to.have.length(3)
+    for (const r of reaped) expect(Buffer.from(r.hash).equals(txHash(r.bytes))).to.equal(true)
   })
 })
