@@ -1,0 +1,266 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { expect } from 'chai'
+import * as lp from 'it-length-prefixed'
+import { pipe } from 'it-pipe'
+import pino from 'pino'
+import { merkleRoot } from '../../../src/chain/merkle.js'
+import { blockHash, txHash } from '../../../src/codec/chain.js'
+import {
+  compactPrePrepare,
+  decodeCompactPrePrepare,
+  encodeCompactPrePrepare,
+  isCompactPrePrepare,
+} from '../../../src/codec/compact.js'
+import { type PrePrepareMsg, prePrepareSignBytes } from '../../../src/codec/consensus.js'
+import type { Block } from '../../../src/codec/types.js'
+import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
+import { toHex } from '../../../src/crypto/hash.js'
+import { generateNodeKey } from '../../../src/crypto/node-key.js'
+import { TxFetchError } from '../../../src/network/errors.js'
+import { createLibp2pNode } from '../../../src/network/libp2p-node.js'
+import type { Network } from '../../../src/network/network.js'
+import { defaultGossipOptions } from '../../../src/network/options.js'
+import { txFetchProtocol } from '../../../src/network/topics.js'
+import { decodeTxFetchResponse } from '../../../src/network/tx-fetch-codec.js'
+import type { TxSource } from '../../../src/network/tx-source.js'
+import { createGossipValidators } from '../../../src/network/validation/index.js'
+import { type CompactOutcome, CompactProposals } from '../../../src/node/compact-proposals.js'
+import type { Logger } from '../../../src/node/logger.js'
+import { waitFor } from '../../helpers/wait.js'
+import { CHAIN, GENESIS_HASH, makeSigners, makeValidators } from '../consensus/harness.js'
+import { CHAIN_ID, startNode, stopAll } from '../network/helpers.js'
+
+const signers = makeSigners(4)
+const validatorSet = makeValidators(signers)
+const s = (i: number): Ed25519Signer => signers[i] as Ed25519Signer
+const tx = (i: number): Uint8Array => new TextEncoder().encode(`fetched tx ${i} `.repeat(8))
+const silent = pino({ level: 'silent' }) as unknown as Logger
+
+/** A PRE-PREPARE of the primary of view 0 for a block of `txs` at `height`. */
+function proposal(height: number, txs: Uint8Array[]): PrePrepareMsg {
+  const block: Block = {
+    header: {
+      chainId: CHAIN,
+      height,
+      view: 0,
+      timestamp: 1000 * height,
+      proposer: s(0).publicKey,
+      parentHash: GENESIS_HASH,
+      txRoot: merkleRoot(txs.map(txHash)),
+      appHash: new Uint8Array(32),
+    },
+    txs,
+  }
+  const signature = s(0).sign(prePrepareSignBytes(CHAIN, 0, height, 0, blockHash(block.header)))
+  return { kind: 'preprepare', view: 0, height, sender: 0, block, signature }
+}
+
+/** One node: a real libp2p network with the real preprepare validator, and its CompactProposals. */
+interface Peer {
+  net: Network
+  proposals: CompactProposals
+  mempool: Map<string, Uint8Array>
+  delivered: PrePrepareMsg[]
+  outcomes: CompactOutcome[]
+}
+
+async function startPeer(bootstrap: string[], txSource?: (p: CompactProposals) => TxSource): Promise<Peer> {
+  const mempool = new Map<string, Uint8Array>()
+  const delivered: PrePrepareMsg[] = []
+  const outcomes: CompactOutcome[] = []
+  let net: Network | undefined
+  const proposals = new CompactProposals({
+    mempoolTx: (h) => mempool.get(toHex(h)),
+    peers: () => net?.peers().map((p) => p.peerId) ?? [],
+    fetchTxs: (peer, hashes, opts) =>
+      net === undefined ? Promise.resolve([]) : net.fetchTxs(peer, hashes, opts),
+    deliver: (msg) => delivered.push(msg),
+    onOutcome: (o) => outcomes.push(o),
+    log: silent,
+    options: { deadlineMs: 2_000, requestTimeoutMs: 700 },
+  })
+  const validators = createGossipValidators({
+    chainId: CHAIN,
+    validators: validatorSet,
+    tipHeight: () => 0,
+    currentView: () => 0,
+    mempool: { has: () => false, add: () => ({ status: 'added' }) },
+    signatures: { has: () => false, add: () => {} },
+    onTxsAdmitted: () => {},
+  })
+  const started = await startNode({
+    bootstrap,
+    txSource: txSource?.(proposals) ?? proposals,
+    gossipValidators: { preprepare: validators.preprepare },
+  })
+  net = started.net
+  net.subscribe('preprepare', (data, from) => {
+    if (isCompactPrePrepare(data)) void proposals.receive(decodeCompactPrePrepare(data), from)
+  })
+  return { net, proposals, mempool, delivered, outcomes }
+}
+
+describe('node/compact-proposals over real libp2p', function () {
+  this.timeout(30_000)
+  const nets: Network[] = []
+  const peers: Peer[] = []
+  afterEach(async () => {
+    for (const p of peers) p.proposals.stop()
+    peers.length = 0
+    await stopAll(nets)
+  })
+
+  /** primary, replica, replica: fully connected and in each other's preprepare mesh */
+  async function cluster(): Promise<[Peer, Peer, Peer]> {
+    for (let k = 0; k < 3; k++) {
+      const p = await startPeer(peers.flatMap((q) => q.net.listenAddrs()))
+      peers.push(p)
+      nets.push(p.net)
+    }
+    await waitFor(() => peers.every((p) => p.net.topicPeers('preprepare').length === 2), {
+      timeoutMs: 10_000,
+      message: 'every node sees the two others on the preprepare topic',
+    })
+    return peers as [Peer, Peer, Peer]
+  }
+
+  async function publish(from: Peer, msg: PrePrepareMsg, remember = true): Promise<void> {
+    const c = compactPrePrepare(msg)
+    if (remember) from.proposals.remember(msg.block, c.txHashes)
+    await waitFor(
+      async () => (await from.net.publish('preprepare', encodeCompactPrePrepare(c))).recipients > 0,
+      {
+        message: 'the compact PRE-PREPARE went out',
+      },
+    )
+  }
+
+  it('rebuilds the block from the mempool and txs fetched from the primary, checked by hash', async () => {
+    const [primary, replica, other] = await cluster()
+    const txs = [tx(1), tx(2), tx(3), tx(4)]
+    replica.mempool.set(toHex(txHash(tx(2))), tx(2)) // the replica lacks three of four, the other all
+    const msg = proposal(1, txs)
+    await publish(primary, msg)
+    await waitFor(() => replica.delivered.length === 1 && other.delivered.length === 1, {
+      message: 'both replicas handed the full PRE-PREPARE on',
+    })
+    expect(replica.delivered[0]).to.deep.equal(msg)
+    expect(other.delivered[0]).to.deep.equal(msg)
+    expect(replica.outcomes).to.deep.equal(['fetched'])
+    // the rebuilt block's txs now serve others' fetches, also once the mempool forgot them
+    expect(replica.proposals.getTx(txHash(tx(3)))).to.deep.equal(tx(3))
+  })
+
+  it('hands nothing on when the txs are found nowhere, and keeps working afterwards', async () => {
+    const [primary, replica, other] = await cluster()
+    // a primary that proposes a tx nobody has (it does not even serve it itself)
+    await publish(primary, proposal(1, [tx(5), tx(6)]), false)
+    await waitFor(() => replica.outcomes.length === 1 && other.outcomes.length === 1, {
+      message: 'both replicas gave up on the proposal',
+    })
+    expect(replica.outcomes).to.deep.equal(['failed'])
+    expect(other.outcomes).to.deep.equal(['failed'])
+    expect(replica.delivered).to.deep.equal([])
+    const next = proposal(2, [tx(7)])
+    await publish(primary, next)
+    await waitFor(() => replica.delivered.length === 1, { message: 'the next proposal went through' })
+    expect(replica.delivered[0]).to.deep.equal(next)
+  })
+
+  it('an empty block needs no fetch', async () => {
+    const [primary, replica] = await cluster()
+    await publish(primary, proposal(1, []))
+    await waitFor(() => replica.delivered.length === 1, { message: 'delivered' })
+    expect(replica.outcomes).to.deep.equal(['local'])
+  })
+})
+
+describe('network/tx-fetch over real libp2p', function () {
+  this.timeout(30_000)
+  const nets: Network[] = []
+  afterEach(() => stopAll(nets))
+
+  async function pair(source: TxSource): Promise<[Network, Network]> {
+    const server = (await startNode({ txSource: source })).net
+    nets.push(server)
+    const client = (await startNode({ bootstrap: server.listenAddrs() })).net
+    nets.push(client)
+    await waitFor(() => client.connectedPeerCount() === 1, { message: 'connected' })
+    return [server, client]
+  }
+
+  const store = new Map([tx(1), tx(2)].map((t) => [toHex(txHash(t)), t]))
+  const honest: TxSource = { getTx: (h) => store.get(toHex(h)) }
+
+  it('answers with the txs it has, none for the others', async () => {
+    const [server, client] = await pair(honest)
+    const got = await client.fetchTxs(server.peerId, [
+      txHash(tx(1)),
+      txHash(tx(9)),
+      txHash(tx(2)),
+      txHash(tx(1)),
+    ])
+    expect(got).to.deep.equal([tx(1), tx(2)])
+    expect(await client.fetchTxs(server.peerId, [txHash(tx(9))])).to.deep.equal([])
+  })
+
+  it('refuses an answer with a tx that was not asked for', async () => {
+    const [server, client] = await pair({ getTx: () => tx(3) }) // a liar: the same tx for every hash
+    const err = await client.fetchTxs(server.peerId, [txHash(tx(1))]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).to.be.instanceOf(TxFetchError)
+    expect((err as TxFetchError).kind).to.equal('protocol')
+  })
+
+  it('answers malformed requests with an error frame or closes, and keeps serving', async () => {
+    const [server, client] = await pair(honest)
+    const raw = await createLibp2pNode({
+      privateKey: (await generateNodeKey()).privateKey,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      announce: [],
+      mdns: false,
+      gossip: defaultGossipOptions,
+      topics: [],
+    })
+    await raw.start()
+    try {
+      const target = multiaddr(server.listenAddrs()[0] ?? '')
+      const exchange = async (payload: Uint8Array[], framed = true): Promise<Uint8Array[]> => {
+        const stream = await raw.dialProtocol(target, txFetchProtocol(CHAIN_ID))
+        const out: Uint8Array[] = []
+        try {
+          const src = pipe(
+            payload,
+            (s) => (framed ? lp.encode(s) : s),
+            stream,
+            (s) => lp.decode(s),
+          )
+          for await (const chunk of src) out.push(chunk.subarray())
+        } catch {
+          // the server may abort the stream: that is an accepted answer to garbage
+        }
+        return out
+      }
+      const badRequests = [
+        [Uint8Array.from([0x60, 0, 0, 0, 0])], // no hash
+        [Uint8Array.from([0x60, 0, 0, 0, 2, ...new Uint8Array(32)])], // fewer hashes than counted
+        [Uint8Array.from([0x99])],
+        [new Uint8Array(200_000)], // over the request size limit
+      ]
+      for (const req of badRequests) {
+        const frames = await exchange(req)
+        expect(frames.length).to.be.at.most(1)
+        const f = frames[0]
+        if (f !== undefined) expect(decodeTxFetchResponse(f)).to.include({ type: 'error', code: 1 })
+      }
+      expect(await exchange([new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])], false)).to.have.length.at.most(
+        1,
+      )
+      expect(await client.fetchTxs(server.peerId, [txHash(tx(2))])).to.deep.equal([tx(2)])
+    } finally {
+      await raw.stop()
+    }
+  })
+})
