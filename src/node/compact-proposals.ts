@@ -147,6 +147,7 @@ export class CompactProposals implements TxSource {
     }
     fill()
     let fetchedBytes = 0
+    let fetchedTxs = 0
     if (missing.size > 0) {
       const deadline = AbortSignal.any([AbortSignal.timeout(this.options.deadlineMs), this.stopped.signal])
       const peers = [from, ...this.c.peers().filter((p) => p !== from)].slice(0, this.options.maxPeers)
@@ -166,6 +167,7 @@ export class CompactProposals implements TxSource {
             for (const i of m.at) txs[i] = tx
             missing.delete(k)
             fetchedBytes += tx.length
+            fetchedTxs++
           }
         } catch (err) {
           this.c.log.debug({ peer, err, height: compact.height }, 'tx fetch failed')
@@ -188,6 +190,10 @@ export class CompactProposals implements TxSource {
     const full = expandPrePrepare(compact, txs as Uint8Array[])
     this.remember(full.block, compact.txHashes)
     const outcome = fetchedBytes > 0 ? 'fetched' : 'local'
+    if (fetchedBytes > 0) {
+      const fetched = { view: compact.view, height: compact.height, txs: n, fetchedTxs, bytes: fetchedBytes }
+      this.c.log.info(fetched, 'compact proposal rebuilt with fetched txs')
+    }
     this.c.onOutcome?.(outcome, fetchedBytes)
     this.c.deliver(full)
     return outcome
