@@ -16,13 +16,6 @@ import { CodecError } from '../../../src/codec/errors.js'
 import { MAX_TXS_PER_BLOCK } from '../../../src/codec/limits.js'
 import type { Block } from '../../../src/codec/types.js'
 import { verifyConsensusMessage } from '../../../src/consensus/verify.js'
-import {
-  decodeTxFetchRequest,
-  decodeTxFetchResponse,
-  encodeTxFetchRequest,
-  encodeTxFetchResponse,
-  MAX_TX_FETCH_HASHES,
-} from '../../../src/network/tx-fetch-codec.js'
 import { CHAIN, GENESIS_HASH, makeSigners, makeValidators, signPrePrepare } from '../consensus/harness.js'
 
 const signers = makeSigners(4)
@@ -113,41 +106,5 @@ describe('codec/compact', () => {
         txHashes: new Array(MAX_TXS_PER_BLOCK + 1).fill(txHash(tx(0))),
       }),
     ).to.throw(CodecError)
-  })
-})
-
-describe('network/tx-fetch codec', () => {
-  const hashes = txs.map(txHash)
-
-  it('round-trips requests and response frames', () => {
-    expect(decodeTxFetchRequest(encodeTxFetchRequest(hashes))).to.deep.equal(hashes)
-    const frames = [
-      { type: 'txs' as const, txs },
-      { type: 'txs' as const, txs: [] },
-      { type: 'error' as const, code: 1, reason: 'nope' },
-    ]
-    for (const f of frames) expect(decodeTxFetchResponse(encodeTxFetchResponse(f))).to.deep.equal(f)
-  })
-
-  it('decodes strictly and bounds requests', () => {
-    const good = encodeTxFetchRequest(hashes)
-    const bad = [
-      new Uint8Array(0),
-      Uint8Array.from([0x61, ...good.subarray(1)]),
-      good.subarray(0, good.length - 1),
-      Uint8Array.from([...good, 0]),
-      Uint8Array.from([0x60, 0, 0, 0, 0]), // no hash
-      Uint8Array.from([0x60, 0xff, 0xff, 0xff, 0xff]), // count over the limit
-    ]
-    for (const b of bad) expect(() => decodeTxFetchRequest(b), `${b.subarray(0, 8)}`).to.throw(CodecError)
-    expect(() => encodeTxFetchRequest([])).to.throw(CodecError)
-    expect(() => encodeTxFetchRequest(new Array(MAX_TX_FETCH_HASHES + 1).fill(hashes[0]))).to.throw(
-      CodecError,
-    )
-    expect(() => decodeTxFetchResponse(Uint8Array.from([0x77]))).to.throw(CodecError)
-    expect(() => decodeTxFetchResponse(Uint8Array.from([0x61, 0, 0, 0, 1, 0, 0, 0, 9, 1]))).to.throw(
-      CodecError,
-    )
-    expect(() => decodeTxFetchResponse(Uint8Array.from([0x61, 0, 0, 0, 0, 7]))).to.throw(CodecError)
   })
 })

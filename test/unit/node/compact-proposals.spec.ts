@@ -1,7 +1,4 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'chai'
-import * as lp from 'it-length-prefixed'
-import { pipe } from 'it-pipe'
 import pino from 'pino'
 import { merkleRoot } from '../../../src/chain/merkle.js'
 import { blockHash, txHash } from '../../../src/codec/chain.js'
@@ -15,20 +12,14 @@ import { type PrePrepareMsg, prePrepareSignBytes } from '../../../src/codec/cons
 import type { Block } from '../../../src/codec/types.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { toHex } from '../../../src/crypto/hash.js'
-import { generateNodeKey } from '../../../src/crypto/node-key.js'
-import { TxFetchError } from '../../../src/network/errors.js'
-import { createLibp2pNode } from '../../../src/network/libp2p-node.js'
 import type { Network } from '../../../src/network/network.js'
-import { defaultGossipOptions } from '../../../src/network/options.js'
-import { txFetchProtocol } from '../../../src/network/topics.js'
-import { decodeTxFetchResponse } from '../../../src/network/tx-fetch-codec.js'
 import type { TxSource } from '../../../src/network/tx-source.js'
 import { createGossipValidators } from '../../../src/network/validation/index.js'
 import { type CompactOutcome, CompactProposals } from '../../../src/node/compact-proposals.js'
 import type { Logger } from '../../../src/node/logger.js'
 import { waitFor } from '../../helpers/wait.js'
 import { CHAIN, GENESIS_HASH, makeSigners, makeValidators } from '../consensus/harness.js'
-import { CHAIN_ID, startNode, stopAll } from '../network/helpers.js'
+import { startNode, stopAll } from '../network/helpers.js'
 
 const signers = makeSigners(4)
 const validatorSet = makeValidators(signers)
@@ -175,92 +166,45 @@ describe('node/compact-proposals over real libp2p', function () {
   })
 })
 
-describe('network/tx-fetch over real libp2p', function () {
-  this.timeout(30_000)
-  const nets: Network[] = []
-  afterEach(() => stopAll(nets))
-
-  async function pair(source: TxSource): Promise<[Network, Network]> {
-    const server = (await startNode({ txSource: source })).net
-    nets.push(server)
-    const client = (await startNode({ bootstrap: server.listenAddrs() })).net
-    nets.push(client)
-    await waitFor(() => client.connectedPeerCount() === 1, { message: 'connected' })
-    return [server, client]
-  }
-
-  const store = new Map([tx(1), tx(2)].map((t) => [toHex(txHash(t)), t]))
-  const honest: TxSource = { getTx: (h) => store.get(toHex(h)) }
-
-  it('answers with the txs it has, none for the others', async () => {
-    const [server, client] = await pair(honest)
-    const got = await client.fetchTxs(server.peerId, [
-      txHash(tx(1)),
-      txHash(tx(9)),
-      txHash(tx(2)),
-      txHash(tx(1)),
-    ])
-    expect(got).to.deep.equal([tx(1), tx(2)])
-    expect(await client.fetchTxs(server.peerId, [txHash(tx(9))])).to.deep.equal([])
-  })
-
-  it('refuses an answer with a tx that was not asked for', async () => {
-    const [server, client] = await pair({ getTx: () => tx(3) }) // a liar: the same tx for every hash
-    const err = await client.fetchTxs(server.peerId, [txHash(tx(1))]).then(
-      () => undefined,
-      (e: unknown) => e,
-    )
-    expect(err).to.be.instanceOf(TxFetchError)
-    expect((err as TxFetchError).kind).to.equal('protocol')
-  })
-
-  it('answers malformed requests with an error frame or closes, and keeps serving', async () => {
-    const [server, client] = await pair(honest)
-    const raw = await createLibp2pNode({
-      privateKey: (await generateNodeKey()).privateKey,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      announce: [],
-      mdns: false,
-      gossip: defaultGossipOptions,
-      topics: [],
+describe('node/compact-proposals in process', () => {
+  it('keeps the txs of the last recentBlocks proposals, a tx shared by two until both are gone', () => {
+    const p = new CompactProposals({
+      mempoolTx: () => undefined,
+      peers: () => [],
+      fetchTxs: () => Promise.resolve([]),
+      deliver: () => {},
+      log: silent,
+      options: { recentBlocks: 2 },
     })
-    await raw.start()
-    try {
-      const target = multiaddr(server.listenAddrs()[0] ?? '')
-      const exchange = async (payload: Uint8Array[], framed = true): Promise<Uint8Array[]> => {
-        const stream = await raw.dialProtocol(target, txFetchProtocol(CHAIN_ID))
-        const out: Uint8Array[] = []
-        try {
-          const src = pipe(
-            payload,
-            (s) => (framed ? lp.encode(s) : s),
-            stream,
-            (s) => lp.decode(s),
-          )
-          for await (const chunk of src) out.push(chunk.subarray())
-        } catch {
-          // the server may abort the stream: that is an accepted answer to garbage
-        }
-        return out
-      }
-      const badRequests = [
-        [Uint8Array.from([0x60, 0, 0, 0, 0])], // no hash
-        [Uint8Array.from([0x60, 0, 0, 0, 2, ...new Uint8Array(32)])], // fewer hashes than counted
-        [Uint8Array.from([0x99])],
-        [new Uint8Array(200_000)], // over the request size limit
-      ]
-      for (const req of badRequests) {
-        const frames = await exchange(req)
-        expect(frames.length).to.be.at.most(1)
-        const f = frames[0]
-        if (f !== undefined) expect(decodeTxFetchResponse(f)).to.include({ type: 'error', code: 1 })
-      }
-      expect(await exchange([new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])], false)).to.have.length.at.most(
-        1,
-      )
-      expect(await client.fetchTxs(server.peerId, [txHash(tx(2))])).to.deep.equal([tx(2)])
-    } finally {
-      await raw.stop()
-    }
+    p.remember(proposal(1, [tx(1), tx(2)]).block)
+    p.remember(proposal(2, [tx(3)]).block)
+    p.remember(proposal(3, [tx(2), tx(4)]).block)
+    expect(p.getTx(txHash(tx(1)))).to.equal(undefined)
+    expect(p.getTx(txHash(tx(2)))).to.deep.equal(tx(2))
+    expect(p.getTx(txHash(tx(3)))).to.deep.equal(tx(3))
+    p.remember(proposal(4, []).block)
+    p.remember(proposal(5, []).block)
+    for (const i of [2, 3, 4]) expect(p.getTx(txHash(tx(i)))).to.equal(undefined)
+  })
+
+  it('rebuilds at most maxPending proposals at once and gives up when stopped', async () => {
+    const delivered: PrePrepareMsg[] = []
+    const p = new CompactProposals({
+      mempoolTx: () => undefined,
+      peers: () => ['peer-b'],
+      // a peer that never answers: only the abort signal ends the request
+      fetchTxs: (_peer, _hashes, opts) =>
+        new Promise((_, reject) =>
+          opts.signal?.addEventListener('abort', () => reject(new Error('aborted'))),
+        ),
+      deliver: (m) => delivered.push(m),
+      log: silent,
+      options: { maxPending: 1, deadlineMs: 10_000 },
+    })
+    const first = p.receive(compactPrePrepare(proposal(1, [tx(1)])), 'peer-a')
+    expect(await p.receive(compactPrePrepare(proposal(2, [tx(2)])), 'peer-a')).to.equal('busy')
+    p.stop()
+    expect(await first).to.equal('failed')
+    expect(delivered).to.deep.equal([])
   })
 })
