@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { blockHash, txHash } from '../codec/chain.js'
 import { type CompactPrePrepare, expandPrePrepare } from '../codec/compact.js'
 import type { PrePrepareMsg } from '../codec/consensus.js'
@@ -14,6 +15,8 @@ export interface CompactProposalsOptions {
   readonly deadlineMs: number
   /** one fetch from one peer */
   readonly requestTimeoutMs: number
+  /** the pause between two rounds over the peers */
+  readonly retryDelayMs: number
   /** peers asked at most, the propagation source first */
   readonly maxPeers: number
   /** proposals being rebuilt at once at most; more are dropped (their primary's budget bounds them) */
@@ -23,8 +26,9 @@ export interface CompactProposalsOptions {
 }
 
 export const defaultCompactProposalsOptions: CompactProposalsOptions = {
-  deadlineMs: 4_000,
-  requestTimeoutMs: 1_500,
+  deadlineMs: 15_000,
+  requestTimeoutMs: 3_000,
+  retryDelayMs: 250,
   maxPeers: 4,
   maxPending: 8,
   recentBlocks: 8,
@@ -33,8 +37,12 @@ export const defaultCompactProposalsOptions: CompactProposalsOptions = {
 export interface CompactProposalsComponents {
   /** a tx in the mempool by hash */
   mempoolTx(hash: Uint8Array): Uint8Array | undefined
-  /** connected peers to ask after the propagation source, in order (validators first) */
+  /** connected peers to ask after the primary and the propagation source, in order (validators first) */
   peers(): string[]
+  /** the peer id of the primary of `view`, asked first */
+  primaryPeer?(view: number): string | undefined
+  /** whether `height` is final here already: its proposal no longer needs rebuilding */
+  isFinal?(height: number): boolean
   fetchTxs(peerId: string, hashes: readonly Uint8Array[], opts: TxFetchRequestOptions): Promise<Uint8Array[]>
   /** the rebuilt full PRE-PREPARE, for the engine */
   deliver(msg: PrePrepareMsg): void
@@ -120,6 +128,16 @@ export class CompactProposals implements TxSource {
     }
   }
 
+  /**
+   * Whom to ask, at most maxPeers: the primary that proposed the block (it built it from txs it
+   * holds, and keeps them), the peer that relayed it, then the other peers as `peers()` orders them.
+   */
+  private askOrder(compact: CompactPrePrepare, from: string): string[] {
+    const first = [this.c.primaryPeer?.(compact.view), from].filter((p): p is string => p !== undefined)
+    const order = [...new Set([...first, ...this.c.peers()])]
+    return order.slice(0, this.options.maxPeers)
+  }
+
   /** Ends the fetches in flight; nothing is handed on after this. */
   stop(): void {
     this.stopped.abort()
@@ -150,32 +168,44 @@ export class CompactProposals implements TxSource {
     let fetchedTxs = 0
     if (missing.size > 0) {
       const deadline = AbortSignal.any([AbortSignal.timeout(this.options.deadlineMs), this.stopped.signal])
-      const peers = [from, ...this.c.peers().filter((p) => p !== from)].slice(0, this.options.maxPeers)
-      for (const peer of peers) {
-        if (missing.size === 0 || deadline.aborted) break
-        try {
-          const got = await this.c.fetchTxs(
-            peer,
-            [...missing.values()].map((m) => m.hash),
-            { signal: deadline, timeoutMs: this.options.requestTimeoutMs },
+      // Rounds over the peers until every tx is found, the deadline passes or the height is final
+      // here (the block then comes by sync). Patience pays on a starved machine: the peers answer
+      // late, and tx gossip keeps bringing txs into the mempool meanwhile.
+      for (let round = 0; missing.size > 0 && !deadline.aborted; round++) {
+        if (this.c.isFinal?.(compact.height) === true) break
+        if (round > 0) {
+          const waited = await sleep(this.options.retryDelayMs, undefined, { signal: deadline }).then(
+            () => true,
+            () => false,
           )
-          for (const tx of got) {
-            // the fetch client checked every tx against a hash asked for
-            const k = key(txHash(tx))
-            const m = missing.get(k)
-            if (m === undefined) continue
-            for (const i of m.at) txs[i] = tx
-            missing.delete(k)
-            fetchedBytes += tx.length
-            fetchedTxs++
-          }
-        } catch (err) {
-          this.c.log.debug({ peer, err, height: compact.height }, 'tx fetch failed')
+          if (!waited) break
         }
-        // Tx gossip may have brought some meanwhile.
-        if (missing.size > 0) {
-          missing.clear()
-          fill()
+        for (const peer of this.askOrder(compact, from)) {
+          if (missing.size === 0 || deadline.aborted) break
+          try {
+            const got = await this.c.fetchTxs(
+              peer,
+              [...missing.values()].map((m) => m.hash),
+              { signal: deadline, timeoutMs: this.options.requestTimeoutMs },
+            )
+            for (const tx of got) {
+              // the fetch client checked every tx against a hash asked for
+              const k = key(txHash(tx))
+              const m = missing.get(k)
+              if (m === undefined) continue
+              for (const i of m.at) txs[i] = tx
+              missing.delete(k)
+              fetchedBytes += tx.length
+              fetchedTxs++
+            }
+          } catch (err) {
+            this.c.log.debug({ peer, err, height: compact.height }, 'tx fetch failed')
+          }
+          // tx gossip may have brought some while we waited
+          if (missing.size > 0) {
+            missing.clear()
+            fill()
+          }
         }
       }
     }

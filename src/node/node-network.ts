@@ -77,6 +77,11 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<NodeNet
       const isValidator = (id: string): boolean => c.validators.byPeerId(id) !== undefined
       return [...ids.filter(isValidator), ...ids.filter((id) => !isValidator(id))]
     },
+    primaryPeer: (view) => {
+      const id = c.validators.primary(view).peerId
+      return id === c.nodeKey.peerId ? undefined : id
+    },
+    isFinal: (height) => store.tip().height >= height,
     fetchTxs: (peer, hashes, opts) => {
       if (network === undefined) return Promise.resolve([])
       return network.fetchTxs(peer, hashes, opts)

@@ -207,4 +207,47 @@ describe('node/compact-proposals in process', () => {
     expect(await first).to.equal('failed')
     expect(delivered).to.deep.equal([])
   })
+
+  it('asks the primary first, then the relay, and takes a tx that tx gossip brought meanwhile', async () => {
+    const mempool = new Map<string, Uint8Array>()
+    const asked: string[] = []
+    const delivered: PrePrepareMsg[] = []
+    const p = new CompactProposals({
+      mempoolTx: (h) => mempool.get(toHex(h)),
+      peers: () => ['relay', 'other'],
+      primaryPeer: () => 'primary',
+      fetchTxs: (peer) => {
+        asked.push(peer)
+        // nobody answers with it, but it reaches the mempool after the relay was asked
+        if (peer === 'relay') mempool.set(toHex(txHash(tx(1))), tx(1))
+        return Promise.resolve([])
+      },
+      deliver: (m) => delivered.push(m),
+      log: silent,
+      options: { retryDelayMs: 10 },
+    })
+    const msg = proposal(1, [tx(1)])
+    expect(await p.receive(compactPrePrepare(msg), 'relay')).to.equal('local')
+    expect(asked).to.deep.equal(['primary', 'relay'])
+    expect(delivered).to.deep.equal([msg])
+  })
+
+  it('stops looking once the height is final here', async () => {
+    let final = false
+    const p = new CompactProposals({
+      mempoolTx: () => undefined,
+      peers: () => ['peer'],
+      isFinal: () => final,
+      fetchTxs: () => {
+        final = true // the block arrived by sync meanwhile
+        return Promise.resolve([])
+      },
+      deliver: () => expect.fail('nothing to hand on'),
+      log: silent,
+      options: { retryDelayMs: 10, deadlineMs: 10_000 },
+    })
+    const started = Date.now()
+    expect(await p.receive(compactPrePrepare(proposal(1, [tx(1)])), 'peer')).to.equal('failed')
+    expect(Date.now() - started).to.be.below(5_000)
+  })
 })
