@@ -143,7 +143,10 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<NodeNet
       let msg: ConsensusMessage
       try {
         if (kind === 'preprepare' && isCompactPrePrepare(data)) {
-          void proposals.receive(decodeCompactPrePrepare(data), from)
+          // not awaited: a rebuild that waits on fetches holds up no other message
+          proposals
+            .receive(decodeCompactPrePrepare(data), from)
+            .catch((err: unknown) => c.log.error({ err }, 'compact proposal rebuild failed'))
           return
         }
         msg = decodeConsensusMessage(kind, data)
