@@ -88,6 +88,8 @@ export interface ScaleRow {
   readonly consensusPerBlockPerNode: ReceivedCost | null
   /** the tx topic, per block, mean over the nodes */
   readonly txGossipPerBlockPerNode: ReceivedCost | null
+  /** consensusPerBlockPerNode topic by topic (which kind the bytes are: PRE-PREPARE or view changes) */
+  readonly consensusByTopicPerBlockPerNode: Readonly<Record<string, ReceivedCost | null>>
   readonly agree: boolean
 }
 
@@ -177,6 +179,12 @@ export function summarizeScaleRun(input: ScaleRunInput): ScaleRow {
       input.receivedAfter,
       ['tx'],
       steady.blocks,
+    ),
+    consensusByTopicPerBlockPerNode: Object.fromEntries(
+      CONSENSUS_TOPICS.map((t) => [
+        t,
+        perBlockPerNode(input.receivedBefore, input.receivedAfter, [t], steady.blocks),
+      ]),
     ),
     agree: input.agree,
   }

@@ -38,6 +38,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
     arg: '<ms>',
     help: 'ignore a validator proven to equivocate for this long (0: never)',
   },
+  'p2p.compact_proposals': {
+    arg: '[bool]',
+    help: 'publish own PRE-PREPAREs as header and tx hashes (false: the full block)',
+  },
   'rpc.laddr': { arg: '<host:port>', help: 'JSON-RPC listen address (port 0: any free port)' },
   'rpc.max_connections_per_ip': { arg: '<n>', help: 'most open RPC connections from one address (1-4096)' },
   'rpc.header_timeout_ms': { arg: '<ms>', help: "a request's headers must arrive within this" },

@@ -15,6 +15,18 @@ export class SyncRequestError extends Error {
   }
 }
 
+/** A tx fetch request that failed: timeout, stream error, or a peer that broke the protocol. */
+export class TxFetchError extends Error {
+  override name = 'TxFetchError'
+  constructor(
+    message: string,
+    readonly peerId: string,
+    readonly kind: 'timeout' | 'protocol' | 'stream' | 'refused',
+  ) {
+    super(message)
+  }
+}
+
 /** fetchRange ran out of peers able to serve the next height. */
 export class SyncUnavailableError extends Error {
   override name = 'SyncUnavailableError'

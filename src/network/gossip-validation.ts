@@ -29,6 +29,8 @@ export const GossipErrorCode = {
   decode_failed: 'decode_failed',
   /** consensus message: sender not a validator, structurally invalid, or a signature fails */
   bad_signature_or_sender: 'bad_signature_or_sender',
+  /** compact PRE-PREPARE: its tx hashes do not give the header's tx_root (docs/PROTOCOL.md §3.7) */
+  bad_tx_root: 'bad_tx_root',
   /** consensus message for a height this node has finalised (and the one below it) */
   stale: 'stale',
   /** VIEW-CHANGE / NEW-VIEW for a view below this node's current view */

@@ -11,16 +11,19 @@ import {
   defaultGossipOptions,
   defaultReconnectOptions,
   defaultSyncOptions,
+  defaultTxFetchOptions,
   type GossipOptions,
   type NetworkInit,
   type SyncOptions,
+  type TxFetchOptions,
 } from './options.js'
 import { GossipReceiveStats, type GossipReceiveTopicStats } from './receive-stats.js'
 import { Reconnector, type ReconnectTarget } from './reconnector.js'
 import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
 import { createSyncHandler } from './sync-server.js'
 import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
-import { syncProtocol, TOPIC_KINDS, type TopicKind, topicName } from './topics.js'
+import { syncProtocol, TOPIC_KINDS, type TopicKind, topicName, txFetchProtocol } from './topics.js'
+import { createTxFetchHandler, TxFetchClient, type TxFetchRequestOptions } from './tx-fetch.js'
 
 type GossipHandler = (data: Uint8Array, from: string) => void
 
@@ -78,6 +81,11 @@ export interface Network extends Startable {
   receiveStats(): Partial<Record<TopicKind, GossipReceiveTopicStats>>
   requestStatus(peerId: string, opts?: SyncRequestOptions): Promise<PeerStatus>
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]>
+  /**
+   * The txs `peerId` has among `hashes` (docs/PROTOCOL.md "Tx fetch"): each one checked against the
+   * hashes asked for, possibly fewer; throws a TxFetchError on timeout or a broken answer.
+   */
+  fetchTxs(peerId: string, hashes: readonly Uint8Array[], opts?: TxFetchRequestOptions): Promise<Uint8Array[]>
   /** Tips of connected peers (all, or `sample` at random), highest first. */
   peerTips(signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]>
   fetchRange(
@@ -122,6 +130,8 @@ class Libp2pNetwork implements Network {
   private readonly syncOptions: SyncOptions
   private readonly syncClient: SyncClient
   private readonly syncer: Syncer
+  private readonly txFetchOptions: TxFetchOptions
+  private readonly txFetchClient: TxFetchClient
   private readonly validatorIds: Set<string>
   private readonly peerIdCache = new Map<string, PeerId>()
   /** publishes waiting for the seen cache to expire (PublishOptions.retryWhenSeen), by topic and bytes */
@@ -146,6 +156,12 @@ class Libp2pNetwork implements Network {
       { dialProtocol: (peer, protocol, options) => this.libp2p.dialProtocol(peer, protocol, options) },
       syncProtocol(init.chainId),
       this.syncOptions,
+    )
+    this.txFetchOptions = { ...defaultTxFetchOptions, ...init.txFetch }
+    this.txFetchClient = new TxFetchClient(
+      { dialProtocol: (peer, protocol, options) => this.libp2p.dialProtocol(peer, protocol, options) },
+      txFetchProtocol(init.chainId),
+      this.txFetchOptions,
     )
     this.syncer = new Syncer(
       {
@@ -195,6 +211,15 @@ class Libp2pNetwork implements Network {
         logger: this.logger,
       }),
       { maxInboundStreams: this.syncOptions.maxInboundStreams },
+    )
+    await this.libp2p.handle(
+      txFetchProtocol(this.chainId),
+      createTxFetchHandler({
+        txSource: this.init.txSource,
+        options: this.txFetchOptions,
+        logger: this.logger,
+      }),
+      { maxInboundStreams: this.txFetchOptions.maxInboundStreams },
     )
     await this.libp2p.start()
     for (const id of this.validatorIds) {
@@ -337,6 +362,14 @@ class Libp2pNetwork implements Network {
 
   requestBlocks(peerId: string, from: number, to: number, opts?: SyncRequestOptions): Promise<SyncedBlock[]> {
     return this.syncClient.requestBlocks(peerId, from, to, opts)
+  }
+
+  fetchTxs(
+    peerId: string,
+    hashes: readonly Uint8Array[],
+    opts?: TxFetchRequestOptions,
+  ): Promise<Uint8Array[]> {
+    return this.txFetchClient.fetch(peerId, hashes, opts)
   }
 
   peerTips(signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]> {

@@ -3,6 +3,7 @@ import type { BlockSource } from './block-source.js'
 import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
 import type { GossipReceiveHook } from './receive-stats.js'
+import type { TxSource } from './tx-source.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
 export interface GossipOptions {
@@ -55,6 +56,16 @@ export interface SyncOptions {
   statusTimeoutMs: number
 }
 
+/** `/pbft/<chain_id>/txs/1`, the tx fetch behind compact PRE-PREPAREs (docs/PROTOCOL.md "Tx fetch"). */
+export interface TxFetchOptions {
+  /** one request, from opening the stream to the last frame (client and server) */
+  requestTimeoutMs: number
+  /** how long the server waits for the request frame */
+  serverReadTimeoutMs: number
+  /** concurrent inbound tx fetch streams per connection: the per-peer limit */
+  maxInboundStreams: number
+}
+
 /** What libp2p's `metrics` option takes: a factory of a Metrics implementation. */
 export type Libp2pMetricsFactory = (components: { logger: ComponentLogger }) => Metrics
 
@@ -90,6 +101,9 @@ export interface NetworkInit {
   gossipValidators: GossipValidators
   /** serves the sync protocol; without it the node answers sync requests with an error */
   blockSource?: BlockSource
+  /** serves the tx fetch protocol; without it the node answers every request with no tx */
+  txSource?: TxSource
+  txFetch?: Partial<TxFetchOptions>
   logger?: NetworkLogger
   metrics?: NetworkMetricsHooks
   gossip?: Partial<GossipOptions>
@@ -171,4 +185,10 @@ export const defaultSyncOptions: SyncOptions = {
   serverReadTimeoutMs: 5_000,
   maxInboundStreams: 8,
   statusTimeoutMs: 3_000,
+}
+
+export const defaultTxFetchOptions: TxFetchOptions = {
+  requestTimeoutMs: 3_000,
+  serverReadTimeoutMs: 2_000,
+  maxInboundStreams: 4,
 }

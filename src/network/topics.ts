@@ -20,3 +20,8 @@ export function topicName(chainId: string, kind: TopicKind): string {
 export function syncProtocol(chainId: string): string {
   return `/pbft/${chainId}/sync/1`
 }
+
+/** The tx fetch stream protocol id: txs by hash, for compact PRE-PREPAREs (docs/PROTOCOL.md "Tx fetch"). */
+export function txFetchProtocol(chainId: string): string {
+  return `/pbft/${chainId}/txs/1`
+}

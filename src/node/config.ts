@@ -148,6 +148,8 @@ const sections = {
       validator_view_change_burst: positiveInt.default(defaultValidatorBudgets.viewChanges.burst),
       /** how long verified equivocation evidence excludes its validator, ms; 0: never excluded */
       faulty_validator_cooldown_ms: nonNegativeInt.default(defaultProvenFaultyCooldownMs),
+      /** publish own PRE-PREPAREs in the compact form (header and tx hashes; docs/PROTOCOL.md §3.6) */
+      compact_proposals: z.boolean().default(true),
     })
     .prefault({}),
   // The RPC server owns these defaults and documents each limit (RpcLimits); this is their file form.

@@ -53,6 +53,8 @@ export class NodeMetrics {
   readonly mempoolRejections: Counter<'reason'>
   readonly peers: Gauge
   readonly gossipMessages: Counter<'topic' | 'result' | 'reason'>
+  readonly compactProposals: Counter<'outcome'>
+  readonly txFetchBytes: Counter
   readonly syncedBlocks: Counter
   readonly syncTarget: Gauge
   readonly catchingUp: Gauge
@@ -160,6 +162,18 @@ export class NodeMetrics {
       labelNames: ['topic', 'result', 'reason'],
       registers,
     })
+    this.compactProposals = new Counter({
+      name: 'pbft_compact_proposals_total',
+      help: 'Compact PRE-PREPAREs received and accepted, by how their block was rebuilt: local (every tx in the mempool), fetched (some fetched from peers), failed (never handed to consensus)',
+      labelNames: ['outcome'],
+      registers,
+    })
+    this.txFetchBytes = new Counter({
+      name: 'pbft_tx_fetch_received_bytes_total',
+      help: 'Bytes of txs fetched from peers to rebuild compact PRE-PREPAREs',
+      registers,
+    })
+    for (const outcome of ['local', 'fetched', 'failed']) this.compactProposals.inc({ outcome }, 0)
     this.gossipReceived = new Counter({
       name: 'pbft_gossip_received_total',
       help: 'Gossip message copies received, by topic kind; stage "received" counts every copy, "validated" the first copy of each message (duplicates = received - validated)',

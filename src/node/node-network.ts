@@ -1,7 +1,18 @@
 import type { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
 import { encodeBlock, encodeCertificate } from '../codec/chain.js'
-import { CONSENSUS_KINDS, type ConsensusMessage, decodeConsensusMessage } from '../codec/consensus.js'
+import {
+  compactPrePrepare,
+  decodeCompactPrePrepare,
+  encodeCompactPrePrepare,
+  isCompactPrePrepare,
+} from '../codec/compact.js'
+import {
+  CONSENSUS_KINDS,
+  type ConsensusMessage,
+  decodeConsensusMessage,
+  encodeConsensusMessage,
+} from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { createNetwork, type Network } from '../network/network.js'
 import type { ValidatorBudgets } from '../network/options.js'
@@ -10,6 +21,7 @@ import {
   type GossipValidationComponents,
   type ProvenFaulty,
 } from '../network/validation/index.js'
+import { CompactProposals } from './compact-proposals.js'
 import type { NodeConfig } from './config.js'
 import type { Logger } from './logger.js'
 import type { NodeMetrics } from './metrics.js'
@@ -30,16 +42,58 @@ export interface NodeNetworkComponents {
   currentView(): number
   /** validators this node holds evidence against: their peers are graylisted (docs/PROTOCOL.md §2.5) */
   readonly provenFaulty: ProvenFaulty
-  /** an accepted consensus message, for the engine */
+  /** the mempool's tx by hash: what rebuilds compact PRE-PREPAREs first (docs/PROTOCOL.md §3.6) */
+  mempoolTx(hash: Uint8Array): Uint8Array | undefined
+  /** an accepted consensus message, for the engine (a compact PRE-PREPARE only once rebuilt in full) */
   onConsensusMessage(msg: ConsensusMessage): void
   readonly metrics: NodeMetrics
   readonly log: Logger
 }
 
-/** The node's libp2p side: the network with its topic validators, subscriptions and block source. */
-export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network> {
+/** The node's libp2p side, and how the engine's messages go out on it. */
+export interface NodeNetwork {
+  readonly network: Network
+  /**
+   * Publishes an engine message. Own PRE-PREPAREs go out compact (header and tx hashes) when
+   * p2p.compact_proposals is on; their txs are kept to serve the replicas' fetches.
+   */
+  publishConsensus(msg: ConsensusMessage): void
+  /** ends compact-proposal fetches in flight (before the network stops) */
+  stop(): void
+}
+
+/**
+ * The node's libp2p side: the network with its topic validators, subscriptions, block source and
+ * tx source, and the rebuilding of compact PRE-PREPAREs (compact-proposals.ts).
+ */
+export async function openNodeNetwork(c: NodeNetworkComponents): Promise<NodeNetwork> {
   const { store } = c
-  const network = await createNetwork({
+  let network: Network | undefined
+  const proposals = new CompactProposals({
+    mempoolTx: c.mempoolTx,
+    peers: () => {
+      // validators first: they are the ones that had the txs to vote for the block
+      const ids = network?.peers().map((p) => p.peerId) ?? []
+      const isValidator = (id: string): boolean => c.validators.byPeerId(id) !== undefined
+      return [...ids.filter(isValidator), ...ids.filter((id) => !isValidator(id))]
+    },
+    primaryPeer: (view) => {
+      const id = c.validators.primary(view).peerId
+      return id === c.nodeKey.peerId ? undefined : id
+    },
+    isFinal: (height) => store.tip().height >= height,
+    fetchTxs: (peer, hashes, opts) => {
+      if (network === undefined) return Promise.resolve([])
+      return network.fetchTxs(peer, hashes, opts)
+    },
+    deliver: (msg) => c.onConsensusMessage(msg),
+    onOutcome: (outcome, bytes) => {
+      c.metrics.compactProposals.inc({ outcome })
+      if (bytes > 0) c.metrics.txFetchBytes.inc(bytes)
+    },
+    log: c.log,
+  })
+  network = await createNetwork({
     privateKey: c.nodeKey.privateKey,
     chainId: c.chainId,
     listen: [...c.p2p.listen],
@@ -71,6 +125,7 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
         return { block: encodeBlock(block), certificate: encodeCertificate(certificate) }
       },
     },
+    txSource: proposals,
     logger: c.log,
     gossip: { seenTtlMs: gossipSeenTtlMs(c.consensus.viewChangeTimeoutMs) },
     metrics: {
@@ -84,13 +139,22 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
     },
   })
   for (const kind of CONSENSUS_KINDS) {
-    network.subscribe(kind, (data) => {
+    network.subscribe(kind, (data, from) => {
       let msg: ConsensusMessage
       try {
+        if (kind === 'preprepare' && isCompactPrePrepare(data)) {
+          // not awaited: a rebuild that waits on fetches holds up no other message
+          proposals
+            .receive(decodeCompactPrePrepare(data), from)
+            .catch((err: unknown) => c.log.error({ err }, 'compact proposal rebuild failed'))
+          return
+        }
         msg = decodeConsensusMessage(kind, data)
       } catch {
         return // its topic validator Rejected it; unreachable for accepted messages
       }
+      // a full one (from a node with p2p.compact_proposals off): its txs can serve fetches too
+      if (msg.kind === 'preprepare') proposals.remember(msg.block)
       c.onConsensusMessage(msg)
     })
   }
@@ -104,7 +168,23 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<Network
   })
   // Tx batches are admitted by the tx topic's validator; subscribing is what joins the topic.
   network.subscribe('tx', () => {})
-  return network
+  const net = network
+  return {
+    network: net,
+    publishConsensus: (msg) => {
+      let data: Uint8Array
+      if (msg.kind === 'preprepare' && c.p2p.compactProposals) {
+        const compact = compactPrePrepare(msg)
+        proposals.remember(msg.block, compact.txHashes)
+        data = encodeCompactPrePrepare(compact)
+      } else data = encodeConsensusMessage(msg)
+      net
+        // re-sends inside gossipsub's seen window (a NEW-VIEW for a replica that missed it) retry after it
+        .publish(msg.kind, data, { retryWhenSeen: true })
+        .catch((err: unknown) => c.log.warn({ kind: msg.kind, err }, 'consensus publish failed'))
+    },
+    stop: () => proposals.stop(),
+  }
 }
 
 /** config.json's p2p budget fields (docs/HOME.md "p2p") as the gossip validators take them. */

@@ -4,7 +4,6 @@ import { type Genesis, genesisValidatorSet } from '../chain/genesis.js'
 import { makeGenesisBlock } from '../chain/genesis-block.js'
 import { ChainStore } from '../chain/store.js'
 import type { ValidatorSet } from '../chain/validators.js'
-import { encodeConsensusMessage } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { SignatureMemo } from '../crypto/verify-memo.js'
 import { MempoolJournal } from '../mempool/journal.js'
@@ -22,7 +21,7 @@ import { EvidencePool } from './evidence-pool.js'
 import { loadHome } from './home.js'
 import { type Logger, nodeName } from './logger.js'
 import { NodeMetrics } from './metrics.js'
-import { openNodeNetwork } from './node-network.js'
+import { type NodeNetwork, openNodeNetwork } from './node-network.js'
 import { openBlockSync } from './node-sync.js'
 import { BlockProposer } from './proposer.js'
 import { NodeRpcBackend } from './rpc-backend.js'
@@ -43,6 +42,7 @@ export interface NodeOptions {
 /** What start() creates: the parts that need the network or the WAL. */
 interface Running {
   readonly network: Network
+  readonly net: NodeNetwork
   readonly driver: ConsensusDriver
   readonly sync: BlockSync
   readonly rpc: RpcServer
@@ -191,12 +191,7 @@ export class PbftNode {
       proposer: this.proposer,
       committer: this.committer,
       evidence: this.evidence,
-      publish: (msg) => {
-        this.network()
-          // re-sends inside gossipsub's seen window (a NEW-VIEW for a replica that missed it) retry after it
-          .publish(msg.kind, encodeConsensusMessage(msg), { retryWhenSeen: true })
-          .catch((err: unknown) => this.log.warn({ kind: msg.kind, err }, 'consensus publish failed'))
-      },
+      publish: (msg) => this.running?.net.publishConsensus(msg),
       requestSync: (height) => this.running?.sync.request(height),
       fatal: () => {
         process.exitCode = 1
@@ -205,7 +200,7 @@ export class PbftNode {
       metrics: this.metrics,
       log: this.moduleLog('consensus'),
     })
-    const network = await openNodeNetwork({
+    const net = await openNodeNetwork({
       chainId: this.chainId,
       nodeKey: this.nodeKey,
       p2p: this.config.p2p,
@@ -215,12 +210,14 @@ export class PbftNode {
       provenFaulty: this.provenFaulty,
       mempool: this.mempool,
       signatures: this.app.signatures,
+      mempoolTx: (hash) => this.mempool.get(hash),
       onTxsAdmitted: () => this.txs.admitted(),
       currentView: () => driver.status().view,
       onConsensusMessage: (msg) => driver.submit({ type: 'message', msg }),
       metrics: this.metrics,
       log: this.moduleLog('network'),
     })
+    const network = net.network
     const sync = openBlockSync({
       ...{ chainId: this.chainId, validators: this.validators, store: this.store, network, driver },
       ...{ signaturePool: this.signaturePool, signatures: this.app.signatures, committer: this.committer },
@@ -231,7 +228,7 @@ export class PbftNode {
     const backend = this.rpcBackend(network)
     const onCall = this.metrics.rpcCall.bind(this.metrics)
     const rpc = createRpcServer({ host, port, backend, logger: this.moduleLog('rpc'), limits, onCall })
-    this.running = { network, driver, sync, rpc }
+    this.running = { network, net, driver, sync, rpc }
     await network.start()
     await rpc.start()
     await this.metrics.start(this.config.metrics)
@@ -280,6 +277,7 @@ export class PbftNode {
       await r.rpc.stop().catch(() => undefined)
       await r.sync.stop()
       await r.driver.stop()
+      r.net.stop()
       await Promise.resolve(r.network.stop()).catch(() => undefined)
     }
     await this.metrics.close()

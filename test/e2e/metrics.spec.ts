@@ -91,6 +91,18 @@ describe('e2e: metrics and logs of a running devnet (docs/MONITORING.md)', funct
     }
   })
 
+  it('rebuilds the compact PRE-PREPAREs it receives, and never gives one up', () => {
+    // Every proposal goes out compact (p2p.compact_proposals defaults to true): the three blocks'
+    // replicas rebuilt theirs from their mempools or by fetching, and none was left unbuilt.
+    const rebuilt = scrapes.map(
+      (e) =>
+        sum(e, 'pbft_compact_proposals_total', { outcome: 'local' }) +
+        sum(e, 'pbft_compact_proposals_total', { outcome: 'fetched' }),
+    )
+    expect(rebuilt.reduce((a, b) => a + b, 0)).to.be.at.least(3)
+    for (const e of scrapes) expect(sum(e, 'pbft_compact_proposals_total', { outcome: 'failed' })).to.equal(0)
+  })
+
   it('counts RPC calls by method and outcome, made-up method names as one value', () => {
     const e = scrapes[0] as Exposition
     expect(sum(e, 'pbft_rpc_requests_total', { method: 'broadcast_tx_commit', outcome: 'ok' })).to.equal(3)

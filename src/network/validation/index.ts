@@ -3,12 +3,14 @@ import { defaultValidatorBudgets } from '../options.js'
 import { ValidatorBudget } from './budget.js'
 import { type ConsensusGossipComponents, createHeightMessageValidator } from './consensus.js'
 import { createNewViewValidator } from './newview.js'
+import { createPrePrepareValidator } from './preprepare.js'
 import { createTxValidator, type TxGossipComponents } from './tx.js'
 import { createViewChangeValidator } from './viewchange.js'
 
 export * from './budget.js'
 export * from './consensus.js'
 export * from './newview.js'
+export * from './preprepare.js'
 export * from './proven-faulty.js'
 export * from './tx.js'
 export * from './viewchange.js'
@@ -31,7 +33,7 @@ export function createGossipValidators(components: GossipValidationComponents): 
   )
   return {
     tx: createTxValidator(components),
-    preprepare: createHeightMessageValidator('preprepare', components, budget),
+    preprepare: createPrePrepareValidator(components, budget),
     prepare: createHeightMessageValidator('prepare', components, budget),
     commit: createHeightMessageValidator('commit', components, budget),
     reject: createHeightMessageValidator('reject', components, budget),

@@ -106,6 +106,7 @@ describe('network/gossip-validation', () => {
     expect(Object.values(GossipErrorCode).sort()).to.deep.equal(
       [
         'bad_signature_or_sender',
+        'bad_tx_root',
         'decode_failed',
         'far_view',
         'invalid_signature',

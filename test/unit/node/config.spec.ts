@@ -59,6 +59,7 @@ describe('node/config', () => {
         validatorViewChangeRate: 5,
         validatorViewChangeBurst: 50,
         faultyValidatorCooldownMs: 600_000,
+        compactProposals: true,
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -177,6 +178,7 @@ describe('node/config', () => {
         validatorViewChangeRate: 0.5,
         validatorViewChangeBurst: 10,
         faultyValidatorCooldownMs: 0,
+        compactProposals: false,
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },
