@@ -1,7 +1,11 @@
+import { merkleRoot } from '../../chain/merkle.js'
 import type { ValidatorSet } from '../../chain/validators.js'
+import { txHash } from '../../codec/chain.js'
 import { type ConsensusKind, type ConsensusMessage, decodeConsensusMessage } from '../../codec/consensus.js'
 import { CodecError } from '../../codec/errors.js'
+import type { Block } from '../../codec/types.js'
 import { verifyConsensusMessage } from '../../consensus/verify.js'
+import { bytesEqual } from '../../crypto/hash.js'
 import { GossipErrorCode, GossipValidationError, type GossipValidator } from '../gossip-validation.js'
 import type { ValidatorBudgets } from '../options.js'
 import { BUDGET_GROUP, type ValidatorBudget } from './budget.js'
@@ -97,9 +101,39 @@ export function createConsensusValidator<K extends ConsensusKind>(
     if (!verifyConsensusMessage(msg, chainId, validators)) {
       throw new GossipValidationError('reject', GossipErrorCode.bad_signature_or_sender)
     }
+    if (!embeddedBlocksMatch(msg)) throw new GossipValidationError('reject', GossipErrorCode.bad_tx_root)
     // Only now is the sender known to have signed it: charge the signer, not a forger using its index.
     budget.charge(group, msg.sender)
     return 'accept'
+  }
+}
+
+/** Whether a block's txs are the ones its header's tx_root commits to. */
+function txsMatchHeader(block: Block): boolean {
+  return bytesEqual(block.header.txRoot, merkleRoot(block.txs.map(txHash)))
+}
+
+/**
+ * Whether every block a message carries has the txs its header commits to. Signatures cover block
+ * hashes, i.e. headers only: without this check anyone relaying a full PRE-PREPARE, a VIEW-CHANGE's
+ * prepared block or a NEW-VIEW's re-proposal could swap its txs and keep every signature valid, and
+ * honest replicas would REJECT an honest primary's block for `bad_tx_root` (or a new primary would
+ * re-propose the swapped block). Run after the signature check, as it hashes every tx. A mismatch is
+ * objective: Reject, which penalises the peer that sent it (docs/PROTOCOL.md §3.7).
+ */
+export function embeddedBlocksMatch(msg: ConsensusMessage): boolean {
+  switch (msg.kind) {
+    case 'preprepare':
+      return txsMatchHeader(msg.block)
+    case 'viewchange':
+      return msg.prepared.every((p) => p.block === null || txsMatchHeader(p.block))
+    case 'newview':
+      return (
+        msg.prePrepares.every((pp) => txsMatchHeader(pp.block)) &&
+        msg.viewChanges.every((vc) => embeddedBlocksMatch(vc))
+      )
+    default:
+      return true
   }
 }
 

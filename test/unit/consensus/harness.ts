@@ -1,6 +1,6 @@
 import { merkleRoot } from '../../../src/chain/merkle.js'
 import { ValidatorSet } from '../../../src/chain/validators.js'
-import { blockHash, commitVoteSignBytes } from '../../../src/codec/chain.js'
+import { blockHash, commitVoteSignBytes, txHash } from '../../../src/codec/chain.js'
 import {
   type CommitMsg,
   type ConsensusMessage,
@@ -61,7 +61,7 @@ export function makeBlock(
       timestamp: 1000 * height + salt,
       proposer: proposer.publicKey,
       parentHash,
-      txRoot: merkleRoot(txs),
+      txRoot: merkleRoot(txs.map(txHash)),
       appHash: new Uint8Array(32),
     },
     txs,

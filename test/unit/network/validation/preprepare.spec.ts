@@ -6,12 +6,18 @@ import {
   compactPrePrepare,
   encodeCompactPrePrepare,
 } from '../../../../src/codec/compact.js'
-import { encodeConsensusMessage, prePrepareSignBytes } from '../../../../src/codec/consensus.js'
+import {
+  encodeConsensusMessage,
+  type NewViewMsg,
+  prePrepareSignBytes,
+  type ViewChangeMsg,
+} from '../../../../src/codec/consensus.js'
 import type { Block } from '../../../../src/codec/types.js'
 import type { Ed25519Signer } from '../../../../src/crypto/ed25519.js'
 import { defaultValidatorBudgets } from '../../../../src/network/options.js'
 import {
   createPrePrepareValidator,
+  embeddedBlocksMatch,
   ProvenFaulty,
   ValidatorBudget,
 } from '../../../../src/network/validation/index.js'
@@ -79,6 +85,54 @@ describe('network/validation/preprepare: the compact form', () => {
         'reject:bad_tx_root',
       )
     }
+  })
+
+  it('rejects a full PRE-PREPARE whose txs were swapped under its signed header (bad_tx_root)', async () => {
+    const f = new Fixture()
+    const full = signPrePrepare(s(0), 0, 0, 1, block(1, 0, [tx(1), tx(2)]))
+    // every signature still verifies (it covers the header): only the body check can tell
+    const swapped = { ...full, block: { ...full.block, txs: [tx(1), tx(9)] } }
+    expect(await judge(f.validators.preprepare, encodeConsensusMessage(swapped))).to.equal(
+      'reject:bad_tx_root',
+    )
+    expect(await judge(f.validators.preprepare, encodeConsensusMessage(full))).to.equal('accept')
+  })
+
+  it('checks the blocks a VIEW-CHANGE and a NEW-VIEW carry against their headers', () => {
+    const good = block(1, 0, [tx(1), tx(2)])
+    const bad = { ...good, txs: [tx(2), tx(1)] }
+    const cert = (b: Block | null) => ({
+      view: 0,
+      height: 1,
+      blockHash: blockHash(good.header),
+      prePrepareSignature: new Uint8Array(64),
+      prepares: [],
+      block: b,
+    })
+    const vc = (b: Block | null): ViewChangeMsg => ({
+      kind: 'viewchange',
+      newView: 1,
+      sender: 1,
+      checkpointHeight: 0,
+      checkpoint: null,
+      prepared: [cert(b)],
+      signature: new Uint8Array(64),
+    })
+    expect(embeddedBlocksMatch(vc(good))).to.equal(true)
+    expect(embeddedBlocksMatch(vc(null))).to.equal(true)
+    expect(embeddedBlocksMatch(vc(bad))).to.equal(false)
+    const pp = (b: Block) => ({ ...signPrePrepare(s(1), 1, 1, 1, good), block: b })
+    const nv = (b: Block): NewViewMsg => ({
+      kind: 'newview',
+      view: 1,
+      sender: 1,
+      viewChanges: [vc(null)],
+      prePrepares: [pp(b)],
+      stopHeader: null,
+      signature: new Uint8Array(64),
+    })
+    expect(embeddedBlocksMatch(nv(good))).to.equal(true)
+    expect(embeddedBlocksMatch(nv(bad))).to.equal(false)
   })
 
   it('rejects a bad signature, a non-primary sender and a signer outside the set', async () => {
