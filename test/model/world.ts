@@ -354,7 +354,7 @@ export class World {
       h.update(`|c${i}:${(this.chains.get(i) ?? []).map((c) => toHex(c.certificate.blockHash))}`)
     for (const i of HONEST)
       h.update(`|l${i}:${[...(this.ledger.get(i) ?? [])].map(([slot, d]) => `${slot}=${d}`).sort()}`)
-    return h.digest('hex')
+    return h.digest('base64').slice(0, 22) // 128 bits
   }
 
   /** The final height the honest replicas agree on so far (the lowest of their chains). */
@@ -579,49 +579,86 @@ export class World {
  * their insertion order, byte arrays as hex), leaving out its constant configuration and closures.
  */
 function stateDigest(root: unknown): string {
-  const h = createHash('sha256')
+  return createHash('sha256').update(serialize(root, true)).digest('base64')
+}
+
+const SKIP = new Set(['config', 'deps', 'host'])
+/** byte arrays and plain values (messages, blocks: never mutated) serialized once each */
+const bytesText = new WeakMap<Uint8Array, string>()
+const valueText = new WeakMap<object, string>()
+
+/**
+ * The object graph as text: Maps and Sets in insertion order, object fields sorted, byte arrays as
+ * hex, a second reference to an object as its first one's number. A plain object (a message, a block,
+ * a record) is a value the engine never mutates: its text is computed once and remembered.
+ */
+function serialize(root: unknown, top: boolean): string {
+  const out: string[] = []
   const seen = new Map<object, number>()
-  const SKIP = new Set(['config', 'deps', 'host'])
   const walk = (v: unknown): void => {
     if (v === null || v === undefined || typeof v !== 'object') {
-      if (typeof v !== 'function') h.update(`${typeof v}:${String(v)};`)
+      if (typeof v !== 'function') out.push(`${typeof v}:${String(v)};`)
       return
     }
     if (v instanceof Uint8Array) {
-      h.update(`b:${Buffer.from(v).toString('hex')};`)
+      let t = bytesText.get(v)
+      if (t === undefined) {
+        t = `b:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')};`
+        bytesText.set(v, t)
+      }
+      out.push(t)
       return
     }
     const id = seen.get(v)
     if (id !== undefined) {
-      h.update(`@${id};`)
+      out.push(`@${id};`)
       return
     }
     seen.set(v, seen.size)
+    const proto = Object.getPrototypeOf(v)
+    if (top && (proto === Object.prototype || proto === null)) {
+      let t = valueText.get(v)
+      if (t === undefined) {
+        t = serialize(v, false)
+        valueText.set(v, t)
+      }
+      out.push('V', t)
+      return
+    }
     if (v instanceof Map) {
-      h.update('M{')
+      out.push('M{')
       for (const [k, x] of v) {
         walk(k)
         walk(x)
       }
-      h.update('}')
+      out.push('}')
     } else if (v instanceof Set) {
-      h.update('S{')
+      out.push('S{')
       for (const x of v) walk(x)
-      h.update('}')
+      out.push('}')
     } else if (Array.isArray(v)) {
-      h.update('A[')
+      out.push('A[')
       for (const x of v) walk(x)
-      h.update(']')
+      out.push(']')
     } else {
-      h.update('O{')
+      out.push('O{')
       for (const k of Object.keys(v).sort()) {
         if (SKIP.has(k)) continue
-        h.update(`${k}=`)
+        out.push(`${k}=`)
         walk((v as Record<string, unknown>)[k])
       }
-      h.update('}')
+      out.push('}')
     }
   }
-  walk(root)
-  return h.digest('hex')
+  if (top) walk(root)
+  else {
+    // a plain value: its own fields, with a fresh numbering of its inner references
+    out.push('O{')
+    for (const k of Object.keys(root as object).sort()) {
+      out.push(`${k}=`)
+      walk((root as Record<string, unknown>)[k])
+    }
+    out.push('}')
+  }
+  return out.join('')
 }
