@@ -2,21 +2,41 @@ import { memoizeEd25519 } from './crypto-memo.js'
 
 /**
  * `npx tsx test/model/cli.ts [--bound small|large] [--views V] [--heights H] [--drops D]
- * [--byzantine B] [--depth L] [--max-states S]` (docs/CONSENSUS.md "Model checking"). Prints the
- * bounds, the states explored and either `no violation` or the counterexample's schedule; exit 1 on
- * a violation, 2 on bad usage.
+ * [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states]
+ * [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
+ * either `no violation` or the counterexample's schedule; exit 1 on a violation, 2 on bad usage.
  */
 memoizeEd25519()
+const { createHash } = await import('node:crypto')
 const { explore } = await import('./explore.js')
 const { BOUNDS } = await import('./bounds.js')
 type MutableBounds = import('./bounds.js').MutableBounds
 const { World, Violation, parseTransition } = await import('./world.js')
+const { MUTANTS } = await import('./mutants.js')
+type MutantName = import('./mutants.js').MutantName
 
 const args = process.argv.slice(2)
 let bounds: MutableBounds = { ...BOUNDS.small }
 let replay: string | undefined
+let mutant: MutantName | undefined
+let reduce = true
+let successors: 'clone' | 'replay' = 'clone'
 for (let i = 0; i < args.length; i++) {
   const a = args[i]
+  if (a === '--no-reduction') {
+    reduce = false
+    continue
+  }
+  if (a === '--replay-states') {
+    successors = 'replay'
+    continue
+  }
+  if (a === '--mutant') {
+    const name = args[++i] as MutantName
+    if (MUTANTS[name] === undefined) usage()
+    mutant = name
+    continue
+  }
   const next = Number(args[++i])
   const known: Record<string, Exclude<keyof MutableBounds, 'canaryHeight'>> = {
     '--views': 'views',
@@ -43,7 +63,7 @@ for (let i = 0; i < args.length; i++) {
 
 function usage(): never {
   process.stderr.write(
-    'usage: check-model [--bound small|large] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--replay FILE]\n',
+    'usage: check-model [--bound small|large] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
   )
   process.exit(2)
 }
@@ -58,7 +78,7 @@ if (replay !== undefined) {
     .filter((l) => /^(deliver|drop|byz|timeout|propose|sync) /.test(l))
     .map(parseTransition)
   try {
-    World.replay(bounds, schedule)
+    World.replay(bounds, schedule, mutant === undefined ? undefined : MUTANTS[mutant])
   } catch (err) {
     if (err instanceof Violation) {
       process.stdout.write(`replayed ${schedule.length} transitions: VIOLATION: ${err.message}\n`)
@@ -71,16 +91,31 @@ if (replay !== undefined) {
 }
 
 const started = performance.now()
-const r = explore(bounds, (states) =>
-  process.stderr.write(`  ${states} states, ${((performance.now() - started) / 1000).toFixed(0)} s\n`),
-)
+const cpuStart = process.cpuUsage()
+const r = explore(bounds, {
+  reduce,
+  successors,
+  ...(mutant === undefined ? {} : { root: () => MUTANTS[mutant](bounds) }),
+  progress: (states) =>
+    process.stderr.write(`  ${states} states, ${((performance.now() - started) / 1000).toFixed(0)} s\n`),
+})
+const cpu = process.cpuUsage(cpuStart)
+const { loadavg } = await import('node:os')
 const seconds = ((performance.now() - started) / 1000).toFixed(1)
 process.stdout.write(
   `model n=4 K=2 byzantine=1 views<=${bounds.views} heights<=${bounds.heights} drops<=${bounds.drops} ` +
-    `byzantine-msgs<=${bounds.byzantine} depth<=${bounds.depth}\n` +
-    `${r.states} states, ${r.transitions} transitions, ${r.steps} engine steps, max depth ${r.maxDepth}, ` +
-    `all honest final at height ${r.maxFinal} somewhere, ${r.cut} schedules cut at the depth bound` +
-    `${r.truncated ? ', stopped at max-states' : ''}, ${seconds} s\n`,
+    `byzantine-msgs<=${bounds.byzantine} depth<=${bounds.depth} ${reduce ? 'sleep sets' : 'no reduction'}, ` +
+    `successors by ${successors}${mutant === undefined ? '' : `, MUTANT ${mutant}`}\n` +
+    `${r.states} states, ${r.transitions} transitions (${r.slept} slept, ${r.revisits} revisits), ` +
+    `${r.steps} engine steps, max depth ${r.maxDepth}, ${r.terminal} terminal states, ` +
+    `${r.outcomes.size} outcomes, all honest final at height ${r.maxFinal} somewhere, ` +
+    `${r.cut} states cut at the depth bound, ${r.cycles} cycles\n` +
+    `${r.counterexample !== null ? 'stopped at the first violation' : r.truncated ? 'NOT EXHAUSTED: stopped at max-states' : r.cut > 0 ? 'NOT EXHAUSTED: depth bound hit' : 'exhausted'}, ` +
+    `${seconds} s, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU, load ${loadavg()[0]?.toFixed(1)}\n` +
+    `outcomes digest ${createHash('sha256')
+      .update([...r.outcomes].sort().join('\n'))
+      .digest('hex')
+      .slice(0, 16)}\n`,
 )
 if (r.counterexample !== null) {
   process.stdout.write(`VIOLATION: ${r.counterexample.message}\nschedule:\n`)

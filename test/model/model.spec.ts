@@ -4,10 +4,13 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
+import { independent } from './explore.js'
+import { type Bounds, describe as name, type Transition, World } from './world.js'
 
 /**
- * The bounded model checker (test/model/, docs/CONSENSUS.md "Model checking") at its small bound,
- * in its own process (it memoizes Ed25519 there). `make check-model` runs the large bound.
+ * The bounded model checker (test/model/, docs/CONSENSUS.md "Model checking"): its successor states
+ * and independence relation in this process, its searches at the small bound in their own process
+ * (it memoizes Ed25519 there). `make check-model` runs the large bound.
  */
 const CLI = join(dirname(fileURLToPath(import.meta.url)), 'cli.ts')
 
@@ -19,21 +22,151 @@ function check(...args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: `${r.stdout}${r.stderr}` }
 }
 
+const field = (out: string, re: RegExp): string => {
+  const m = re.exec(out)
+  if (m?.[1] === undefined) throw new Error(`no ${re} in:\n${out}`)
+  return m[1]
+}
+
+/** A deterministic pseudo-random walk's choices (xorshift32). */
+function chooser(seed: number): (n: number) => number {
+  let x = seed
+  return (n) => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) % n
+  }
+}
+
+// One view change, two heights, a drop and a Byzantine message: walks reach view changes, NEW-VIEWs,
+// pipelined commits and block sync.
+const WALK: Bounds = { views: 1, heights: 2, drops: 1, byzantine: 1, depth: 40, maxStates: 0 }
+
+describe('model: successor states and independence', function () {
+  this.timeout(120_000)
+
+  it('a cloned state, stepped, equals its schedule replayed from the start; the original is unchanged', () => {
+    let compared = 0
+    const kinds = new Set<string>()
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) {
+      const pick = chooser(seed * 7919)
+      let w = new World(WALK)
+      const schedule: Transition[] = []
+      for (let i = 0; i < 30; i++) {
+        const enabled = w.enabled()
+        if (enabled.length === 0) break
+        const tr = enabled[pick(enabled.length)] as Transition
+        const before = w.hash()
+        const child = w.clone()
+        child.apply(tr)
+        schedule.push(tr)
+        kinds.add(tr.t)
+        expect(w.hash(), `parent changed by ${name(tr)}`).to.equal(before)
+        expect(child.hash(), `after ${schedule.map(name).join(', ')}`).to.equal(
+          World.replay(WALK, schedule).hash(),
+        )
+        compared++
+        w = child
+      }
+    }
+    expect(compared).to.be.greaterThan(100)
+    expect([...kinds].sort()).to.include.members(['byz', 'deliver', 'drop', 'propose', 'timeout'])
+  })
+
+  it('transitions the reduction calls independent commute: both orders reach one state', () => {
+    let commuting = 0
+    let dependent = 0
+    for (const seed of [5, 6, 7]) {
+      const pick = chooser(seed * 104_729)
+      let w = new World(WALK)
+      for (let i = 0; i < 25; i++) {
+        const enabled = w.enabled()
+        if (enabled.length === 0) break
+        for (let k = 0; k < 12 && enabled.length > 1; k++) {
+          const a = enabled[pick(enabled.length)] as Transition
+          const b = enabled[pick(enabled.length)] as Transition
+          if (name(a) === name(b)) continue
+          const wa = w.clone()
+          const ea = wa.applyTracked(a)
+          const wb = w.clone()
+          const eb = wb.applyTracked(b)
+          if (!independent(ea, eb)) {
+            dependent++
+            continue
+          }
+          wa.apply(b)
+          wb.apply(a)
+          expect(wa.hash(), `${name(a)} / ${name(b)}`).to.equal(wb.hash())
+          commuting++
+        }
+        const next = w.clone()
+        next.apply(enabled[pick(enabled.length)] as Transition)
+        w = next
+      }
+    }
+    expect(commuting).to.be.greaterThan(100)
+    expect(dependent).to.be.greaterThan(10)
+  })
+  it('a step that sends again a message still in flight does not commute with its delivery', () => {
+    // Honest replicas send again their VIEW-CHANGE and the NEW-VIEW they hold: delivering that message
+    // to another replica and the step that puts it back into the network end in different states.
+    const pick = chooser(12_345)
+    let found = 0
+    for (let walk = 0; walk < 40 && found === 0; walk++) {
+      let w = new World(WALK)
+      for (let i = 0; i < 40; i++) {
+        const enabled = w.enabled()
+        if (enabled.length === 0) break
+        const effects = enabled.map((tr) => w.clone().applyTracked(tr))
+        for (const [ia, a] of effects.entries())
+          for (const [ib, b] of effects.entries()) {
+            if (b.consumes === null || a === b || !a.emits.has(b.consumes)) continue
+            expect(independent(a, b), `${a.name} / ${b.name}`).to.equal(false)
+            const ab = w.clone()
+            ab.apply(enabled[ia] as Transition)
+            ab.apply(enabled[ib] as Transition)
+            const ba = w.clone()
+            ba.apply(enabled[ib] as Transition)
+            ba.apply(enabled[ia] as Transition)
+            expect(ab.hash(), `${a.name} / ${b.name}`).to.not.equal(ba.hash())
+            found++
+          }
+        const next = w.clone()
+        next.apply(enabled[pick(enabled.length)] as Transition)
+        w = next
+      }
+    }
+    expect(found).to.be.greaterThan(0)
+  })
+})
+
 describe('model: bounded exhaustive exploration of the engine', function () {
   this.timeout(900_000)
 
-  it('the small bound: every schedule explored, no violation', () => {
-    const { status, out } = check('--bound', 'small')
-    console.log(out.replace(/^/gm, '      ').trimEnd())
-    expect(out).to.match(/no violation/)
-    expect(out).to.not.match(/stopped at max-states/) // exhaustive, not a sample
-    expect(Number(/^(\d+) states/m.exec(out)?.[1])).to.be.greaterThan(1_000)
-    expect(status).to.equal(0)
+  it('the small bound, exhausted: sleep sets visit the same states and terminal outcomes as the full search', () => {
+    const reduced = check('--bound', 'small')
+    const full = check('--bound', 'small', '--no-reduction')
+    console.log(reduced.out.replace(/^/gm, '      ').trimEnd())
+    for (const { status, out } of [reduced, full]) {
+      expect(out).to.match(/no violation/)
+      expect(out).to.match(/^exhausted/m) // not a sample
+      expect(out).to.match(/ 0 states cut at the depth bound, 0 cycles/)
+      expect(status).to.equal(0)
+    }
+    const states = (out: string) => Number(field(out, /^(\d+) states/m))
+    const transitions = (out: string) => Number(field(out, /(\d+) transitions/))
+    expect(states(reduced.out)).to.be.greaterThan(1_000)
+    expect(states(reduced.out)).to.equal(states(full.out))
+    expect(field(reduced.out, /(\d+) terminal states/)).to.equal(field(full.out, /(\d+) terminal states/))
+    expect(field(reduced.out, /outcomes digest (\w+)/)).to.equal(field(full.out, /outcomes digest (\w+)/))
+    expect(transitions(reduced.out)).to.be.lessThan(transitions(full.out) / 2)
   })
 
-  it('finds and replays a counterexample (a canary: finalizing height 1 counts as one)', () => {
+  it('finds and replays a counterexample under the reduction (a canary: finalizing height 1 counts as one)', () => {
     const found = check('--views', '0', '--heights', '1', '--drops', '0', '--byzantine', '0', '--canary', '1')
     expect(found.status).to.equal(1)
+    expect(found.out).to.match(/sleep sets/)
     expect(found.out).to.match(/VIOLATION: canary: replica \d finalized height 1/)
     const dir = mkdtempSync(join(tmpdir(), 'pbft-model-'))
     try {
@@ -50,4 +183,29 @@ describe('model: bounded exhaustive exploration of the engine', function () {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  for (const [mutant, violation] of [
+    ['forged-vote', /VIOLATION: evidence against honest replica 0/],
+    ['echo-commit', /VIOLATION: honest replica \d signed two prepare\/0\/1 messages/],
+  ] as const) {
+    it(`catches a broken world (${mutant}), with and without the reduction, and replays its trace`, () => {
+      const bound = ['--bound', 'small', '--byzantine', '1']
+      const found = check(...bound, '--mutant', mutant)
+      expect(found.out).to.match(violation)
+      expect(found.status).to.equal(1)
+      const full = check(...bound, '--mutant', mutant, '--no-reduction')
+      expect(full.out).to.match(violation)
+      expect(full.status).to.equal(1)
+      const dir = mkdtempSync(join(tmpdir(), 'pbft-model-'))
+      try {
+        const file = join(dir, 'schedule.txt')
+        writeFileSync(file, found.out)
+        const again = check(...bound, '--mutant', mutant, '--replay', file)
+        expect(again.out).to.match(violation)
+        expect(again.status).to.equal(1)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  }
 })

@@ -26,6 +26,7 @@ import {
   makeValidators,
   TIMEOUTS,
 } from '../unit/consensus/harness.js'
+import { copyEngineInto } from './clone.js'
 
 /** The model: n = 4, one Byzantine validator (the primary of view 1), pipelining depth K = 2. */
 export const N = 4
@@ -85,7 +86,8 @@ export class Violation extends Error {
 
 const signers = makeSigners(N, 'model')
 const validators = makeValidators(signers)
-const signer = (i: number) => signers[i] as Ed25519Signer
+/** Validator i's signing key (the model's keys; a test-only mutant forges with an honest one). */
+export const signer = (i: number) => signers[i] as Ed25519Signer
 
 function digest(msg: ConsensusMessage): string {
   return createHash('sha256').update(encodeConsensusMessage(msg)).digest('hex').slice(0, 12)
@@ -113,6 +115,19 @@ function slotOf(msg: ConsensusMessage): string | null {
   }
 }
 
+/** What one transition did (World.applyTracked), for the independence relation of explore.ts. */
+export interface Effect {
+  /** describe(tr): the transition's name in sleep sets */
+  readonly name: string
+  readonly kind: Transition['t']
+  /** the honest replica it steps, -1 for a drop */
+  readonly locus: number
+  /** the pending key it removes (deliver, drop) */
+  readonly consumes: string | null
+  /** the pending keys its step put into the network (new or again) */
+  readonly emits: ReadonlySet<string>
+}
+
 interface Pending {
   readonly to: number
   readonly msg: ConsensusMessage
@@ -125,40 +140,40 @@ interface Pending {
  * different messages for one slot, no evidence against an honest replica.
  */
 export class World {
-  private readonly engines = new Map<number, PbftEngine>()
-  private readonly pending = new Map<string, Pending>()
-  private readonly timers = new Map<number, { view: number; height: number }>()
-  private readonly proposals = new Map<number, Extract<EngineAction, { type: 'request_proposal' }>>()
-  private readonly chains = new Map<number, { block: Block; certificate: CommitCertificate }[]>()
-  private readonly syncWanted = new Set<number>()
-  private readonly finalAt = new Map<number, string>()
-  private readonly ledger = new Map<number, Map<string, string>>()
+  private engines = new Map<number, PbftEngine>()
+  /** the engines this World may step in place (the others are shared with a clone: copied first) */
+  private owned = new Set<number>()
+  /** each engine's stateDigest, until it steps */
+  private digests = new Map<number, string>()
+  private pending = new Map<string, Pending>()
+  private timers = new Map<number, { view: number; height: number }>()
+  private proposals = new Map<number, Extract<EngineAction, { type: 'request_proposal' }>>()
+  private chains = new Map<number, { block: Block; certificate: CommitCertificate }[]>()
+  private syncWanted = new Set<number>()
+  private finalAt = new Map<number, string>()
+  /** what each honest replica signed, by slot (its digest): part of the state, as it decides a violation */
+  private ledger = new Map<number, Map<string, string>>()
   /** what the Byzantine validator received, by name */
-  private readonly byzSeen = new Map<string, ConsensusMessage>()
-  private readonly byzSent = new Set<string>()
+  private byzSeen = new Map<string, ConsensusMessage>()
+  private byzSent = new Set<string>()
   private dropsUsed = 0
   private byzUsed = 0
   /** the menu of the current byzSeen (rebuilt when the Byzantine validator has seen more) */
   private menu: { seen: number; items: Map<string, Pending> } | null = null
+  /** the pending keys the current transition put into the network (added or added again) */
+  private emitted: string[] = []
   steps = 0
 
-  constructor(private readonly bounds: Bounds) {
+  constructor(
+    private readonly bounds: Bounds,
+    /** a test-only engine in place of PbftEngine (a mutant the checker must catch) */
+    private readonly engineClass: typeof PbftEngine = PbftEngine,
+    /** a test-only extra for the Byzantine menu (a mutant the checker must catch) */
+    private readonly extraMenu?: (seen: readonly ConsensusMessage[]) => ConsensusMessage[],
+  ) {
     for (const i of HONEST) {
-      this.engines.set(
-        i,
-        new PbftEngine(
-          {
-            chainId: CHAIN,
-            validators,
-            selfIndex: i,
-            signer: signer(i),
-            timeouts: TIMEOUTS,
-            pipelineDepth: DEPTH,
-          },
-          { validateBlock: () => ({ ok: true }) },
-          { height: 0, lastBlockHash: GENESIS_HASH, lastHeader: GENESIS, view: 0, wal: [] },
-        ),
-      )
+      this.engines.set(i, this.freshEngine(i))
+      this.owned.add(i)
       this.chains.set(i, [])
       this.ledger.set(i, new Map())
     }
@@ -167,10 +182,82 @@ export class World {
     for (const i of HONEST) this.step(i, { type: 'txs_available' })
   }
 
-  static replay(bounds: Bounds, schedule: readonly Transition[]): World {
-    const w = new World(bounds)
+  private freshEngine(i: number): PbftEngine {
+    return new this.engineClass(
+      {
+        chainId: CHAIN,
+        validators,
+        selfIndex: i,
+        signer: signer(i),
+        timeouts: TIMEOUTS,
+        pipelineDepth: DEPTH,
+      },
+      { validateBlock: () => ({ ok: true }) },
+      { height: 0, lastBlockHash: GENESIS_HASH, lastHeader: GENESIS, view: 0, wal: [] },
+    )
+  }
+
+  static replay(bounds: Bounds, schedule: readonly Transition[], root?: (b: Bounds) => World): World {
+    const w = root?.(bounds) ?? new World(bounds)
     for (const tr of schedule) w.apply(tr)
     return w
+  }
+
+  /**
+   * A copy of this state (the checker's successor states: no replay from the start). The engines are
+   * shared until one steps: then that one is copied (clone.ts), so a transition copies one engine.
+   */
+  clone(): World {
+    const w = Object.create(World.prototype) as World
+    this.owned = new Set()
+    Object.assign(w, {
+      bounds: this.bounds,
+      engineClass: this.engineClass,
+      extraMenu: this.extraMenu,
+      engines: new Map(this.engines),
+      owned: new Set<number>(),
+      digests: new Map(this.digests),
+      pending: new Map(this.pending),
+      timers: new Map(this.timers),
+      proposals: new Map(this.proposals),
+      chains: new Map([...this.chains].map(([r, c]) => [r, [...c]])),
+      syncWanted: new Set(this.syncWanted),
+      finalAt: new Map(this.finalAt),
+      ledger: new Map([...this.ledger].map(([r, l]) => [r, new Map(l)])),
+      byzSeen: new Map(this.byzSeen),
+      byzSent: new Set(this.byzSent),
+      dropsUsed: this.dropsUsed,
+      byzUsed: this.byzUsed,
+      menu: this.menu,
+      emitted: [],
+      steps: 0,
+    })
+    return w
+  }
+
+  /**
+   * What `tr` does here, for the partial-order reduction (explore.ts): the replica it steps (-1 for a
+   * drop), the pending key it takes out, and the keys it puts in. Applies `tr`.
+   */
+  applyTracked(tr: Transition): Effect {
+    const locus = this.locus(tr)
+    this.emitted = []
+    this.apply(tr)
+    const consumes = tr.t === 'deliver' || tr.t === 'drop' ? tr.key : null
+    return { name: describe(tr), kind: tr.t, locus, consumes, emits: new Set(this.emitted) }
+  }
+
+  private locus(tr: Transition): number {
+    switch (tr.t) {
+      case 'deliver':
+        return this.pending.get(tr.key)?.to ?? -1
+      case 'byz':
+        return this.byzantineMenu().get(tr.key)?.to ?? -1
+      case 'drop':
+        return -1
+      default:
+        return tr.r
+    }
   }
 
   /** Every transition enabled here, in a fixed order. */
@@ -241,7 +328,14 @@ export class World {
   /** A canonical digest of the whole state (engines by their internal state, in insertion order). */
   hash(): string {
     const h = createHash('sha256')
-    for (const i of HONEST) h.update(`|e${i}:`).update(stateDigest(this.engines.get(i)))
+    for (const i of HONEST) {
+      let d = this.digests.get(i)
+      if (d === undefined) {
+        d = stateDigest(this.engines.get(i))
+        this.digests.set(i, d)
+      }
+      h.update(`|e${i}:${d}`)
+    }
     h.update(`|p:${[...this.pending.keys()].sort().join(',')}`)
     h.update(
       `|t:${[...this.timers]
@@ -258,7 +352,9 @@ export class World {
     h.update(`|d:${this.dropsUsed}/${this.byzUsed}`)
     for (const i of HONEST)
       h.update(`|c${i}:${(this.chains.get(i) ?? []).map((c) => toHex(c.certificate.blockHash))}`)
-    return h.digest('hex')
+    for (const i of HONEST)
+      h.update(`|l${i}:${[...(this.ledger.get(i) ?? [])].map(([slot, d]) => `${slot}=${d}`).sort()}`)
+    return h.digest('base64').slice(0, 22) // 128 bits
   }
 
   /** The final height the honest replicas agree on so far (the lowest of their chains). */
@@ -266,8 +362,21 @@ export class World {
     return HONEST.map((i) => this.chains.get(i)?.length ?? 0)
   }
 
+  /** Each honest replica's final chain, as block hashes (a terminal state's outcome). */
+  outcome(): string {
+    return HONEST.map((i) =>
+      (this.chains.get(i) ?? []).map((c) => toHex(c.certificate.blockHash).slice(0, 8)),
+    ).join('|')
+  }
+
   private step(r: number, event: EngineEvent): void {
-    const engine = this.engines.get(r) as PbftEngine
+    let engine = this.engines.get(r) as PbftEngine
+    if (!this.owned.has(r)) {
+      engine = copyEngineInto(engine, this.freshEngine(r))
+      this.engines.set(r, engine)
+      this.owned.add(r)
+    }
+    this.digests.delete(r)
     this.steps++
     for (const a of engine.step(event)) this.execute(r, a)
   }
@@ -280,7 +389,10 @@ export class World {
         for (let j = 0; j < N; j++) {
           if (j === r) continue
           if (j === BYZANTINE) this.byzSeen.set(name, a.msg)
-          else this.pending.set(`${j}<${name}`, { to: j, msg: a.msg })
+          else {
+            this.pending.set(`${j}<${name}`, { to: j, msg: a.msg })
+            this.emitted.push(`${j}<${name}`)
+          }
         }
         return
       }
@@ -412,6 +524,7 @@ export class World {
       if (v === 1) vcs.set(BYZANTINE, vc)
     }
     msgs.push(...this.byzantineNewViews([...vcs.values()]))
+    if (this.extraMenu !== undefined) msgs.push(...this.extraMenu([...this.byzSeen.values()]))
     const menu = new Map<string, Pending>()
     for (const msg of msgs) {
       const name = msgName(msg)
@@ -466,49 +579,86 @@ export class World {
  * their insertion order, byte arrays as hex), leaving out its constant configuration and closures.
  */
 function stateDigest(root: unknown): string {
-  const h = createHash('sha256')
+  return createHash('sha256').update(serialize(root, true)).digest('base64')
+}
+
+const SKIP = new Set(['config', 'deps', 'host'])
+/** byte arrays and plain values (messages, blocks: never mutated) serialized once each */
+const bytesText = new WeakMap<Uint8Array, string>()
+const valueText = new WeakMap<object, string>()
+
+/**
+ * The object graph as text: Maps and Sets in insertion order, object fields sorted, byte arrays as
+ * hex, a second reference to an object as its first one's number. A plain object (a message, a block,
+ * a record) is a value the engine never mutates: its text is computed once and remembered.
+ */
+function serialize(root: unknown, top: boolean): string {
+  const out: string[] = []
   const seen = new Map<object, number>()
-  const SKIP = new Set(['config', 'deps', 'host'])
   const walk = (v: unknown): void => {
     if (v === null || v === undefined || typeof v !== 'object') {
-      if (typeof v !== 'function') h.update(`${typeof v}:${String(v)};`)
+      if (typeof v !== 'function') out.push(`${typeof v}:${String(v)};`)
       return
     }
     if (v instanceof Uint8Array) {
-      h.update(`b:${Buffer.from(v).toString('hex')};`)
+      let t = bytesText.get(v)
+      if (t === undefined) {
+        t = `b:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')};`
+        bytesText.set(v, t)
+      }
+      out.push(t)
       return
     }
     const id = seen.get(v)
     if (id !== undefined) {
-      h.update(`@${id};`)
+      out.push(`@${id};`)
       return
     }
     seen.set(v, seen.size)
+    const proto = Object.getPrototypeOf(v)
+    if (top && (proto === Object.prototype || proto === null)) {
+      let t = valueText.get(v)
+      if (t === undefined) {
+        t = serialize(v, false)
+        valueText.set(v, t)
+      }
+      out.push('V', t)
+      return
+    }
     if (v instanceof Map) {
-      h.update('M{')
+      out.push('M{')
       for (const [k, x] of v) {
         walk(k)
         walk(x)
       }
-      h.update('}')
+      out.push('}')
     } else if (v instanceof Set) {
-      h.update('S{')
+      out.push('S{')
       for (const x of v) walk(x)
-      h.update('}')
+      out.push('}')
     } else if (Array.isArray(v)) {
-      h.update('A[')
+      out.push('A[')
       for (const x of v) walk(x)
-      h.update(']')
+      out.push(']')
     } else {
-      h.update('O{')
+      out.push('O{')
       for (const k of Object.keys(v).sort()) {
         if (SKIP.has(k)) continue
-        h.update(`${k}=`)
+        out.push(`${k}=`)
         walk((v as Record<string, unknown>)[k])
       }
-      h.update('}')
+      out.push('}')
     }
   }
-  walk(root)
-  return h.digest('hex')
+  if (top) walk(root)
+  else {
+    // a plain value: its own fields, with a fresh numbering of its inner references
+    out.push('O{')
+    for (const k of Object.keys(root as object).sort()) {
+      out.push(`${k}=`)
+      walk((root as Record<string, unknown>)[k])
+    }
+    out.push('}')
+  }
+  return out.join('')
 }

@@ -1,0 +1,69 @@
+import { commitVoteSignBytes } from '../../src/codec/chain.js'
+import type { ConsensusMessage } from '../../src/codec/consensus.js'
+import { prepareSignBytes } from '../../src/codec/consensus.js'
+import { PbftEngine } from '../../src/consensus/engine.js'
+import type {
+  EngineAction,
+  EngineConfig,
+  EngineDeps,
+  EngineEvent,
+  EngineInit,
+} from '../../src/consensus/types.js'
+import { sha256 } from '../../src/crypto/hash.js'
+import { CHAIN } from '../unit/consensus/harness.js'
+import { type Bounds, BYZANTINE, signer, World } from './world.js'
+
+/**
+ * Test-only broken worlds (`--mutant NAME`, test/model/model.spec.ts): each breaks an invariant the
+ * checker claims to check, so a checker that could not find it would be caught.
+ *
+ * - `forged-vote`: the Byzantine validator holds honest validator 0's key too (outside the model's
+ *   fault assumption) and may send a COMMIT for a block nobody has, signed by 0: an honest replica
+ *   that also gets 0's real COMMIT holds evidence against honest replica 0.
+ * - `echo-commit`: an engine subclass that, given a COMMIT of the Byzantine validator, also signs and
+ *   broadcasts a PREPARE for that COMMIT's block in its view and height: after its own PREPARE
+ *   there, an honest replica signed two PREPAREs for one slot.
+ */
+export const MUTANTS = {
+  'forged-vote': (bounds: Bounds) => new World(bounds, PbftEngine, forgedVotes),
+  'echo-commit': (bounds: Bounds) => new World(bounds, EchoCommitEngine),
+} satisfies Record<string, (bounds: Bounds) => World>
+
+export type MutantName = keyof typeof MUTANTS
+
+function forgedVotes(seen: readonly ConsensusMessage[]): ConsensusMessage[] {
+  const out: ConsensusMessage[] = []
+  for (const m of seen) {
+    if (m.kind !== 'preprepare') continue
+    const fake = sha256(new TextEncoder().encode(`forged/${m.view}/${m.height}`))
+    out.push({
+      kind: 'commit',
+      view: m.view,
+      height: m.height,
+      blockHash: fake,
+      sender: 0,
+      signature: signer(0).sign(commitVoteSignBytes(CHAIN, m.view, m.height, fake)),
+    })
+  }
+  return out
+}
+
+class EchoCommitEngine extends PbftEngine {
+  private readonly me: number
+
+  constructor(config: EngineConfig, deps: EngineDeps, init: EngineInit) {
+    super(config, deps, init)
+    this.me = config.selfIndex ?? -1
+  }
+
+  override step(event: EngineEvent): EngineAction[] {
+    const out = super.step(event)
+    if (event.type !== 'message' || event.msg.kind !== 'commit' || event.msg.sender !== BYZANTINE) return out
+    const { view, height, blockHash } = event.msg
+    const signature = signer(this.me).sign(prepareSignBytes(CHAIN, view, height, this.me, blockHash))
+    return [
+      ...out,
+      { type: 'broadcast', msg: { kind: 'prepare', view, height, blockHash, sender: this.me, signature } },
+    ]
+  }
+}
