@@ -72,6 +72,7 @@ coverage: $(STAMP)
 # bounded exhaustive exploration of the engine at the large bound (the small one runs in make test)
 check-model: $(STAMP)
 	NODE_OPTIONS=--max-old-space-size=4096 npx tsx test/model/cli.ts --bound large
+	NODE_OPTIONS=--max-old-space-size=4096 npx tsx test/model/cli.ts --bound viewchange
 
 sim: $(STAMP)
 	npx tsx test/sim/cli.ts --seeds 1..10000 --jobs $$(nproc)

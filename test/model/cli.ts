@@ -1,7 +1,7 @@
 import { memoizeEd25519 } from './crypto-memo.js'
 
 /**
- * `npx tsx test/model/cli.ts [--bound small|large] [--views V] [--heights H] [--drops D]
+ * `npx tsx test/model/cli.ts [--bound small|large|viewchange] [--views V] [--heights H] [--drops D]
  * [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states]
  * [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
  * either `no violation` or the counterexample's schedule; exit 1 on a violation, 2 on bad usage.
@@ -63,7 +63,7 @@ for (let i = 0; i < args.length; i++) {
 
 function usage(): never {
   process.stderr.write(
-    'usage: check-model [--bound small|large] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
+    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
   )
   process.exit(2)
 }
