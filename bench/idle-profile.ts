@@ -23,7 +23,7 @@ import {
   startNode,
   stopNode,
 } from './cluster.js'
-import { idleFigures, type ReceivedSnapshot } from './scale-report.js'
+import { idleFigures, type ReceivedSnapshot, receivedBetween } from './scale-report.js'
 import { BenchError, rpcCall, waitUntilLive } from './steps.js'
 
 const { values: args } = parseArgs({
@@ -218,6 +218,19 @@ async function main(): Promise<number> {
         `${profiling ? ' (node0 profiled)' : ''}; mean ${profiling ? 'of the others ' : ''}${meanOthers.toFixed(1)} ms/s; ` +
         `gossip copies per s per node ${idle.gossipCopiesPerSecPerNode?.toFixed(1) ?? '?'}`,
     )
+    if (recv1.length > 0 && recv0.length === recv1.length) {
+      // which topics the copies came on (first copies + duplicates, per node per second)
+      const topics = Object.keys(recv1[0] ?? {})
+      const perTopic = topics.map((t) => {
+        let sum = 0
+        recv1.forEach((after, k) => {
+          const r = receivedBetween(recv0[k] as ReceivedSnapshot, after, [t])
+          sum += r.messages + r.duplicates
+        })
+        return `${t} ${(sum / recv1.length / seconds).toFixed(1)}`
+      })
+      console.log(`gossip copies per s per node by topic: ${perTopic.join(', ')}`)
+    }
     if (stopped !== undefined) {
       mkdirSync(args.out, { recursive: true })
       const file = join(args.out, `idle-n${n}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`)
