@@ -8,7 +8,12 @@ import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { gossipsubInit } from './gossipsub-config.js'
-import type { GossipOptions, Libp2pMetricsFactory } from './options.js'
+import {
+  defaultLivenessOptions,
+  type GossipOptions,
+  type Libp2pMetricsFactory,
+  type LivenessOptions,
+} from './options.js'
 
 type PbftServices = {
   identify: Identify
@@ -25,6 +30,8 @@ interface Libp2pNodeInit {
   announce: string[]
   mdns: boolean
   gossip: GossipOptions
+  /** connection pings (options.ts defaultLivenessOptions when undefined) */
+  liveness?: LivenessOptions
   topics: readonly string[]
   /** genesis validators' peer ids: never scored below gossip's thresholds (gossipsub-config.ts) */
   validatorPeerIds?: readonly string[]
@@ -42,6 +49,7 @@ interface Libp2pNodeInit {
  * bootstrap list instead. Created stopped; Network.start() starts it.
  */
 export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p> {
+  const liveness = init.liveness ?? defaultLivenessOptions
   const peerDiscovery: Array<(components: Parameters<ReturnType<typeof mdns>>[0]) => PeerDiscovery> = []
   if (init.mdns) peerDiscovery.push(mdns())
   return createLibp2p({
@@ -59,6 +67,10 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<PbftLibp2p
       denyInboundEncryptedConnection: async (peerId) => init.isProvenFaultyPeer?.(peerId.toString()) ?? false,
     },
     ...(init.metrics === undefined ? {} : { metrics: init.metrics }),
+    connectionMonitor: {
+      pingInterval: liveness.pingIntervalMs,
+      pingTimeout: { minTimeout: liveness.pingTimeoutMinMs },
+    },
     connectionManager: {
       // loopback devnets and tests open many connections from one address at once
       inboundConnectionThreshold: 100,

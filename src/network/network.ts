@@ -9,6 +9,7 @@ import { createLibp2pNode, type PbftLibp2p } from './libp2p-node.js'
 import { type NetworkLogger, silentNetworkLogger } from './logger.js'
 import {
   defaultGossipOptions,
+  defaultLivenessOptions,
   defaultReconnectOptions,
   defaultSyncOptions,
   defaultTxFetchOptions,
@@ -63,6 +64,8 @@ export interface Network extends Startable {
   /** Handlers receive only messages their topic validator Accepted. Returns an unsubscribe. */
   subscribe(kind: TopicKind, handler: GossipHandler): () => void
   listenAddrs(): string[]
+  /** Called with the peer id whenever a peer connects (its first connection). Returns an unsubscribe. */
+  onPeerConnect(listener: (peerId: string) => void): () => void
   peers(): ConnectedPeer[]
   connectedPeerCount(): number
   /** peers known to subscribe to the topic (the mesh is formed when this is non-empty) */
@@ -107,6 +110,7 @@ export async function createNetwork(init: NetworkInit): Promise<Network> {
     announce: init.announce ?? [],
     mdns: init.mdns ?? false,
     gossip,
+    liveness: { ...defaultLivenessOptions, ...init.liveness },
     topics,
     validatorPeerIds: init.validatorPeerIds ?? [],
     ...(init.isProvenFaultyPeer === undefined ? {} : { isProvenFaultyPeer: init.isProvenFaultyPeer }),
@@ -125,6 +129,7 @@ class Libp2pNetwork implements Network {
   private readonly logger: NetworkLogger
   private readonly stats: GossipStats
   private readonly handlers = new Map<TopicKind, Set<GossipHandler>>()
+  private readonly connectListeners = new Set<(peerId: string) => void>()
   private readonly topicKinds = new Map<string, TopicKind>()
   private readonly reconnector: Reconnector
   private readonly syncOptions: SyncOptions
@@ -399,9 +404,21 @@ class Libp2pNetwork implements Network {
     }
   }
 
+  onPeerConnect(listener: (peerId: string) => void): () => void {
+    this.connectListeners.add(listener)
+    return () => this.connectListeners.delete(listener)
+  }
+
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     this.reconnector.onPeerConnected(id)
+    for (const listener of this.connectListeners) {
+      try {
+        listener(id)
+      } catch (err) {
+        this.logger.error({ err, peer: id }, 'peer-connect listener threw')
+      }
+    }
     this.logger.debug({ peer: id }, 'peer connected')
     this.init.metrics?.onPeerCount?.(this.connectedPeerCount())
   }

@@ -43,6 +43,18 @@ export interface ReconnectOptions {
   dialTimeoutMs: number
 }
 
+/**
+ * libp2p's connection monitor: it pings every connection (a new /ipfs/ping stream each time) and
+ * aborts one whose ping fails or times out, so a connection whose peer vanished without closing it
+ * (frozen process, dropped NAT mapping) is closed and the reconnector dials again.
+ */
+export interface LivenessOptions {
+  /** how often each connection is pinged */
+  pingIntervalMs: number
+  /** the shortest ping timeout (libp2p adapts it to the measured round trips above this) */
+  pingTimeoutMinMs: number
+}
+
 export interface SyncOptions {
   /** blocks served per `blocks` request at most */
   maxBlocksPerRequest: number
@@ -108,6 +120,7 @@ export interface NetworkInit {
   metrics?: NetworkMetricsHooks
   gossip?: Partial<GossipOptions>
   reconnect?: Partial<ReconnectOptions>
+  liveness?: Partial<LivenessOptions>
   sync?: Partial<SyncOptions>
 }
 
@@ -136,6 +149,17 @@ export const defaultReconnectOptions: ReconnectOptions = {
   jitter: 0.2,
   tickMs: 250,
   dialTimeoutMs: 5_000,
+}
+
+/**
+ * A ping stream costs both ends a few milliseconds of CPU (stream set-up, protocol negotiation, a
+ * peer-store update); libp2p's 10 s default made the pings the largest idle cost, growing with the
+ * number of peers (docs/PERFORMANCE.md "Idle cost"). A minute still closes a dead connection within
+ * ~1 min + timeout; yamux's own keep-alive (30 s) makes a restarted peer's kernel reset it sooner.
+ */
+export const defaultLivenessOptions: LivenessOptions = {
+  pingIntervalMs: 60_000,
+  pingTimeoutMinMs: 5_000,
 }
 
 /** A token bucket's size: refills at `ratePerSec` messages per second, holds at most `burst`. */

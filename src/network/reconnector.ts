@@ -27,15 +27,19 @@ interface TargetState {
 }
 
 /**
- * Keeps bootstrap peers and validators connected: every `tickMs` it dials each target that is not
- * connected and whose backoff has expired. The delay after the k-th consecutive failure is
- * min(maxDelay, initialDelay·factor^(k-1)) ± jitter; a success or a fresh disconnect resets it.
- * (@libp2p/bootstrap dials once and never retries, and libp2p's own reconnect queue gives up
- * after a few attempts — a validator that was down for an hour must still be re-dialed.)
+ * Keeps bootstrap peers and validators connected: while some target is not connected it looks every
+ * `tickMs` and dials each one that is down and whose backoff has expired. The delay after the k-th
+ * consecutive failure is min(maxDelay, initialDelay·factor^(k-1)) ± jitter; a success or a fresh
+ * disconnect resets it. (@libp2p/bootstrap dials once and never retries, and libp2p's own reconnect
+ * queue gives up after a few attempts — a validator that was down for an hour must still be
+ * re-dialed.) Once every target is connected the loop stops: an idle node spends nothing here,
+ * whatever the number of targets. A disconnect (or a new target) starts it again.
  */
 export class Reconnector implements Startable {
   private readonly states = new Map<string, TargetState>()
   private timer: ReturnType<typeof setTimeout> | undefined
+  /** when the pending timer fires (now() clock) */
+  private timerAt = 0
   private abort = new AbortController()
   private readonly inflight = new Set<Promise<void>>()
   private running = false
@@ -59,6 +63,7 @@ export class Reconnector implements Startable {
       return
     }
     this.states.set(target.peerId, { target, failures: 0, dueAt: this.now(), dialing: false })
+    this.wakeAt(this.now())
   }
 
   targets(): ReconnectTarget[] {
@@ -68,7 +73,12 @@ export class Reconnector implements Startable {
   async start(): Promise<void> {
     this.running = true
     this.abort = new AbortController()
-    this.schedule(0)
+    this.wakeAt(this.now())
+  }
+
+  /** Whether the loop is scheduled: false once every target is connected (nothing to do). */
+  get looking(): boolean {
+    return this.timer !== undefined
   }
 
   async stop(): Promise<void> {
@@ -85,6 +95,7 @@ export class Reconnector implements Startable {
     if (s === undefined) return
     s.failures = 0
     s.dueAt = this.now() + this.opts.initialDelayMs
+    this.wakeAt(s.dueAt)
   }
 
   onPeerConnected(peerId: string): void {
@@ -99,18 +110,32 @@ export class Reconnector implements Startable {
     return Math.max(0, Math.round(base * jitter))
   }
 
-  private schedule(delayMs: number): void {
+  /** Makes the loop look no later than `at` (the loop's own cadence is `tickMs` while it runs). */
+  private wakeAt(at: number): void {
     if (!this.running) return
-    this.timer = setTimeout(() => this.tick(), delayMs)
+    const delay = Math.max(0, at - this.now())
+    if (this.timer !== undefined && this.timerAt <= at) return
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = this.now() + delay
+    this.timer = setTimeout(() => this.tick(), delay)
   }
 
   private tick(): void {
+    this.timer = undefined
+    if (!this.running) return
     const now = this.now()
+    let down = false
     for (const s of this.states.values()) {
-      if (s.dialing || now < s.dueAt || this.components.isConnected(s.target.peerId)) continue
-      this.dial(s)
+      if (s.dialing) {
+        down = true
+        continue
+      }
+      if (this.components.isConnected(s.target.peerId)) continue
+      down = true
+      if (now >= s.dueAt) this.dial(s)
     }
-    this.schedule(this.opts.tickMs)
+    // a target that is down (or being dialed) keeps the loop going; none ⇒ sleep until an event
+    if (down) this.wakeAt(now + this.opts.tickMs)
   }
 
   private dial(s: TargetState): void {

@@ -15,12 +15,16 @@ import type { NodeMetrics } from './metrics.js'
 import { readAhead } from './read-ahead.js'
 
 /**
- * How often the node polls for a tip above its own when nothing else made it sync. Each poll asks
- * one peer picked at random (all of them only in the first round, at startup), so an idle network
- * of n nodes makes n status requests per poll, not n(n-1). Falling behind is mostly learned from
- * consensus messages instead (the engine's request_sync wakes the loop at once with a target).
+ * How often the node polls for a tip above its own when nothing else made it sync: every
+ * SYNC_POLL_MS at first, then twice as long after each poll that found nobody ahead, up to
+ * SYNC_POLL_MAX_MS; back to SYNC_POLL_MS after a round that fetched blocks or when a peer connects
+ * (a peer that was away, or this node after a partition, may be ahead). Each poll asks one peer
+ * picked at random (all of them only in the first round, at startup), so an idle network of n nodes
+ * makes about n / 30 status requests per second, not n(n-1) / 2. Falling behind is mostly learned
+ * from consensus messages instead (the engine's request_sync wakes the loop at once with a target).
  */
 const SYNC_POLL_MS = 2_000
+const SYNC_POLL_MAX_MS = 30_000
 /** peers asked per poll after the first round */
 const SYNC_POLL_PEERS = 1
 const PEER_TIPS_TIMEOUT_MS = 5_000
@@ -36,6 +40,8 @@ export interface BlockSyncComponents {
   readonly network: Pick<Network, 'peerTips' | 'fetchRange'>
   /** hands a fetched block to the engine; resolves once its step (and commit) is done */
   applySynced(block: Block, certificate: CommitCertificate): Promise<void>
+  /** the poll's back-off bounds (SYNC_POLL_MS, SYNC_POLL_MAX_MS unless given; tests shorten them) */
+  readonly pollMs?: { readonly min: number; readonly max: number }
   /** Ed25519 checks off the main thread, for the certificates of fetched blocks (else verified here) */
   checkSignatures?(checks: CertificateSignatureCheck[]): Promise<readonly boolean[]>
   /** work to start on a fetched block before its turn (tx signatures on other threads) */
@@ -58,8 +64,21 @@ export class BlockSync {
   private loopDone: Promise<void> | undefined
   private catchingUpNow = false
   private rounds = 0
+  private readonly pollMin: number
+  private readonly pollMax: number
+  /** the wait before the next poll: doubles while polls find nobody ahead */
+  private pollDelay: number
 
-  constructor(private readonly c: BlockSyncComponents) {}
+  constructor(private readonly c: BlockSyncComponents) {
+    this.pollMin = c.pollMs?.min ?? SYNC_POLL_MS
+    this.pollMax = Math.max(this.pollMin, c.pollMs?.max ?? SYNC_POLL_MAX_MS)
+    this.pollDelay = this.pollMin
+  }
+
+  /** The wait before the next poll when nothing wakes the loop earlier, ms. */
+  get nextPollMs(): number {
+    return this.pollDelay
+  }
 
   get catchingUp(): boolean {
     return this.catchingUpNow
@@ -73,6 +92,16 @@ export class BlockSync {
     this.stopping = true
     this.wake?.()
     await this.loopDone?.catch(() => {})
+  }
+
+  /**
+   * A peer connected: poll soon again (now, if the loop is waiting). It may be ahead of us — a node
+   * back from a partition or a restart learns here that it is behind, even when the network is idle
+   * and no consensus message will tell it.
+   */
+  peerConnected(): void {
+    this.pollDelay = this.pollMin
+    this.wake?.()
   }
 
   /** Fetch final blocks up to at least `height` now, not at the next poll. */
@@ -90,7 +119,7 @@ export class BlockSync {
       }
       if (this.stopping) break
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, SYNC_POLL_MS)
+        const t = setTimeout(resolve, this.pollDelay)
         this.wake = () => {
           clearTimeout(t)
           resolve()
@@ -116,8 +145,11 @@ export class BlockSync {
     this.c.metrics.syncTarget.set(Math.max(best, from - 1))
     if (best < from) {
       this.setCatchingUp(false)
+      // nobody ahead: wait longer before asking again (an idle network costs ~nothing)
+      this.pollDelay = Math.min(this.pollMax, this.pollDelay * 2)
       return
     }
+    this.pollDelay = this.pollMin
     this.setCatchingUp(true)
     this.c.durability?.defer()
     try {

@@ -28,7 +28,7 @@ interface NodeSyncParts {
  * commits skip the fsync until its end (the committer's durability).
  */
 export function openBlockSync(p: NodeSyncParts): BlockSync {
-  return new BlockSync({
+  const sync = new BlockSync({
     chainId: p.chainId,
     validators: p.validators,
     store: p.store,
@@ -43,4 +43,7 @@ export function openBlockSync(p: NodeSyncParts): BlockSync {
     metrics: p.metrics,
     log: p.log,
   })
+  // the poll backs off while nobody is ahead; a peer that connects may be (docs/PERFORMANCE.md "Idle cost")
+  p.network.onPeerConnect(() => sync.peerConnected())
+  return sync
 }

@@ -52,6 +52,75 @@ describe('network/reconnect', function () {
     expect(attempts.length).to.equal(n)
   })
 
+  it('stops looking once every target is connected, and looks again after a disconnect', async () => {
+    const connected = new Set<string>()
+    const dials: string[] = []
+    let lookups = 0
+    const r = new Reconnector(
+      {
+        isConnected: (peerId) => {
+          lookups++
+          return connected.has(peerId)
+        },
+        dial: async (t: ReconnectTarget) => {
+          dials.push(t.peerId)
+          connected.add(t.peerId)
+        },
+        logger: silentNetworkLogger,
+      },
+      { ...defaultReconnectOptions, initialDelayMs: 10, tickMs: 5, jitter: 0 },
+    )
+    for (const peerId of ['a', 'b', 'c']) r.addTarget({ peerId, addrs: [] })
+    await r.start()
+    try {
+      expect(r.looking).to.equal(true)
+      await waitFor(() => !r.looking, { message: 'the loop to stop once all are connected' })
+      expect([...dials].sort()).to.deep.equal(['a', 'b', 'c'])
+      // no timer is pending, so nothing runs while the targets stay connected
+      const idleLookups = lookups
+
+      connected.delete('b')
+      r.onPeerDisconnected('b')
+      expect(r.looking).to.equal(true)
+      await waitFor(() => dials.length === 4, { message: 'b re-dialed' })
+      expect(dials[3]).to.equal('b')
+      await waitFor(() => !r.looking, { message: 'the loop to stop again' })
+      expect(lookups).to.be.greaterThan(idleLookups)
+
+      // a target added later is dialed too
+      r.addTarget({ peerId: 'd', addrs: [] })
+      await waitFor(() => dials.includes('d') && !r.looking, { message: 'd dialed, then idle' })
+    } finally {
+      await r.stop()
+    }
+    expect(r.looking).to.equal(false)
+  })
+
+  it('keeps looking while a target is down, whatever the others do', async () => {
+    const dials: string[] = []
+    const r = new Reconnector(
+      {
+        isConnected: (peerId) => peerId === 'up',
+        dial: async (t: ReconnectTarget) => {
+          dials.push(t.peerId)
+          throw new Error('connection refused')
+        },
+        logger: silentNetworkLogger,
+      },
+      { ...defaultReconnectOptions, initialDelayMs: 10, maxDelayMs: 20, tickMs: 5, jitter: 0 },
+    )
+    r.addTarget({ peerId: 'up', addrs: [] })
+    r.addTarget({ peerId: 'down', addrs: [] })
+    await r.start()
+    try {
+      await waitFor(() => dials.length >= 4, { message: 'four attempts at the target that is down' })
+      expect(r.looking).to.equal(true)
+      expect(dials.every((d) => d === 'down')).to.equal(true)
+    } finally {
+      await r.stop()
+    }
+  })
+
   it('re-dials a bootstrap peer that restarted with the same key and port, and a validator by peer id', async () => {
     const keyB = await generateNodeKey()
     // C knows B only as a validator peer id; B dials C first, so C's peer store learns B's addresses
@@ -63,6 +132,10 @@ describe('network/reconnect', function () {
     const { net: a } = await startNode({ bootstrap: bAddrs })
     nets.push(a)
     await waitFor(() => b1.net.connectedPeerCount() === 2, { message: 'B connected to A and C' })
+    // C can dial B by peer id only once identify has told it B's listen address. C's gossipsub opens
+    // its stream to B (and B sees C's subscription) only after that identify, so wait for it.
+    c.subscribe('tx', () => {})
+    await waitFor(() => b1.net.topicPeers('tx').includes(c.peerId), { message: 'C identified B' })
 
     await b1.net.stop()
     await waitFor(() => a.connectedPeerCount() === 0 && c.connectedPeerCount() === 0, {

@@ -11,17 +11,20 @@ import { makeSigners, makeValidators } from '../consensus/harness.js'
 
 /**
  * The catch-up loop's polling (docs/PERFORMANCE.md "Idle cost"): all peers in the first round,
- * then one random peer per round, so idle polling does not grow with the peer count; a node
- * behind still catches up, from a poll or at once from an explicit request.
+ * then one random peer per round, backing off while nobody is ahead, so idle polling does not grow
+ * with the peer count and nearly stops; a node behind still catches up, from a poll, at once from
+ * an explicit request, or at once when a peer connects.
  */
 describe('node/block-sync polling', function () {
   this.timeout(20_000)
   const validators = makeValidators(makeSigners(4))
 
   /** A fake network whose peers' tip is `networkTip`; it records every poll and every range fetched. */
-  function setup(networkTip: number) {
+  function setup(networkTip: number, pollMs?: { min: number; max: number }) {
     let height = 0
     const polls: (number | undefined)[] = []
+    /** when each poll happened (ms) */
+    const pollTimes: number[] = []
     const ranges: [number, number][] = []
     /** 'poll' and 'fetch' in the order they happened */
     const events: string[] = []
@@ -29,6 +32,7 @@ describe('node/block-sync polling', function () {
       tip: networkTip,
       peerTips: async (_signal?: AbortSignal, opts?: { sample?: number }): Promise<PeerTip[]> => {
         polls.push(opts?.sample)
+        pollTimes.push(performance.now())
         events.push('poll')
         const all = ['a', 'b', 'c'].map((peerId) => ({ peerId, height: net.tip, hash: new Uint8Array(32) }))
         return opts?.sample === undefined ? all : all.slice(0, opts.sample)
@@ -56,12 +60,13 @@ describe('node/block-sync polling', function () {
       },
       metrics: new NodeMetrics({ chainId: 'c' }),
       log: silentLogger(),
+      ...(pollMs === undefined ? {} : { pollMs }),
     })
-    return { sync, net, polls, ranges, events, height: () => height }
+    return { sync, net, polls, pollTimes, ranges, events, height: () => height }
   }
 
   it('polls every peer once at startup, then one random peer per round', async () => {
-    const t = setup(0)
+    const t = setup(0, { min: 20, max: 50 })
     t.sync.start()
     try {
       await waitFor(() => t.polls.length >= 3, { timeoutMs: 10_000, message: 'three polls' })
@@ -74,7 +79,7 @@ describe('node/block-sync polling', function () {
   })
 
   it('a node that falls behind catches up from a poll of one peer', async () => {
-    const t = setup(0)
+    const t = setup(0, { min: 20, max: 200 })
     t.sync.start()
     try {
       await waitFor(() => t.polls.length >= 1, { message: 'the startup poll' })
@@ -101,6 +106,42 @@ describe('node/block-sync polling', function () {
       })
       expect(t.ranges[0]).to.deep.equal([1, 5])
       expect(t.polls.length).to.equal(polls)
+    } finally {
+      await t.sync.stop()
+    }
+  })
+
+  it('waits twice as long after each poll that finds nobody ahead, up to the cap', async () => {
+    const t = setup(0, { min: 20, max: 80 })
+    t.sync.start()
+    try {
+      await waitFor(() => t.polls.length >= 6, { message: 'six polls' })
+      expect(t.sync.nextPollMs).to.equal(80)
+    } finally {
+      await t.sync.stop()
+    }
+    const gaps = t.pollTimes.slice(1, 6).map((at, k) => at - (t.pollTimes[k] as number))
+    // a timer never fires early (1 ms of rounding aside): each wait is at least its back-off
+    const expected = [40, 80, 80, 80, 80]
+    gaps.forEach((gap, k) => {
+      expect(gap, `wait ${k + 1}`).to.be.at.least((expected[k] as number) - 1)
+    })
+    expect(t.ranges).to.deep.equal([])
+  })
+
+  it('a peer that connects wakes a backed-off poll, and catching up resets the back-off', async () => {
+    // after the startup poll the next one is a minute away: only the wake can explain a fetch
+    const t = setup(0, { min: 30_000, max: 600_000 })
+    t.sync.start()
+    try {
+      await waitFor(() => t.polls.length === 1 && t.sync.nextPollMs === 60_000, {
+        message: 'the startup poll, then a long wait',
+      })
+      t.net.tip = 3 // the network moved on while this node was cut off
+      t.sync.peerConnected()
+      await waitFor(() => t.height() === 3, { timeoutMs: 5_000, message: 'caught up to 3 after the connect' })
+      expect(t.polls.length).to.equal(2)
+      expect(t.sync.nextPollMs).to.equal(30_000)
     } finally {
       await t.sync.stop()
     }
