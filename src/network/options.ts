@@ -22,6 +22,12 @@ export interface GossipOptions {
   seenTtlMs: number
   /** self-published messages go to every topic peer, not only the mesh: one hop for consensus */
   floodPublish: boolean
+  /**
+   * IDONTWANT (gossipsub 1.2) is sent to mesh peers for first-seen messages of at least this many
+   * bytes; 0 sends none. @chainsafe/libp2p-gossipsub 14 records the IDONTWANTs it receives but never
+   * consults them when forwarding, so here they cost frames and save nothing (docs/PROTOCOL.md §2.2).
+   */
+  idontwantMinBytes: number
   /** the largest `data` we publish or accept on any topic */
   maxMessageBytes: number
   /** score penalty weight per invalid (Rejected) message; P4 is squared by gossipsub */
@@ -107,6 +113,7 @@ export const defaultGossipOptions: GossipOptions = {
   heartbeatIntervalMs: 700,
   seenTtlMs: 30_000,
   floodPublish: true,
+  idontwantMinBytes: 512,
   // 2 MiB: a 1 MiB block plus its PRE-PREPARE envelope fits with room; gossipsub's own RPC frame
   // limit is 4 MiB (it-length-prefixed default on the sending side), which must also hold
   // piggybacked control messages, so we stay well below it.

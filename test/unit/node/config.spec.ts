@@ -59,6 +59,12 @@ describe('node/config', () => {
         validatorViewChangeRate: 5,
         validatorViewChangeBurst: 50,
         faultyValidatorCooldownMs: 600_000,
+        gossipMeshDegree: 4,
+        gossipMeshDegreeLow: 3,
+        gossipMeshDegreeHigh: 8,
+        gossipLazyDegree: 4,
+        gossipFloodPublish: true,
+        gossipIdontwantMinBytes: 512,
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -157,6 +163,33 @@ describe('node/config', () => {
         )
     })
 
+    it('checks the gossip mesh degrees against each other', () => {
+      const p2p = parseConfig({
+        p2p: { gossip_mesh_degree: 2, gossip_mesh_degree_low: 2, gossip_mesh_degree_high: 2 },
+      }).p2p
+      expect([p2p.gossipMeshDegreeLow, p2p.gossipMeshDegree, p2p.gossipMeshDegreeHigh]).to.deep.equal([
+        2, 2, 2,
+      ])
+      expectConfigError(
+        () => parseConfig({ p2p: { gossip_mesh_degree: 2, gossip_mesh_degree_low: 3 } }),
+        /^config.json: p2p.gossip_mesh_degree_low: must be <= gossip_mesh_degree \(2\)$/,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { gossip_mesh_degree: 5, gossip_mesh_degree_high: 4 } }),
+        /^config.json: p2p.gossip_mesh_degree_high: must be >= gossip_mesh_degree \(5\)$/,
+      )
+      for (const [key, bad] of [
+        ['gossip_mesh_degree', 0],
+        ['gossip_lazy_degree', -1],
+        ['gossip_idontwant_min_bytes', 1.5],
+        ['gossip_flood_publish', 'yes'],
+      ] as const)
+        expectConfigError(
+          () => parseConfig({ p2p: { [key]: bad } }),
+          new RegExp(`^config.json: p2p.${key}: `),
+        )
+    })
+
     it('does not share default arrays between parses', () => {
       const a = parseConfig({})
       ;(a.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')
@@ -177,6 +210,12 @@ describe('node/config', () => {
         validatorViewChangeRate: 0.5,
         validatorViewChangeBurst: 10,
         faultyValidatorCooldownMs: 0,
+        gossipMeshDegree: 3,
+        gossipMeshDegreeLow: 1,
+        gossipMeshDegreeHigh: 5,
+        gossipLazyDegree: 0,
+        gossipFloodPublish: false,
+        gossipIdontwantMinBytes: 1024,
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },
