@@ -104,6 +104,8 @@ export function gossipsubInit(
     Dscore: opts.Dscore,
     Dlazy: opts.Dlazy,
     heartbeatInterval: opts.heartbeatIntervalMs,
+    // gossipsub sends IDONTWANT for data of at least this size; no message is that big
+    idontwantMinDataSize: opts.idontwantMinBytes === 0 ? Number.MAX_SAFE_INTEGER : opts.idontwantMinBytes,
     seenTTL: opts.seenTtlMs,
     // no peer exchange: the validator set is known and connectivity is ours to manage
     doPX: false,

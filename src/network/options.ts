@@ -7,7 +7,7 @@ import type { TxSource } from './tx-source.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
 export interface GossipOptions {
-  /** desired mesh degree; gossipsub's 6 exceeds the peer count of small devnets */
+  /** desired mesh degree: peers each received message is relayed to (gossipsub's default is 6) */
   D: number
   Dlo: number
   Dhi: number
@@ -23,6 +23,12 @@ export interface GossipOptions {
   seenTtlMs: number
   /** self-published messages go to every topic peer, not only the mesh: one hop for consensus */
   floodPublish: boolean
+  /**
+   * IDONTWANT (gossipsub 1.2) is sent to mesh peers for first-seen messages of at least this many
+   * bytes; 0 sends none. @chainsafe/libp2p-gossipsub 14 records the IDONTWANTs it receives but never
+   * consults them when forwarding, so here they cost frames and save nothing (docs/PROTOCOL.md §2.2).
+   */
+  idontwantMinBytes: number
   /** the largest `data` we publish or accept on any topic */
   maxMessageBytes: number
   /** score penalty weight per invalid (Rejected) message; P4 is squared by gossipsub */
@@ -125,15 +131,21 @@ export interface NetworkInit {
 }
 
 export const defaultGossipOptions: GossipOptions = {
-  D: 4,
-  Dlo: 3,
-  Dhi: 8,
+  // Validators are all connected and flood-publish their own messages, so every relay between them
+  // is a duplicate unless a link is down; 2 relays per message cover a missing link at half the
+  // duplicates of D = 4 (docs/PERFORMANCE.md "Message complexity"). Dhi must be tight too: grafts
+  // are mutual, and with Dhi 6 the meshes of 16 validators grew to 4 peers, as with D = 4.
+  D: 2,
+  Dlo: 2,
+  Dhi: 3,
   Dout: 1,
   Dscore: 2,
   Dlazy: 4,
   heartbeatIntervalMs: 700,
   seenTtlMs: 30_000,
   floodPublish: true,
+  // gossipsub 14 sends IDONTWANT but ignores the ones it receives: pure cost (see GossipOptions)
+  idontwantMinBytes: 0,
   // 2 MiB: a 1 MiB block plus its PRE-PREPARE envelope fits with room; gossipsub's own RPC frame
   // limit is 4 MiB (it-length-prefixed default on the sending side), which must also hold
   // piggybacked control messages, so we stay well below it.

@@ -6,7 +6,11 @@ import { z } from 'zod'
 import { issuePath, zodMessage } from '../chain/zod-issues.js'
 import { MAX_BLOCK_BYTES, MAX_PIPELINE_DEPTH, MAX_TXS_PER_BLOCK } from '../codec/limits.js'
 import { defaultMempoolOptions } from '../mempool/options.js'
-import { defaultProvenFaultyCooldownMs, defaultValidatorBudgets } from '../network/options.js'
+import {
+  defaultGossipOptions,
+  defaultProvenFaultyCooldownMs,
+  defaultValidatorBudgets,
+} from '../network/options.js'
 import { originProblem } from '../rpc/cors.js'
 import { DEFAULT_RPC_LIMITS } from '../rpc/options.js'
 
@@ -150,6 +154,36 @@ const sections = {
       faulty_validator_cooldown_ms: nonNegativeInt.default(defaultProvenFaultyCooldownMs),
       /** publish own PRE-PREPAREs in the compact form (header and tx hashes; docs/PROTOCOL.md §3.6) */
       compact_proposals: z.boolean().default(true),
+      // How consensus messages and tx batches spread (docs/PROTOCOL.md §2.2). The network layer owns
+      // the defaults and says why they are what they are (GossipOptions).
+      /** gossipsub D: peers a node relays each topic's messages to */
+      gossip_mesh_degree: positiveInt.default(defaultGossipOptions.D),
+      /** Dlo: below this many mesh peers the heartbeat grafts more */
+      gossip_mesh_degree_low: positiveInt.default(defaultGossipOptions.Dlo),
+      /** Dhi: above this many it prunes down to D */
+      gossip_mesh_degree_high: positiveInt.default(defaultGossipOptions.Dhi),
+      /** Dlazy: non-mesh peers sent IHAVE gossip each heartbeat */
+      gossip_lazy_degree: nonNegativeInt.default(defaultGossipOptions.Dlazy),
+      /** a node's own messages go to every topic peer, not only its mesh */
+      gossip_flood_publish: z.boolean().default(defaultGossipOptions.floodPublish),
+      /** IDONTWANT for first-seen messages of at least this many bytes; 0: none */
+      gossip_idontwant_min_bytes: nonNegativeInt.default(defaultGossipOptions.idontwantMinBytes),
+    })
+    .superRefine((p, ctx) => {
+      if (p.gossip_mesh_degree_low > p.gossip_mesh_degree) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gossip_mesh_degree_low'],
+          message: `must be <= gossip_mesh_degree (${p.gossip_mesh_degree})`,
+        })
+      }
+      if (p.gossip_mesh_degree_high < p.gossip_mesh_degree) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gossip_mesh_degree_high'],
+          message: `must be >= gossip_mesh_degree (${p.gossip_mesh_degree})`,
+        })
+      }
     })
     .prefault({}),
   // The RPC server owns these defaults and documents each limit (RpcLimits); this is their file form.

@@ -15,7 +15,7 @@ import {
 } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { createNetwork, type Network } from '../network/network.js'
-import type { ValidatorBudgets } from '../network/options.js'
+import { defaultGossipOptions, type GossipOptions, type ValidatorBudgets } from '../network/options.js'
 import {
   createGossipValidators,
   type GossipValidationComponents,
@@ -127,7 +127,7 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<NodeNet
     },
     txSource: proposals,
     logger: c.log,
-    gossip: { seenTtlMs: gossipSeenTtlMs(c.consensus.viewChangeTimeoutMs) },
+    gossip: { ...gossipOptions(c.p2p), seenTtlMs: gossipSeenTtlMs(c.consensus.viewChangeTimeoutMs) },
     metrics: {
       onGossipResult: (topic, result, reason) => c.metrics.gossipMessages.inc({ topic, result, reason }),
       onPeerCount: (n) => c.metrics.peers.set(n),
@@ -192,6 +192,31 @@ export function validatorBudgets(p2p: NodeConfig['p2p']): ValidatorBudgets {
   return {
     votes: { ratePerSec: p2p.validatorMsgRate, burst: p2p.validatorMsgBurst },
     viewChanges: { ratePerSec: p2p.validatorViewChangeRate, burst: p2p.validatorViewChangeBurst },
+  }
+}
+
+/**
+ * config.json's gossip fields (docs/HOME.md "p2p") as the network takes them. Dout and Dscore are
+ * not options: gossipsub wants Dout < Dlo and Dout <= D/2, and Dscore <= D, so they follow the mesh
+ * degrees (their defaults, lowered as far as a small mesh needs).
+ */
+export function gossipOptions(
+  p2p: NodeConfig['p2p'],
+): Pick<
+  GossipOptions,
+  'D' | 'Dlo' | 'Dhi' | 'Dout' | 'Dscore' | 'Dlazy' | 'floodPublish' | 'idontwantMinBytes'
+> {
+  const D = p2p.gossipMeshDegree
+  const Dlo = p2p.gossipMeshDegreeLow
+  return {
+    D,
+    Dlo,
+    Dhi: p2p.gossipMeshDegreeHigh,
+    Dout: Math.max(0, Math.min(defaultGossipOptions.Dout, Dlo - 1, Math.floor(D / 2))),
+    Dscore: Math.min(defaultGossipOptions.Dscore, D),
+    Dlazy: p2p.gossipLazyDegree,
+    floodPublish: p2p.gossipFloodPublish,
+    idontwantMinBytes: p2p.gossipIdontwantMinBytes,
   }
 }
 

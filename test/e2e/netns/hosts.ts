@@ -280,6 +280,8 @@ export class HostNet {
   private readonly relaySockets = new Set<Socket>()
   private readonly forwarders: ChildProcess[] = []
   private readonly bridges = new Set<string>([MAIN_BRIDGE])
+  /** blackhole routes of cutBetween(), as (host namespace, destination address) */
+  private readonly blackholes: { ns: string; to: string }[] = []
   private closed = false
 
   private constructor(
@@ -489,8 +491,27 @@ export class HostNet {
     }
   }
 
-  /** Every host back on one bridge with its cable in. */
+  /**
+   * Takes down the link between two hosts only: each drops whatever it would send to the other (a
+   * blackhole route in its namespace), so the two cannot reach each other while both still reach
+   * every other host.
+   */
+  async cutBetween(a: HostNode, b: HostNode): Promise<void> {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const ns = this.host(from).ns
+      const dest = this.host(to).address
+      await ip(['-n', ns, 'route', 'add', 'blackhole', `${dest}/32`])
+      this.blackholes.push({ ns, to: dest })
+    }
+  }
+
+  /** Every host back on one bridge with its cable in, and every link cut by cutBetween() back. */
   async heal(): Promise<void> {
+    for (const { ns, to } of this.blackholes.splice(0))
+      await ip(['-n', ns, 'route', 'del', 'blackhole', `${to}/32`])
     for (const h of this.hosts) {
       await ip(['-n', this.switchNs, 'link', 'set', h.port, 'master', MAIN_BRIDGE])
       await ip(['-n', this.switchNs, 'link', 'set', h.port, 'up'])

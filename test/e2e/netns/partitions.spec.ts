@@ -219,6 +219,30 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     await expectConverged(validators, history)
   })
 
+  it('a validator–validator link down and another validator off: the quorum forms through relays', async () => {
+    // a–b cut and c off: any quorum (3 of 4) needs both a and b, and every message between them
+    // (a's PRE-PREPAREs and votes, b's votes) is a gossip relay by d (docs/PROTOCOL.md §2.2). The
+    // primary is one end of the cut, so the proposals themselves take the relay.
+    const a = await primaryNode()
+    const [b, c, d] = validators.filter((n) => n !== a) as [HostNode, HostNode, HostNode]
+    const viewBefore = (await a.status()).consensus.view
+    const load = startLoad([a, b, d])
+    await load.waitForAcks(5)
+    await net.cutBetween(a, b)
+    await net.cut(c)
+    const t0 = Date.now()
+    const start = Math.max(...(await heights([a, b, d])))
+    // blocks beyond the ones in flight at the cut (pipelining) need a quorum formed after it
+    const target = start + MAX_PIPELINE_DEPTH + 1
+    await waitHeight([a, b, d], target, RECOVERY_BOUND_MS)
+    const views = await Promise.all([a, b, d].map(async (n) => (await n.status()).consensus.view))
+    console.log(
+      `      ${a.name}–${b.name} cut, ${c.name} off: height ${target} on the 3 in ${elapsed(t0)} (view ${viewBefore} -> ${Math.max(...views)})`,
+    )
+    await net.heal()
+    await expectConverged(validators, await stopLoads())
+  })
+
   it('2 vs 2: no block while split (under load), no fork; healed, blocks resume within the bound', async () => {
     const [a, b, c, d] = validators as [HostNode, HostNode, HostNode, HostNode]
     const l = startLoad(validators, { commitFraction: 0 })

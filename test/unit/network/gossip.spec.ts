@@ -4,6 +4,7 @@ import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { GossipPublishError } from '../../../src/network/errors.js'
 import { GossipValidationError, type GossipVerdict } from '../../../src/network/gossip-validation.js'
 import type { Network } from '../../../src/network/network.js'
+import { defaultGossipOptions } from '../../../src/network/options.js'
 import { TOPIC_KINDS, type TopicKind } from '../../../src/network/topics.js'
 import { waitFor } from '../../helpers/wait.js'
 import { bytes, startCluster, startNode, stopAll, text } from './helpers.js'
@@ -33,9 +34,10 @@ describe('network/gossip', function () {
     for (const [i, n] of nets.entries()) subscribeAll(n, inboxes[i] as Inbox)
     await waitForMesh(nets, TOPIC_KINDS, 3)
     const subscribedMs = Date.now() - t0
-    await waitFor(() => nets.every((n) => TOPIC_KINDS.every((k) => n.meshPeers(k).length >= 3)), {
-      message: 'mesh',
-    })
+    await waitFor(
+      () => nets.every((n) => TOPIC_KINDS.every((k) => n.meshPeers(k).length >= defaultGossipOptions.Dlo)),
+      { message: 'mesh' },
+    )
     const meshMs = Date.now() - t0
 
     const sentAt = Date.now()
@@ -70,11 +72,13 @@ describe('network/gossip', function () {
   it('counts the first copy of each message apart from the duplicates relayed by other peers', async () => {
     nets.push(...(await startCluster(4)))
     for (const n of nets) n.subscribe('prepare', () => {})
-    await waitFor(() => nets.every((n) => n.meshPeers('prepare').length >= 3), { message: 'full mesh' })
+    await waitFor(() => nets.every((n) => n.meshPeers('prepare').length >= defaultGossipOptions.Dlo), {
+      message: 'meshes grafted',
+    })
     const payload = bytes('a-prepare-of-twenty-b')
     await (nets[0] as Network).publish('prepare', payload)
-    // Flood publish reaches the 3 others directly; each relays to its mesh peers but the source,
-    // so every receiver gets its first copy plus up to 2 duplicates.
+    // Flood publish reaches the 3 others directly; each relays to its mesh peers (2 or 3 of the 3)
+    // but the source, so every receiver gets its first copy plus up to 2 duplicates.
     const receivers = nets.slice(1)
     await waitFor(() => receivers.every((n) => n.receiveStats().prepare?.messages === 1), {
       message: 'a first copy counted at every receiver',

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
 import { MAX_TXS_PER_BLOCK } from '../../../src/codec/limits.js'
-import { defaultValidatorBudgets } from '../../../src/network/options.js'
+import { gossipsubInit } from '../../../src/network/gossipsub-config.js'
+import { defaultGossipOptions, defaultValidatorBudgets } from '../../../src/network/options.js'
 import {
   applyFlags,
   CONFIG_FIELDS,
@@ -18,7 +19,7 @@ import {
   parseHostPort,
   saveConfig,
 } from '../../../src/node/config.js'
-import { validatorBudgets } from '../../../src/node/node-network.js'
+import { gossipOptions, validatorBudgets } from '../../../src/node/node-network.js'
 
 const PEER = '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp'
 const BOOT = `/ip4/10.0.0.2/tcp/26656/p2p/${PEER}`
@@ -60,6 +61,12 @@ describe('node/config', () => {
         validatorViewChangeBurst: 50,
         faultyValidatorCooldownMs: 600_000,
         compactProposals: true,
+        gossipMeshDegree: 2,
+        gossipMeshDegreeLow: 2,
+        gossipMeshDegreeHigh: 3,
+        gossipLazyDegree: 4,
+        gossipFloodPublish: true,
+        gossipIdontwantMinBytes: 0,
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -158,6 +165,64 @@ describe('node/config', () => {
         )
     })
 
+    it('checks the gossip mesh degrees against each other', () => {
+      const p2p = parseConfig({
+        p2p: { gossip_mesh_degree: 2, gossip_mesh_degree_low: 2, gossip_mesh_degree_high: 2 },
+      }).p2p
+      expect([p2p.gossipMeshDegreeLow, p2p.gossipMeshDegree, p2p.gossipMeshDegreeHigh]).to.deep.equal([
+        2, 2, 2,
+      ])
+      expectConfigError(
+        () => parseConfig({ p2p: { gossip_mesh_degree: 2, gossip_mesh_degree_low: 3 } }),
+        /^config.json: p2p.gossip_mesh_degree_low: must be <= gossip_mesh_degree \(2\)$/,
+      )
+      expectConfigError(
+        () => parseConfig({ p2p: { gossip_mesh_degree: 5, gossip_mesh_degree_high: 4 } }),
+        /^config.json: p2p.gossip_mesh_degree_high: must be >= gossip_mesh_degree \(5\)$/,
+      )
+      for (const [key, bad] of [
+        ['gossip_mesh_degree', 0],
+        ['gossip_lazy_degree', -1],
+        ['gossip_idontwant_min_bytes', 1.5],
+        ['gossip_flood_publish', 'yes'],
+      ] as const)
+        expectConfigError(
+          () => parseConfig({ p2p: { [key]: bad } }),
+          new RegExp(`^config.json: p2p.${key}: `),
+        )
+    })
+
+    it('p2p: the gossip fields in the network’s form; Dout and Dscore follow the mesh degrees', () => {
+      const defaults = gossipOptions(parseConfig({}).p2p)
+      for (const key of Object.keys(defaults) as (keyof typeof defaults)[])
+        expect(defaults[key], key).to.equal(defaultGossipOptions[key])
+      const one = gossipOptions(
+        parseConfig({
+          p2p: {
+            gossip_mesh_degree: 1,
+            gossip_mesh_degree_low: 1,
+            gossip_mesh_degree_high: 1,
+            gossip_flood_publish: false,
+            gossip_idontwant_min_bytes: 1000,
+          },
+        }).p2p,
+      )
+      expect(one).to.include({
+        D: 1,
+        Dlo: 1,
+        Dhi: 1,
+        Dout: 0,
+        Dscore: 1,
+        floodPublish: false,
+        idontwantMinBytes: 1000,
+      })
+      // gossipsub's own threshold: 0 turns IDONTWANT off (no message is that big), else as given
+      const init = (o: Partial<typeof defaultGossipOptions>) =>
+        gossipsubInit({ ...defaultGossipOptions, ...o }, ['t']).idontwantMinDataSize
+      expect(init({ idontwantMinBytes: 0 })).to.equal(Number.MAX_SAFE_INTEGER)
+      expect(init({ idontwantMinBytes: 1000 })).to.equal(1000)
+    })
+
     it('does not share default arrays between parses', () => {
       const a = parseConfig({})
       ;(a.p2p.listen as string[]).push('/ip4/1.2.3.4/tcp/1')
@@ -179,6 +244,12 @@ describe('node/config', () => {
         validatorViewChangeBurst: 10,
         faultyValidatorCooldownMs: 0,
         compactProposals: false,
+        gossipMeshDegree: 3,
+        gossipMeshDegreeLow: 1,
+        gossipMeshDegreeHigh: 5,
+        gossipLazyDegree: 0,
+        gossipFloodPublish: false,
+        gossipIdontwantMinBytes: 1024,
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },

@@ -1,0 +1,98 @@
+import { expect } from 'chai'
+import type { Network } from '../../../src/network/network.js'
+import { defaultGossipOptions } from '../../../src/network/options.js'
+import { TOPIC_KINDS } from '../../../src/network/topics.js'
+import { waitFor } from '../../helpers/wait.js'
+import { bytes, startNode, stopAll, text } from './helpers.js'
+
+/**
+ * Validators are all connected to each other and flood-publish their own messages, so relaying
+ * matters only when a link is down (docs/PROTOCOL.md §2.2). With the default mesh degrees, the
+ * smallest that keeps that case covered, a validator whose link to the author is down still gets
+ * every consensus message, relayed by the others.
+ */
+const CONSENSUS_TOPIC_KINDS = TOPIC_KINDS.filter((k) => k !== 'tx')
+
+describe('network/gossip relay around a missing link', function () {
+  this.timeout(60_000)
+  const nets: Network[] = []
+  afterEach(() => stopAll(nets))
+
+  /** C, D connected; A and B each connected to C and D but not to each other. */
+  async function diamond(): Promise<{ a: Network; b: Network; c: Network; d: Network }> {
+    const { net: c } = await startNode()
+    nets.push(c)
+    const { net: d } = await startNode({ bootstrap: c.listenAddrs() })
+    nets.push(d)
+    const { net: a } = await startNode({ bootstrap: [...c.listenAddrs(), ...d.listenAddrs()] })
+    nets.push(a)
+    const { net: b } = await startNode({ bootstrap: [...c.listenAddrs(), ...d.listenAddrs()] })
+    nets.push(b)
+    await waitFor(
+      () =>
+        a.connectedPeerCount() === 2 &&
+        b.connectedPeerCount() === 2 &&
+        c.connectedPeerCount() === 3 &&
+        d.connectedPeerCount() === 3,
+      { message: 'the diamond A–{C,D}–B with C–D' },
+    )
+    return { a, b, c, d }
+  }
+
+  it('delivers every consensus message of A to B through C or D, and B’s to A', async () => {
+    const { a, b, c, d } = await diamond()
+    const inbox = new Map<Network, string[]>()
+    const sources = new Set<string>()
+    for (const net of nets) {
+      const got: string[] = []
+      inbox.set(net, got)
+      for (const kind of CONSENSUS_TOPIC_KINDS)
+        net.subscribe(kind, (data, from) => {
+          got.push(`${kind}:${text(data)}`)
+          if (net === b || net === a) sources.add(from)
+        })
+    }
+    // every node knows its peers' subscriptions and has grafted its mesh (at least Dlo peers)
+    await waitFor(
+      () =>
+        nets.every((n) =>
+          CONSENSUS_TOPIC_KINDS.every(
+            (k) =>
+              n.topicPeers(k).length === n.connectedPeerCount() &&
+              n.meshPeers(k).length >= Math.min(defaultGossipOptions.Dlo, n.connectedPeerCount()),
+          ),
+        ),
+      { message: 'subscriptions and meshes' },
+    )
+
+    const sent: string[] = []
+    const sentByB: string[] = []
+    for (let i = 0; i < 10; i++) {
+      for (const kind of CONSENSUS_TOPIC_KINDS) {
+        const fromA = `vote-${i}-of-A`
+        const outA = await a.publish(kind, bytes(fromA))
+        expect(outA.recipients, 'flood publish reaches both of A’s peers').to.equal(2)
+        sent.push(`${kind}:${fromA}`)
+        const fromB = `vote-${i}-of-B`
+        await b.publish(kind, bytes(fromB))
+        sentByB.push(`${kind}:${fromB}`)
+      }
+    }
+    const has = (net: Network, want: string[]) => want.every((m) => inbox.get(net)?.includes(m))
+    await waitFor(
+      () => has(b, sent) && has(a, sentByB) && [c, d].every((n) => has(n, [...sent, ...sentByB])),
+      {
+        message: 'every message at every node',
+      },
+    )
+    // A and B never connected: all they got came from C or D
+    expect(a.peers().map((p) => p.peerId)).not.to.include(b.peerId)
+    expect(sources.size).to.be.greaterThan(0)
+    for (const from of sources) expect([c.peerId, d.peerId]).to.include(from)
+    // each message once at the application (gossipsub dropped the duplicates)
+    for (const net of [a, b]) {
+      const got = inbox.get(net) as string[]
+      expect(new Set(got).size).to.equal(got.length)
+    }
+  })
+})
