@@ -106,10 +106,10 @@ async function sampleNode(node: BenchNode, t: number): Promise<MemorySample> {
   const rss = rssBytes(node.child?.pid) ?? null
   let text = ''
   try {
-    const res = await fetch(node.metricsUrl, { signal: AbortSignal.timeout(5_000) })
+    const res = await fetch(node.metricsUrl, { signal: AbortSignal.timeout(15_000) })
     text = await res.text()
   } catch {
-    // a node too busy to answer within 5 s: RSS still counts, the heap figures are missing
+    // a node too busy to answer within 15 s: RSS still counts, the heap figures are missing
   }
   return {
     t,
