@@ -39,7 +39,43 @@ export interface NodeMemoryFigures {
   readonly heapUsedEndMB: number | null
   readonly heapUsedPeakMB: number | null
   readonly heapSlopeMBPer10Min: number | null
+  /**
+   * The heap's floor: the least heap used in each minute of load (right after a collection it is
+   * close to the live size, while heap used between collections saw-tooths with garbage). Its
+   * value in the last full minute, and its slope over the second half: the leak indicator.
+   */
+  readonly heapFloorEndMB: number | null
+  readonly heapFloorSlopeMBPer10Min: number | null
   readonly externalEndMB: number | null
+}
+
+/** Seconds per window of the heap floor. */
+export const FLOOR_WINDOW_SEC = 60
+
+/**
+ * The least value of `field` in each whole window of `windowSec` seconds of load, at the window's
+ * middle; windows without a known value are left out, and so is the last window if it is partial.
+ */
+export function floorSeries(
+  samples: readonly MemorySample[],
+  field: (s: MemorySample) => number | null,
+  windowSec = FLOOR_WINDOW_SEC,
+): [number, number][] {
+  const loaded = samples.filter((s) => s.t >= 0)
+  const last = loaded[loaded.length - 1]
+  if (last === undefined) return []
+  const windows = Math.floor(last.t / windowSec)
+  const mins = new Array<number>(windows).fill(Number.POSITIVE_INFINITY)
+  for (const s of loaded) {
+    const w = Math.floor(s.t / windowSec)
+    const v = field(s)
+    if (w < windows && v !== null) mins[w] = Math.min(mins[w] as number, v)
+  }
+  const out: [number, number][] = []
+  mins.forEach((v, w) => {
+    if (Number.isFinite(v)) out.push([(w + 0.5) * windowSec, v])
+  })
+  return out
 }
 
 const MB = 1e6
@@ -108,6 +144,10 @@ function lastKnown<T>(samples: readonly MemorySample[], field: (s: MemorySample)
 export function nodeFigures(node: NodeSamples, targetTxs: number): NodeMemoryFigures {
   const idle = node.samples.filter((s) => s.t < 0)
   const loaded = node.samples.filter((s) => s.t >= 0)
+  const floor = floorSeries(node.samples, (s) => s.heapUsedBytes)
+  const lastFloor = floor[floor.length - 1]
+  const floorEnd = lastFloor?.[0] ?? 0
+  const floorSlope = slope(floor.filter(([t]) => t >= floorEnd / 2))
   const atTarget = targetTxs > 0 ? loaded.find((s) => s.txs !== null && s.txs >= targetTxs) : undefined
   return {
     node: node.node,
@@ -120,6 +160,8 @@ export function nodeFigures(node: NodeSamples, targetTxs: number): NodeMemoryFig
     heapUsedEndMB: mb(lastKnown(loaded, (s) => s.heapUsedBytes)),
     heapUsedPeakMB: mb(maxOf(loaded.map((s) => s.heapUsedBytes))),
     heapSlopeMBPer10Min: secondHalfSlope(node.samples, (s) => s.heapUsedBytes),
+    heapFloorEndMB: mb(lastFloor?.[1]),
+    heapFloorSlopeMBPer10Min: floorSlope === null ? null : (floorSlope * 600) / MB,
     externalEndMB: mb(lastKnown(loaded, (s) => s.externalBytes)),
   }
 }
@@ -185,13 +227,13 @@ export function memoryTable(nodes: readonly NodeSamples[], step: number): string
 export function figuresTable(figures: readonly NodeMemoryFigures[], targetTxs: number): string {
   const target = targetTxs > 0 ? `RSS at ${targetTxs.toLocaleString('en')} txs` : 'RSS at target'
   return [
-    `| node | RSS idle | ${target} | RSS end | RSS peak | RSS slope, 2nd half (MB / 10 min) | heap used end | heap peak | heap slope (MB / 10 min) | external end |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| node | RSS idle | ${target} | RSS end | RSS peak | RSS slope, 2nd half (MB / 10 min) | heap used end | heap peak | heap floor, last minute | heap floor slope (MB / 10 min) | external end |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...figures.map(
       (f) =>
         `| ${f.node} | ${fmt(f.rssIdleMB)} | ${fmt(f.rssAtTargetMB)} | ${fmt(f.rssEndMB)} | ${fmt(f.rssPeakMB)} | ` +
         `${fmt(f.rssSlopeMBPer10Min, 1)} | ${fmt(f.heapUsedEndMB)} | ${fmt(f.heapUsedPeakMB)} | ` +
-        `${fmt(f.heapSlopeMBPer10Min, 1)} | ${fmt(f.externalEndMB)} |`,
+        `${fmt(f.heapFloorEndMB)} | ${fmt(f.heapFloorSlopeMBPer10Min, 1)} | ${fmt(f.externalEndMB)} |`,
     ),
   ].join('\n')
 }
@@ -213,7 +255,70 @@ export function renderMemoryChart(nodes: readonly NodeSamples[], title: string, 
     seconds,
     panels: [
       { title: 'Resident set size (VmRSS) per node', unit: 'MB', lines: lines((s) => s.rssBytes) },
-      { title: 'V8 heap used per node', unit: 'MB', lines: lines((s) => s.heapUsedBytes) },
+      {
+        title: `V8 heap used per node; dashed: its floor (least in each ${FLOOR_WINDOW_SEC} s)`,
+        unit: 'MB',
+        lines: [
+          ...lines((s) => s.heapUsedBytes),
+          ...nodes.map((n, i) => ({
+            label: `${n.node} floor`,
+            color: COLORS[i % COLORS.length] as string,
+            dashed: true,
+            points: floorSeries(n.samples, (s) => s.heapUsedBytes).map(([t, v]) => [t, v / MB] as const),
+          })),
+        ],
+      },
     ],
   })
+}
+
+/** What bench/memory.ts writes to its JSON (the fields the report needs). */
+export interface MemoryRun {
+  readonly startedAt: string
+  readonly config: { readonly validators: number; readonly rate: number; readonly targetTxs: number }
+  readonly machine: { readonly cpus: number }
+  readonly nodes: readonly NodeSamples[]
+  /** the machine's 1-minute load average at each sample */
+  readonly loadAvg: readonly { readonly t: number; readonly loadAvg1m: number }[]
+}
+
+export interface MemoryReport {
+  readonly figures: NodeMemoryFigures[]
+  /** seconds of load sampled, txs final then (the most any node's metrics showed) */
+  readonly loadSec: number
+  readonly finalTxs: number
+  readonly meanLoadAvg1m: number
+  readonly subtitle: string
+  readonly md: string
+  readonly svg: string
+}
+
+/** The figures, the Markdown and the chart of a run (finished, or partial while it runs). */
+export function memoryReport(run: MemoryRun): MemoryReport {
+  const { validators, rate, targetTxs } = run.config
+  const figures = run.nodes.map((n) => nodeFigures(n, targetTxs))
+  const lastSamples = run.nodes.map((n) => n.samples[n.samples.length - 1])
+  const loadSec = Math.max(0, ...lastSamples.map((s) => s?.t ?? 0))
+  const finalTxs = Math.max(0, ...lastSamples.map((s) => s?.txs ?? 0))
+  const loadAvgs = run.loadAvg.filter((l) => l.t >= 0).map((l) => l.loadAvg1m)
+  const meanLoadAvg1m = loadAvgs.reduce((a, b) => a + b, 0) / Math.max(1, loadAvgs.length)
+  const step = tableStep(loadSec)
+  const subtitle =
+    `${validators} validators, ${rate} tx/s offered, ${finalTxs} txs final in ${loadSec.toFixed(0)} s ` +
+    `(${(finalTxs / Math.max(1, loadSec)).toFixed(0)} tx/s), ${run.machine.cpus} CPUs, ` +
+    `load avg ${meanLoadAvg1m.toFixed(1)}, ${run.startedAt}`
+  const md = [
+    `# pbft-node bench-memory, ${run.startedAt}`,
+    '',
+    subtitle,
+    '',
+    figuresTable(figures, targetTxs),
+    '',
+    `RSS and V8 heap used (MB = 10^6 bytes) every ${step} s of load:`,
+    '',
+    memoryTable(run.nodes, step),
+    '',
+  ].join('\n')
+  const svg = renderMemoryChart(run.nodes, 'pbft-node memory under constant load', subtitle)
+  return { figures, loadSec, finalTxs, meanLoadAvg1m, subtitle, md, svg }
 }

@@ -34,14 +34,12 @@ import {
 } from './cluster.js'
 import { machineInfo } from './machine.js'
 import {
-  figuresTable,
+  type MemoryRun,
   type MemorySample,
-  memoryTable,
+  memoryReport,
   metricValue,
   type NodeSamples,
   nodeFigures,
-  renderMemoryChart,
-  tableStep,
 } from './memory-report.js'
 import { BenchError, checkAgreement, runLoad, waitUntilLive } from './steps.js'
 import type { LoadConfig, LoadResult } from './types.js'
@@ -65,6 +63,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
     'log-level': { type: 'string', default: 'info' },
     keep: { type: 'boolean', default: false },
+    report: { type: 'string' },
     quick: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -124,6 +123,17 @@ async function sampleNode(node: BenchNode, t: number): Promise<MemorySample> {
 async function main(): Promise<void> {
   if (args.help) {
     console.log(readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0])
+    return
+  }
+  if (args.report !== undefined) {
+    // the .md and .svg again from a run's JSON (e.g. of a run still going, or stopped)
+    const path = resolve(args.report)
+    const report = memoryReport(JSON.parse(readFileSync(path, 'utf8')) as MemoryRun)
+    const base = path.replace(/\.json$/, '')
+    writeFileSync(`${base}.md`, report.md)
+    writeFileSync(`${base}.svg`, report.svg)
+    console.log(report.md)
+    log(`wrote ${base}.md and ${base}.svg`)
     return
   }
   const validators = int('validators', args.validators, 1)
@@ -275,11 +285,9 @@ async function main(): Promise<void> {
   const agreement = await checkAgreement(nodes)
   await Promise.all(nodes.map((n) => stopNode(n)))
 
-  const s = series()
-  const figures = s.nodes.map((n) => nodeFigures(n, targetTxs))
+  const report = memoryReport({ ...series(), startedAt: startedAt.toISOString(), config, machine })
+  const { figures, meanLoadAvg1m: meanLoadAvg } = report
   const loadSec = load.steady.toSec
-  const loadAvgs = s.loadAvg.filter((l) => l.t >= 0).map((l) => l.loadAvg1m)
-  const meanLoadAvg = loadAvgs.reduce((a, b) => a + b, 0) / Math.max(1, loadAvgs.length)
   writeJson({
     running: false,
     load: {
@@ -291,24 +299,8 @@ async function main(): Promise<void> {
     meanLoadAvg1m: meanLoadAvg,
     agreement,
   })
-  const step = tableStep(loadSec)
-  const subtitle =
-    `${validators} validators, ${rate} tx/s offered, ${load.totals.finalized} txs final in ${loadSec.toFixed(0)} s ` +
-    `(${load.steady.txPerSec.toFixed(0)} tx/s), ${machine.cpus} CPUs, load avg ${meanLoadAvg.toFixed(1)}, ${startedAt.toISOString()}`
-  const md = [
-    `# pbft-node bench-memory, ${startedAt.toISOString()}`,
-    '',
-    subtitle,
-    '',
-    figuresTable(figures, targetTxs),
-    '',
-    `RSS and V8 heap used (MB = 10^6 bytes) every ${step} s of load:`,
-    '',
-    memoryTable(s.nodes, step),
-    '',
-  ].join('\n')
-  writeFileSync(`${base}.md`, md)
-  writeFileSync(`${base}.svg`, renderMemoryChart(s.nodes, 'pbft-node memory under constant load', subtitle))
+  writeFileSync(`${base}.md`, report.md)
+  writeFileSync(`${base}.svg`, report.svg)
 
   const fmt = (v: number | null, d = 0): string => (v === null ? '-' : v.toFixed(d))
   console.log(
@@ -321,7 +313,7 @@ async function main(): Promise<void> {
         (f) =>
           `${f.node.padEnd(11)} RSS idle ${fmt(f.rssIdleMB)} MB, end ${fmt(f.rssEndMB)} MB, peak ${fmt(f.rssPeakMB)} MB` +
           `${targetTxs > 0 ? `, at ${targetTxs} txs ${fmt(f.rssAtTargetMB)} MB` : ''}; slope ${fmt(f.rssSlopeMBPer10Min, 1)} MB/10 min ` +
-          `(heap ${fmt(f.heapUsedEndMB)} MB, slope ${fmt(f.heapSlopeMBPer10Min, 1)})`,
+          `(heap ${fmt(f.heapUsedEndMB)} MB, floor ${fmt(f.heapFloorEndMB)} MB, floor slope ${fmt(f.heapFloorSlopeMBPer10Min, 1)})`,
       ),
       `agreement   ${agreement.agree ? 'all nodes agree' : 'NODES DISAGREE'} at height ${agreement.height}`,
       `results     ${base}.json, .md, .svg`,

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import {
   figuresTable,
+  floorSeries,
   type MemorySample,
   memoryTable,
   metricValue,
@@ -108,6 +109,30 @@ describe('bench/memory-report', () => {
     expect(metricValue(text, 'nodejs_external_memory_bytes')).to.equal(null)
     expect(metricValue(text, 'nodejs_heap_size_total_bytes')).to.equal(null)
     expect(metricValue('', 'pbft_block_txs_sum')).to.equal(null)
+  })
+
+  it('floorSeries and the heap floor: the least value of each whole minute, its slope', () => {
+    // heap used saw-tooths between 40 + k and 90 + k MB in minute k: the floor grows 1 MB a minute
+    const samples: MemorySample[] = []
+    for (let t = 0; t <= 600; t += 10) {
+      const minute = Math.floor(t / 60)
+      samples.push({
+        t,
+        txs: t * 100,
+        rssBytes: 200 * MB,
+        heapUsedBytes: (t % 60 === 30 ? 40 + minute : 90 + minute) * MB,
+        heapTotalBytes: null,
+        externalBytes: null,
+      })
+    }
+    const floor = floorSeries(samples, (s) => s.heapUsedBytes)
+    expect(floor).to.have.length(10) // the sample at t = 600 starts an 11th minute, left out
+    expect(floor[0]).to.deep.equal([30, 40 * MB])
+    expect(floor[9]).to.deep.equal([570, 49 * MB])
+    const f = nodeFigures({ node: 'node0', samples }, 0)
+    expect(f.heapFloorEndMB).to.equal(49)
+    expect(f.heapFloorSlopeMBPer10Min).to.be.closeTo(10, 1e-9)
+    expect(f.rssSlopeMBPer10Min).to.be.closeTo(0, 1e-9)
   })
 
   it('tableStep: about ten rows', () => {
