@@ -18,6 +18,8 @@ export interface MemorySample {
   readonly heapUsedBytes: number | null
   readonly heapTotalBytes: number | null
   readonly externalBytes: number | null
+  /** the process's CPU seconds so far, all threads (absent in runs recorded before it was sampled) */
+  readonly cpuSec?: number | null
 }
 
 export interface NodeSamples {
@@ -47,6 +49,8 @@ export interface NodeMemoryFigures {
   readonly heapFloorEndMB: number | null
   readonly heapFloorSlopeMBPer10Min: number | null
   readonly externalEndMB: number | null
+  /** node CPU (all threads) from the first to the last sample of the load, ms per final tx */
+  readonly cpuMsPerTx: number | null
 }
 
 /** Seconds per window of the heap floor. */
@@ -141,6 +145,14 @@ function lastKnown<T>(samples: readonly MemorySample[], field: (s: MemorySample)
   return null
 }
 
+function cpuPerTx(loaded: readonly MemorySample[]): number | null {
+  const first = loaded.find((s) => s.cpuSec != null && s.txs !== null)
+  const last = loaded.findLast((s) => s.cpuSec != null && s.txs !== null)
+  if (first === undefined || last === undefined || last.txs === null || first.txs === null) return null
+  const txs = last.txs - first.txs
+  return txs > 0 ? (((last.cpuSec as number) - (first.cpuSec as number)) * 1000) / txs : null
+}
+
 export function nodeFigures(node: NodeSamples, targetTxs: number): NodeMemoryFigures {
   const idle = node.samples.filter((s) => s.t < 0)
   const loaded = node.samples.filter((s) => s.t >= 0)
@@ -163,6 +175,7 @@ export function nodeFigures(node: NodeSamples, targetTxs: number): NodeMemoryFig
     heapFloorEndMB: mb(lastFloor?.[1]),
     heapFloorSlopeMBPer10Min: floorSlope === null ? null : (floorSlope * 600) / MB,
     externalEndMB: mb(lastKnown(loaded, (s) => s.externalBytes)),
+    cpuMsPerTx: cpuPerTx(loaded),
   }
 }
 
@@ -227,13 +240,13 @@ export function memoryTable(nodes: readonly NodeSamples[], step: number): string
 export function figuresTable(figures: readonly NodeMemoryFigures[], targetTxs: number): string {
   const target = targetTxs > 0 ? `RSS at ${targetTxs.toLocaleString('en')} txs` : 'RSS at target'
   return [
-    `| node | RSS idle | ${target} | RSS end | RSS peak | RSS slope, 2nd half (MB / 10 min) | heap used end | heap peak | heap floor, last minute | heap floor slope (MB / 10 min) | external end |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| node | RSS idle | ${target} | RSS end | RSS peak | RSS slope, 2nd half (MB / 10 min) | heap used end | heap peak | heap floor, last minute | heap floor slope (MB / 10 min) | external end | CPU ms / tx |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...figures.map(
       (f) =>
         `| ${f.node} | ${fmt(f.rssIdleMB)} | ${fmt(f.rssAtTargetMB)} | ${fmt(f.rssEndMB)} | ${fmt(f.rssPeakMB)} | ` +
         `${fmt(f.rssSlopeMBPer10Min, 1)} | ${fmt(f.heapUsedEndMB)} | ${fmt(f.heapUsedPeakMB)} | ` +
-        `${fmt(f.heapFloorEndMB)} | ${fmt(f.heapFloorSlopeMBPer10Min, 1)} | ${fmt(f.externalEndMB)} |`,
+        `${fmt(f.heapFloorEndMB)} | ${fmt(f.heapFloorSlopeMBPer10Min, 1)} | ${fmt(f.externalEndMB)} | ${fmt(f.cpuMsPerTx, 2)} |`,
     ),
   ].join('\n')
 }

@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import {
   type BenchNode,
+  cpuSeconds,
   createCluster,
   DEFAULT_CLI_PATH,
   killAllChildren,
@@ -117,6 +118,7 @@ async function sampleNode(node: BenchNode, t: number): Promise<MemorySample> {
     heapUsedBytes: metricValue(text, 'nodejs_heap_size_used_bytes'),
     heapTotalBytes: metricValue(text, 'nodejs_heap_size_total_bytes'),
     externalBytes: metricValue(text, 'nodejs_external_memory_bytes'),
+    cpuSec: cpuSeconds(node.child?.pid) ?? null,
   }
 }
 

@@ -25,6 +25,7 @@ function linear(node: string, perSec: number, heapMB = 40): NodeSamples {
       heapUsedBytes: heapMB * MB,
       heapTotalBytes: 2 * heapMB * MB,
       externalBytes: 5 * MB,
+      cpuSec: t < 0 ? 1 : 1 + t * 0.25,
     })
   }
   return { node, samples }
@@ -69,6 +70,8 @@ describe('bench/memory-report', () => {
     // 100,000 txs at 500 tx/s: t = 200 s
     expect(f.targetReachedSec).to.equal(200)
     expect(f.rssAtTargetMB).to.be.closeTo(100 + 200 / 60, 1e-9)
+    // 0.25 CPU-s per s at 500 tx/s
+    expect(f.cpuMsPerTx).to.be.closeTo(0.5, 1e-9)
   })
 
   it('nodeFigures: growth in the first half only gives a flat second half', () => {
