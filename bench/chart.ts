@@ -22,7 +22,7 @@ function niceScale(max: number, ticks = 5): { max: number; step: number } {
   return { max: Math.ceil(max / step) * step, step }
 }
 
-interface Line {
+export interface Line {
   readonly label: string
   readonly color: string
   /** [seconds, value]; a null value breaks the line */
@@ -62,10 +62,12 @@ function panel(opts: {
   out.push(
     `<text x="${MARGIN.left}" y="${top - 12}" font-size="14" font-weight="bold">${esc(opts.title)}</text>`,
   )
-  out.push(
-    `<rect x="${x(0)}" y="${top}" width="${x(opts.warmupSec) - x(0)}" height="${PANEL_HEIGHT}" fill="#eee"/>`,
-    `<text x="${x(0) + 4}" y="${top + 14}" font-size="10" fill="#888">warm-up</text>`,
-  )
+  if (opts.warmupSec > 0) {
+    out.push(
+      `<rect x="${x(0)}" y="${top}" width="${x(opts.warmupSec) - x(0)}" height="${PANEL_HEIGHT}" fill="#eee"/>`,
+      `<text x="${x(0) + 4}" y="${top + 14}" font-size="10" fill="#888">warm-up</text>`,
+    )
+  }
   for (let v = 0; v <= scale.max + 1e-9; v += scale.step) {
     out.push(
       `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`,
@@ -202,6 +204,35 @@ export function renderChart(opts: {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height + 30}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     ...body,
+    '</svg>',
+    '',
+  ].join('\n')
+}
+
+/** Panels of lines over time (seconds on x, no warm-up): e.g. each node's memory in `make bench-memory`. */
+export function renderTimeChart(opts: {
+  title: string
+  subtitle: string
+  seconds: number
+  panels: readonly { title: string; unit: string; lines: readonly Line[] }[]
+}): string {
+  const top = MARGIN.top + 30
+  const height = top + opts.panels.length * (PANEL_HEIGHT + MARGIN.gap) - MARGIN.gap + MARGIN.bottom
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="sans-serif">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${MARGIN.left}" y="20" font-size="16" font-weight="bold">${esc(opts.title)}</text>`,
+    `<text x="${MARGIN.left}" y="38" font-size="11" fill="#555">${esc(opts.subtitle)}</text>`,
+    ...opts.panels.map((p, k) =>
+      panel({
+        top: top + k * (PANEL_HEIGHT + MARGIN.gap),
+        title: p.title,
+        unit: p.unit,
+        seconds: opts.seconds,
+        warmupSec: 0,
+        lines: p.lines,
+      }),
+    ),
     '</svg>',
     '',
   ].join('\n')

@@ -19,6 +19,8 @@ export interface BenchNode {
   readonly name: string
   readonly home: string
   readonly rpcUrl: string
+  /** the node's Prometheus endpoint (served only with `--set metrics.enabled=true`) */
+  readonly metricsUrl: string
   readonly logPath: string
   child: ChildProcess | undefined
 }
@@ -72,7 +74,8 @@ export async function createCluster(opts: {
   chainId: string
   overrides: readonly string[]
 }): Promise<BenchNode[]> {
-  const basePort = await freePortBlock(2 * opts.validators)
+  // p2p and RPC ports, then one metrics port per node (pbft testnet's layout)
+  const basePort = await freePortBlock(3 * opts.validators)
   const out = join(opts.dir, 'net')
   const res = await runCliAt(opts.cli, [
     'testnet',
@@ -100,10 +103,12 @@ export async function createCluster(opts: {
     }
     writeFileSync(configPath, JSON.stringify(config, null, 2))
     const laddr = (config.rpc as { laddr: string }).laddr
+    const metricsLaddr = (config.metrics as { laddr: string }).laddr
     nodes.push({
       name: `node${i}`,
       home,
       rpcUrl: `http://${laddr}`,
+      metricsUrl: `http://${metricsLaddr}/metrics`,
       logPath: join(opts.dir, `node${i}.log`),
       child: undefined,
     })
@@ -149,6 +154,17 @@ export function cpuSeconds(pid: number | undefined, mainThread = false): number 
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const ticks = Number(fields[11]) + Number(fields[12])
     return ticks / 100
+  } catch {
+    return undefined
+  }
+}
+
+/** Resident set size of a process in bytes, from /proc/PID/status VmRSS (Linux); undefined elsewhere or once it has exited. */
+export function rssBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? undefined : Number(m[1]) * 1024
   } catch {
     return undefined
   }

@@ -156,6 +156,9 @@ async function main(): Promise<void> {
     ws.once('error', reject)
   })
   let t0 = Number.NaN
+  const target = cfg.stopAfterFinalized ?? 0
+  /** ends the load early once `target` txs are final (set while the load runs) */
+  let stopAtTarget: (() => void) | undefined
   const seconds = Math.ceil(cfg.durationSec + cfg.drainSec) + 2
   const finalPerSec = new Array<number>(seconds).fill(0)
   const blocksPerSec = new Array<number>(seconds).fill(0)
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
   const secOf = (t: number): number => Math.min(seconds - 1, Math.max(0, Math.floor((t - t0) / 1000)))
   const inSteady = (t: number): boolean => {
     const rel = (t - t0) / 1000
-    return rel >= cfg.warmupSec && rel < cfg.durationSec
+    return rel >= cfg.warmupSec && rel < cfg.durationSec && stopAtTarget !== undefined
   }
 
   ws.on('message', (raw: WebSocket.RawData) => {
@@ -200,6 +203,9 @@ async function main(): Promise<void> {
       const i = pool.indexByHex.get(hex)
       if (i === undefined || isFinal(i)) continue
       markFinal(i)
+      // A final tx is never sent again: let its text go (a long run would hold every tx otherwise).
+      pool.indexByHex.delete(hex)
+      pool.hex[i] = ''
       ours++
       const latency = now - sentTime(i)
       blockLatencies.push(latency)
@@ -225,6 +231,7 @@ async function main(): Promise<void> {
     const woken = waiters
     waiters = []
     for (const w of woken) w()
+    if (target > 0 && finalCount >= target && stopAtTarget !== undefined) stopAtTarget()
   })
   ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscribe', params: { event: 'NewBlock' } }))
   await new Promise<void>((resolve, reject) => {
@@ -325,15 +332,22 @@ async function main(): Promise<void> {
         `outstanding=${outstanding()} height=${lastHeight ?? '-'}`,
     )
   }, 5_000)
-  const markers = [
-    setTimeout(() => console.log('@@steady-start'), cfg.warmupSec * 1000),
-    setTimeout(() => console.log('@@steady-end'), cfg.durationSec * 1000),
-  ]
+  const markers = [setTimeout(() => console.log('@@steady-start'), cfg.warmupSec * 1000)]
   const workers: Promise<void>[] = []
   for (let node = 0; node < urls.length; node++) {
     for (let k = 0; k < cfg.concurrency; k++) workers.push(worker(node))
   }
-  await sleep(cfg.durationSec * 1000)
+  let endTimer: NodeJS.Timeout | undefined
+  await new Promise<void>((resolve) => {
+    endTimer = setTimeout(resolve, cfg.durationSec * 1000)
+    stopAtTarget = resolve
+  })
+  clearTimeout(endTimer)
+  stopAtTarget = undefined
+  const loadSec = Math.min(cfg.durationSec, (performance.now() - t0) / 1000)
+  if (loadSec < cfg.durationSec)
+    console.log(`load: ${finalCount} txs final after ${loadSec.toFixed(0)} s, stopping`)
+  console.log('@@steady-end')
   running = false
   await Promise.all(workers)
   const drainDeadline = performance.now() + cfg.drainSec * 1000
@@ -343,7 +357,7 @@ async function main(): Promise<void> {
   ws.close()
   for (const a of agents) a.destroy()
 
-  const steadySec = cfg.durationSec - cfg.warmupSec
+  const steadySec = Math.max(1e-3, loadSec - cfg.warmupSec)
   // Blocks are big, so a count over a window is quantized (± one block); the rate between the
   // first and last block of the window is not (but ignores a stall after the last block).
   const firstArrival = steadyArrivals[0]
@@ -369,7 +383,7 @@ async function main(): Promise<void> {
   const result: LoadResult = {
     steady: {
       fromSec: cfg.warmupSec,
-      toSec: cfg.durationSec,
+      toSec: cfg.warmupSec + steadySec,
       finalizedTxs: steadyFinal,
       txPerSec: steadyFinal / steadySec,
       txPerSecBetweenBlocks: betweenBlocks,

@@ -25,6 +25,11 @@ export interface LoadConfig {
   readonly poolTxs: number
   /** after the load stops, how long to wait for outstanding txs to become final */
   readonly drainSec: number
+  /**
+   * stop submitting once this many of the load's txs are final, even before durationSec (the
+   * steady window then ends there); absent or 0: run for durationSec
+   */
+  readonly stopAfterFinalized?: number
   /** where to write the LoadResult */
   readonly out: string
 }
