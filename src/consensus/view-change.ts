@@ -69,6 +69,8 @@ export class ViewChange {
   private askNewView = false
   /** the view whose view-change timer was restarted when 2f+1 VIEW-CHANGEs for it were in */
   private quorumTimerView = -1
+  /** the view whose escalation at timeout was held once because f+1 validators were seen working in it */
+  private heldView = -1
 
   constructor(
     private readonly config: EngineConfig,
@@ -207,9 +209,11 @@ export class ViewChange {
   /** View-change phase, the view-change timer of `view` expired. */
   onTimeout(view: number): void {
     if (this.view !== view) return
-    // §4.5.2: move on to v+1 only if 2f+1 replicas joined this view change and it still failed;
-    // otherwise re-send our VIEW-CHANGE (it may have been lost) and look for blocks we miss.
-    if (this.viewChangeCount(view) >= this.config.validators.quorum) {
+    // §4.5.2: move on to v+1 only if 2f+1 replicas joined this view change and it still failed (and,
+    // once, not while the view is seen working: holdEscalation); otherwise re-send our VIEW-CHANGE
+    // (it may have been lost; it also asks the replicas in the view for their NEW-VIEW) and look for
+    // blocks we miss.
+    if (this.viewChangeCount(view) >= this.config.validators.quorum && !this.holdEscalation(view)) {
       this.start(view + 1)
     } else {
       if (this.myViewChange !== null && this.myViewChange.newView === view) {
@@ -218,6 +222,33 @@ export class ViewChange {
       this.host.requestSync(this.host.finalHeight() + 1, true)
       this.host.startViewChangeTimer()
     }
+  }
+
+  /**
+   * True once per view when f+1 other validators sent normal-case messages of `view`: at least one
+   * honest replica installed its NEW-VIEW, which this replica missed (lost or late under load).
+   * Moving on to view + 1 now would leave it alone there for good — it can never come back to a
+   * lower view, and one VIEW-CHANGE is short of the f+1 that would pull the others. So it asks for
+   * the NEW-VIEW once more (the caller re-sends its VIEW-CHANGE, to which every replica in the view
+   * answers with its NEW-VIEW) and waits one more timeout; a commit certificate of `view` also brings
+   * it in (adoptCertifiedView). Holding is always safe — it only delays a VIEW-CHANGE — and happens
+   * once per view, so a view that dies after all still ends one timeout later (docs/CONSENSUS.md
+   * "Consensus rules").
+   */
+  private holdEscalation(view: number): boolean {
+    if (this.heldView === view) return false
+    const { selfIndex, validators } = this.config
+    const working = new Set<number>()
+    for (const slot of this.host.windowSlots()) {
+      const pp = slot.prePrepares.get(view)
+      if (pp !== undefined) working.add(pp.sender)
+      for (const i of slot.prepares.senders(view)) working.add(i)
+      for (const i of slot.commits.senders(view)) working.add(i)
+    }
+    if (selfIndex !== null) working.delete(selfIndex)
+    if (working.size < validators.f + 1) return false
+    this.heldView = view
+    return true
   }
 
   /** Checks common to both phases; false when the VIEW-CHANGE is ours, stale or an equivocation. */

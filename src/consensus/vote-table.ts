@@ -54,6 +54,11 @@ export class VoteTable<M extends Vote> {
     return this.byView.get(view)?.size ?? 0
   }
 
+  /** the senders with a vote in `view` */
+  senders(view: number): IterableIterator<number> {
+    return (this.byView.get(view) ?? new Map<number, M>()).keys()
+  }
+
   views(): number[] {
     return [...this.byView.keys()]
   }

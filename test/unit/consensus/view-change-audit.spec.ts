@@ -177,6 +177,56 @@ describe('consensus: view change audit regressions', () => {
   })
 })
 
+describe('consensus: a replica that missed the NEW-VIEW of a working view', () => {
+  /** replica 3 changing to view 1 with a quorum of VIEW-CHANGEs for it (0, 2 and its own) */
+  function changingWithQuorum() {
+    const r = makeEngine(signers, 3)
+    r.step({ type: 'txs_available' })
+    r.step({ type: 'timeout', view: 0, height: 1 })
+    r.step({ type: 'message', msg: viewChange(0, 1) })
+    r.step({ type: 'message', msg: viewChange(2, 1) })
+    expect([r.view, r.phase]).to.deep.equal([1, 'viewchange'])
+    return r
+  }
+  const b1 = makeBlock(s(1), 1, 1, GENESIS_HASH, 5)
+  const h1 = blockHash(b1.header)
+  const sentViewChanges = (out: EngineAction[]) =>
+    broadcasts(out)
+      .filter((m): m is ViewChangeMsg => m.kind === 'viewchange')
+      .map((m) => [m.sender, m.newView])
+
+  it('does not escalate at its timeout while f+1 others work in the view: it asks for the NEW-VIEW again', () => {
+    const r = changingWithQuorum()
+    // PREPAREs of view 1 from 0 and 2: an honest replica installed view 1's NEW-VIEW, r missed it
+    for (const i of [0, 2]) r.step({ type: 'message', msg: signPrepare(s(i), i, 1, 1, h1) })
+    const held = r.step({ type: 'timeout', view: 1, height: 1 })
+    expect([r.view, r.phase]).to.deep.equal([1, 'viewchange'])
+    expect(sentViewChanges(held)).to.deep.equal([[3, 1]]) // its VIEW-CHANGE for view 1 again
+    expect(ofType(held, 'start_timer').map((t) => t.view)).to.deep.equal([1])
+    // a commit certificate of view 1 brings it into the view
+    r.step({ type: 'block_synced', ...certified(1, 1, GENESIS_HASH) })
+    expect([r.view, r.phase]).to.deep.equal([1, 'normal'])
+  })
+
+  it('holds once per view: at the next timeout it moves on', () => {
+    const r = changingWithQuorum()
+    for (const i of [0, 2]) r.step({ type: 'message', msg: signPrepare(s(i), i, 1, 1, h1) })
+    r.step({ type: 'timeout', view: 1, height: 1 })
+    const out = r.step({ type: 'timeout', view: 1, height: 1 })
+    expect([r.view, r.phase]).to.deep.equal([2, 'viewchange'])
+    expect(sentViewChanges(out)).to.deep.equal([[3, 2]])
+  })
+
+  it('escalates at once when fewer than f+1 others are seen in the view (one may be faulty)', () => {
+    const r = changingWithQuorum()
+    r.step({ type: 'message', msg: signPrepare(s(0), 0, 1, 1, h1) })
+    // its own messages do not count either: only 0 is seen working in view 1
+    const out = r.step({ type: 'timeout', view: 1, height: 1 })
+    expect([r.view, r.phase]).to.deep.equal([2, 'viewchange'])
+    expect(sentViewChanges(out)).to.deep.equal([[3, 2]])
+  })
+})
+
 /** Regressions for the engine findings of issue 11 (docs/CONSENSUS.md "Consensus rules"). */
 describe('consensus: engine audit regressions', () => {
   it('a REJECT is in the WAL: after a restart the replica does not PREPARE the block it rejected', () => {
