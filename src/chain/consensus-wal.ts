@@ -1,4 +1,6 @@
+import { blockHash, decodeBlock, encodeBlock } from '../codec/chain.js'
 import { decodeWalRecord, encodeWalRecord, type WalRecord } from '../codec/consensus.js'
+import type { Block } from '../codec/types.js'
 import { sha256, toHex } from '../crypto/hash.js'
 
 /** A value, or a promise of it: the simulator's stores answer at once, LevelDB asynchronously. */
@@ -17,13 +19,18 @@ export interface WalEntry {
 
 /**
  * Where the WAL's bytes live: the consensus-WAL bucket of the node's LevelDB (ChainStore), or an
- * in-memory map in the simulator. Each write is durable when it resolves.
+ * in-memory map in the simulator. Each write is durable when it resolves; `walPut` writes its
+ * entries in one batch (atomic on LevelDB; a store without atomic batches must at least write them
+ * in order), `walDelete` likewise.
  */
 export interface WalStorage {
   walEntries(): Awaitable<readonly WalEntry[]>
-  walPut(key: string, value: Uint8Array): Awaitable<void>
+  walPut(entries: readonly WalEntry[]): Awaitable<void>
   walDelete(keys: readonly string[]): Awaitable<void>
 }
+
+/** Thrown by `load` when the WAL is inconsistent in a way that could hide a vote: never skipped. */
+export class WalIntegrityError extends Error {}
 
 export interface WalLoadResult {
   readonly records: WalRecord[]
@@ -33,41 +40,83 @@ export interface WalLoadResult {
 
 /**
  * The consensus write-ahead log as typed records (Lodestar's Repository, one record kind): what
- * the engine signed and must never contradict after a crash (docs/CONSENSUS.md). A record's key is
- * the hash of its encoding, so writing it twice is harmless and `retain` can tell which are
- * missing without reading them back.
+ * the engine signed and must never contradict after a crash (docs/CONSENSUS.md).
+ *
+ * Compact (docs/HOME.md "data/"): a record keeps each block it names as its header only, and the
+ * block itself is an entry of its own, written once in the same batch as the first record that
+ * names it (before that record) and deleted with the last one. A PREPARE, the COMMIT after it and
+ * every `retain` after a commit so write and hash a block once, not once per record. Keys are hashes
+ * of the bytes stored under them — `c` + a compact record's, `b` + a block's — so a torn or flipped
+ * entry cannot pass for a valid one, writing a record twice is harmless, and `retain` can tell which
+ * are missing without reading them back. Entries under a bare 64-hex key are records of the earlier
+ * format (blocks inline): still loaded, rewritten compact by the next `retain`.
  */
 export class ConsensusWal {
-  /** the keys on storage, as of the last load/append/retain */
+  /** every key on storage, as of the last load/append/retain */
   private readonly keys = new Set<string>()
+  /** keys on storage whose bytes failed their check at load: rewritten, never trusted */
+  private readonly corruptKeys = new Set<string>()
+  /** the block entries on storage that passed their check, by block (header) hash hex */
+  private readonly blockKeys = new Map<string, string>()
+  private records = 0
 
   constructor(private readonly storage: WalStorage) {}
 
-  /** Every record on storage, in storage order; must be called before append/retain. */
+  /**
+   * Every record on storage, in write order; must be called before append/retain. A record naming a
+   * block whose entry is missing or corrupt throws WalIntegrityError: the record proves a vote was
+   * sent, so it cannot be skipped, and without its block it cannot be restored.
+   */
   load(): Awaitable<WalLoadResult> {
     return andThen(this.storage.walEntries(), (entries) => {
       const records: WalRecord[] = []
       const corrupt: { key: string; error: string }[] = []
+      const blocks = new Map<string, Block>()
+      const compact: { key: string; record: WalRecord }[] = []
       this.keys.clear()
+      this.corruptKeys.clear()
+      this.blockKeys.clear()
+      this.records = 0
+      const bad = (key: string, error: string) => {
+        corrupt.push({ key, error })
+        this.corruptKeys.add(key)
+      }
       for (const e of entries) {
         this.keys.add(e.key)
-        // A record's key is the hash of its bytes: a torn write (a prefix of the record, left by a
-        // crash on a store without atomic puts) or a flipped bit cannot pass for a record, even
-        // one that happens to decode.
-        if (walKey(e.value) !== e.key) {
-          corrupt.push({
-            key: e.key,
-            error: `WAL record of ${e.value.length} bytes does not hash to its key (torn?)`,
-          })
+        const kind = entryKind(e.key)
+        if (kind !== 'block') this.records++
+        // A key is the hash of its bytes: a torn write (a prefix, left by a crash on a store without
+        // atomic puts) or a flipped bit cannot pass for an entry, even one that happens to decode.
+        if (kind === null || entryKey(kind, e.value) !== e.key) {
+          bad(e.key, `WAL entry of ${e.value.length} bytes does not hash to its key (torn?)`)
           continue
         }
         try {
-          records.push(decodeWalRecord(e.value))
+          if (kind === 'block') {
+            const block = decodeBlock(e.value)
+            const hash = toHex(blockHash(block.header))
+            blocks.set(hash, block)
+            this.blockKeys.set(hash, e.key)
+          } else if (kind === 'compact') compact.push({ key: e.key, record: decodeWalRecord(e.value) })
+          else records.push(decodeWalRecord(e.value))
         } catch (err) {
           // A torn or foreign record is not ours to trust; it can only make us forget a vote, and a
           // vote is written whole (one put) before it is sent, so a corrupt one was never sent.
-          corrupt.push({ key: e.key, error: String(err) })
+          bad(e.key, String(err))
         }
+      }
+      for (const { key, record } of compact) {
+        records.push(
+          mapBlocks(record, (stub) => {
+            const block = blocks.get(toHex(blockHash(stub.header)))
+            if (block === undefined)
+              throw new WalIntegrityError(
+                `consensus WAL record ${key} names block ${toHex(blockHash(stub.header))}, which is ` +
+                  'not in the WAL: the store lost data; the record is a vote this node sent and cannot be dropped',
+              )
+            return block
+          }),
+        )
       }
       // Storage order is key (hash) order: arbitrary. Replay in the order the records were written,
       // as far as it is known, so a restart's outcome depends on the WAL's contents alone.
@@ -76,49 +125,138 @@ export class ConsensusWal {
     })
   }
 
+  /** records on storage (block entries not counted) */
   get size(): number {
-    return this.keys.size
+    return this.records
   }
 
   /** Writes one record durably; the caller acts on it (sends the vote) only after this resolves. */
   append(record: WalRecord): Awaitable<void> {
-    const bytes = encodeWalRecord(record)
-    const key = walKey(bytes)
-    return andThen(this.storage.walPut(key, bytes), () => {
-      this.keys.add(key)
+    const batch: WalEntry[] = []
+    const newBlocks = new Map<string, string>()
+    const { entry } = this.compactEntry(record, batch, newBlocks)
+    batch.push(entry)
+    return andThen(this.storage.walPut(batch), () => this.noteWritten(batch, newBlocks))
+  }
+
+  /**
+   * Replaces the WAL by exactly `records`: writes what is missing first (one batch, blocks before the
+   * records that name them), then deletes the rest (records before blocks), so a crash in between
+   * leaves a superset of both (never a lost vote, never a record without its block).
+   */
+  retain(records: readonly WalRecord[]): Awaitable<void> {
+    const keep = new Set<string>()
+    const batch: WalEntry[] = []
+    const newBlocks = new Map<string, string>()
+    const recordEntries: WalEntry[] = []
+    for (const r of records) {
+      const { entry, blocks } = this.compactEntry(r, batch, newBlocks)
+      for (const k of blocks) keep.add(k)
+      if (keep.has(entry.key)) continue
+      keep.add(entry.key)
+      if (!this.keys.has(entry.key) || this.corruptKeys.has(entry.key)) recordEntries.push(entry)
+    }
+    batch.push(...recordEntries)
+    const written: Awaitable<void> = batch.length === 0 ? undefined : this.storage.walPut(batch)
+    return andThen(written, () => {
+      this.noteWritten(batch, newBlocks)
+      const obsolete = [...this.keys].filter((k) => !keep.has(k))
+      if (obsolete.length === 0) return
+      obsolete.sort((a, b) => Number(entryKind(a) === 'block') - Number(entryKind(b) === 'block'))
+      return andThen(this.storage.walDelete(obsolete), () => {
+        for (const k of obsolete) {
+          this.keys.delete(k)
+          this.corruptKeys.delete(k)
+          if (entryKind(k) !== 'block') this.records--
+        }
+        for (const [hash, key] of this.blockKeys) if (!this.keys.has(key)) this.blockKeys.delete(hash)
+      })
     })
   }
 
   /**
-   * Replaces the WAL by exactly `records`: writes what is missing first, then deletes the rest, so a
-   * crash in between leaves a superset of both (never a lost vote).
+   * `record` in its compact form; the entries of the blocks it names that are not on storage yet are
+   * added to `batch` (once per batch, tracked in `newBlocks`). Returns the record's entry and the
+   * keys of all the block entries it needs.
    */
-  retain(records: readonly WalRecord[]): Awaitable<void> {
-    const keep = new Map<string, Uint8Array>()
-    for (const r of records) {
-      const bytes = encodeWalRecord(r)
-      keep.set(walKey(bytes), bytes)
-    }
-    const missing = [...keep].filter(([key]) => !this.keys.has(key))
-    const writeMissing = (i: number): Awaitable<void> => {
-      for (; i < missing.length; i++) {
-        const [key, bytes] = missing[i] as [string, Uint8Array]
-        const written = andThen(this.storage.walPut(key, bytes), () => {
-          this.keys.add(key)
-        })
-        if (written instanceof Promise) {
-          const next = i + 1
-          return written.then(() => writeMissing(next))
-        }
+  private compactEntry(
+    record: WalRecord,
+    batch: WalEntry[],
+    newBlocks: Map<string, string>,
+  ): { entry: WalEntry; blocks: string[] } {
+    const blocks: string[] = []
+    const stubbed = mapBlocks(record, (block) => {
+      const hash = toHex(blockHash(block.header))
+      let key = this.blockKeys.get(hash) ?? newBlocks.get(hash)
+      if (key === undefined) {
+        const value = encodeBlock(block)
+        key = entryKey('block', value)
+        newBlocks.set(hash, key)
+        batch.push({ key, value })
       }
-    }
-    return andThen(writeMissing(0), () => {
-      const obsolete = [...this.keys].filter((k) => !keep.has(k))
-      if (obsolete.length === 0) return
-      return andThen(this.storage.walDelete(obsolete), () => {
-        for (const k of obsolete) this.keys.delete(k)
-      })
+      blocks.push(key)
+      return { header: block.header, txs: [] }
     })
+    const value = encodeWalRecord(stubbed)
+    return { entry: { key: entryKey('compact', value), value }, blocks }
+  }
+
+  private noteWritten(batch: readonly WalEntry[], newBlocks: ReadonlyMap<string, string>): void {
+    for (const e of batch) {
+      if (!this.keys.has(e.key) && entryKind(e.key) !== 'block') this.records++
+      this.keys.add(e.key)
+      this.corruptKeys.delete(e.key)
+    }
+    for (const [hash, key] of newBlocks) this.blockKeys.set(hash, key)
+  }
+}
+
+type EntryKind = 'block' | 'compact' | 'legacy'
+
+function entryKind(key: string): EntryKind | null {
+  if (key.length === 65 && key[0] === 'b') return 'block'
+  if (key.length === 65 && key[0] === 'c') return 'compact'
+  if (key.length === 64) return 'legacy'
+  return null
+}
+
+function entryKey(kind: EntryKind, value: Uint8Array): string {
+  const hash = toHex(sha256(value)).slice(2)
+  return kind === 'block' ? `b${hash}` : kind === 'compact' ? `c${hash}` : hash
+}
+
+/** `record` with every block it carries replaced by `f(block)` (the same object when it has none). */
+function mapBlocks(record: WalRecord, f: (block: Block) => Block): WalRecord {
+  switch (record.kind) {
+    case 'preprepare':
+      return { ...record, msg: { ...record.msg, block: f(record.msg.block) } }
+    case 'prepare':
+      return { ...record, prePrepare: { ...record.prePrepare, block: f(record.prePrepare.block) } }
+    case 'commit': {
+      const block = record.prepared.block
+      return block === null ? record : { ...record, prepared: { ...record.prepared, block: f(block) } }
+    }
+    case 'reject':
+      return record
+    case 'viewchange':
+      if (record.msg.prepared.every((p) => p.block === null)) return record
+      return {
+        ...record,
+        msg: {
+          ...record.msg,
+          prepared: record.msg.prepared.map((p) => (p.block === null ? p : { ...p, block: f(p.block) })),
+        },
+      }
+    case 'newview':
+      // the VIEW-CHANGEs inside a NEW-VIEW carry no blocks (stripViewChange); its O does
+      if (record.msg.prePrepares.length === 0) return record
+      return {
+        ...record,
+        msg: {
+          ...record.msg,
+          prePrepares: record.msg.prePrepares.map((pp) => ({ ...pp, block: f(pp.block) })),
+        },
+      }
   }
 }
 
@@ -159,8 +297,4 @@ function recordHeight(r: WalRecord): number {
     default:
       return r.msg.height
   }
-}
-
-function walKey(encodedRecord: Uint8Array): string {
-  return toHex(sha256(encodedRecord)).slice(2)
 }

@@ -359,9 +359,12 @@ export class ChainStore implements WalStorage {
     return this.appState.get(key)
   }
 
-  /** Writes one consensus WAL record durably (sync) before the caller acts on it. */
-  async walPut(key: string, value: Uint8Array): Promise<void> {
-    await this.backend.batch([this.wal.putOp(key, value)], true)
+  /** Writes consensus WAL entries durably (one synced, atomic batch) before the caller acts on them. */
+  async walPut(entries: readonly WalEntry[]): Promise<void> {
+    await this.backend.batch(
+      entries.map((e) => this.wal.putOp(e.key, e.value)),
+      true,
+    )
   }
 
   async walEntries(): Promise<WalEntry[]> {

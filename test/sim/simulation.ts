@@ -169,29 +169,49 @@ class SimWalStorage implements WalStorage {
   /** keys written torn since the last restart: the restart must find each one corrupt */
   readonly torn = new Set<string>()
   /** after every complete put: the honest signature ledger reads the record */
-  afterPut: (value: Uint8Array) => void = () => {}
+  afterPut: (key: string, value: Uint8Array) => void = () => {}
+  /** which entry of a batch a crash at the put interrupts (0 .. length - 1) */
+  pick: (length: number) => number = () => 0
 
+  /** records on the WAL (the compact WAL's block entries, keys `b…`, apart) */
   get size(): number {
-    return this.entries.size
+    let n = 0
+    for (const k of this.entries.keys()) if (!k.startsWith('b')) n++
+    return n
+  }
+
+  get blocks(): number {
+    return this.entries.size - this.size
   }
 
   walEntries(): WalEntry[] {
     return [...this.entries.keys()].sort().map((key) => ({ key, value: this.entries.get(key) as Uint8Array }))
   }
 
-  walPut(key: string, value: Uint8Array): void {
+  /**
+   * Not atomic, like a store without batches: the entries are written in order, and a crash here
+   * may leave the first few written, the next one torn (a prefix) and the rest not written.
+   */
+  walPut(entries: readonly WalEntry[]): void {
     try {
       this.beforeWrite()
     } catch (e) {
-      const cut = e instanceof SimCrash && !this.entries.has(key) ? this.tear(value.length) : null
-      if (cut !== null) {
-        this.entries.set(key, value.slice(0, cut))
-        this.torn.add(key)
+      if (e instanceof SimCrash && entries.length > 0) {
+        const at = this.pick(entries.length)
+        for (const { key, value } of entries.slice(0, at)) this.entries.set(key, value)
+        const { key, value } = entries[at] as WalEntry
+        const cut = this.entries.has(key) ? null : this.tear(value.length)
+        if (cut !== null) {
+          this.entries.set(key, value.slice(0, cut))
+          this.torn.add(key)
+        }
       }
       throw e
     }
-    this.entries.set(key, value)
-    this.afterPut(value)
+    for (const { key, value } of entries) {
+      this.entries.set(key, value)
+      this.afterPut(key, value)
+    }
   }
 
   walDelete(keys: readonly string[]): void {
@@ -414,7 +434,8 @@ class Simulation {
    * An honest replica's WAL record is durable: its own signed message in it is a commitment from now
    * on (a message signed and lost in a crash before it was persisted or sent is not: nobody saw it).
    */
-  private notePersisted(nd: SimNode, bytes: Uint8Array): void {
+  private notePersisted(nd: SimNode, key: string, bytes: Uint8Array): void {
+    if (key.startsWith('b')) return // a block entry of the compact WAL, not a record
     const rec = decodeWalRecord(bytes)
     if (rec.msg.sender === nd.index) this.noteSigned(nd.index, signBytesOf(CHAIN_ID, rec.msg), 'persisted')
   }
@@ -488,9 +509,11 @@ class Simulation {
   /** The simulator's side of the node's driver: seeded network, fake clock, in-memory stores. */
   private ports(nd: SimNode, wal: ConsensusWal): DriverPorts {
     nd.walStorage.beforeWrite = () => this.crashPoint(nd, 'a WAL write')
-    if (nd.byz === null) nd.walStorage.afterPut = (bytes) => this.notePersisted(nd, bytes)
-    // crashstep: half of the crashes at a put leave a prefix of the record on disk.
+    if (nd.byz === null) nd.walStorage.afterPut = (key, bytes) => this.notePersisted(nd, key, bytes)
+    // crashstep: half of the crashes at a put leave a prefix of the entry it reached on disk (a
+    // batch's earlier entries whole: blocks go before the record that names them).
     nd.walStorage.tear = (length) => (this.rng.chance(0.5) ? this.rng.int(0, length - 1) : null)
+    nd.walStorage.pick = (length) => this.rng.int(0, length - 1)
     return {
       beforeAction: (action, index) => this.crashPoint(nd, `action ${index} (${action.type})`),
       wal,
@@ -702,6 +725,8 @@ class Simulation {
         this.failures.push(`memory: node ${nd.index} holds ${logged} messages after the run`)
       if (nd.walStorage.size > 6 * this.depth)
         this.failures.push(`memory: node ${nd.index} WAL holds ${nd.walStorage.size} records`)
+      if (nd.walStorage.blocks > 8 * this.depth)
+        this.failures.push(`memory: node ${nd.index} WAL holds ${nd.walStorage.blocks} blocks`)
     }
   }
 

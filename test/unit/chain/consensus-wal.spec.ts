@@ -2,17 +2,31 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'chai'
-import { ConsensusWal, type WalEntry, type WalStorage } from '../../../src/chain/consensus-wal.js'
+import {
+  ConsensusWal,
+  type WalEntry,
+  WalIntegrityError,
+  type WalLoadResult,
+  type WalStorage,
+} from '../../../src/chain/consensus-wal.js'
+import { merkleRoot } from '../../../src/chain/merkle.js'
 import { ChainStore } from '../../../src/chain/store.js'
-import { blockHash } from '../../../src/codec/chain.js'
-import { decodeWalRecord, encodeWalRecord, type WalRecord } from '../../../src/codec/consensus.js'
+import { blockHash, encodeBlock, txHash } from '../../../src/codec/chain.js'
+import {
+  decodeWalRecord,
+  encodeWalRecord,
+  type PrePrepareMsg,
+  type WalRecord,
+} from '../../../src/codec/consensus.js'
 import { CodecError } from '../../../src/codec/errors.js'
+import type { Block } from '../../../src/codec/types.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
 import {
   GENESIS_HASH,
   makeBlock,
   makeSigners,
+  signCommit,
   signPrePrepare,
   signPrepare,
   signReject,
@@ -42,6 +56,35 @@ function reject(view: number, height: number): WalRecord {
   return { kind: 'reject', msg: signReject(signer(2), 2, view, height, blockHash(pp.msg.block.header)) }
 }
 
+/** A block of `n` txs of ~100 bytes each. */
+function bigBlock(height: number, n: number): Block {
+  const base = makeBlock(signer(0), 0, height, GENESIS_HASH, 0)
+  const txs = Array.from({ length: n }, (_, i) =>
+    new TextEncoder().encode(`tx-${height}-${i}-`.padEnd(100, 'x')),
+  )
+  return { header: { ...base.header, txRoot: merkleRoot(txs.map(txHash)) }, txs }
+}
+
+function commit(pp: PrePrepareMsg): WalRecord {
+  const hash = blockHash(pp.block.header)
+  const prepares = [1, 2].map((i) => ({
+    validator: i,
+    signature: signPrepare(signer(i), i, pp.view, pp.height, hash).signature,
+  }))
+  return {
+    kind: 'commit',
+    prepared: {
+      view: pp.view,
+      height: pp.height,
+      blockHash: hash,
+      prePrepareSignature: pp.signature,
+      prepares,
+      block: pp.block,
+    },
+    msg: signCommit(signer(1), 1, pp.view, pp.height, hash),
+  }
+}
+
 /** A synchronous in-memory storage that logs every write and can fail one. */
 class LoggedStorage implements WalStorage {
   readonly entries = new Map<string, Uint8Array>()
@@ -52,10 +95,10 @@ class LoggedStorage implements WalStorage {
     return [...this.entries].map(([key, value]) => ({ key, value }))
   }
 
-  walPut(key: string, value: Uint8Array): void {
+  walPut(entries: readonly WalEntry[]): void {
     if (this.failOn === 'put') throw new Error('disk full')
-    this.log.push(`put ${key.slice(0, 8)}`)
-    this.entries.set(key, value)
+    this.log.push(`put ${entries.map((e) => e.key.slice(0, 8)).join(',')}`)
+    for (const e of entries) this.entries.set(e.key, e.value)
   }
 
   walDelete(keys: readonly string[]): void {
@@ -73,7 +116,9 @@ describe('chain/consensus-wal: ConsensusWal', () => {
     const r = prePrepare(0, 1)
     expect(wal.append(r)).to.equal(undefined) // not a promise: the simulator steps synchronously
     expect(wal.append(r)).to.equal(undefined) // the same record twice is one entry
-    expect(storage.entries.size).to.equal(1)
+    expect(wal.size).to.equal(1)
+    // the record and, apart, its block
+    expect([...storage.entries.keys()].map((k) => k[0]).sort()).to.deep.equal(['b', 'c'])
     const loaded = new ConsensusWal(storage).load()
     expect(loaded).to.deep.equal({ records: [r], corrupt: [] })
   })
@@ -119,28 +164,123 @@ describe('chain/consensus-wal: ConsensusWal', () => {
     expect([...storage.entries.keys()]).to.not.include('torn')
   })
 
-  it('a torn write (every prefix of a record under its key) is reported corrupt, never loaded', () => {
+  it('a torn write (every prefix of each entry of a batch, written in order) is reported corrupt, never loaded', () => {
     const records = [prePrepare(0, 1), prepare(1, 2)]
     for (const rec of records) {
+      const batches: WalEntry[][] = []
       const full = new LoggedStorage()
+      full.walPut = (entries) => {
+        batches.push([...entries])
+      }
       new ConsensusWal(full).load()
       new ConsensusWal(full).append(rec)
-      const [[key, bytes]] = [...full.entries] as [[string, Uint8Array]]
-      for (let cut = 0; cut < bytes.length; cut++) {
-        // decodeWalRecord alone rejects the prefix with a codec error, not a crash
-        expect(() => decodeWalRecord(bytes.slice(0, cut)), `prefix ${cut}`).to.throw(CodecError)
-        const storage = new LoggedStorage()
-        storage.entries.set(key, bytes.slice(0, cut))
-        const wal = new ConsensusWal(storage)
-        const loaded = wal.load() as { records: WalRecord[]; corrupt: { key: string; error: string }[] }
-        expect(loaded.records, `prefix ${cut}`).to.deep.equal([])
-        expect(loaded.corrupt.map((c) => c.key)).to.deep.equal([key])
-        expect(loaded.corrupt[0]?.error).to.match(/does not hash to its key/)
-        // the engine signs the same vote again after the restart: the whole record replaces the torn one
-        wal.append(rec)
-        expect((new ConsensusWal(storage).load() as { records: WalRecord[] }).records).to.deep.equal([rec])
+      const [batch] = batches as [WalEntry[]]
+      // the block first, then the record that names it
+      expect(batch.map((e) => e.key[0])).to.deep.equal(['b', 'c'])
+      for (const [at, { key, value }] of batch.entries()) {
+        for (let cut = 0; cut < value.length; cut += at === 0 ? 7 : 1) {
+          if (at === 1) {
+            // decodeWalRecord alone rejects the prefix with a codec error, not a crash
+            expect(() => decodeWalRecord(value.slice(0, cut)), `prefix ${cut}`).to.throw(CodecError)
+          }
+          const storage = new LoggedStorage()
+          for (const e of batch.slice(0, at)) storage.entries.set(e.key, e.value)
+          storage.entries.set(key, value.slice(0, cut))
+          const wal = new ConsensusWal(storage)
+          const loaded = wal.load() as { records: WalRecord[]; corrupt: { key: string; error: string }[] }
+          expect(loaded.records, `entry ${at} prefix ${cut}`).to.deep.equal([])
+          expect(loaded.corrupt.map((c) => c.key)).to.deep.equal([key])
+          expect(loaded.corrupt[0]?.error).to.match(/does not hash to its key/)
+          // the engine signs the same vote again after the restart: the whole entries replace the torn one
+          wal.append(rec)
+          const again = new ConsensusWal(storage).load() as WalLoadResult
+          expect(again).to.deep.equal({ records: [rec], corrupt: [] })
+        }
       }
     }
+  })
+
+  it('compact: a block named by several records is written once, and each record keeps only its header', () => {
+    const storage = new LoggedStorage()
+    const wal = new ConsensusWal(storage)
+    wal.load()
+    const big = bigBlock(1, 200)
+    const bigBytes = encodeBlock(big).length
+    const pp = signPrePrepare(signer(0), 0, 0, 1, big)
+    const hash = blockHash(big.header)
+    const prep: WalRecord = { kind: 'prepare', prePrepare: pp, msg: signPrepare(signer(1), 1, 0, 1, hash) }
+    wal.append(prep)
+    const cm = commit(pp)
+    wal.append(cm)
+    const blocks = [...storage.entries].filter(([k]) => k.startsWith('b'))
+    expect(blocks).to.have.length(1)
+    expect(blocks[0]?.[1]).to.have.length(bigBytes)
+    for (const [k, v] of storage.entries) if (k.startsWith('c')) expect(v.length).to.be.below(bigBytes / 20)
+    // the second record's batch holds only the record
+    expect(storage.log.map((l) => l.split(',').length)).to.deep.equal([2, 1])
+    // a retain after a commit rewrites nothing that is there
+    storage.log.length = 0
+    wal.retain([prep, cm])
+    expect(storage.log).to.deep.equal([])
+    // both come back with the whole block
+    const loaded = new ConsensusWal(storage).load() as WalLoadResult
+    expect(loaded).to.deep.equal({ records: [prep, cm], corrupt: [] })
+  })
+
+  it('retain deletes a block entry with the last record that names it, records first', () => {
+    const storage = new LoggedStorage()
+    const wal = new ConsensusWal(storage)
+    wal.load()
+    const [a, b] = [prePrepare(0, 1), prePrepare(0, 2)]
+    wal.append(a)
+    wal.append(b)
+    expect(storage.entries.size).to.equal(4)
+    const deleted: string[][] = []
+    storage.walDelete = (keys) => {
+      deleted.push([...keys])
+      for (const k of keys) storage.entries.delete(k)
+    }
+    wal.retain([b])
+    expect(deleted.map((keys) => keys.map((k) => k[0]))).to.deep.equal([['c', 'b']])
+    expect(storage.entries.size).to.equal(2)
+    expect(wal.size).to.equal(1)
+    expect((new ConsensusWal(storage).load() as WalLoadResult).records).to.deep.equal([b])
+  })
+
+  it('a record whose block entry is missing or corrupt fails the load (a sent vote is never skipped)', () => {
+    const rec = prePrepare(0, 1)
+    for (const damage of ['missing', 'flipped'] as const) {
+      const storage = new LoggedStorage()
+      const wal = new ConsensusWal(storage)
+      wal.load()
+      wal.append(rec)
+      const [blockKey, blockValue] = [...storage.entries].find(([k]) => k.startsWith('b')) as [
+        string,
+        Uint8Array,
+      ]
+      if (damage === 'missing') storage.entries.delete(blockKey)
+      else {
+        const flipped = blockValue.slice()
+        flipped[flipped.length - 1] = (flipped[flipped.length - 1] as number) ^ 1
+        storage.entries.set(blockKey, flipped)
+      }
+      expect(() => new ConsensusWal(storage).load(), damage).to.throw(WalIntegrityError, /not in the WAL/)
+    }
+  })
+
+  it('loads records of the earlier format (blocks inline) and rewrites them compact at the next retain', () => {
+    const storage = new LoggedStorage()
+    const [a, b] = [prePrepare(0, 1), prepare(0, 2)]
+    for (const r of [a, b]) {
+      const bytes = encodeWalRecord(r)
+      storage.entries.set(toHex(sha256(bytes)).slice(2), bytes)
+    }
+    const wal = new ConsensusWal(storage)
+    expect(wal.load()).to.deep.equal({ records: [a, b], corrupt: [] })
+    expect(wal.size).to.equal(2)
+    wal.retain([a, b])
+    expect([...storage.entries.keys()].map((k) => k[0]).sort()).to.deep.equal(['b', 'b', 'c', 'c'])
+    expect(new ConsensusWal(storage).load()).to.deep.equal({ records: [a, b], corrupt: [] })
   })
 
   it('a record under a key that is not its hash is corrupt even when it decodes', () => {
@@ -163,8 +303,8 @@ describe('chain/consensus-wal: ConsensusWal', () => {
         const wal = new ConsensusWal(store)
         await wal.load()
         await wal.append(a)
-        await store.walPut(tornKey, b.slice(0, Math.floor(b.length / 2)))
-        await store.walPut('not-a-hash', new Uint8Array([0x20, 0xff, 0x00]))
+        await store.walPut([{ key: tornKey, value: b.slice(0, Math.floor(b.length / 2)) }])
+        await store.walPut([{ key: 'not-a-hash', value: new Uint8Array([0x20, 0xff, 0x00]) }])
       } finally {
         await store.close()
       }

@@ -185,9 +185,9 @@ describe('chain/store', () => {
 
   it('keeps a durable WAL: put, list in key order, delete', async () => {
     const store = await open()
-    await store.walPut('vote/2/commit', new Uint8Array([2]))
-    await store.walPut('vote/1/prepare', new Uint8Array([1]))
-    await store.walPut('vote/2/commit', new Uint8Array([3]))
+    await store.walPut([{ key: 'vote/2/commit', value: new Uint8Array([2]) }])
+    await store.walPut([{ key: 'vote/1/prepare', value: new Uint8Array([1]) }])
+    await store.walPut([{ key: 'vote/2/commit', value: new Uint8Array([3]) }])
     expect(await store.walEntries()).to.deep.equal([
       { key: 'vote/1/prepare', value: new Uint8Array([1]) },
       { key: 'vote/2/commit', value: new Uint8Array([3]) },
