@@ -120,6 +120,10 @@ export class PbftEngine {
   private syncRequested: { from: number; target: number; view: number } | null = null
   /** the highest height others proved final (certificates, NEW-VIEW, f+1 replicas ahead) */
   private knownFinal = 0
+  /** the highest height proven final elsewhere (a certificate, f+1 replicas ahead): probes aside */
+  private provenFinal = 0
+  /** `view/height` of the progress timeout held because this replica lagged (once per height) */
+  private laggingHeld = ''
   /** sender -> highest height above last-final + 1 it sent a message for (proof we lag, with f+1) */
   private aheadHeights = new Map<number, number>()
   /** this replica's own signed votes for heights above the last final one, by height (WAL mirror) */
@@ -867,9 +871,24 @@ export class PbftEngine {
     this.inPhase.timeout(t)
   }
 
-  /** Normal phase: §4.4 the pending work was not committed in time, the primary is suspect. */
+  /**
+   * Normal phase: §4.4 the pending work was not committed in time, the primary is suspect — unless
+   * blocks above ours are proven final: then the primary is working and this replica lags (restarted,
+   * wiped, slow disk, sync between rounds). A VIEW-CHANGE from it would leave it alone in the next
+   * view, not voting until the others change view too; so, once per height, it waits one more
+   * timeout for block sync (asked again in `onTimeout`). Each height it finalizes restarts the timer
+   * anyway. Always safe (it only delays a VIEW-CHANGE), and bounded: no progress by the next
+   * timeout, and it suspects the primary (docs/CONSENSUS.md "Consensus rules").
+   */
   private onProgressTimeout(t: TimerState): void {
-    if (t.kind === 'progress' && t.view === this.view) this.vc.start(t.view + 1)
+    if (t.kind !== 'progress' || t.view !== this.view) return
+    const key = `${t.view}/${t.height}`
+    if (this.provenFinal > this.finalHeight && this.laggingHeld !== key) {
+      this.laggingHeld = key
+      this.startTimer('progress')
+      return
+    }
+    this.vc.start(t.view + 1)
   }
 
   // ---------- lagging ----------
@@ -887,6 +906,7 @@ export class PbftEngine {
   private requestSync(target: number, probe: boolean): void {
     if (target <= this.finalHeight) return
     if (target > this.knownFinal) this.knownFinal = target
+    if (!probe && target > this.provenFinal) this.provenFinal = target
     const r = this.syncRequested
     // Asked once per (height, view): a failed attempt is retried when the view moves on or a timer fires.
     if (!probe && r !== null && r.from === this.finalHeight && r.view === this.view && r.target >= target)

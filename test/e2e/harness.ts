@@ -19,11 +19,29 @@ async function portFree(port: number): Promise<boolean> {
   })
 }
 
-/** A base port with `count` consecutive free ports, searched from a pid-derived start. */
+/**
+ * The lowest port the kernel hands out as a TCP source port (ip_local_port_range). Test ports stay
+ * below it: a port inside that range can be taken while its node is down — by any outgoing
+ * connection, or by a peer's re-dial to it, which Linux may turn into a self-connection from that very
+ * port — and the node's restart then fails with EADDRINUSE.
+ */
+function ephemeralPortFloor(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (Number.isInteger(low) && low > 21_000) return low
+  } catch {
+    // not Linux: the IANA ephemeral range starts at 49152, Linux's default at 32768
+  }
+  return 32_768
+}
+
+/** A base port with `count` consecutive free ports below the ephemeral range, from a pid-derived start. */
 export async function freePortBlock(count: number): Promise<number> {
-  let base = 20_000 + ((process.pid * 37) % 400) * 50
-  for (let attempt = 0; attempt < 200; attempt++, base += count + 1) {
-    if (base + count > 60_000) base = 20_000
+  const top = ephemeralPortFloor()
+  const span = Math.max(1, Math.floor((top - 20_000 - count) / 50))
+  let base = 20_000 + ((process.pid * 37) % span) * 50
+  for (let attempt = 0; attempt < 400; attempt++, base += count + 1) {
+    if (base + count > top) base = 20_000
     let ok = true
     for (let p = base; p < base + count && ok; p++) ok = await portFree(p)
     if (ok) return base

@@ -227,6 +227,45 @@ describe('consensus: a replica that missed the NEW-VIEW of a working view', () =
   })
 })
 
+describe('consensus: a lagging replica does not suspect a working primary', () => {
+  /** replica 3 with txs waiting (its progress timer runs) learns that height 1 is final elsewhere */
+  function lagging(proof: boolean) {
+    const r = makeEngine(signers, 3)
+    const started = r.step({ type: 'txs_available' })
+    expect(ofType(started, 'start_timer').map((t) => t.view)).to.deep.equal([0])
+    if (proof) {
+      // 2f+1 COMMITs for a block it never got: height 1 is final, it must sync
+      const hash = blockHash(makeBlock(s(0), 0, 1, GENESIS_HASH, 9).header)
+      let out: EngineAction[] = []
+      for (const i of [0, 1, 2]) out = r.step({ type: 'message', msg: signCommit(s(i), i, 0, 1, hash) })
+      expect(ofType(out, 'request_sync').map((a) => a.height)).to.deep.equal([1])
+    }
+    return r
+  }
+  const viewChanges = (out: EngineAction[]) =>
+    broadcasts(out)
+      .filter((m): m is ViewChangeMsg => m.kind === 'viewchange')
+      .map((m) => m.newView)
+
+  it('at its progress timeout while blocks above its own are proven final: no VIEW-CHANGE, sync again, once per height', () => {
+    const r = lagging(true)
+    const held = r.step({ type: 'timeout', view: 0, height: 1 })
+    expect(viewChanges(held)).to.deep.equal([])
+    expect([r.view, r.phase]).to.deep.equal([0, 'normal'])
+    expect(ofType(held, 'request_sync').map((a) => a.height)).to.deep.equal([1])
+    expect(ofType(held, 'start_timer').map((t) => [t.view, t.height])).to.deep.equal([[0, 1]])
+    // no block came by the next timeout: now it suspects the primary
+    const next = r.step({ type: 'timeout', view: 0, height: 1 })
+    expect(viewChanges(next)).to.deep.equal([1])
+    expect([r.view, r.phase]).to.deep.equal([1, 'viewchange'])
+  })
+
+  it('without such a proof it suspects the primary at the first timeout (a sync probe proves nothing)', () => {
+    const r = lagging(false)
+    expect(viewChanges(r.step({ type: 'timeout', view: 0, height: 1 }))).to.deep.equal([1])
+  })
+})
+
 /** Regressions for the engine findings of issue 11 (docs/CONSENSUS.md "Consensus rules"). */
 describe('consensus: engine audit regressions', () => {
   it('a REJECT is in the WAL: after a restart the replica does not PREPARE the block it rejected', () => {
