@@ -281,6 +281,11 @@ export class ViewChange {
     ) {
       this.quorumTimerView = this.view
       this.host.startViewChangeTimer()
+      // The new primary may lack our VIEW-CHANGE — it (re)started after our last send, and our own
+      // re-sends come only at timeouts without a quorum — while this timer, at its end, moves us on
+      // to the next view: we would be alone there once its NEW-VIEW comes. So send ours once more now.
+      if (this.myViewChange !== null && this.myViewChange.newView === this.view)
+        this.host.emit({ type: 'broadcast', msg: this.myViewChange })
     }
     // TOCS §4.5.2: f+1 VIEW-CHANGEs for higher views include an honest replica: join the highest view
     // that f+1 of them reached (at least one honest replica is there), even before our timer fires.
