@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 STAMP := node_modules/.install-stamp
 
 .PHONY: all install build lint test test-deps test-unit test-sim test-e2e test-netns test-long \
-	sim check-model bench bench-scale bench-catchup bench-memory run devnet-clean clean coverage
+	sim check-model bench bench-scale bench-catchup bench-memory bench-wal run devnet-clean clean coverage
 
 all: build
 
@@ -91,6 +91,10 @@ bench-catchup: build
 # RSS and V8 heap per node under a constant rate, to 1M final txs or 30 min (docs/PERFORMANCE.md "Memory"); long
 bench-memory: build
 	npx tsx bench/memory.ts $(MEMORY_ARGS)
+
+# a backup's consensus-WAL cost per height over LevelDB (docs/PERFORMANCE.md "Compact WAL")
+bench-wal: $(STAMP)
+	npx tsx bench/wal.ts $(WAL_ARGS)
 
 run: build
 	@if [ ! -f keys/node0/genesis.json ]; then node dist/cli.js testnet --validators 4 --output keys; fi

@@ -71,19 +71,6 @@ const VALIDATOR_APP_SCORE = 1_000_000
 export const PROVEN_FAULTY_APP_SCORE = -1_000_000
 
 /**
- * How many heartbeats of message ids IHAVE announces (gossipsub's mcacheGossip, default 3): as many as
- * fit in the seen TTL with a heartbeat to spare, at least 1, at most the default. A receiver asks
- * (IWANT) for every announced id it has not seen or has forgotten; with the node's 1.5 s seen TTL and
- * 3 × 700 ms announced, messages 1.5–2.1 s old came back and were validated again
- * (docs/PROTOCOL.md §2.2).
- */
-export function gossipWindowHeartbeats(
-  opts: Pick<GossipOptions, 'seenTtlMs' | 'heartbeatIntervalMs'>,
-): number {
-  return Math.max(1, Math.min(3, Math.floor(opts.seenTtlMs / opts.heartbeatIntervalMs) - 1))
-}
-
-/**
  * gossipsub's options for our topics. `isProvenFaultyPeer` marks peers for PROVEN_FAULTY_APP_SCORE;
  * `onCopy` sees every received copy of every message (gossipsub computes the fast id of each one
  * before its duplicate check), for the receive counters (receive-stats.ts).
@@ -120,9 +107,6 @@ export function gossipsubInit(
     // gossipsub sends IDONTWANT for data of at least this size; no message is that big
     idontwantMinDataSize: opts.idontwantMinBytes === 0 ? Number.MAX_SAFE_INTEGER : opts.idontwantMinBytes,
     seenTTL: opts.seenTtlMs,
-    // IHAVE announces the ids of the last mcacheGossip heartbeats: kept inside the seen TTL, so a
-    // peer is never offered (and never fetches and validates again) a message it has forgotten it had
-    mcacheGossip: gossipWindowHeartbeats(opts),
     // no peer exchange: the validator set is known and connectivity is ours to manage
     doPX: false,
     // frames above this are refused before protobuf decoding (gossipsub drops the peer's stream)
