@@ -2,8 +2,8 @@ import { memoizeEd25519 } from './crypto-memo.js'
 
 /**
  * `npx tsx test/model/cli.ts [--bound small|large|viewchange] [--views V] [--heights H] [--drops D]
- * [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states]
- * [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
+ * [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order]
+ * [--replay-states] [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
  * either `no violation` or the counterexample's schedule; exit 1 on a violation, 2 on bad usage.
  */
 memoizeEd25519()
@@ -25,6 +25,10 @@ for (let i = 0; i < args.length; i++) {
   const a = args[i]
   if (a === '--no-reduction') {
     reduce = false
+    continue
+  }
+  if (a === '--insertion-order') {
+    World.digestMode = 'insertion'
     continue
   }
   if (a === '--replay-states') {
@@ -63,7 +67,7 @@ for (let i = 0; i < args.length; i++) {
 
 function usage(): never {
   process.stderr.write(
-    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
+    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
   )
   process.exit(2)
 }
@@ -105,6 +109,7 @@ const seconds = ((performance.now() - started) / 1000).toFixed(1)
 process.stdout.write(
   `model n=4 K=2 byzantine=1 views<=${bounds.views} heights<=${bounds.heights} drops<=${bounds.drops} ` +
     `byzantine-msgs<=${bounds.byzantine} depth<=${bounds.depth} ${reduce ? 'sleep sets' : 'no reduction'}, ` +
+    `states by ${World.digestMode === 'canonical' ? 'canonical digest' : 'insertion-order digest'}, ` +
     `successors by ${successors}${mutant === undefined ? '' : `, MUTANT ${mutant}`}\n` +
     `${r.states} states, ${r.transitions} transitions (${r.slept} slept, ${r.revisits} revisits), ` +
     `${r.steps} engine steps, max depth ${r.maxDepth}, ${r.terminal} terminal states, ` +

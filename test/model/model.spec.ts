@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'chai'
 import { independent } from './explore.js'
+import { MUTANTS } from './mutants.js'
 import { type Bounds, describe as name, type Transition, World } from './world.js'
 
 /**
@@ -37,6 +38,61 @@ function chooser(seed: number): (n: number) => number {
     x ^= x << 5
     return (x >>> 0) % n
   }
+}
+
+/**
+ * The premise of the canonical digest (world.ts ORDER_SENSITIVE, docs/CONSENSUS.md "Model checking"):
+ * states that differ only in the insertion order of the Maps and Sets it takes in key order behave
+ * alike — from both, every enabled transition, and a random continuation of 6 steps, lead to states
+ * with one canonical digest. Checked from states along seeded random walks; returns the first
+ * mismatch, if any.
+ */
+function insertionOrderCheck(root: () => World): {
+  compared: number
+  reordered: number
+  mismatch: string | null
+} {
+  let compared = 0
+  let reordered = 0
+  for (const seed of [11, 12, 13, 14, 15, 16]) {
+    const pick = chooser(seed * 6151)
+    const rand = () => pick(1_000_000) / 1_000_000
+    let w = root()
+    for (let i = 0; i < 30; i++) {
+      const enabled = w.enabled()
+      if (enabled.length === 0) break
+      const p = w.permuteInsertionOrders(rand)
+      if (p.hash('canonical') !== w.hash('canonical')) return { compared, reordered, mismatch: 'digest' }
+      if (p.hash('insertion') !== w.hash('insertion')) reordered++
+      const differ = (a: World, b: World, what: string) =>
+        a.hash('canonical') !== b.hash('canonical') ? `${what} at step ${i}, seed ${seed}` : null
+      for (const tr of enabled) {
+        const a = w.clone()
+        a.apply(tr)
+        const b = p.clone()
+        b.apply(tr)
+        compared++
+        const m = differ(a, b, name(tr))
+        if (m !== null) return { compared, reordered, mismatch: m }
+      }
+      let [a, b] = [w.clone(), p.clone()]
+      for (let k = 0; k < 6; k++) {
+        const next = a.enabled()
+        if (next.length === 0) break
+        const tr = next[pick(next.length)] as Transition
+        ;[a, b] = [a.clone(), b.clone()]
+        a.apply(tr)
+        b.apply(tr)
+        compared++
+        const m = differ(a, b, `continuation ${k}: ${name(tr)}`)
+        if (m !== null) return { compared, reordered, mismatch: m }
+      }
+      const next = w.clone()
+      next.apply(enabled[pick(enabled.length)] as Transition)
+      w = next
+    }
+  }
+  return { compared, reordered, mismatch: null }
 }
 
 // One view change, two heights, a drop and a Byzantine message: walks reach view changes, NEW-VIEWs,
@@ -108,6 +164,19 @@ describe('model: successor states and independence', function () {
     expect(commuting).to.be.greaterThan(100)
     expect(dependent).to.be.greaterThan(10)
   })
+  it('states that differ only in the insertion order of order-insensitive Maps and Sets behave alike', () => {
+    const r = insertionOrderCheck(() => new World(WALK))
+    expect(r.mismatch).to.equal(null)
+    expect(r.compared).to.be.greaterThan(500)
+    // the permutations did change insertion orders (the check is not vacuous)
+    expect(r.reordered).to.be.greaterThan(40)
+  })
+
+  it('the same check refutes an engine whose behaviour depends on such an order (mutant)', () => {
+    const r = insertionOrderCheck(() => MUTANTS['order-sensitive'](WALK))
+    expect(r.mismatch).to.be.a('string')
+  })
+
   it('a step that sends again a message still in flight does not commute with its delivery', () => {
     // Honest replicas send again their VIEW-CHANGE and the NEW-VIEW they hold: delivering that message
     // to another replica and the step that puts it back into the network end in different states.
@@ -161,6 +230,20 @@ describe('model: bounded exhaustive exploration of the engine', function () {
     expect(field(reduced.out, /(\d+) terminal states/)).to.equal(field(full.out, /(\d+) terminal states/))
     expect(field(reduced.out, /outcomes digest (\w+)/)).to.equal(field(full.out, /outcomes digest (\w+)/))
     expect(transitions(reduced.out)).to.be.lessThan(transitions(full.out) / 2)
+  })
+
+  it('the small bound by insertion-order digest: more states, the same outcomes (what the canonical digest merges)', () => {
+    const canonical = check('--bound', 'small')
+    const raw = check('--bound', 'small', '--insertion-order')
+    for (const { status, out } of [canonical, raw]) {
+      expect(out).to.match(/^exhausted/m)
+      expect(status).to.equal(0)
+    }
+    expect(canonical.out).to.match(/states by canonical digest/)
+    expect(raw.out).to.match(/states by insertion-order digest/)
+    const states = (out: string) => Number(field(out, /^(\d+) states/m))
+    expect(states(canonical.out)).to.be.lessThan(states(raw.out))
+    expect(field(canonical.out, /outcomes digest (\w+)/)).to.equal(field(raw.out, /outcomes digest (\w+)/))
   })
 
   it('finds and replays a counterexample under the reduction (a canary: finalizing height 1 counts as one)', () => {

@@ -23,10 +23,15 @@ import { type Bounds, BYZANTINE, signer, World } from './world.js'
  * - `echo-commit`: an engine subclass that, given a COMMIT of the Byzantine validator, also signs and
  *   broadcasts a PREPARE for that COMMIT's block in its view and height: after its own PREPARE
  *   there, an honest replica signed two PREPAREs for one slot.
+ * - `order-sensitive`: an engine subclass whose behaviour depends on the insertion order of a Map the
+ *   canonical digest takes in key order (the VIEW-CHANGEs by sender): it asks for block sync when the
+ *   first VIEW-CHANGE it holds is validator 2's. Breaks no invariant; it breaks the premise of merging
+ *   states by the canonical digest, which the spec's insertion-order check must then refute.
  */
 export const MUTANTS = {
   'forged-vote': (bounds: Bounds) => new World(bounds, PbftEngine, forgedVotes),
   'echo-commit': (bounds: Bounds) => new World(bounds, EchoCommitEngine),
+  'order-sensitive': (bounds: Bounds) => new World(bounds, OrderSensitiveEngine),
 } satisfies Record<string, (bounds: Bounds) => World>
 
 export type MutantName = keyof typeof MUTANTS
@@ -65,5 +70,14 @@ class EchoCommitEngine extends PbftEngine {
       ...out,
       { type: 'broadcast', msg: { kind: 'prepare', view, height, blockHash, sender: this.me, signature } },
     ]
+  }
+}
+
+class OrderSensitiveEngine extends PbftEngine {
+  override step(event: EngineEvent): EngineAction[] {
+    const out = super.step(event)
+    const vc = (this as unknown as { vc: { viewChanges: Map<number, unknown> } }).vc
+    const first = vc.viewChanges.keys().next().value
+    return first === 2 ? [...out, { type: 'request_sync', height: 1 }] : out
   }
 }

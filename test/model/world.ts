@@ -13,7 +13,7 @@ import {
 } from '../../src/codec/consensus.js'
 import type { Block, CommitCertificate } from '../../src/codec/types.js'
 import { PbftEngine } from '../../src/consensus/engine.js'
-import { computeNewViewProposal, linkedPrefix } from '../../src/consensus/new-view.js'
+import { computeNewViewProposal, linkedPrefix, NewViewConstraint } from '../../src/consensus/new-view.js'
 import type { EngineAction, EngineEvent } from '../../src/consensus/types.js'
 import type { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
@@ -143,8 +143,15 @@ export class World {
   private engines = new Map<number, PbftEngine>()
   /** the engines this World may step in place (the others are shared with a clone: copied first) */
   private owned = new Set<number>()
-  /** each engine's stateDigest, until it steps */
+  /** each engine's stateDigest (canonical, insertion order), until it steps */
   private digests = new Map<number, string>()
+  private rawDigests = new Map<number, string>()
+  /**
+   * How World.hash digests the engines: 'canonical' (default) merges states that differ only in the
+   * insertion order of the engine's order-insensitive Maps and Sets (ORDER_SENSITIVE, docs/CONSENSUS.md
+   * "Model checking"); 'insertion' keeps every insertion order (the checker before that reduction).
+   */
+  static digestMode: 'canonical' | 'insertion' = 'canonical'
   private pending = new Map<string, Pending>()
   private timers = new Map<number, { view: number; height: number }>()
   private proposals = new Map<number, Extract<EngineAction, { type: 'request_proposal' }>>()
@@ -217,6 +224,7 @@ export class World {
       engines: new Map(this.engines),
       owned: new Set<number>(),
       digests: new Map(this.digests),
+      rawDigests: new Map(this.rawDigests),
       pending: new Map(this.pending),
       timers: new Map(this.timers),
       proposals: new Map(this.proposals),
@@ -325,14 +333,15 @@ export class World {
     }
   }
 
-  /** A canonical digest of the whole state (engines by their internal state, in insertion order). */
-  hash(): string {
+  /** A digest of the whole state (the engines by their internal state, see `digestMode`). */
+  hash(mode: 'canonical' | 'insertion' = World.digestMode): string {
     const h = createHash('sha256')
+    const cache = mode === 'canonical' ? this.digests : this.rawDigests
     for (const i of HONEST) {
-      let d = this.digests.get(i)
+      let d = cache.get(i)
       if (d === undefined) {
-        d = stateDigest(this.engines.get(i))
-        this.digests.set(i, d)
+        d = stateDigest(this.engines.get(i), mode === 'canonical')
+        cache.set(i, d)
       }
       h.update(`|e${i}:${d}`)
     }
@@ -369,6 +378,25 @@ export class World {
     ).join('|')
   }
 
+  /**
+   * A copy of this state whose engines hold the same entries with the insertion order of every
+   * order-insensitive Map and Set shuffled (`rand`: uniform in [0, 1)). Its canonical digest is this
+   * state's; the spec checks that it also behaves the same (same canonical digest after every
+   * transition), which is what makes merging such states sound.
+   */
+  permuteInsertionOrders(rand: () => number): World {
+    const w = this.clone()
+    for (const i of HONEST) {
+      const engine = copyEngineInto(w.engines.get(i) as PbftEngine, w.freshEngine(i))
+      permuteGraph(engine, rand)
+      w.engines.set(i, engine)
+      w.owned.add(i)
+      w.digests.delete(i)
+      w.rawDigests.delete(i)
+    }
+    return w
+  }
+
   private step(r: number, event: EngineEvent): void {
     let engine = this.engines.get(r) as PbftEngine
     if (!this.owned.has(r)) {
@@ -377,6 +405,7 @@ export class World {
       this.owned.add(r)
     }
     this.digests.delete(r)
+    this.rawDigests.delete(r)
     this.steps++
     for (const a of engine.step(event)) this.execute(r, a)
   }
@@ -575,27 +604,63 @@ export class World {
 }
 
 /**
- * A digest of an engine's internal state: its object graph walked field by field (Maps and Sets in
- * their insertion order, byte arrays as hex), leaving out its constant configuration and closures.
+ * A digest of an engine's internal state: its object graph walked field by field, byte arrays as hex,
+ * leaving out its constant configuration and closures. Canonical: the entries of a Map or Set with
+ * primitive keys are taken in key order, except under the ORDER_SENSITIVE fields; otherwise in
+ * insertion order.
  */
-function stateDigest(root: unknown): string {
-  return createHash('sha256').update(serialize(root, true)).digest('base64')
+function stateDigest(root: unknown, canonical: boolean): string {
+  return createHash('sha256')
+    .update(serialize(root, true, canonical))
+    .digest('base64')
 }
 
 const SKIP = new Set(['config', 'deps', 'host'])
+
+/**
+ * The engine's Maps whose insertion order its behaviour may depend on (docs/CONSENSUS.md "Model
+ * checking", "Insertion-order abstraction"): a VoteTable's views (`byView`: checkCommitted tries a
+ * height's views in that order, and the first with a quorum makes the certificate), the messages
+ * buffered for the height above the window (`ahead`: replayed in that order), and the WAL votes per
+ * height (`walVotes`: the order of the retained records). Every other Map and Set of the engine is read
+ * only by key, by size, or by a loop whose result does not depend on the order (a sorted list, a count,
+ * a filter that deletes, a per-key update). Only the listed Map itself keeps its order: the Maps inside
+ * its values (a view's votes by sender) are canonical again.
+ */
+const ORDER_SENSITIVE = new Set(['byView', 'ahead', 'walVotes'])
+
 /** byte arrays and plain values (messages, blocks: never mutated) serialized once each */
 const bytesText = new WeakMap<Uint8Array, string>()
 const valueText = new WeakMap<object, string>()
 
+function isPrimitive(v: unknown): v is string | number | bigint | boolean {
+  const t = typeof v
+  return t === 'string' || t === 'number' || t === 'bigint' || t === 'boolean'
+}
+
+function comparePrimitive(
+  a: string | number | bigint | boolean,
+  b: string | number | bigint | boolean,
+): number {
+  if (typeof a !== typeof b) return typeof a < typeof b ? -1 : 1
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** `keys` sorted when they are all primitives; null (keep insertion order) otherwise */
+function sortedKeys(keys: readonly unknown[]): unknown[] | null {
+  if (!keys.every(isPrimitive)) return null
+  return [...keys].sort((a, b) => comparePrimitive(a as string, b as string))
+}
+
 /**
- * The object graph as text: Maps and Sets in insertion order, object fields sorted, byte arrays as
- * hex, a second reference to an object as its first one's number. A plain object (a message, a block,
+ * The object graph as text: object fields sorted, byte arrays as hex, a second reference to an object
+ * as its first one's number, Maps and Sets as `stateDigest` says. A plain object (a message, a block,
  * a record) is a value the engine never mutates: its text is computed once and remembered.
  */
-function serialize(root: unknown, top: boolean): string {
+function serialize(root: unknown, top: boolean, canonical: boolean): string {
   const out: string[] = []
   const seen = new Map<object, number>()
-  const walk = (v: unknown): void => {
+  const walk = (v: unknown, keepOrder = false): void => {
     if (v === null || v === undefined || typeof v !== 'object') {
       if (typeof v !== 'function') out.push(`${typeof v}:${String(v)};`)
       return
@@ -619,7 +684,7 @@ function serialize(root: unknown, top: boolean): string {
     if (top && (proto === Object.prototype || proto === null)) {
       let t = valueText.get(v)
       if (t === undefined) {
-        t = serialize(v, false)
+        t = serialize(v, false, canonical)
         valueText.set(v, t)
       }
       out.push('V', t)
@@ -627,14 +692,16 @@ function serialize(root: unknown, top: boolean): string {
     }
     if (v instanceof Map) {
       out.push('M{')
-      for (const [k, x] of v) {
+      const keys = canonical && !keepOrder ? sortedKeys([...v.keys()]) : null
+      for (const k of keys ?? v.keys()) {
         walk(k)
-        walk(x)
+        walk(v.get(k))
       }
       out.push('}')
     } else if (v instanceof Set) {
       out.push('S{')
-      for (const x of v) walk(x)
+      const items = canonical && !keepOrder ? sortedKeys([...v]) : null
+      for (const x of items ?? v) walk(x)
       out.push('}')
     } else if (Array.isArray(v)) {
       out.push('A[')
@@ -645,7 +712,7 @@ function serialize(root: unknown, top: boolean): string {
       for (const k of Object.keys(v).sort()) {
         if (SKIP.has(k)) continue
         out.push(`${k}=`)
-        walk((v as Record<string, unknown>)[k])
+        walk((v as Record<string, unknown>)[k], ORDER_SENSITIVE.has(k))
       }
       out.push('}')
     }
@@ -661,4 +728,50 @@ function serialize(root: unknown, top: boolean): string {
     out.push('}')
   }
   return out.join('')
+}
+
+/**
+ * Shuffles, in place, the insertion order of every Map and Set of an engine's state that `serialize`
+ * takes in key order (the ORDER_SENSITIVE Maps keep theirs; the Maps inside their values do not).
+ * Plain values (messages, blocks) are not entered: the engine never mutates them.
+ */
+function permuteGraph(root: object, rand: () => number): void {
+  const done = new Set<object>()
+  const shuffle = <T>(xs: T[]): T[] => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1))
+      ;[xs[i], xs[j]] = [xs[j] as T, xs[i] as T]
+    }
+    return xs
+  }
+  const visit = (v: unknown, keepOrder: boolean): void => {
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || done.has(v)) return
+    done.add(v)
+    const proto = Object.getPrototypeOf(v)
+    // plain values and the immutable NewViewConstraint are shared with other states (clone.ts)
+    if (proto === Object.prototype || proto === null || v instanceof NewViewConstraint) return
+    if (v instanceof Map) {
+      const entries = [...v.entries()]
+      if (!keepOrder && entries.every(([k]) => isPrimitive(k))) {
+        v.clear()
+        for (const [k, x] of shuffle(entries)) v.set(k, x)
+      }
+      for (const [, x] of entries) visit(x, false)
+    } else if (v instanceof Set) {
+      const items = [...v]
+      if (!keepOrder && items.every(isPrimitive)) {
+        v.clear()
+        for (const x of shuffle(items)) v.add(x)
+      }
+      for (const x of items) visit(x, false)
+    } else if (Array.isArray(v)) {
+      for (const x of v) visit(x, false)
+    } else {
+      for (const k of Object.keys(v)) {
+        if (SKIP.has(k) || k === 'phases') continue
+        visit((v as Record<string, unknown>)[k], ORDER_SENSITIVE.has(k))
+      }
+    }
+  }
+  visit(root, false)
 }
