@@ -79,12 +79,25 @@ describe('network/gossip relay around a missing link', function () {
       }
     }
     const has = (net: Network, want: string[]) => want.every((m) => inbox.get(net)?.includes(m))
-    await waitFor(
-      () => has(b, sent) && has(a, sentByB) && [c, d].every((n) => has(n, [...sent, ...sentByB])),
-      {
-        message: 'every message at every node',
-      },
-    )
+    // A generous deadline (a loaded CI machine starves these four in-process nodes); on a timeout,
+    // what is missing where, and the links and meshes then, so a failure says why.
+    const wants = new Map<Network, string[]>([
+      [a, sentByB],
+      [b, sent],
+      [c, [...sent, ...sentByB]],
+      [d, [...sent, ...sentByB]],
+    ])
+    await waitFor(() => [...wants].every(([n, want]) => has(n, want)), {
+      timeoutMs: 30_000,
+      message: 'every message at every node',
+    }).catch((err: Error) => {
+      const state = [...wants].map(([n, want], i) => {
+        const missing = want.filter((m) => !inbox.get(n)?.includes(m))
+        const meshes = CONSENSUS_TOPIC_KINDS.map((k) => n.meshPeers(k).length).join('/')
+        return `${'ABCD'[i]}: ${missing.length} missing (${missing.slice(0, 3).join(', ')}), peers ${n.connectedPeerCount()}, mesh ${meshes}`
+      })
+      throw new Error(`${err.message}; ${state.join('; ')}`)
+    })
     // A and B never connected: all they got came from C or D
     expect(a.peers().map((p) => p.peerId)).not.to.include(b.peerId)
     expect(sources.size).to.be.greaterThan(0)
