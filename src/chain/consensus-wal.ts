@@ -1,7 +1,7 @@
 import { blockHash, decodeBlock, encodeBlock } from '../codec/chain.js'
 import { decodeWalRecord, encodeWalRecord, type WalRecord } from '../codec/consensus.js'
 import type { Block } from '../codec/types.js'
-import { sha256, toHex } from '../crypto/hash.js'
+import { bytesEqual, sha256, toHex } from '../crypto/hash.js'
 
 /** A value, or a promise of it: the simulator's stores answer at once, LevelDB asynchronously. */
 export type Awaitable<T> = T | Promise<T>
@@ -42,13 +42,15 @@ export interface WalLoadResult {
  * The consensus write-ahead log as typed records (Lodestar's Repository, one record kind): what
  * the engine signed and must never contradict after a crash (docs/CONSENSUS.md).
  *
- * Compact (docs/HOME.md "data/"): a record keeps each block it names as its header only, and the
- * block itself is an entry of its own, written once in the same batch as the first record that
- * names it (before that record) and deleted with the last one. A PREPARE, the COMMIT after it and
- * every `retain` after a commit so write and hash a block once, not once per record. Keys are hashes
- * of the bytes stored under them — `c` + a compact record's, `b` + a block's — so a torn or flipped
- * entry cannot pass for a valid one, writing a record twice is harmless, and `retain` can tell which
- * are missing without reading them back. Entries under a bare 64-hex key are records of the earlier
+ * Compact (docs/PROTOCOL.md §3.8): a record keeps each block it names as its header and a reference
+ * to the block's own entry, written once in the same batch as the first record that names it
+ * (before that record) and deleted with the last one. A PREPARE, the COMMIT after it and every
+ * `retain` after a commit so write and hash a block once, not once per record. An entry's key is
+ * the hash of its bytes — `c` + a compact record's, `b` + a block's, which is also the record's
+ * reference — so a torn or flipped entry cannot pass for a valid one, two blocks with one header
+ * and different txs (a faulty primary's) never share an entry, writing a record twice is harmless,
+ * and `retain` can tell which are missing without reading them back. Entries under a bare 64-hex key
+ * are records of the earlier
  * format (blocks inline): still loaded, rewritten compact by the next `retain`.
  */
 export class ConsensusWal {
@@ -56,8 +58,8 @@ export class ConsensusWal {
   private readonly keys = new Set<string>()
   /** keys on storage whose bytes failed their check at load: rewritten, never trusted */
   private readonly corruptKeys = new Set<string>()
-  /** the block entries on storage that passed their check, by block (header) hash hex */
-  private readonly blockKeys = new Map<string, string>()
+  /** the entry key of blocks already on storage, by object: the engine passes one Block object around */
+  private readonly blockKeys = new WeakMap<Block, string>()
   private records = 0
 
   constructor(private readonly storage: WalStorage) {}
@@ -75,7 +77,6 @@ export class ConsensusWal {
       const compact: { key: string; record: WalRecord }[] = []
       this.keys.clear()
       this.corruptKeys.clear()
-      this.blockKeys.clear()
       this.records = 0
       const bad = (key: string, error: string) => {
         corrupt.push({ key, error })
@@ -94,9 +95,8 @@ export class ConsensusWal {
         try {
           if (kind === 'block') {
             const block = decodeBlock(e.value)
-            const hash = toHex(blockHash(block.header))
-            blocks.set(hash, block)
-            this.blockKeys.set(hash, e.key)
+            blocks.set(e.key, block)
+            this.blockKeys.set(block, e.key)
           } else if (kind === 'compact') compact.push({ key: e.key, record: decodeWalRecord(e.value) })
           else records.push(decodeWalRecord(e.value))
         } catch (err) {
@@ -108,8 +108,9 @@ export class ConsensusWal {
       for (const { key, record } of compact) {
         records.push(
           mapBlocks(record, (stub) => {
-            const block = blocks.get(toHex(blockHash(stub.header)))
-            if (block === undefined)
+            const ref = stubRef(stub)
+            const block = ref === null ? undefined : blocks.get(ref)
+            if (block === undefined || !bytesEqual(blockHash(block.header), blockHash(stub.header)))
               throw new WalIntegrityError(
                 `consensus WAL record ${key} names block ${toHex(blockHash(stub.header))}, which is ` +
                   'not in the WAL: the store lost data; the record is a vote this node sent and cannot be dropped',
@@ -133,7 +134,7 @@ export class ConsensusWal {
   /** Writes one record durably; the caller acts on it (sends the vote) only after this resolves. */
   append(record: WalRecord): Awaitable<void> {
     const batch: WalEntry[] = []
-    const newBlocks = new Map<string, string>()
+    const newBlocks = new Map<Block, string>()
     const { entry } = this.compactEntry(record, batch, newBlocks)
     batch.push(entry)
     return andThen(this.storage.walPut(batch), () => this.noteWritten(batch, newBlocks))
@@ -147,7 +148,7 @@ export class ConsensusWal {
   retain(records: readonly WalRecord[]): Awaitable<void> {
     const keep = new Set<string>()
     const batch: WalEntry[] = []
-    const newBlocks = new Map<string, string>()
+    const newBlocks = new Map<Block, string>()
     const recordEntries: WalEntry[] = []
     for (const r of records) {
       const { entry, blocks } = this.compactEntry(r, batch, newBlocks)
@@ -169,46 +170,58 @@ export class ConsensusWal {
           this.corruptKeys.delete(k)
           if (entryKind(k) !== 'block') this.records--
         }
-        for (const [hash, key] of this.blockKeys) if (!this.keys.has(key)) this.blockKeys.delete(hash)
       })
     })
   }
 
   /**
-   * `record` in its compact form; the entries of the blocks it names that are not on storage yet are
-   * added to `batch` (once per batch, tracked in `newBlocks`). Returns the record's entry and the
-   * keys of all the block entries it needs.
+   * `record` in its compact form: each block as its header plus a reference to its entry (the key's
+   * hash as the only "tx"). The entries of the blocks it names that are not on storage yet are added
+   * to `batch` (once per batch, tracked in `newBlocks`). Returns the record's entry and the keys of
+   * all the block entries it needs.
    */
   private compactEntry(
     record: WalRecord,
     batch: WalEntry[],
-    newBlocks: Map<string, string>,
+    newBlocks: Map<Block, string>,
   ): { entry: WalEntry; blocks: string[] } {
     const blocks: string[] = []
     const stubbed = mapBlocks(record, (block) => {
-      const hash = toHex(blockHash(block.header))
-      let key = this.blockKeys.get(hash) ?? newBlocks.get(hash)
+      let key = newBlocks.get(block)
+      const known = this.blockKeys.get(block)
+      // A block object met before is on storage under that key, unless a retain deleted it since.
+      if (key === undefined && known !== undefined && this.keys.has(known) && !this.corruptKeys.has(known))
+        key = known
       if (key === undefined) {
+        // By content: another object with these exact bytes may be on storage already; a block
+        // with the same header but other txs (a faulty primary's) gets an entry of its own.
         const value = encodeBlock(block)
         key = entryKey('block', value)
-        newBlocks.set(hash, key)
-        batch.push({ key, value })
+        newBlocks.set(block, key)
+        if (!this.keys.has(key) || this.corruptKeys.has(key)) batch.push({ key, value })
       }
       blocks.push(key)
-      return { header: block.header, txs: [] }
+      return { header: block.header, txs: [Buffer.from(key.slice(1), 'hex')] }
     })
     const value = encodeWalRecord(stubbed)
     return { entry: { key: entryKey('compact', value), value }, blocks }
   }
 
-  private noteWritten(batch: readonly WalEntry[], newBlocks: ReadonlyMap<string, string>): void {
+  private noteWritten(batch: readonly WalEntry[], newBlocks: ReadonlyMap<Block, string>): void {
     for (const e of batch) {
       if (!this.keys.has(e.key) && entryKind(e.key) !== 'block') this.records++
       this.keys.add(e.key)
       this.corruptKeys.delete(e.key)
     }
-    for (const [hash, key] of newBlocks) this.blockKeys.set(hash, key)
+    for (const [block, key] of newBlocks) this.blockKeys.set(block, key)
   }
+}
+
+/** The entry key a stub block refers to, or null when it is not a well-formed reference. */
+function stubRef(stub: Block): string | null {
+  const ref = stub.txs[0]
+  if (stub.txs.length !== 1 || ref === undefined || ref.length !== 32) return null
+  return `b${Buffer.from(ref.buffer, ref.byteOffset, ref.byteLength).toString('hex')}`
 }
 
 type EntryKind = 'block' | 'compact' | 'legacy'

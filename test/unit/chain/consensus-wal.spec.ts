@@ -227,6 +227,35 @@ describe('chain/consensus-wal: ConsensusWal', () => {
     expect(loaded).to.deep.equal({ records: [prep, cm], corrupt: [] })
   })
 
+  it('two blocks with one header but different txs (a faulty primary’s) stay apart: each record gets its own', () => {
+    const storage = new LoggedStorage()
+    const wal = new ConsensusWal(storage)
+    wal.load()
+    const valid = bigBlock(1, 3)
+    const forged: Block = { header: valid.header, txs: [new TextEncoder().encode('not the tx root')] }
+    expect(blockHash(forged.header)).to.deep.equal(blockHash(valid.header))
+    // the forged block first (a NEW-VIEW's re-proposal, say), then this replica's PREPARE of the valid one
+    const nvLike: WalRecord = { kind: 'preprepare', msg: signPrePrepare(signer(0), 0, 0, 1, forged) }
+    const pp = signPrePrepare(signer(0), 0, 1, 1, valid)
+    const prep: WalRecord = {
+      kind: 'prepare',
+      prePrepare: pp,
+      msg: signPrepare(signer(1), 1, 1, 1, blockHash(valid.header)),
+    }
+    wal.append(nvLike)
+    wal.append(prep)
+    expect([...storage.entries.keys()].filter((k) => k.startsWith('b'))).to.have.length(2)
+    const loaded = new ConsensusWal(storage).load() as WalLoadResult
+    expect(loaded.corrupt).to.deep.equal([])
+    const byKind = new Map(loaded.records.map((r) => [r.kind, r]))
+    expect((byKind.get('prepare') as Extract<WalRecord, { kind: 'prepare' }>).prePrepare.block).to.deep.equal(
+      valid,
+    )
+    expect((byKind.get('preprepare') as Extract<WalRecord, { kind: 'preprepare' }>).msg.block).to.deep.equal(
+      forged,
+    )
+  })
+
   it('retain deletes a block entry with the last record that names it, records first', () => {
     const storage = new LoggedStorage()
     const wal = new ConsensusWal(storage)
