@@ -3,7 +3,7 @@ import { memoizeEd25519 } from './crypto-memo.js'
 /**
  * `npx tsx test/model/cli.ts [--bound small|large|viewchange] [--views V] [--heights H] [--drops D]
  * [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order]
- * [--replay-states] [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
+ * [--keep-dead] [--keep-transient] [--replay-states] [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
  * either `no violation` or the counterexample's schedule; exit 1 on a violation, 2 on bad usage.
  */
 memoizeEd25519()
@@ -11,7 +11,7 @@ const { createHash } = await import('node:crypto')
 const { explore } = await import('./explore.js')
 const { BOUNDS } = await import('./bounds.js')
 type MutableBounds = import('./bounds.js').MutableBounds
-const { World, Violation, parseTransition } = await import('./world.js')
+const { World, Violation, parseTransition, digestTransientFields } = await import('./world.js')
 const { MUTANTS } = await import('./mutants.js')
 type MutantName = import('./mutants.js').MutantName
 
@@ -20,6 +20,7 @@ let bounds: MutableBounds = { ...BOUNDS.small }
 let replay: string | undefined
 let mutant: MutantName | undefined
 let reduce = true
+let keepTransient = false
 let successors: 'clone' | 'replay' = 'clone'
 for (let i = 0; i < args.length; i++) {
   const a = args[i]
@@ -29,6 +30,15 @@ for (let i = 0; i < args.length; i++) {
   }
   if (a === '--insertion-order') {
     World.digestMode = 'insertion'
+    continue
+  }
+  if (a === '--keep-dead') {
+    World.deadMessages = false
+    continue
+  }
+  if (a === '--keep-transient') {
+    digestTransientFields(true)
+    keepTransient = true
     continue
   }
   if (a === '--replay-states') {
@@ -67,7 +77,7 @@ for (let i = 0; i < args.length; i++) {
 
 function usage(): never {
   process.stderr.write(
-    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
+    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order] [--keep-dead] [--keep-transient] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
   )
   process.exit(2)
 }
@@ -109,7 +119,8 @@ const seconds = ((performance.now() - started) / 1000).toFixed(1)
 process.stdout.write(
   `model n=4 K=2 byzantine=1 views<=${bounds.views} heights<=${bounds.heights} drops<=${bounds.drops} ` +
     `byzantine-msgs<=${bounds.byzantine} depth<=${bounds.depth} ${reduce ? 'sleep sets' : 'no reduction'}, ` +
-    `states by ${World.digestMode === 'canonical' ? 'canonical digest' : 'insertion-order digest'}, ` +
+    `states by ${World.digestMode === 'canonical' ? 'canonical digest' : 'insertion-order digest'}` +
+    `${World.deadMessages ? ', dead messages out' : ''}${keepTransient ? ', transient fields kept' : ''}, ` +
     `successors by ${successors}${mutant === undefined ? '' : `, MUTANT ${mutant}`}\n` +
     `${r.states} states, ${r.transitions} transitions (${r.slept} slept, ${r.revisits} revisits), ` +
     `${r.steps} engine steps, max depth ${r.maxDepth}, ${r.terminal} terminal states, ` +

@@ -52,6 +52,8 @@ export function independent(a: Effect, b: Effect): boolean {
   if (a.locus >= 0 && a.locus === b.locus) return false
   if (a.consumes !== null && (a.consumes === b.consumes || b.emits.has(a.consumes))) return false
   if (b.consumes !== null && a.emits.has(b.consumes)) return false
+  if (a.consumes !== null && b.prunes.has(a.consumes)) return false
+  if (b.consumes !== null && a.prunes.has(b.consumes)) return false
   return true
 }
 

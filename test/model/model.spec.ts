@@ -41,17 +41,17 @@ function chooser(seed: number): (n: number) => number {
 }
 
 /**
- * The premise of the canonical digest (world.ts ORDER_SENSITIVE, docs/CONSENSUS.md "Model checking"):
- * states that differ only in the insertion order of the Maps and Sets it takes in key order behave
- * alike — from both, every enabled transition, and a random continuation of 6 steps, lead to states
- * with one canonical digest. Checked from states along seeded random walks; returns the first
- * mismatch, if any.
+ * The premise of a state abstraction (docs/CONSENSUS.md "Model checking"): a state and its `twin`,
+ * which the digest cannot tell apart, behave alike — from both, every enabled transition, and a
+ * random continuation of 6 steps, lead to states with one canonical digest. Checked from states
+ * along seeded random walks; returns the first mismatch, if any, and how many twins really differed
+ * from their original (`differs`: the check is not vacuous).
  */
-function insertionOrderCheck(root: () => World): {
-  compared: number
-  reordered: number
-  mismatch: string | null
-} {
+function twinCheck(
+  root: () => World,
+  twin: (w: World, rand: () => number) => World,
+  differs: (w: World, t: World) => boolean,
+): { compared: number; reordered: number; mismatch: string | null } {
   let compared = 0
   let reordered = 0
   for (const seed of [11, 12, 13, 14, 15, 16]) {
@@ -61,9 +61,9 @@ function insertionOrderCheck(root: () => World): {
     for (let i = 0; i < 30; i++) {
       const enabled = w.enabled()
       if (enabled.length === 0) break
-      const p = w.permuteInsertionOrders(rand)
+      const p = twin(w, rand)
       if (p.hash('canonical') !== w.hash('canonical')) return { compared, reordered, mismatch: 'digest' }
-      if (p.hash('insertion') !== w.hash('insertion')) reordered++
+      if (differs(w, p)) reordered++
       const differ = (a: World, b: World, what: string) =>
         a.hash('canonical') !== b.hash('canonical') ? `${what} at step ${i}, seed ${seed}` : null
       for (const tr of enabled) {
@@ -94,6 +94,22 @@ function insertionOrderCheck(root: () => World): {
   }
   return { compared, reordered, mismatch: null }
 }
+
+/** The canonical digest's premise: insertion orders of the Maps and Sets it sorts do not matter. */
+const insertionOrderCheck = (root: () => World) =>
+  twinCheck(
+    root,
+    (w, rand) => w.permuteInsertionOrders(rand),
+    (w, p) => p.hash('insertion') !== w.hash('insertion'),
+  )
+
+/** The transient-field abstraction's premise: the engines' per-step scratch fields do not matter. */
+const transientCheck = (root: () => World) =>
+  twinCheck(
+    root,
+    (w, rand) => w.scrambleTransients(rand),
+    (w, p) => p.transients() !== w.transients(),
+  )
 
 // One view change, two heights, a drop and a Byzantine message: walks reach view changes, NEW-VIEWs,
 // pipelined commits and block sync.
@@ -177,6 +193,55 @@ describe('model: successor states and independence', function () {
     expect(r.mismatch).to.be.a('string')
   })
 
+  it("states that differ only in the engines' per-step scratch fields behave alike", () => {
+    const r = transientCheck(() => new World(WALK))
+    expect(r.mismatch).to.equal(null)
+    expect(r.compared).to.be.greaterThan(500)
+    expect(r.reordered).to.be.greaterThan(40)
+  })
+
+  it('the same check refutes an engine that reads a scratch field between steps (mutant)', () => {
+    const r = transientCheck(() => MUTANTS['transient-reader'](WALK))
+    expect(r.mismatch).to.be.a('string')
+  })
+
+  it('a dead message (a height its receiver finalized) leaves that receiver as it was', () => {
+    // Dead messages kept in flight, then each delivered to a copy: the engine's state digest and the
+    // world around it are unchanged but for the message taken out of the network. The walks favour
+    // deliveries and let the Byzantine validator vote, so replicas finalize with messages in flight.
+    World.deadMessages = false
+    try {
+      const pick = chooser(4_242)
+      const bounds: Bounds = { views: 0, heights: 2, drops: 0, byzantine: 2, depth: 60, maxStates: 0 }
+      let dead = 0
+      for (let walk = 0; walk < 60; walk++) {
+        let w = new World(bounds)
+        for (let i = 0; i < 60; i++) {
+          const enabled = w.enabled()
+          if (enabled.length === 0) break
+          for (const tr of enabled) {
+            if (tr.t !== 'deliver' || !w.isDeadKey(tr.key)) continue
+            const a = w.clone()
+            a.apply(tr)
+            const b = w.clone()
+            b.apply({ t: 'drop', key: tr.key })
+            b.unspendDrop()
+            expect(a.hash(), name(tr)).to.equal(b.hash())
+            dead++
+          }
+          const deliveries = enabled.filter((tr) => tr.t === 'deliver')
+          const from = deliveries.length > 0 && pick(10) < 8 ? deliveries : enabled
+          const next = w.clone()
+          next.apply(from[pick(from.length)] as Transition)
+          w = next
+        }
+      }
+      expect(dead).to.be.greaterThan(10)
+    } finally {
+      World.deadMessages = true
+    }
+  })
+
   it('a step that sends again a message still in flight does not commute with its delivery', () => {
     // Honest replicas send again their VIEW-CHANGE and the NEW-VIEW they hold: delivering that message
     // to another replica and the step that puts it back into the network end in different states.
@@ -225,7 +290,7 @@ describe('model: bounded exhaustive exploration of the engine', function () {
     }
     const states = (out: string) => Number(field(out, /^(\d+) states/m))
     const transitions = (out: string) => Number(field(out, /(\d+) transitions/))
-    expect(states(reduced.out)).to.be.greaterThan(1_000)
+    expect(states(reduced.out)).to.be.greaterThan(500)
     expect(states(reduced.out)).to.equal(states(full.out))
     expect(field(reduced.out, /(\d+) terminal states/)).to.equal(field(full.out, /(\d+) terminal states/))
     expect(field(reduced.out, /outcomes digest (\w+)/)).to.equal(field(full.out, /outcomes digest (\w+)/))
@@ -245,6 +310,29 @@ describe('model: bounded exhaustive exploration of the engine', function () {
     expect(states(canonical.out)).to.be.lessThan(states(raw.out))
     expect(field(canonical.out, /outcomes digest (\w+)/)).to.equal(field(raw.out, /outcomes digest (\w+)/))
   })
+
+  for (const [what, bound, keep, label] of [
+    ['scratch fields', ['--bound', 'small'], '--keep-transient', /transient fields kept/],
+    [
+      'dead messages',
+      ['--bound', 'small', '--byzantine', '1'],
+      '--keep-dead',
+      /canonical digest, successors/,
+    ],
+  ] as const) {
+    it(`the small bound with ${what} out of the state: fewer states, the same outcomes`, () => {
+      const merged = check(...bound)
+      const kept = check(...bound, keep)
+      for (const { status, out } of [merged, kept]) {
+        expect(out).to.match(/^exhausted/m)
+        expect(status).to.equal(0)
+      }
+      expect(kept.out).to.match(label)
+      const states = (out: string) => Number(field(out, /^(\d+) states/m))
+      expect(states(merged.out)).to.be.lessThan(states(kept.out))
+      expect(field(merged.out, /outcomes digest (\w+)/)).to.equal(field(kept.out, /outcomes digest (\w+)/))
+    })
+  }
 
   it('finds and replays a counterexample under the reduction (a canary: finalizing height 1 counts as one)', () => {
     const found = check('--views', '0', '--heights', '1', '--drops', '0', '--byzantine', '0', '--canary', '1')

@@ -27,11 +27,15 @@ import { type Bounds, BYZANTINE, signer, World } from './world.js'
  *   canonical digest takes in key order (the VIEW-CHANGEs by sender): it asks for block sync when the
  *   first VIEW-CHANGE it holds is validator 2's. Breaks no invariant; it breaks the premise of merging
  *   states by the canonical digest, which the spec's insertion-order check must then refute.
+ * - `transient-reader`: an engine subclass that reads a scratch field the digest leaves out (the
+ *   previous step's actions) and asks for block sync when that step sent more than one action. Breaks
+ *   no invariant; it breaks the premise of leaving those fields out, which the spec's check refutes.
  */
 export const MUTANTS = {
   'forged-vote': (bounds: Bounds) => new World(bounds, PbftEngine, forgedVotes),
   'echo-commit': (bounds: Bounds) => new World(bounds, EchoCommitEngine),
   'order-sensitive': (bounds: Bounds) => new World(bounds, OrderSensitiveEngine),
+  'transient-reader': (bounds: Bounds) => new World(bounds, TransientReaderEngine),
 } satisfies Record<string, (bounds: Bounds) => World>
 
 export type MutantName = keyof typeof MUTANTS
@@ -79,5 +83,13 @@ class OrderSensitiveEngine extends PbftEngine {
     const vc = (this as unknown as { vc: { viewChanges: Map<number, unknown> } }).vc
     const first = vc.viewChanges.keys().next().value
     return first === 2 ? [...out, { type: 'request_sync', height: 1 }] : out
+  }
+}
+
+class TransientReaderEngine extends PbftEngine {
+  override step(event: EngineEvent): EngineAction[] {
+    const before = (this as unknown as { out: EngineAction[] }).out.length
+    const out = super.step(event)
+    return before > 1 ? [...out, { type: 'request_sync', height: 1 }] : out
   }
 }

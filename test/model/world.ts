@@ -124,6 +124,8 @@ export interface Effect {
   readonly locus: number
   /** the pending key it removes (deliver, drop) */
   readonly consumes: string | null
+  /** the pending keys its step made dead and took out (World.deadMessages) */
+  readonly prunes: ReadonlySet<string>
   /** the pending keys its step put into the network (new or again) */
   readonly emits: ReadonlySet<string>
 }
@@ -152,6 +154,12 @@ export class World {
    * "Model checking"); 'insertion' keeps every insertion order (the checker before that reduction).
    */
   static digestMode: 'canonical' | 'insertion' = 'canonical'
+  /**
+   * Dead messages (docs/CONSENSUS.md "Model checking", "Dead messages"): a PRE-PREPARE, PREPARE,
+   * COMMIT or REJECT for a height its receiver has finalized is ignored by the receiver, now and
+   * forever, so it leaves the network (and the Byzantine menu) at once. false keeps them in flight.
+   */
+  static deadMessages = true
   private pending = new Map<string, Pending>()
   private timers = new Map<number, { view: number; height: number }>()
   private proposals = new Map<number, Extract<EngineAction, { type: 'request_proposal' }>>()
@@ -169,6 +177,8 @@ export class World {
   private menu: { seen: number; items: Map<string, Pending> } | null = null
   /** the pending keys the current transition put into the network (added or added again) */
   private emitted: string[] = []
+  /** the pending keys the current transition took out as dead */
+  private pruned: string[] = []
   steps = 0
 
   constructor(
@@ -238,6 +248,7 @@ export class World {
       byzUsed: this.byzUsed,
       menu: this.menu,
       emitted: [],
+      pruned: [],
       steps: 0,
     })
     return w
@@ -250,9 +261,17 @@ export class World {
   applyTracked(tr: Transition): Effect {
     const locus = this.locus(tr)
     this.emitted = []
+    this.pruned = []
     this.apply(tr)
     const consumes = tr.t === 'deliver' || tr.t === 'drop' ? tr.key : null
-    return { name: describe(tr), kind: tr.t, locus, consumes, emits: new Set(this.emitted) }
+    return {
+      name: describe(tr),
+      kind: tr.t,
+      locus,
+      consumes,
+      emits: new Set(this.emitted),
+      prunes: new Set(this.pruned),
+    }
   }
 
   private locus(tr: Transition): number {
@@ -280,7 +299,8 @@ export class World {
     }
     if (this.dropsUsed < this.bounds.drops) for (const key of keys) out.push({ t: 'drop', key })
     if (this.byzUsed < this.bounds.byzantine) {
-      for (const key of this.byzantineMenu().keys()) if (!this.byzSent.has(key)) out.push({ t: 'byz', key })
+      for (const [key, item] of this.byzantineMenu())
+        if (!this.byzSent.has(key) && !this.isDead(item.to, item.msg)) out.push({ t: 'byz', key })
     }
     return out
   }
@@ -397,6 +417,52 @@ export class World {
     return w
   }
 
+  /**
+   * A copy of this state whose engines hold other values in their per-step scratch fields (TRANSIENT:
+   * the last step's actions, `committedInStep`). Its digest is this state's; the spec checks that it
+   * also behaves the same, which is what makes leaving those fields out of the digest sound.
+   */
+  scrambleTransients(rand: () => number): World {
+    const w = this.clone()
+    for (const i of HONEST) {
+      const engine = copyEngineInto(w.engines.get(i) as PbftEngine, w.freshEngine(i))
+      const scratch = engine as unknown as { out: EngineAction[]; committedInStep: boolean }
+      scratch.out = rand() < 0.5 ? [] : [{ type: 'cancel_timer' }, { type: 'request_sync', height: 1 }]
+      scratch.committedInStep = rand() < 0.5
+      w.engines.set(i, engine)
+      w.owned.add(i)
+      w.digests.delete(i)
+      w.rawDigests.delete(i)
+    }
+    return w
+  }
+
+  /** Whether the pending message `key` is dead for its receiver (as `isDead`, whatever the switch). */
+  isDeadKey(key: string): boolean {
+    const p = this.pending.get(key)
+    if (p === undefined) return false
+    const keep = World.deadMessages
+    World.deadMessages = true
+    try {
+      return this.isDead(p.to, p.msg)
+    } finally {
+      World.deadMessages = keep
+    }
+  }
+
+  /** Gives back a drop (the spec compares a dead message's delivery with its removal). */
+  unspendDrop(): void {
+    this.dropsUsed--
+  }
+
+  /** The engines' scratch fields as text (the spec's evidence that a scramble changed something). */
+  transients(): string {
+    return HONEST.map((i) => {
+      const e = this.engines.get(i) as unknown as { out: EngineAction[]; committedInStep: boolean }
+      return `${e.out.length}/${e.committedInStep}`
+    }).join(',')
+  }
+
   private step(r: number, event: EngineEvent): void {
     let engine = this.engines.get(r) as PbftEngine
     if (!this.owned.has(r)) {
@@ -407,7 +473,30 @@ export class World {
     this.digests.delete(r)
     this.rawDigests.delete(r)
     this.steps++
+    const final = this.chains.get(r)?.length ?? 0
     for (const a of engine.step(event)) this.execute(r, a)
+    if (World.deadMessages && (this.chains.get(r)?.length ?? 0) > final) {
+      for (const [key, p] of this.pending)
+        if (p.to === r && this.isDead(r, p.msg)) {
+          this.pending.delete(key)
+          this.pruned.push(key)
+        }
+    }
+  }
+
+  /**
+   * A message its receiver ignores from now on: a PRE-PREPARE, PREPARE, COMMIT or REJECT for a height
+   * it has finalized. The engine's onMessage returns for it after pure checks only (sender range,
+   * duplicate lookup, signature) and writes nothing but the per-step scratch fields (TRANSIENT), and
+   * its final height (its chain's length here) never falls.
+   */
+  private isDead(to: number, msg: ConsensusMessage): boolean {
+    return (
+      World.deadMessages &&
+      msg.kind !== 'viewchange' &&
+      msg.kind !== 'newview' &&
+      msg.height <= (this.chains.get(to)?.length ?? 0)
+    )
   }
 
   private execute(r: number, a: EngineAction): void {
@@ -418,7 +507,7 @@ export class World {
         for (let j = 0; j < N; j++) {
           if (j === r) continue
           if (j === BYZANTINE) this.byzSeen.set(name, a.msg)
-          else {
+          else if (!this.isDead(j, a.msg)) {
             this.pending.set(`${j}<${name}`, { to: j, msg: a.msg })
             this.emitted.push(`${j}<${name}`)
           }
@@ -618,6 +707,17 @@ function stateDigest(root: unknown, canonical: boolean): string {
 const SKIP = new Set(['config', 'deps', 'host'])
 
 /**
+ * The engine's per-step scratch fields: `step` sets both before anything reads them (`out`, the
+ * actions of the step; `committedInStep`), so their values between steps never decide a later one.
+ * The digest leaves them out; false (`--keep-transient`) keeps them.
+ */
+const TRANSIENT = new Set(['out', 'committedInStep'])
+let skipTransient = true
+export function digestTransientFields(keep: boolean): void {
+  skipTransient = !keep
+}
+
+/**
  * The engine's Maps whose insertion order its behaviour may depend on (docs/CONSENSUS.md "Model
  * checking", "Insertion-order abstraction"): a VoteTable's views (`byView`: checkCommitted tries a
  * height's views in that order, and the first with a quorum makes the certificate), the messages
@@ -709,8 +809,9 @@ function serialize(root: unknown, top: boolean, canonical: boolean): string {
       out.push(']')
     } else {
       out.push('O{')
+      const engine = skipTransient && v instanceof PbftEngine
       for (const k of Object.keys(v).sort()) {
-        if (SKIP.has(k)) continue
+        if (SKIP.has(k) || (engine && TRANSIENT.has(k))) continue
         out.push(`${k}=`)
         walk((v as Record<string, unknown>)[k], ORDER_SENSITIVE.has(k))
       }
