@@ -74,6 +74,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
     arg: '<k>',
     help: 'heights agreed at once (1-4; the same on every validator)',
   },
+  'consensus.max_queued_messages': {
+    arg: '<n>',
+    help: 'most peer consensus messages waiting for the engine (then the oldest goes)',
+  },
   'log.level': { arg: '<level>', help: 'log level' },
   'log.format': {
     arg: '<format>',

@@ -229,6 +229,11 @@ const sections = {
        * previous one is final). Every validator of a chain should use the same value.
        */
       pipeline_depth: positiveInt.max(MAX_PIPELINE_DEPTH).default(MAX_PIPELINE_DEPTH),
+      /**
+       * Most peer consensus messages waiting for the engine; when full, the oldest waiting one is let go
+       * and counted (pbft_consensus_messages_shed_total): a node that cannot keep up holds a bounded queue.
+       */
+      max_queued_messages: positiveInt.default(10_000),
     })
     .superRefine((c, ctx) => {
       if (c.view_change_timeout_max_ms < c.view_change_timeout_ms) {

@@ -87,21 +87,58 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
   )
   const status = new StatusReporter(c.metrics, c.evidence, log)
   const phases = new PhaseTimer(c.metrics)
-  return new ConsensusDriver(engine, {
-    wal,
-    timer: new TimeoutTimer(),
-    publish: (msg) => c.publish(msg),
-    requestProposal: (req) => c.proposer.request(req),
-    commit: (block, certificate) => c.committer.commit(block, certificate),
-    requestSync: (height) => c.requestSync(height),
-    evidence: (e) => status.evidence(e),
-    beforeAction: (action) => phases.action(action),
-    afterStep: (s, event) => status.update(s, event),
-    fatal: (err) => {
-      log.fatal({ err }, 'consensus driver failed; stopping')
-      c.fatal(err)
+  const shed = new ShedReporter(c.metrics, log)
+  const driver = new ConsensusDriver(
+    engine,
+    {
+      wal,
+      timer: new TimeoutTimer(),
+      publish: (msg) => c.publish(msg),
+      requestProposal: (req) => c.proposer.request(req),
+      commit: (block, certificate) => c.committer.commit(block, certificate),
+      requestSync: (height) => c.requestSync(height),
+      evidence: (e) => status.evidence(e),
+      beforeAction: (action) => phases.action(action),
+      afterStep: (s, event) => status.update(s, event),
+      shed: (msg) => shed.shed(msg),
+      fatal: (err) => {
+        log.fatal({ err }, 'consensus driver failed; stopping')
+        c.fatal(err)
+      },
     },
-  })
+    { maxQueuedMessages: options.maxQueuedMessages },
+  )
+  c.metrics.watchConsensusQueue(() => driver.queuedMessageCount)
+  return driver
+}
+
+/**
+ * Counts the messages the driver's bounded queue let go (pbft_consensus_messages_shed_total) and
+ * says so in the log at most once per `everyMs`, with how many went since the last line.
+ */
+export class ShedReporter {
+  private unreported = 0
+  private lastLog = Number.NEGATIVE_INFINITY
+
+  constructor(
+    private readonly metrics: Pick<NodeMetrics, 'consensusShed'>,
+    private readonly log: Pick<Logger, 'warn'>,
+    private readonly now: () => number = Date.now,
+    private readonly everyMs = 10_000,
+  ) {}
+
+  shed(msg: ConsensusMessage): void {
+    this.metrics.consensusShed.inc()
+    this.unreported++
+    const t = this.now()
+    if (t - this.lastLog < this.everyMs) return
+    this.log.warn(
+      { shed: this.unreported, last: { kind: msg.kind, sender: msg.sender } },
+      'consensus queue full (consensus.max_queued_messages): oldest peer messages let go unprocessed; this node cannot keep up with its peers',
+    )
+    this.unreported = 0
+    this.lastLog = t
+  }
 }
 
 /** Metrics and one log line per view/phase move (operators and post-mortems need view changes). */

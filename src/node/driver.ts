@@ -36,10 +36,27 @@ export interface DriverPorts {
   /** after every completed step, with the event it stepped (metrics, logs) */
   afterStep?(status: EngineStatus, event: EngineEvent): void
   /**
+   * A queued peer message was let go unprocessed: the queue held `maxQueuedMessages` messages when a
+   * newer one came (DriverOptions; metrics, logs).
+   */
+  shed?(msg: ConsensusMessage): void
+  /**
    * A port failed: the driver has stopped for good. A failed WAL or block write leaves the replica
    * unable to keep what it signed, so it must stop, never guess.
    */
   fatal(err: unknown): void
+}
+
+export interface DriverOptions {
+  /**
+   * Most peer messages waiting for their step (node config `consensus.max_queued_messages`). When a
+   * message comes while this many wait, the oldest waiting message goes (counted by `ports.shed`):
+   * a node whose CPU cannot keep up with its peers holds a bounded queue, not all they send. Losing a
+   * message is a fault PBFT tolerates (safety never depends on delivery; re-sends and view change
+   * restore liveness), and the freshest messages are the ones most likely still useful. Other
+   * events (timers, proposals, synced blocks, start) are never shed.
+   */
+  readonly maxQueuedMessages?: number
 }
 
 interface QueuedEvent {
@@ -56,6 +73,10 @@ interface QueuedEvent {
  */
 export class ConsensusDriver {
   private readonly queue: QueuedEvent[] = []
+  /** peer messages in `queue` */
+  private queuedMessages = 0
+  /** DriverOptions.maxQueuedMessages (Infinity: unbounded, the simulator's choice) */
+  readonly maxQueuedMessages: number
   private draining = false
   private stopped = false
   private idleWaiters: (() => void)[] = []
@@ -63,7 +84,11 @@ export class ConsensusDriver {
   constructor(
     private readonly engine: SteppableEngine,
     private readonly ports: DriverPorts,
-  ) {}
+    options: DriverOptions = {},
+  ) {
+    this.maxQueuedMessages = options.maxQueuedMessages ?? Number.POSITIVE_INFINITY
+    if (!(this.maxQueuedMessages >= 1)) throw new RangeError('maxQueuedMessages must be at least 1')
+  }
 
   /** Queues an event; `done` runs once its step finished (or was skipped because the driver stopped). */
   submit(event: EngineEvent, done?: () => void): void {
@@ -71,8 +96,40 @@ export class ConsensusDriver {
       done?.()
       return
     }
+    if (event.type === 'message') {
+      if (this.queuedMessages >= this.maxQueuedMessages) this.shedOldestMessage()
+      this.queuedMessages++
+    }
     this.queue.push({ event, done })
     if (!this.draining) this.drain()
+  }
+
+  /** peer messages waiting for their step */
+  get queuedMessageCount(): number {
+    return this.queuedMessages
+  }
+
+  private shedOldestMessage(): void {
+    const i = this.queue.findIndex((item) => item.event.type === 'message')
+    if (i < 0) return
+    const [item] = this.queue.splice(i, 1) as [QueuedEvent]
+    this.queuedMessages--
+    item.done?.()
+    if (item.event.type === 'message') this.ports.shed?.(item.event.msg)
+  }
+
+  /** The next queued event, keeping the count of queued messages. */
+  private take(): QueuedEvent | undefined {
+    const item = this.queue.shift()
+    if (item?.event.type === 'message') this.queuedMessages--
+    return item
+  }
+
+  /** Empties the queue unprocessed (stop, failure): each waiter is released. */
+  private release(): void {
+    const items = this.queue.splice(0)
+    this.queuedMessages = 0
+    for (const item of items) item.done?.()
   }
 
   submitAndWait(event: EngineEvent): Promise<void> {
@@ -94,7 +151,7 @@ export class ConsensusDriver {
   stop(): Promise<void> {
     this.stopped = true
     this.ports.timer.cancel()
-    for (const item of this.queue.splice(0)) item.done?.()
+    this.release()
     if (!this.draining) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
@@ -102,7 +159,7 @@ export class ConsensusDriver {
   private drain(): void {
     this.draining = true
     while (!this.stopped) {
-      const item = this.queue.shift()
+      const item = this.take()
       if (item === undefined) break
       let pending: Awaitable<void>
       try {
@@ -138,7 +195,7 @@ export class ConsensusDriver {
   private fail(err: unknown): void {
     this.stopped = true
     this.ports.timer.cancel()
-    for (const item of this.queue.splice(0)) item.done?.()
+    this.release()
     this.settle()
     this.ports.fatal(err)
   }

@@ -42,6 +42,8 @@ export class NodeMetrics {
   readonly evidenceRefused: Counter<'reason'>
   readonly evidenceStored: Gauge
   readonly validatorsProvenFaulty: Gauge
+  readonly consensusQueue: Gauge
+  readonly consensusShed: Counter
   readonly commitLatency: Histogram
   readonly blockTxs: Histogram
   readonly blockInterval: Histogram
@@ -66,6 +68,8 @@ export class NodeMetrics {
   private server: Server | undefined
   /** read when the registry is scraped (watchProvenFaulty) */
   private provenFaultyCount: () => number = () => 0
+  /** read when the registry is scraped (watchConsensusQueue) */
+  private consensusQueueCount: () => number = () => 0
 
   constructor(init: NodeMetricsInit) {
     const registers = [this.registry]
@@ -106,6 +110,20 @@ export class NodeMetrics {
       collect() {
         this.set(count())
       },
+    })
+    const queued = () => this.consensusQueueCount()
+    this.consensusQueue = new Gauge({
+      name: 'pbft_consensus_queue_messages',
+      help: 'Peer consensus messages waiting for their engine step',
+      registers,
+      collect() {
+        this.set(queued())
+      },
+    })
+    this.consensusShed = new Counter({
+      name: 'pbft_consensus_messages_shed_total',
+      help: 'Peer consensus messages let go unprocessed because consensus.max_queued_messages were waiting (the oldest goes)',
+      registers,
     })
     this.commitLatency = new Histogram({
       name: 'pbft_commit_latency_seconds',
@@ -234,6 +252,10 @@ export class NodeMetrics {
   /** Where pbft_validators_proven_faulty reads its value at each scrape (the cool-downs end by themselves). */
   watchProvenFaulty(count: () => number): void {
     this.provenFaultyCount = count
+  }
+
+  watchConsensusQueue(count: () => number): void {
+    this.consensusQueueCount = count
   }
 
   /**

@@ -375,9 +375,11 @@ export class World {
     h.update(
       `|q:${[...this.proposals].map(([r, q]) => `${r}/${q.view}/${q.height}/${toHex(q.parentHash)}`).sort()}`,
     )
-    h.update(
-      `|s:${[...this.syncWanted].sort()}|b:${[...this.byzSeen.keys()].sort()}|x:${[...this.byzSent].sort()}`,
-    )
+    h.update(`|s:${[...this.syncWanted].sort()}`)
+    // What the Byzantine validator saw and sent decides only its menu, which is closed once its budget
+    // is spent: then states that differ only there are one state.
+    if (this.byzUsed < this.bounds.byzantine)
+      h.update(`|b:${[...this.byzSeen.keys()].sort()}|x:${[...this.byzSent].sort()}`)
     h.update(`|d:${this.dropsUsed}/${this.byzUsed}`)
     for (const i of HONEST)
       h.update(`|c${i}:${(this.chains.get(i) ?? []).map((c) => toHex(c.certificate.blockHash))}`)

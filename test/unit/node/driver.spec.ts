@@ -2,7 +2,10 @@ import { expect } from 'chai'
 import { ConsensusWal, type WalEntry, type WalStorage } from '../../../src/chain/consensus-wal.js'
 import type { WalRecord } from '../../../src/codec/consensus.js'
 import type { EngineAction, EngineEvent, EngineStatus } from '../../../src/consensus/types.js'
+import { ShedReporter } from '../../../src/node/consensus.js'
 import { ConsensusDriver, type DriverPorts, type SteppableEngine } from '../../../src/node/driver.js'
+import type { Logger } from '../../../src/node/logger.js'
+import type { NodeMetrics } from '../../../src/node/metrics.js'
 import { GENESIS_HASH, makeBlock, makeSigners, signPrePrepare } from '../consensus/harness.js'
 
 const [signer] = makeSigners(1)
@@ -201,5 +204,71 @@ describe('node/driver: ConsensusDriver', () => {
     expect(engine.seen).to.deep.equal(['start'])
     // stopped before the send (never a send without its record, none after stop); the timer is cancelled
     expect(log).to.deep.equal(['cancel'])
+  })
+
+  it('holds at most maxQueuedMessages peer messages: the oldest goes, counted; other events stay', async () => {
+    const storage = new DeferredStorage()
+    const log: string[] = []
+    const stepped: string[] = []
+    const engine = new ScriptedEngine((e) => {
+      if (e.type === 'message') stepped.push(`${e.msg.kind}/${e.msg.sender}`)
+      return e.type === 'start' ? [{ type: 'persist', record }] : []
+    })
+    const shed: string[] = []
+    const released: string[] = []
+    const driver = new ConsensusDriver(
+      engine,
+      ports(new ConsensusWal(storage), log, { shed: (m) => shed.push(`${m.kind}/${m.sender}`) }),
+      { maxQueuedMessages: 3 },
+    )
+    driver.submit({ type: 'start' }) // its WAL write holds the queue
+    const msg = (sender: number) => ({ ...pp, sender })
+    for (const sender of [1, 2, 3])
+      driver.submit({ type: 'message', msg: msg(sender) }, () => released.push(`${sender}`))
+    driver.submit({ type: 'timeout', view: 0, height: 1 })
+    expect(driver.queuedMessageCount).to.equal(3)
+    expect(shed).to.deep.equal([])
+    driver.submit({ type: 'message', msg: msg(4) }, () => released.push('4'))
+    driver.submit({ type: 'message', msg: msg(5) }, () => released.push('5'))
+    // full: each newcomer let the oldest waiting message go (its waiter released), never the timeout
+    expect(shed).to.deep.equal(['preprepare/1', 'preprepare/2'])
+    expect(released).to.deep.equal(['1', '2'])
+    expect(driver.queuedMessageCount).to.equal(3)
+    storage.pending.shift()?.()
+    await driver.submitAndWait({ type: 'txs_available' })
+    expect(stepped).to.deep.equal(['preprepare/3', 'preprepare/4', 'preprepare/5'])
+    expect(engine.seen).to.deep.equal(['start', 'message', 'timeout', 'message', 'message', 'txs_available'])
+    expect(driver.queuedMessageCount).to.equal(0)
+    expect(released).to.deep.equal(['1', '2', '3', '4', '5'])
+  })
+
+  it('a bound below one message is refused', () => {
+    const wal = new ConsensusWal(new DeferredStorage())
+    const engine = new ScriptedEngine(() => [])
+    expect(() => new ConsensusDriver(engine, ports(wal, []), { maxQueuedMessages: 0 })).to.throw(RangeError)
+  })
+})
+
+describe('node/consensus: ShedReporter', () => {
+  it('counts every message let go and logs at most once per interval, with how many went', () => {
+    let t = 0
+    let count = 0
+    const lines: { shed: number }[] = []
+    const reporter = new ShedReporter(
+      { consensusShed: { inc: () => count++ } as unknown as NodeMetrics['consensusShed'] },
+      { warn: (o: unknown) => lines.push(o as { shed: number }) } as unknown as Logger,
+      () => t,
+      10_000,
+    )
+    reporter.shed(pp)
+    for (let i = 0; i < 5; i++) {
+      t += 1_000
+      reporter.shed(pp)
+    }
+    expect(count).to.equal(6)
+    expect(lines.map((l) => l.shed)).to.deep.equal([1])
+    t += 10_000
+    reporter.shed(pp)
+    expect(lines.map((l) => l.shed)).to.deep.equal([1, 6])
   })
 })

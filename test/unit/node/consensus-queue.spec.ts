@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect } from 'chai'
+import { makeGenesis } from '../../../src/chain/genesis.js'
+import { generateNodeKey } from '../../../src/crypto/node-key.js'
+import { defaultConfig } from '../../../src/node/config.js'
+import type { ConsensusDriver } from '../../../src/node/driver.js'
+import { writeHome } from '../../../src/node/home.js'
+import { silentLogger } from '../../../src/node/logger.js'
+import { PbftNode } from '../../../src/node/node.js'
+
+/**
+ * The node's consensus queue bound (docs/HOME.md `consensus.max_queued_messages`): the config value,
+ * or its flag, reaches the driver, and the queue's gauge reads the driver. The bound's behaviour is
+ * test/unit/node/driver.spec.ts's.
+ */
+describe('node: consensus.max_queued_messages reaches the driver', function () {
+  this.timeout(60_000)
+  let dir: string
+  let node: PbftNode | undefined
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pbft-queue-node-'))
+    const keys = await Promise.all([0, 1, 2, 3].map(() => generateNodeKey()))
+    const genesis = makeGenesis({
+      chainId: 'queue-node-test',
+      validators: keys.map((k) => ({ peerId: k.peerId, publicKey: k.signer.publicKey })),
+    })
+    const config = defaultConfig({ p2pHost: '127.0.0.1', p2pPort: 0, rpcPort: 0 })
+    await writeHome(dir, { nodeKey: keys[0] as (typeof keys)[0], config, genesis })
+  })
+
+  afterEach(async () => {
+    await node?.stop()
+    node = undefined
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const driverOf = (n: PbftNode) => (n as unknown as { running: { driver: ConsensusDriver } }).running.driver
+
+  it('10,000 by default; a flag sets it; the gauge reads the queue', async () => {
+    node = await PbftNode.open({ home: dir, logger: silentLogger() })
+    await node.start()
+    expect(driverOf(node).maxQueuedMessages).to.equal(10_000)
+    const metrics = (node as unknown as { metrics: { registry: import('prom-client').Registry } }).metrics
+    const text = await metrics.registry.getSingleMetricAsString('pbft_consensus_queue_messages')
+    expect(text).to.match(/pbft_consensus_queue_messages\{chain_id="queue-node-test"\} 0/)
+    await node.stop()
+    node = await PbftNode.open({
+      home: dir,
+      logger: silentLogger(),
+      flags: { 'consensus.max_queued_messages': 7 },
+    })
+    await node.start()
+    expect(driverOf(node).maxQueuedMessages).to.equal(7)
+  })
+})
