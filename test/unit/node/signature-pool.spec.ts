@@ -36,6 +36,27 @@ describe('node/signature-pool', () => {
     expect(await pool.verify([])).to.deep.equal([])
   })
 
+  it('calls of one turn go out together: one message per worker, each call gets its own answers', async () => {
+    const good = { publicKey: alice.publicKey, message, signature: alice.sign(message) }
+    const bad = { publicKey: bob.publicKey, message, signature: alice.sign(message) }
+    // warm up (workers start on first use), then count
+    await pool.verify([good])
+    const before = pool.messages
+    const calls = Array.from({ length: 50 }, (_, i) =>
+      pool.verify(i % 5 === 0 ? [good, bad, good] : [bad, good]),
+    )
+    const answers = await Promise.all(calls)
+    answers.forEach((ok, i) => {
+      expect(ok, `call ${i}`).to.deep.equal(i % 5 === 0 ? [true, false, true] : [false, true])
+    })
+    // 110 checks: split over the 2 workers, not 50 messages
+    expect(pool.messages - before).to.equal(2)
+    // a few checks are not split
+    const small = pool.messages
+    expect(await Promise.all([pool.verify([good]), pool.verify([bad])])).to.deep.equal([[true], [false]])
+    expect(pool.messages - small).to.equal(1)
+  })
+
   it('preverifyTxs records exactly the txs the app would find validly signed', async () => {
     const cache = new SignatureCache()
     const good = [0, 1, 2].map((n) =>
