@@ -2,7 +2,7 @@ import { memoizeEd25519 } from './crypto-memo.js'
 
 /**
  * `npx tsx test/model/cli.ts [--bound small|large|viewchange] [--views V] [--heights H] [--drops D]
- * [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order]
+ * [--byzantine B] [--depth L] [--max-states S] [--max-seconds T] [--canary H] [--no-reduction] [--insertion-order]
  * [--keep-dead] [--keep-transient] [--replay-states] [--mutant NAME] [--replay FILE]` (docs/CONSENSUS.md "Model checking"). Prints the bounds, the states explored and
  * either `no violation` or the counterexample's schedule; exit 1 on a violation, 2 on bad usage.
  */
@@ -53,6 +53,7 @@ for (let i = 0; i < args.length; i++) {
   }
   const next = Number(args[++i])
   const known: Record<string, Exclude<keyof MutableBounds, 'canaryHeight'>> = {
+    '--max-seconds': 'maxSeconds',
     '--views': 'views',
     '--heights': 'heights',
     '--drops': 'drops',
@@ -77,7 +78,7 @@ for (let i = 0; i < args.length; i++) {
 
 function usage(): never {
   process.stderr.write(
-    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--canary H] [--no-reduction] [--insertion-order] [--keep-dead] [--keep-transient] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
+    'usage: check-model [--bound small|large|viewchange] [--views V] [--heights H] [--drops D] [--byzantine B] [--depth L] [--max-states S] [--max-seconds T] [--canary H] [--no-reduction] [--insertion-order] [--keep-dead] [--keep-transient] [--replay-states] [--mutant forged-vote|echo-commit] [--replay FILE]\n',
   )
   process.exit(2)
 }
@@ -126,7 +127,7 @@ process.stdout.write(
     `${r.steps} engine steps, max depth ${r.maxDepth}, ${r.terminal} terminal states, ` +
     `${r.outcomes.size} outcomes, all honest final at height ${r.maxFinal} somewhere, ` +
     `${r.cut} states cut at the depth bound, ${r.cycles} cycles\n` +
-    `${r.counterexample !== null ? 'stopped at the first violation' : r.truncated ? 'NOT EXHAUSTED: stopped at max-states' : r.cut > 0 ? 'NOT EXHAUSTED: depth bound hit' : 'exhausted'}, ` +
+    `${r.counterexample !== null ? 'stopped at the first violation' : r.truncated ? 'NOT EXHAUSTED: stopped at max-states or max-seconds' : r.cut > 0 ? 'NOT EXHAUSTED: depth bound hit' : 'exhausted'}, ` +
     `${seconds} s, ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU, load ${loadavg()[0]?.toFixed(1)}\n` +
     `outcomes digest ${createHash('sha256')
       .update([...r.outcomes].sort().join('\n'))

@@ -93,6 +93,8 @@ export function explore(bounds: Bounds, options: ExploreOptions = {}): ExploreRe
     ) {}
   }
 
+  const deadline =
+    bounds.maxSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + bounds.maxSeconds * 1000
   const root = makeRoot()
   steps += root.steps
   try {
@@ -117,7 +119,7 @@ export function explore(bounds: Bounds, options: ExploreOptions = {}): ExploreRe
       visited.set(h, [...sleep.keys()].sort().join('\n'))
       todo = w.enabled().filter((tr) => awake.includes(describe(tr)))
     } else {
-      if (visited.size >= bounds.maxStates) {
+      if (visited.size >= bounds.maxStates || (visited.size % 1_000 === 0 && Date.now() > deadline)) {
         truncated = true
         return
       }

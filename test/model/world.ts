@@ -47,6 +47,8 @@ export interface Bounds {
   readonly depth: number
   /** stop after this many distinct states */
   readonly maxStates: number
+  /** stop after this many seconds of wall time (a run it stops prints NOT EXHAUSTED) */
+  readonly maxSeconds?: number
   /** a self-test: finalizing this height counts as a violation, so the search must report one */
   readonly canaryHeight?: number
 }
