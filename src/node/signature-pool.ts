@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { decodeTx, encodeTxBody, txHash } from '../codec/chain.js'
+import { decodeTx, txHash, txSignBytes } from '../codec/chain.js'
 import type { SignedTx } from '../codec/types.js'
 
 /** One Ed25519 check: exactly what verifySignature(publicKey, message, signature) would be asked. */
@@ -186,7 +186,7 @@ interface VerifiedTxs {
 /**
  * Verifies the signatures of `txs` on the pool and records the valid ones in `cache`, so the app's
  * execute() finds them checked. The check is exactly the app's (KvApp.signatureValid): the sender's
- * key over encodeTxBody of the decoded tx, recorded under the hash of the raw bytes. Malformed and
+ * key over the tx's sign bytes (txSignBytes, as the app), recorded under the hash of the raw bytes. Malformed and
  * invalid txs are left out (the app rejects them itself); nothing here decides validity.
  */
 export async function preverifyTxs(
@@ -205,7 +205,9 @@ export async function preverifyTxs(
     } catch {
       continue
     }
-    checks.push({ publicKey: tx.from, message: encodeTxBody(tx), signature: tx.signature })
+    // txSignBytes (a view of the encoding, equal to encodeTxBody(tx): the codec is canonical) copied,
+    // so a worker message never carries the whole buffer the tx may be a view of
+    checks.push({ publicKey: tx.from, message: txSignBytes(raw).slice(), signature: tx.signature })
     hashes.push(hash)
   }
   const ok = await pool.verify(checks)
