@@ -95,6 +95,9 @@ export function txHash(encodedTx: Uint8Array): Uint8Array {
  * it must be the hash of exactly these bytes: `hashTx` is the only way to make one (the constructor
  * is private), and tx bytes are never mutated once received (every holder treats them as read-only).
  */
+/** HashedTx.of's memo: each tx array's HashedTx, for as long as the array lives */
+const known = new WeakMap<Uint8Array, HashedTx>()
+
 export class HashedTx {
   #decoded: SignedTx | undefined
 
@@ -103,8 +106,19 @@ export class HashedTx {
     readonly hash: Uint8Array,
   ) {}
 
+  /**
+   * The HashedTx of these bytes: the one made before for this very array, if any (a replica's
+   * validation finds the mempool's, block sync's finds its pre-verification's: hashed and decoded
+   * once per node), else a new one. Keyed by the array's identity, weakly; sound because tx bytes
+   * are never mutated once received (above).
+   */
   static of(bytes: Uint8Array): HashedTx {
-    return new HashedTx(bytes, txHash(bytes))
+    let hashed = known.get(bytes)
+    if (hashed === undefined) {
+      hashed = new HashedTx(bytes, txHash(bytes))
+      known.set(bytes, hashed)
+    }
+    return hashed
   }
 
   /** decodeTx(bytes), decoded on the first call only (throws CodecError like decodeTx; not kept then). */

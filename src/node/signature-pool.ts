@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { decodeTx, txHash, txSignBytes } from '../codec/chain.js'
+import { hashTx, txSignBytes } from '../codec/chain.js'
 import type { SignedTx } from '../codec/types.js'
 
 /** One Ed25519 check: exactly what verifySignature(publicKey, message, signature) would be asked. */
@@ -197,11 +197,13 @@ export async function preverifyTxs(
   const checks: SignatureCheck[] = []
   const hashes: Uint8Array[] = []
   for (const raw of txs) {
-    const hash = txHash(raw)
+    // hashTx remembers the hash and decoding, so the block's validation and execution reuse them
+    const hashed = hashTx(raw)
+    const hash = hashed.hash
     if (cache.has(hash)) continue
     let tx: SignedTx
     try {
-      tx = decodeTx(raw)
+      tx = hashed.decoded()
     } catch {
       continue
     }

@@ -212,6 +212,12 @@ describe('codec/chain (property tests)', () => {
         expect(h.hash).to.deep.equal(txHash(bytes))
         expect(h.decoded()).to.deep.equal(decodeTx(bytes))
         expect(h.decoded()).to.equal(h.decoded())
+        // one HashedTx per array: hashed and decoded once per node, wherever it is asked for again
+        expect(hashTx(bytes)).to.equal(h)
+        // an equal copy is another array: its own HashedTx, the same hash
+        const copy = hashTx(bytes.slice())
+        expect(copy).to.not.equal(h)
+        expect(copy.hash).to.deep.equal(h.hash)
       }),
       { seed: SEED, numRuns: 100 },
     )
