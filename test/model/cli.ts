@@ -90,7 +90,7 @@ if (replay !== undefined) {
     .split('\n')
     .map((l) => l.replace(/^\s*\d+\.\s*/, '').trim())
   const schedule = lines
-    .filter((l) => /^(deliver|drop|byz|timeout|propose|sync) /.test(l))
+    .filter((l) => /^(deliver|drop|byz|timeout|propose|sync|txs) /.test(l))
     .map(parseTransition)
   try {
     World.replay(bounds, schedule, mutant === undefined ? undefined : MUTANTS[mutant])

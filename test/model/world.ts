@@ -60,6 +60,7 @@ export type Transition =
   | { readonly t: 'timeout'; readonly r: number }
   | { readonly t: 'propose'; readonly r: number }
   | { readonly t: 'sync'; readonly r: number }
+  | { readonly t: 'txs'; readonly r: number }
   | { readonly t: 'byz'; readonly key: string }
 
 export function describe(tr: Transition): string {
@@ -78,7 +79,7 @@ export function parseTransition(line: string): Transition {
   const [t, arg] = line.trim().split(' ') as [string, string | undefined]
   if (arg === undefined) throw new Error(`bad schedule line: ${line}`)
   if (t === 'deliver' || t === 'drop' || t === 'byz') return { t, key: arg }
-  if (t === 'timeout' || t === 'propose' || t === 'sync') return { t, r: Number(arg) }
+  if (t === 'timeout' || t === 'propose' || t === 'sync' || t === 'txs') return { t, r: Number(arg) }
   throw new Error(`bad schedule line: ${line}`)
 }
 
@@ -167,6 +168,11 @@ export class World {
   private proposals = new Map<number, Extract<EngineAction, { type: 'request_proposal' }>>()
   private chains = new Map<number, { block: Block; certificate: CommitCertificate }[]>()
   private syncWanted = new Set<number>()
+  /**
+   * Replicas whose driver owes them a `txs_available` (the node re-signals it after a commit while
+   * its mempool holds txs; here txs never run out below the height bound)
+   */
+  private txsOwed = new Set<number>()
   private finalAt = new Map<number, string>()
   /** what each honest replica signed, by slot (its digest): part of the state, as it decides a violation */
   private ledger = new Map<number, Map<string, string>>()
@@ -242,6 +248,7 @@ export class World {
       proposals: new Map(this.proposals),
       chains: new Map([...this.chains].map(([r, c]) => [r, [...c]])),
       syncWanted: new Set(this.syncWanted),
+      txsOwed: new Set(this.txsOwed),
       finalAt: new Map(this.finalAt),
       ledger: new Map([...this.ledger].map(([r, l]) => [r, new Map(l)])),
       byzSeen: new Map(this.byzSeen),
@@ -298,6 +305,7 @@ export class World {
       if (this.proposals.has(r)) out.push({ t: 'propose', r })
       if (this.timers.has(r)) out.push({ t: 'timeout', r })
       if (this.syncWanted.has(r) && this.syncSource(r) !== null) out.push({ t: 'sync', r })
+      if (this.txsOwed.has(r)) out.push({ t: 'txs', r })
     }
     if (this.dropsUsed < this.bounds.drops) for (const key of keys) out.push({ t: 'drop', key })
     if (this.byzUsed < this.bounds.byzantine) {
@@ -344,6 +352,10 @@ export class World {
         if (this.syncSource(tr.r) === null) this.syncWanted.delete(tr.r)
         return
       }
+      case 'txs':
+        if (!this.txsOwed.delete(tr.r)) throw new Error(`replay: no txs_available owed to ${tr.r}`)
+        this.step(tr.r, { type: 'txs_available' })
+        return
       case 'byz': {
         const item = this.byzantineMenu().get(tr.key)
         if (item === undefined) throw new Error(`replay: no Byzantine message ${tr.key}`)
@@ -377,7 +389,7 @@ export class World {
     h.update(
       `|q:${[...this.proposals].map(([r, q]) => `${r}/${q.view}/${q.height}/${toHex(q.parentHash)}`).sort()}`,
     )
-    h.update(`|s:${[...this.syncWanted].sort()}`)
+    h.update(`|s:${[...this.syncWanted].sort()}|o:${[...this.txsOwed].sort()}`)
     // What the Byzantine validator saw and sent decides only its menu, which is closed once its budget
     // is spent: then states that differ only there are one state.
     if (this.byzUsed < this.bounds.byzantine)
@@ -535,6 +547,9 @@ export class World {
           )
         this.finalAt.set(h, hash)
         chain.push({ block: a.block, certificate: a.certificate })
+        // The engine forgets pending txs at a commit; the driver tells it again while txs wait,
+        // which here they do below the height bound (a transition of its own: other events interleave).
+        if (chain.length < this.bounds.heights) this.txsOwed.add(r)
         if (this.bounds.canaryHeight !== undefined && h >= this.bounds.canaryHeight)
           throw new Violation(`canary: replica ${r} finalized height ${h}`)
         return
