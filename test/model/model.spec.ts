@@ -355,6 +355,15 @@ describe('model: bounded exhaustive exploration of the engine', function () {
     }
   })
 
+  it('reaches every height of the bound: a height above the pipelining depth K = 2 is finalized (canary 3)', () => {
+    // The driver tells the engine again that txs wait after each commit (transition `txs`); without it
+    // no height above K would ever be proposed, whatever the height bound.
+    const found = check('--views', '0', '--heights', '3', '--drops', '0', '--byzantine', '0', '--canary', '3')
+    expect(found.out).to.match(/VIOLATION: canary: replica \d finalized height 3/)
+    expect(found.out).to.match(/^\s+\d+\. txs \d$/m)
+    expect(found.status).to.equal(1)
+  })
+
   for (const [mutant, violation] of [
     ['forged-vote', /VIOLATION: evidence against honest replica 0/],
     ['echo-commit', /VIOLATION: honest replica \d signed two prepare\/0\/1 messages/],
