@@ -1,14 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync } from 'node:fs'
 import { expect } from 'chai'
-import { makeGenesis } from '../../../src/chain/genesis.js'
-import { generateNodeKey } from '../../../src/crypto/node-key.js'
-import { defaultConfig } from '../../../src/node/config.js'
 import type { ConsensusDriver } from '../../../src/node/driver.js'
-import { writeHome } from '../../../src/node/home.js'
 import { silentLogger } from '../../../src/node/logger.js'
 import { PbftNode } from '../../../src/node/node.js'
+import { oneOfFourHome } from './one-of-four-home.js'
 
 /**
  * The node's consensus queue bound (docs/HOME.md `consensus.max_queued_messages`): the config value,
@@ -21,14 +16,7 @@ describe('node: consensus.max_queued_messages reaches the driver', function () {
   let node: PbftNode | undefined
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pbft-queue-node-'))
-    const keys = await Promise.all([0, 1, 2, 3].map(() => generateNodeKey()))
-    const genesis = makeGenesis({
-      chainId: 'queue-node-test',
-      validators: keys.map((k) => ({ peerId: k.peerId, publicKey: k.signer.publicKey })),
-    })
-    const config = defaultConfig({ p2pHost: '127.0.0.1', p2pPort: 0, rpcPort: 0 })
-    await writeHome(dir, { nodeKey: keys[0] as (typeof keys)[0], config, genesis })
+    dir = await oneOfFourHome('pbft-queue-node-', 'queue-node-test')
   })
 
   afterEach(async () => {

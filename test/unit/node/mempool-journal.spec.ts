@@ -1,19 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'chai'
-import { makeGenesis } from '../../../src/chain/genesis.js'
 import { ChainStore } from '../../../src/chain/store.js'
 import { signTx } from '../../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
-import { generateNodeKey } from '../../../src/crypto/node-key.js'
 import { decodeJournalRecord, encodeJournalRecord, type JournalRecord } from '../../../src/mempool/journal.js'
-import { defaultConfig } from '../../../src/node/config.js'
-import { writeHome } from '../../../src/node/home.js'
 import { silentLogger } from '../../../src/node/logger.js'
 import { PbftNode } from '../../../src/node/node.js'
 import type { NodeRpcBackend } from '../../../src/node/rpc-backend.js'
+import { oneOfFourHome } from './one-of-four-home.js'
 
 const CHAIN = 'journal-node-test'
 
@@ -49,14 +45,7 @@ describe('node: mempool journal across restarts (one validator of four, no quoru
   }
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pbft-journal-node-'))
-    const keys = await Promise.all([0, 1, 2, 3].map(() => generateNodeKey()))
-    const genesis = makeGenesis({
-      chainId: CHAIN,
-      validators: keys.map((k) => ({ peerId: k.peerId, publicKey: k.signer.publicKey })),
-    })
-    const config = defaultConfig({ p2pHost: '127.0.0.1', p2pPort: 0, rpcPort: 0 })
-    await writeHome(dir, { nodeKey: keys[0] as (typeof keys)[0], config, genesis })
+    dir = await oneOfFourHome('pbft-journal-node-', CHAIN)
   })
 
   afterEach(async () => {
