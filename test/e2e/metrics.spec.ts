@@ -4,7 +4,7 @@ import { signTx } from '../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../src/crypto/hash.js'
 import { documentedMetrics, type Exposition, familyOf, parseExposition } from '../helpers/prometheus-text.js'
-import { metricsUrlOf, rpc, startMetricsNet, type TestNet, type TestNode } from './harness.js'
+import { metricsUrlOf, rpc, startMetricsNet, type TestNet, type TestNode, waitHeight } from './harness.js'
 
 const CHAIN = 'e2e-chain'
 
@@ -40,6 +40,9 @@ describe('e2e: metrics and logs of a running devnet (docs/MONITORING.md)', funct
     const foreign = toHex(signTx(signer, { chainId: 'other-chain', nonce: 3, op: { type: 'del', key: 'k' } }))
     await rpc(url, 'broadcast_tx_sync', { tx: foreign }).catch(() => undefined)
     for (const method of madeUp) await rpc(url, method).catch(() => undefined)
+    // node0 answered once the blocks were final there; a replica may be a block or two behind
+    // (a late vote, a sync round on a loaded machine): every node's figures are read at height 3
+    await waitHeight(net.nodes, 3)
     for (const n of net.nodes) scrapes.push(await scrape(n))
   })
 
