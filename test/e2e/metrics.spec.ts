@@ -42,7 +42,12 @@ describe('e2e: metrics and logs of a running devnet (docs/MONITORING.md)', funct
     for (const method of madeUp) await rpc(url, method).catch(() => undefined)
     // node0 answered once the blocks were final there; a replica may be a block or two behind
     // (a late vote, a sync round on a loaded machine): every node's figures are read at height 3
+    const heights = await Promise.all(net.nodes.map((n) => n.height()))
+    const t0 = performance.now()
     await waitHeight(net.nodes, 3)
+    console.log(
+      `      heights when node0 answered: ${heights.join(', ')}; all at 3 after ${(performance.now() - t0).toFixed(0)} ms`,
+    )
     for (const n of net.nodes) scrapes.push(await scrape(n))
   })
 
