@@ -4,7 +4,7 @@
  * (our src/ folders, each npm package, node internals, GC). Also runnable alone:
  *   npx tsx bench/profile.ts FILE.cpuprofile [--top 30]
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 
 interface CallFrame {
   readonly functionName: string
@@ -108,8 +108,13 @@ export function formatProfile(name: string, s: ProfileSummary): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const file = process.argv[2]
-  if (file === undefined) {
-    console.error('usage: tsx bench/profile.ts FILE.cpuprofile [--top N]')
+  const usage = 'usage: tsx bench/profile.ts FILE.cpuprofile [--top N]'
+  if (file === '--help' || file === '-h') {
+    console.log(usage)
+    process.exit(0)
+  }
+  if (file === undefined || !existsSync(file)) {
+    console.error(file === undefined ? usage : `bench/profile.ts: no such file: ${file}\n${usage}`)
     process.exit(2)
   }
   const t = process.argv.indexOf('--top')

@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/scale.ts [--validators 4,7,10,16,31] [--rates 20,100,300,1000,2000,0]
  *     [--duration 20] [--warmup 5] [--idle 5] [--clients 1000] [--window 4000] [--batch 100]
- *     [--concurrency 2] [--seed scale] [--set key=value ...] [--cli dist/cli.js]
+ *     [--concurrency 2] [--seed scale] [--set key=value ...] [--node-arg ARG ...] [--cli dist/cli.js]
  *     [--out bench/results] [--log-level info] [--keep] [--quick]
  *
  * Rate 0 is the closed loop (as fast as `--window` allows); `--rates none` measures idle only. `--quick`: validators 4,7, rates 100
@@ -56,6 +56,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: 'scale' },
     cli: { type: 'string', default: DEFAULT_CLI_PATH },
     set: { type: 'string', multiple: true, default: [] },
+    'node-arg': { type: 'string', multiple: true, default: [] },
     out: { type: 'string', default: 'bench/results' },
     'log-level': { type: 'string', default: 'info' },
     keep: { type: 'boolean', default: false },
@@ -149,7 +150,8 @@ async function sweepValidators(
   tmps.add(tmp)
   const nodes = await createCluster({ cli, dir: tmp, validators: n, chainId: CHAIN_ID, overrides: args.set })
   try {
-    for (const node of nodes) startNode(node, { cli, logLevel: args['log-level'], nodeArgs: [] })
+    for (const node of nodes)
+      startNode(node, { cli, logLevel: args['log-level'], nodeArgs: args['node-arg'] })
     log(`n=${n}: started in ${tmp}; waiting for a first final block`)
     await waitUntilLive(nodes, { chainId: CHAIN_ID, seed: `${args.seed}-n${n}` })
     // let the readiness block's votes and the startup gossip settle before measuring idle

@@ -65,8 +65,10 @@ const MIN_CHECKS_PER_MESSAGE = 32
 /**
  * Ed25519 verification on worker threads, so a catching-up node verifies the txs of the blocks it
  * fetched ahead on the other cores while its main thread applies the current one. Workers start
- * on first use; close() terminates them and fails what is still pending. A worker that dies fails
- * its jobs (the caller then verifies on the main thread as before).
+ * on first use and are let go after `idleMs` without work (catch-up is occasional, and each idle
+ * worker holds ~20 MB of RSS: its own V8 heap and runtime; docs/PERFORMANCE.md "Memory"); the next
+ * use starts them again. close() terminates them and fails what is still pending. A worker that
+ * dies fails its jobs (the caller then verifies on the main thread as before).
  *
  * Calls made in one turn of the event loop are sent together (block sync asks for a whole range's
  * certificates and txs at once): their checks are concatenated and split into one message per
@@ -80,10 +82,22 @@ export class SignaturePool {
   private nextId = 0
   private nextWorker = 0
   private closed = false
+  private idleTimer: NodeJS.Timeout | undefined
   /** worker messages sent (tests, and the docs' figures) */
   messages = 0
+  /** times the workers were let go for being idle (tests) */
+  retirements = 0
 
-  constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+  constructor(
+    readonly size = Math.max(1, Math.min(4, availableParallelism())),
+    /** workers with nothing to do for this long are terminated (started again on the next use) */
+    readonly idleMs = 30_000,
+  ) {}
+
+  /** Workers running now (0 before the first use and after an idle spell). */
+  get workerCount(): number {
+    return this.workers.length
+  }
 
   /** One boolean per check, in order. */
   verify(checks: readonly SignatureCheck[]): Promise<boolean[]> {
@@ -100,6 +114,7 @@ export class SignaturePool {
 
   async close(): Promise<void> {
     this.closed = true
+    clearTimeout(this.idleTimer)
     const workers = this.workers
     this.workers = []
     this.failAll(new SignaturePoolClosedError('the signature pool is closed'))
@@ -116,6 +131,7 @@ export class SignaturePool {
       for (const r of requests) r.reject(new SignaturePoolClosedError('the signature pool is closed'))
       return
     }
+    clearTimeout(this.idleTimer)
     if (this.workers.length === 0) this.workers = Array.from({ length: this.size }, () => this.spawn())
     const all = requests.length === 1 ? (requests[0] as Request).checks : requests.flatMap((r) => r.checks)
     const parts = Math.max(1, Math.min(this.workers.length, Math.floor(all.length / MIN_CHECKS_PER_MESSAGE)))
@@ -148,6 +164,24 @@ export class SignaturePool {
     })
   }
 
+  /** After the last answer: let the workers go once `idleMs` pass with nothing sent or waiting. */
+  private armIdle(): void {
+    if (this.jobs.size > 0 || this.waiting.length > 0 || this.flushScheduled || this.closed) return
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => this.retire(), this.idleMs)
+    this.idleTimer.unref()
+  }
+
+  private retire(): void {
+    if (this.jobs.size > 0 || this.waiting.length > 0 || this.flushScheduled || this.closed) return
+    const workers = this.workers
+    if (workers.length === 0) return
+    // out of the list first: their 'exit' is then expected, not a failure (spawn's handler)
+    this.workers = []
+    this.retirements++
+    for (const w of workers) void w.terminate()
+  }
+
   private spawn(): Worker {
     const worker = new Worker(WORKER_SOURCE, { eval: true })
     worker.unref()
@@ -156,9 +190,11 @@ export class SignaturePool {
       if (job === undefined) return
       this.jobs.delete(id)
       job.resolve(ok)
+      this.armIdle()
     })
     const fail = (err: Error): void => {
-      if (this.closed) return
+      // closed, or let go for being idle (retire): nothing of it was pending
+      if (this.closed || !this.workers.includes(worker)) return
       // Which jobs were this worker's is not tracked: fail them all; callers fall back.
       this.workers = this.workers.filter((w) => w !== worker)
       this.failAll(err)

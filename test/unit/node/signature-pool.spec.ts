@@ -5,6 +5,7 @@ import { txHash } from '../../../src/codec/chain.js'
 import { signTx } from '../../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { preverifyTxs, SignaturePool, SignaturePoolClosedError } from '../../../src/node/signature-pool.js'
+import { waitFor } from '../../helpers/wait.js'
 
 describe('node/signature-pool', () => {
   const alice = new Ed25519Signer(new Uint8Array(32).fill(7))
@@ -55,6 +56,42 @@ describe('node/signature-pool', () => {
     const small = pool.messages
     expect(await Promise.all([pool.verify([good]), pool.verify([bad])])).to.deep.equal([[true], [false]])
     expect(pool.messages - small).to.equal(1)
+  })
+
+  it('lets its workers go after idleMs without work and starts them again on the next use', async () => {
+    const idle = new SignaturePool(2, 50)
+    try {
+      const good = { publicKey: alice.publicKey, message, signature: alice.sign(message) }
+      const bad = { publicKey: bob.publicKey, message, signature: alice.sign(message) }
+      expect(idle.workerCount).to.equal(0)
+      expect(await idle.verify([good, bad])).to.deep.equal([true, false])
+      expect(idle.workerCount).to.equal(2)
+      await waitFor(() => idle.workerCount === 0, { timeoutMs: 5_000, message: 'idle workers let go' })
+      expect(idle.retirements).to.equal(1)
+      // started again, answers right, and the retired workers' exits failed nothing
+      const answers = await Promise.all([idle.verify([bad, good]), idle.verify([good])])
+      expect(answers).to.deep.equal([[false, true], [true]])
+      expect(idle.workerCount).to.equal(2)
+    } finally {
+      await idle.close()
+    }
+  })
+
+  it('keeps its workers while work keeps coming within idleMs', async () => {
+    const busy = new SignaturePool(1, 1_000)
+    try {
+      const good = { publicKey: alice.publicKey, message, signature: alice.sign(message) }
+      const started = Date.now()
+      // a check every ~50 ms for 2.5 s: never idleMs without work
+      while (Date.now() - started < 2_500) {
+        expect(await busy.verify([good])).to.deep.equal([true])
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(busy.retirements).to.equal(0)
+      expect(busy.workerCount).to.equal(1)
+    } finally {
+      await busy.close()
+    }
   })
 
   it('preverifyTxs records exactly the txs the app would find validly signed', async () => {
