@@ -45,6 +45,11 @@ export const GossipErrorCode = {
   wrong_chain: 'wrong_chain',
   /** a tx signature does not verify */
   invalid_signature: 'invalid_signature',
+  /**
+   * consensus message this node accepted within the last 30 s, received again after gossip's seen
+   * cache forgot it (IHAVE/IWANT): not delivered, relayed or announced again (validation/recent.ts)
+   */
+  duplicate: 'duplicate',
   /** the validator threw something unexpected: our bug, never the peer's fault */
   validator_error: 'validator_error',
   /** the topic has no validator: a wiring bug, failed closed */

@@ -4,6 +4,7 @@ import { ValidatorBudget } from './budget.js'
 import { type ConsensusGossipComponents, createHeightMessageValidator } from './consensus.js'
 import { createNewViewValidator } from './newview.js'
 import { createPrePrepareValidator } from './preprepare.js'
+import { onceWithinTtl, RecentMessages } from './recent.js'
 import { createTxValidator, type TxGossipComponents } from './tx.js'
 import { createViewChangeValidator } from './viewchange.js'
 
@@ -12,6 +13,7 @@ export * from './consensus.js'
 export * from './newview.js'
 export * from './preprepare.js'
 export * from './proven-faulty.js'
+export * from './recent.js'
 export * from './tx.js'
 export * from './viewchange.js'
 
@@ -31,12 +33,16 @@ export function createGossipValidators(components: GossipValidationComponents): 
     components.budgets ?? defaultValidatorBudgets,
     components.now ?? (() => performance.now()),
   )
+  // Votes and proposals accepted lately, shared by their topics (the payloads differ by kind anyway).
+  // VIEW-CHANGE and NEW-VIEW are left out: a replica re-sends them on purpose, and a relay that
+  // already holds one must pass the re-send on to a peer it cannot reach otherwise (recent.ts).
+  const recent = new RecentMessages(components.now ?? (() => performance.now()))
   return {
     tx: createTxValidator(components),
-    preprepare: createPrePrepareValidator(components, budget),
-    prepare: createHeightMessageValidator('prepare', components, budget),
-    commit: createHeightMessageValidator('commit', components, budget),
-    reject: createHeightMessageValidator('reject', components, budget),
+    preprepare: onceWithinTtl(recent, createPrePrepareValidator(components, budget)),
+    prepare: onceWithinTtl(recent, createHeightMessageValidator('prepare', components, budget)),
+    commit: onceWithinTtl(recent, createHeightMessageValidator('commit', components, budget)),
+    reject: onceWithinTtl(recent, createHeightMessageValidator('reject', components, budget)),
     viewchange: createViewChangeValidator(components, budget),
     newview: createNewViewValidator(components, budget),
   }

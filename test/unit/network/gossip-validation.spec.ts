@@ -108,6 +108,7 @@ describe('network/gossip-validation', () => {
         'bad_signature_or_sender',
         'bad_tx_root',
         'decode_failed',
+        'duplicate',
         'far_view',
         'invalid_signature',
         'malformed',
