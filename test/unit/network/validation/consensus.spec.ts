@@ -6,8 +6,6 @@ import {
   encodeConsensusMessage,
   type NewViewMsg,
   newViewSignBytes,
-  type ViewChangeMsg,
-  viewChangeSignBytes,
 } from '../../../../src/codec/consensus.js'
 import type { Ed25519Signer } from '../../../../src/crypto/ed25519.js'
 import { TOPIC_KINDS } from '../../../../src/network/topics.js'
@@ -26,9 +24,8 @@ import {
   signPrepare,
   signReject,
 } from '../../consensus/harness.js'
-import { Fixture, judge, signers } from './fakes.js'
+import { Fixture, judge, s, signers, viewChange } from './fakes.js'
 
-const s = (i: number): Ed25519Signer => signers[i] as Ed25519Signer
 /** a key outside the validator set */
 const outsider = makeSigners(1, 'outsider')[0] as Ed25519Signer
 const HASH = new Uint8Array(32).fill(7)
@@ -61,11 +58,6 @@ function heightMessage(
     case 'reject':
       return signReject(signer, sender, view, height, HASH)
   }
-}
-
-function viewChange(sender: number, newView: number, signer = s(sender)): ViewChangeMsg {
-  const body = { newView, sender, checkpointHeight: 0, checkpoint: null, prepared: [] }
-  return { kind: 'viewchange', ...body, signature: signer.sign(viewChangeSignBytes(CHAIN, body)) }
 }
 
 /** NEW-VIEW for `view` at genesis from its primary, carrying VIEW-CHANGEs of `from`. */

@@ -1,5 +1,7 @@
 import { ValidatorSet } from '../../../../src/chain/validators.js'
 import { type HashedTx, txHash } from '../../../../src/codec/chain.js'
+import { type ViewChangeMsg, viewChangeSignBytes } from '../../../../src/codec/consensus.js'
+import type { Ed25519Signer } from '../../../../src/crypto/ed25519.js'
 import { toHex } from '../../../../src/crypto/hash.js'
 import type { MempoolError } from '../../../../src/mempool/errors.js'
 import {
@@ -60,6 +62,15 @@ export class CountingValidatorSet extends ValidatorSet {
 }
 
 export const signers = makeSigners(4)
+
+/** Validator i's key. */
+export const s = (i: number): Ed25519Signer => signers[i] as Ed25519Signer
+
+/** VIEW-CHANGE to `newView` at genesis (no checkpoint, nothing prepared), signed by `signer`. */
+export function viewChange(sender: number, newView: number, signer = s(sender)): ViewChangeMsg {
+  const body = { newView, sender, checkpointHeight: 0, checkpoint: null, prepared: [] }
+  return { kind: 'viewchange', ...body, signature: signer.sign(viewChangeSignBytes(CHAIN, body)) }
+}
 
 /** The node's validators over fakes: tip height, view and clock (ms) are settable, admissions recorded. */
 export class Fixture {

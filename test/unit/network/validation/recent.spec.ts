@@ -1,15 +1,8 @@
 import { expect } from 'chai'
 import { blockHash } from '../../../../src/codec/chain.js'
-import {
-  type ConsensusMessage,
-  encodeConsensusMessage,
-  type ViewChangeMsg,
-  viewChangeSignBytes,
-} from '../../../../src/codec/consensus.js'
-import type { Ed25519Signer } from '../../../../src/crypto/ed25519.js'
+import { type ConsensusMessage, encodeConsensusMessage } from '../../../../src/codec/consensus.js'
 import { RECENT_TTL_MS, RecentMessages } from '../../../../src/network/validation/index.js'
 import {
-  CHAIN,
   GENESIS_HASH,
   makeBlock,
   signCommit,
@@ -17,16 +10,10 @@ import {
   signPrepare,
   signReject,
 } from '../../consensus/harness.js'
-import { Fixture, judge, signers } from './fakes.js'
+import { Fixture, judge, s, viewChange } from './fakes.js'
 
-const s = (i: number): Ed25519Signer => signers[i] as Ed25519Signer
 const block = makeBlock(s(0), 0, 1, GENESIS_HASH)
 const hash = blockHash(block.header)
-
-function viewChange(sender: number, newView: number): ViewChangeMsg {
-  const body = { newView, sender, checkpointHeight: 0, checkpoint: null, prepared: [] }
-  return { kind: 'viewchange', ...body, signature: s(sender).sign(viewChangeSignBytes(CHAIN, body)) }
-}
 
 describe('network/validation/recent: a vote or proposal accepted lately is not handled again', () => {
   it('RecentMessages remembers an id for the TTL, refreshes it when added again, and keeps at most maxEntries', () => {
