@@ -1,7 +1,7 @@
 import { SIGNATURE_BYTES } from '../crypto/ed25519.js'
 import { HASH_BYTES } from '../crypto/hash.js'
 import { decodeExact, Writer } from './binary.js'
-import { readHeader, txHash, writeHeader } from './chain.js'
+import { hashTx, readHeader, writeHeader } from './chain.js'
 import type { PrePrepareMsg } from './consensus.js'
 import { CodecError } from './errors.js'
 import { MAX_TXS_PER_BLOCK, MAX_VALIDATORS } from './limits.js'
@@ -37,14 +37,18 @@ export function isCompactPrePrepare(data: Uint8Array): boolean {
   return data.length > 0 && data[0] === COMPACT_PREPREPARE_TAG
 }
 
-/** The compact form of a full PRE-PREPARE; `txHashes` when the caller has them already. */
+/**
+ * The compact form of a full PRE-PREPARE; `txHashes` when the caller has them already. Otherwise each
+ * tx's hash comes from hashTx, which a primary's txs already went through (mempool admission): no
+ * second SHA-256 of the block's txs on publish.
+ */
 export function compactPrePrepare(msg: PrePrepareMsg, txHashes?: readonly Uint8Array[]): CompactPrePrepare {
   return {
     view: msg.view,
     height: msg.height,
     sender: msg.sender,
     header: msg.block.header,
-    txHashes: txHashes ?? msg.block.txs.map(txHash),
+    txHashes: txHashes ?? msg.block.txs.map((tx) => hashTx(tx).hash),
     signature: msg.signature,
   }
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { merkleRoot } from '../../../src/chain/merkle.js'
-import { blockHash, txHash } from '../../../src/codec/chain.js'
+import { blockHash, hashTx, txHash } from '../../../src/codec/chain.js'
 import {
   COMPACT_PREPREPARE_TAG,
   compactPrePrepare,
@@ -42,6 +42,15 @@ const txs = [tx(1), tx(2), tx(3)]
 const full = signPrePrepare(signers[0] as (typeof signers)[0], 0, 0, 1, block(txs))
 
 describe('codec/compact', () => {
+  it("takes each tx's hash from hashTx: a primary's admitted txs are not hashed again on publish", () => {
+    const admitted = [tx(7), tx(8)]
+    const known = admitted.map((t) => hashTx(t).hash) // what mempool admission computed
+    const c = compactPrePrepare(signPrePrepare(signers[0] as (typeof signers)[0], 0, 0, 1, block(admitted)))
+    // the very same arrays, not equal copies: no SHA-256 was run again
+    c.txHashes.forEach((h, i) => expect(h).to.equal(known[i]))
+    expect(c.txHashes).to.deep.equal(admitted.map(txHash))
+  })
+
   it('round-trips a compact PRE-PREPARE and expands to the full one', () => {
     const c = compactPrePrepare(full)
     expect(c.txHashes).to.deep.equal(txs.map(txHash))
