@@ -47,7 +47,9 @@ describe('codec/compact', () => {
     const known = admitted.map((t) => hashTx(t).hash) // what mempool admission computed
     const c = compactPrePrepare(signPrePrepare(signers[0] as (typeof signers)[0], 0, 0, 1, block(admitted)))
     // the very same arrays, not equal copies: no SHA-256 was run again
-    c.txHashes.forEach((h, i) => expect(h).to.equal(known[i]))
+    c.txHashes.forEach((h, i) => {
+      expect(h).to.equal(known[i])
+    })
     expect(c.txHashes).to.deep.equal(admitted.map(txHash))
   })
 
