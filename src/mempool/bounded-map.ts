@@ -42,4 +42,10 @@ export class BoundedMap<K, V> {
   delete(key: K): boolean {
     return this.entries.delete(key)
   }
+
+  /** The oldest entry (the next to be forgotten), or undefined when empty. */
+  oldest(): [K, V] | undefined {
+    const first = this.entries.entries().next()
+    return first.done === true ? undefined : first.value
+  }
 }

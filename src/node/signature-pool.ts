@@ -166,14 +166,19 @@ export class SignaturePool {
 
   /** After the last answer: let the workers go once `idleMs` pass with nothing sent or waiting. */
   private armIdle(): void {
-    if (this.jobs.size > 0 || this.waiting.length > 0 || this.flushScheduled || this.closed) return
+    if (this.busyOrClosed()) return
     clearTimeout(this.idleTimer)
     this.idleTimer = setTimeout(() => this.retire(), this.idleMs)
     this.idleTimer.unref()
   }
 
+  /** Work sent, waiting or about to be flushed, or the pool closed: no time to let workers go. */
+  private busyOrClosed(): boolean {
+    return this.jobs.size > 0 || this.waiting.length > 0 || this.flushScheduled || this.closed
+  }
+
   private retire(): void {
-    if (this.jobs.size > 0 || this.waiting.length > 0 || this.flushScheduled || this.closed) return
+    if (this.busyOrClosed()) return
     const workers = this.workers
     if (workers.length === 0) return
     // out of the list first: their 'exit' is then expected, not a failure (spawn's handler)

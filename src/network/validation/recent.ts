@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto'
+import { BoundedMap } from '../../mempool/bounded-map.js'
 import {
   GossipErrorCode,
   GossipValidationError,
@@ -25,13 +26,16 @@ export const RECENT_MAX_ENTRIES = 65_536
  * pruning reads from the front only. The clock is injected (monotonic ms) for tests.
  */
 export class RecentMessages {
-  private readonly expiry = new Map<string, number>()
+  /** id → expiry (ms); insertion order is expiry order */
+  private readonly expiry: BoundedMap<string, number>
 
   constructor(
     private readonly now: () => number = () => performance.now(),
     readonly ttlMs = RECENT_TTL_MS,
-    readonly maxEntries = RECENT_MAX_ENTRIES,
-  ) {}
+    maxEntries = RECENT_MAX_ENTRIES,
+  ) {
+    this.expiry = new BoundedMap(maxEntries)
+  }
 
   get size(): number {
     return this.expiry.size
@@ -43,19 +47,13 @@ export class RecentMessages {
   }
 
   add(id: string): void {
-    this.expiry.delete(id)
     this.expiry.set(id, this.now() + this.ttlMs)
-    if (this.expiry.size > this.maxEntries) {
-      const oldest = this.expiry.keys().next()
-      if (oldest.done !== true) this.expiry.delete(oldest.value)
-    }
   }
 
   private prune(): void {
     const t = this.now()
-    for (const [id, until] of this.expiry) {
-      if (until > t) return
-      this.expiry.delete(id)
+    for (let o = this.expiry.oldest(); o !== undefined && o[1] <= t; o = this.expiry.oldest()) {
+      this.expiry.delete(o[0])
     }
   }
 }
