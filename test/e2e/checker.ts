@@ -455,7 +455,14 @@ export async function checkHistory(opts: CheckOptions): Promise<CheckReport> {
     }
   }
 
-  // 5. Every request's outcome against the chain.
+  // 5. Every request's outcome against the chain. Each request must carry its own tx: two requests
+  // with byte-identical txs share one hash, so the chain cannot tell whose tx became final.
+  const opsOfHash = new Map<string, number[]>()
+  for (const op of history.ops) opsOfHash.set(op.hash, [...(opsOfHash.get(op.hash) ?? []), op.id])
+  for (const [hash, ids] of opsOfHash) {
+    if (ids.length > 1)
+      v(`ops ${ids.join(', ')} sent the same tx ${hash.slice(0, 18)}: their outcomes cannot be told apart`)
+  }
   for (const op of history.ops) {
     const found = where.get(op.hash) ?? []
     const inChain = found.length > 0

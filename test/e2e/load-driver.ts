@@ -13,8 +13,10 @@ import { History, type HistoryOp, type Outcome } from './history.js'
  * nodes `rpcUrls()` returns at the time of each request. After a request that was not acknowledged
  * (failed, unknown, dropped) the client re-reads its nonce (`account.pending_nonce`) from the node it
  * talks to next, so one lost tx does not leave a nonce gap that stalls that client forever.
- * Every tx carries a unique value (client, op id), so two txs are never byte-identical: a tx that
- * was rejected once can never become final under the same hash.
+ * No two requests carry byte-identical txs, so a tx that was rejected once can never become final
+ * under the same hash: a `set` carries a unique value (client, nonce, op id), and a `del` (which has
+ * no value) that would repeat the bytes of an earlier request — the same client, nonce and key, sent
+ * again after a refusal — is sent as a `set` instead.
  * Bounded: at most maxOps requests, each with a time limit, and stop() ends it.
  */
 
@@ -112,6 +114,8 @@ export class LoadDriver {
   private sent = 0
   private roundRobin = 0
   private seq = 0
+  /** hashes of every tx sent, so none is sent twice (see request) */
+  private readonly sentHashes = new Set<string>()
   /** per RPC URL: client loops that picked it and have not finished their request yet */
   private readonly busy = new Map<string, number>()
   private readonly random: () => number
@@ -237,16 +241,35 @@ export class LoadDriver {
   private async request(client: number, signer: Ed25519Signer, nonce: number, url: string): Promise<Outcome> {
     const id = this.seq++
     const key = `k${Math.floor(this.random() * (this.opts.keySpace ?? 16))}`
-    const isDel = this.random() < (this.opts.delFraction ?? 0.1)
-    const value = isDel ? '' : `c${client}-n${nonce}-r${id}-${Math.floor(this.random() * 1e9)}`
-    const op: TxOp = isDel ? { type: 'del', key } : { type: 'set', key, value }
-    const bytes = signTx(signer, { chainId: this.opts.chainId, nonce, op })
+    const wantsDel = this.random() < (this.opts.delFraction ?? 0.1)
+    const value = `c${client}-n${nonce}-r${id}-${Math.floor(this.random() * 1e9)}`
+    const sign = (op: TxOp) => signTx(signer, { chainId: this.opts.chainId, nonce, op })
+    let op: TxOp = wantsDel ? { type: 'del', key } : { type: 'set', key, value }
+    let bytes = sign(op)
+    // A del has no unique value: the same (client, nonce, key) would be the very tx an earlier
+    // request sent, and the checker could not tell the two requests' outcomes apart.
+    if (this.sentHashes.has(toHex(txHash(bytes)))) {
+      op = { type: 'set', key, value }
+      bytes = sign(op)
+    }
     const tx = toHex(bytes)
     const hash = toHex(txHash(bytes))
+    this.sentHashes.add(hash)
     const commit = this.random() < (this.opts.commitFraction ?? 0.25)
     const method = commit ? 'broadcast_tx_commit' : 'broadcast_tx_sync'
     const start = Date.now()
-    const base = { client, hash, tx, op: op.type, key, value, nonce, node: url, method, start } as const
+    const base = {
+      client,
+      hash,
+      tx,
+      op: op.type,
+      key,
+      value: op.type === 'set' ? op.value : '',
+      nonce,
+      node: url,
+      method,
+      start,
+    } as const
     let answer: RpcAnswer<{ status?: string; height?: number; index?: number }>
     try {
       const params = commit ? { tx, timeout_ms: Math.max(1000, this.requestTimeoutMs - 2000) } : { tx }

@@ -338,6 +338,22 @@ describe('e2e history checker (against fake nodes)', () => {
     expect(v.some((x) => x.includes('reported dropped (expired) but final'))).to.equal(true, v.join('\n'))
   })
 
+  it('reports two requests that sent byte-identical txs: the chain cannot tell their outcomes apart', async () => {
+    const a = buildChain([[t0]])
+    const [ua] = (await urls(a)) as [string]
+    const clean = new History()
+    clean.add(op(t0, { outcome: 'pending', node: ua }))
+    expect((await violationsOf(clean, [ua])).filter((x) => x.includes('sent the same tx'))).to.deep.equal([])
+    const h = new History()
+    h.add(op(t0, { outcome: 'failed', node: ua, error: 'nonce too far ahead' }))
+    h.add(op(t0, { outcome: 'pending', node: ua }))
+    const v = await violationsOf(h, [ua])
+    expect(v.some((x) => x.includes(`ops 0, 1 sent the same tx ${toHex(txHash(t0)).slice(0, 18)}`))).to.equal(
+      true,
+      v.join('\n'),
+    )
+  })
+
   it('reports a tx final twice', async () => {
     const a = buildChain([[t0]])
     // A block repeating t0, certified: invalid (replayed nonce), and a duplicate either way.
