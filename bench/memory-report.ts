@@ -335,3 +335,20 @@ export function memoryReport(run: MemoryRun): MemoryReport {
   const svg = renderMemoryChart(run.nodes, 'pbft-node memory under constant load', subtitle)
   return { figures, loadSec, finalTxs, meanLoadAvg1m, subtitle, md, svg }
 }
+
+/**
+ * `--node-arg-at I:ARG` (repeatable): ARG for node I only, after the `--node-arg`s — an A/B of V8
+ * options inside one run, every node under the same load at the same time (node0 is view 0's
+ * primary; compare replicas with replicas).
+ */
+export function nodeArgsAt(specs: readonly string[], nodes: number): Map<number, string[]> {
+  const out = new Map<number, string[]>()
+  for (const spec of specs) {
+    const m = /^(\d+):(.+)$/.exec(spec)
+    const i = Number(m?.[1])
+    if (m === null || i >= nodes)
+      throw new Error(`--node-arg-at wants NODE:ARG with NODE below ${nodes}, got ${spec}`)
+    out.set(i, [...(out.get(i) ?? []), m[2] as string])
+  }
+  return out
+}

@@ -10,12 +10,14 @@
  *
  *   npx tsx bench/memory.ts [--validators 4] [--rate 550] [--txs 1000000] [--duration 1800]
  *     [--interval 5] [--clients 1000] [--window 4000] [--batch 100] [--concurrency 2]
- *     [--seed memory] [--set key=value ...] [--node-arg ARG ...] [--cli dist/cli.js] [--out bench/results]
+ *     [--seed memory] [--set key=value ...] [--node-arg ARG ...] [--node-arg-at I:ARG ...]
+ *     [--cli dist/cli.js] [--out bench/results]
  *     [--log-level info] [--keep] [--quick]
  *
  * `--node-arg` passes an option to each node's node binary (e.g.
  * `--node-arg=--heapsnapshot-signal=SIGUSR2 --node-arg=--diagnostic-dir=/tmp/snaps` for heap
- * snapshots on `kill -USR2 PID`). `--txs 0` runs for the duration only. `--quick`: 60 s at the given rate, no tx target, a sample
+ * snapshots on `kill -USR2 PID`); `--node-arg-at 1:--max-semi-space-size=4` to node1 only (an A/B
+ * inside one run). `--txs 0` runs for the duration only. `--quick`: 60 s at the given rate, no tx target, a sample
  * every 2 s — a check that the benchmark works.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -40,6 +42,7 @@ import {
   memoryReport,
   metricValue,
   type NodeSamples,
+  nodeArgsAt,
   nodeFigures,
 } from './memory-report.js'
 import { BenchError, checkAgreement, runLoad, waitUntilLive } from './steps.js'
@@ -61,6 +64,7 @@ const { values: args } = parseArgs({
     cli: { type: 'string', default: DEFAULT_CLI_PATH },
     set: { type: 'string', multiple: true, default: [] },
     'node-arg': { type: 'string', multiple: true, default: [] },
+    'node-arg-at': { type: 'string', multiple: true, default: [] },
     out: { type: 'string', default: 'bench/results' },
     'log-level': { type: 'string', default: 'info' },
     keep: { type: 'boolean', default: false },
@@ -176,7 +180,14 @@ async function main(): Promise<void> {
     chainId: CHAIN_ID,
     overrides: ['metrics.enabled=true', ...args.set],
   })
-  for (const n of nodes) startNode(n, { cli, logLevel: args['log-level'], nodeArgs: args['node-arg'] })
+  const argsAt = nodeArgsAt(args['node-arg-at'], nodes.length)
+  nodes.forEach((n, i) =>
+    startNode(n, {
+      cli,
+      logLevel: args['log-level'],
+      nodeArgs: [...args['node-arg'], ...(argsAt.get(i) ?? [])],
+    }),
+  )
   log(`${validators} validators started in ${tmp}; waiting for a first final block`)
   await waitUntilLive(nodes, { chainId: CHAIN_ID, seed: args.seed })
 

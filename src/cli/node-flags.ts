@@ -83,6 +83,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
     arg: '<format>',
     help: 'log lines: auto (pretty in a terminal, else JSON), json or pretty',
   },
+  'runtime.heap_growth_percent': {
+    arg: '<n>',
+    help: "V8 heap growth between full GCs in % of the live data (0 = V8's adaptive policy); less RSS, more GC",
+  },
 }
 
 function integerOption(value: string): number {

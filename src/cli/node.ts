@@ -34,6 +34,14 @@ Examples:
       // Checked here, before anything opens, so that an error names the flag or its variable.
       const config = applyFlags(await loadConfig(home), flags, name)
       const root = createLogger({ level: config.log.level, format: config.log.format })
+      const { applyRuntimeOptions } = await import('../node/runtime.js')
+      const v8Flags = applyRuntimeOptions(config.runtime)
+      if (v8Flags.length > 0) {
+        root.info(
+          { module: 'node', heap_growth_percent: config.runtime.heapGrowthPercent, v8_flags: v8Flags },
+          'V8 heap growth set',
+        )
+      }
       const node = await PbftNode.open({ home, flags, logger: root })
       const logger = root.child({ chain_id: node.chainId, node: nodeName(home), module: 'node' })
       let resolveStopped: () => void = () => undefined

@@ -248,6 +248,13 @@ const sections = {
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default('info'), format: z.enum(LOG_FORMATS).default('auto') })
     .prefault({}),
+  // How the process uses memory (src/node/runtime.ts owns what each option does).
+  runtime: z
+    .strictObject({
+      /** 0: V8's adaptive heap policy; N: the heap grows to (1 + N/100) × the live data between full GCs */
+      heap_growth_percent: nonNegativeInt.max(1000).default(0),
+    })
+    .prefault({}),
 }
 
 const configFile = z.strictObject(sections)

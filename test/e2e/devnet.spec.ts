@@ -63,6 +63,11 @@ describe('e2e: a 4-validator devnet of real processes', function () {
     const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { metrics: { enabled: boolean } }
     cfg.metrics.enabled = true
     writeFileSync(cfgPath, JSON.stringify(cfg, null, 2))
+    // a runtime option on node1 (docs/HOME.md "runtime"), checked in its start-up log below
+    const cfg1Path = join(validators[1]?.home as string, 'config.json')
+    const cfg1 = JSON.parse(readFileSync(cfg1Path, 'utf8')) as { runtime: { heap_growth_percent: number } }
+    cfg1.runtime.heap_growth_percent = 50
+    writeFileSync(cfg1Path, JSON.stringify(cfg1, null, 2))
     for (const n of validators) n.start()
     await waitFor(
       async () => {
@@ -107,6 +112,19 @@ describe('e2e: a 4-validator devnet of real processes', function () {
     }
     const st = await Promise.all(validators.map((n) => n.status()))
     expect(new Set(st.map((s) => s.sync_info.latest_app_hash)).size).to.equal(1)
+  })
+
+  it('applies runtime.heap_growth_percent from config.json at start, and only where it is set', () => {
+    const started = (node: TestNode) =>
+      readFileSync(node.logPath, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('V8 heap growth set'))
+        .map((l) => JSON.parse(l) as { heap_growth_percent: number; v8_flags: string[] })
+        .map(({ heap_growth_percent, v8_flags }) => ({ heap_growth_percent, v8_flags }))
+    expect(started(validators[1] as TestNode)).to.deep.equal([
+      { heap_growth_percent: 50, v8_flags: ['--heap-growing-percent=50'] },
+    ])
+    expect(started(validators[0] as TestNode)).to.deep.equal([])
   })
 
   it('`pbft tx send --wait` prints a receipt whose certificate verifies against genesis', async () => {

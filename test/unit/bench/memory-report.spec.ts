@@ -6,6 +6,7 @@ import {
   memoryTable,
   metricValue,
   type NodeSamples,
+  nodeArgsAt,
   nodeFigures,
   renderMemoryChart,
   slope,
@@ -166,5 +167,16 @@ describe('bench/memory-report', () => {
     expect(svg.startsWith('<svg')).to.equal(true)
     expect(svg).to.contain('node1')
     expect(svg).to.contain('Resident set size')
+  })
+
+  it('reads --node-arg-at NODE:ARG per node, and refuses a node out of range or no ARG', () => {
+    const at = nodeArgsAt(['1:--max-semi-space-size=4', '3:--optimize-for-size', '1:--a=b:c'], 4)
+    expect([...at.entries()]).to.deep.equal([
+      [1, ['--max-semi-space-size=4', '--a=b:c']],
+      [3, ['--optimize-for-size']],
+    ])
+    expect(() => nodeArgsAt(['4:--x'], 4)).to.throw('NODE below 4, got 4:--x')
+    expect(() => nodeArgsAt(['--x'], 4)).to.throw('NODE:ARG')
+    expect(() => nodeArgsAt(['1:'], 4)).to.throw('NODE:ARG')
   })
 })

@@ -165,6 +165,16 @@ describe('node/config', () => {
         )
     })
 
+    it("runtime.heap_growth_percent: 0 (V8's own policy) by default, 0–1000, whole numbers", () => {
+      expect(parseConfig({}).runtime.heapGrowthPercent).to.equal(0)
+      expect(parseConfig({ runtime: { heap_growth_percent: 30 } }).runtime.heapGrowthPercent).to.equal(30)
+      for (const bad of [-1, 1.5, 1001, '30%'])
+        expectConfigError(
+          () => parseConfig({ runtime: { heap_growth_percent: bad } }),
+          /^config.json: runtime.heap_growth_percent: /,
+        )
+    })
+
     it('checks the gossip mesh degrees against each other', () => {
       const p2p = parseConfig({
         p2p: { gossip_mesh_degree: 2, gossip_mesh_degree_low: 2, gossip_mesh_degree_high: 2 },
@@ -440,6 +450,7 @@ describe('node/config', () => {
         'log.level': 'debug',
         'log.format': 'json',
         'rpc.max_connections_per_ip': 8,
+        'runtime.heap_growth_percent': 40,
       })
       expect(c.mempool).to.deep.equal({ ...defaultConfig().mempool, maxTxs: 7, maxNonceAhead: 0 })
       expect(c.consensus).to.deep.equal({
@@ -450,6 +461,7 @@ describe('node/config', () => {
       expect(c.metrics).to.deep.equal({ enabled: true, laddr: '127.0.0.1:0' })
       expect(c.log).to.deep.equal({ level: 'debug', format: 'json' })
       expect(c.rpc.maxConnectionsPerIp).to.equal(8)
+      expect(c.runtime).to.deep.equal({ heapGrowthPercent: 40 })
       // one entry per config.json field, each with its flag
       const file = configToFile(defaultConfig())
       const paths = Object.entries(file).flatMap(([section, fields]) =>
