@@ -16,9 +16,9 @@ import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { rpc, type StatusResult } from '../test/e2e/harness.js'
 import { waitFor } from '../test/helpers/wait.js'
+import { parseBenchArgs } from './args.js'
 import { writeChain } from './catchup-chain.js'
 import { type CatchupFigures, type CatchupSample, catchupFigures } from './catchup-stats.js'
 import {
@@ -33,7 +33,7 @@ import {
 import { machineInfo } from './machine.js'
 import { formatProfile, type ProfileSummary, summarizeProfile } from './profile.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },

@@ -19,14 +19,14 @@
  */
 import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { parseArgs } from 'node:util'
 import { generateNodeKey, type NodeKey } from '../src/crypto/node-key.js'
 import type { GossipValidator, GossipValidators } from '../src/network/gossip-validation.js'
 import { createNetwork, type Network } from '../src/network/network.js'
 import { defaultGossipOptions, type GossipOptions } from '../src/network/options.js'
 import { TOPIC_KINDS, type TopicKind } from '../src/network/topics.js'
+import { parseBenchArgs } from './args.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     validators: { type: 'string', default: '4,7,10,16' },
     blocks: { type: 'string', default: '60' },

@@ -13,7 +13,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
+import { parseBenchArgs } from './args.js'
 import {
   type BenchNode,
   cpuSeconds,
@@ -26,7 +26,7 @@ import {
 import { idleFigures, type ReceivedSnapshot, receivedBetween } from './scale-report.js'
 import { BenchError, rpcCall, waitUntilLive } from './steps.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     validators: { type: 'string', default: '7' },
     seconds: { type: 'string', default: '180' },

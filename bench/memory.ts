@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
+import { parseBenchArgs } from './args.js'
 import {
   type BenchNode,
   cpuSeconds,
@@ -48,7 +48,7 @@ import {
 import { BenchError, checkAgreement, runLoad, waitUntilLive } from './steps.js'
 import type { LoadConfig, LoadResult } from './types.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     validators: { type: 'string', default: '4' },
     rate: { type: 'string', default: '550' },
@@ -181,13 +181,13 @@ async function main(): Promise<void> {
     overrides: ['metrics.enabled=true', ...args.set],
   })
   const argsAt = nodeArgsAt(args['node-arg-at'], nodes.length)
-  nodes.forEach((n, i) =>
+  for (const [i, n] of nodes.entries()) {
     startNode(n, {
       cli,
       logLevel: args['log-level'],
       nodeArgs: [...args['node-arg'], ...(argsAt.get(i) ?? [])],
-    }),
-  )
+    })
+  }
   log(`${validators} validators started in ${tmp}; waiting for a first final block`)
   await waitUntilLive(nodes, { chainId: CHAIN_ID, seed: args.seed })
 

@@ -18,9 +18,9 @@
  */
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseBenchArgs } from './args.js'
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs({
   options: {
     dist: { type: 'string', default: 'dist' },
     txs: { type: 'string', default: '2000' },

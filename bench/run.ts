@@ -22,8 +22,8 @@ import {
 } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
 import { rpc, type StatusResult } from '../test/e2e/harness.js'
+import { parseBenchArgs } from './args.js'
 import { renderChart } from './chart.js'
 import {
   type BenchNode,
@@ -38,7 +38,7 @@ import { formatProfile, type ProfileSummary, summarizeProfile } from './profile.
 import { BenchError, checkAgreement, runLoad, waitUntilLive } from './steps.js'
 import type { LoadConfig, LoadResult } from './types.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     validators: { type: 'string', default: '4' },
     duration: { type: 'string', default: '30' },

@@ -18,7 +18,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { parseBenchArgs } from './args.js'
 import {
   type BenchNode,
   cpuSeconds,
@@ -42,7 +42,7 @@ import {
 import { BenchError, checkAgreement, rpcCall, runLoad, waitUntilLive } from './steps.js'
 import type { LoadConfig, LoadResult } from './types.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     validators: { type: 'string', default: '4,7,10,16,31' },
     rates: { type: 'string', default: '20,100,300,1000,2000,0' },

@@ -12,7 +12,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import { ConsensusWal, type WalEntry, type WalStorage } from '../src/chain/consensus-wal.js'
 import { merkleRoot } from '../src/chain/merkle.js'
 import { ChainStore } from '../src/chain/store.js'
@@ -27,8 +26,9 @@ import {
   signPrePrepare,
   signPrepare,
 } from '../test/unit/consensus/harness.js'
+import { parseBenchArgs } from './args.js'
 
-const { values: args } = parseArgs({
+const { values: args } = parseBenchArgs({
   options: {
     heights: { type: 'string', default: '200' },
     txs: { type: 'string', default: '2000' },
