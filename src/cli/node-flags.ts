@@ -42,7 +42,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
     arg: '[bool]',
     help: 'publish own PRE-PREPAREs as header and tx hashes (false: the full block)',
   },
-  'p2p.gossip_mesh_degree': { arg: '<n>', help: 'gossipsub D: mesh peers each message is relayed to' },
+  'p2p.gossip_mesh_degree': {
+    arg: '<n>',
+    help: 'gossipsub D: mesh peers each message is relayed to (0, with _low and _high 0: no relays)',
+  },
   'p2p.gossip_mesh_degree_low': { arg: '<n>', help: 'gossipsub Dlo: graft more mesh peers below this' },
   'p2p.gossip_mesh_degree_high': { arg: '<n>', help: 'gossipsub Dhi: prune mesh peers above this' },
   'p2p.gossip_lazy_degree': { arg: '<n>', help: 'gossipsub Dlazy: peers sent IHAVE gossip per heartbeat' },

@@ -156,12 +156,12 @@ const sections = {
       compact_proposals: z.boolean().default(true),
       // How consensus messages and tx batches spread (docs/PROTOCOL.md §2.2). The network layer owns
       // the defaults and says why they are what they are (GossipOptions).
-      /** gossipsub D: peers a node relays each topic's messages to */
-      gossip_mesh_degree: positiveInt.default(defaultGossipOptions.D),
+      /** gossipsub D: peers a node relays each topic's messages to; 0: no eager relays (IHAVE only) */
+      gossip_mesh_degree: nonNegativeInt.default(defaultGossipOptions.D),
       /** Dlo: below this many mesh peers the heartbeat grafts more */
-      gossip_mesh_degree_low: positiveInt.default(defaultGossipOptions.Dlo),
+      gossip_mesh_degree_low: nonNegativeInt.default(defaultGossipOptions.Dlo),
       /** Dhi: above this many it prunes down to D */
-      gossip_mesh_degree_high: positiveInt.default(defaultGossipOptions.Dhi),
+      gossip_mesh_degree_high: nonNegativeInt.default(defaultGossipOptions.Dhi),
       /** Dlazy: non-mesh peers sent IHAVE gossip each heartbeat */
       gossip_lazy_degree: nonNegativeInt.default(defaultGossipOptions.Dlazy),
       /** a node's own messages go to every topic peer, not only its mesh */

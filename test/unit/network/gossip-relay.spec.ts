@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import type { Network } from '../../../src/network/network.js'
-import { defaultGossipOptions } from '../../../src/network/options.js'
+import { defaultGossipOptions, type GossipOptions } from '../../../src/network/options.js'
 import { TOPIC_KINDS } from '../../../src/network/topics.js'
 import { waitFor } from '../../helpers/wait.js'
 import { bytes, startNode, stopAll, text } from './helpers.js'
@@ -19,14 +19,16 @@ describe('network/gossip relay around a missing link', function () {
   afterEach(() => stopAll(nets))
 
   /** C, D connected; A and B each connected to C and D but not to each other. */
-  async function diamond(): Promise<{ a: Network; b: Network; c: Network; d: Network }> {
-    const { net: c } = await startNode()
+  async function diamond(
+    gossip: Partial<GossipOptions> = {},
+  ): Promise<{ a: Network; b: Network; c: Network; d: Network }> {
+    const { net: c } = await startNode({ gossip })
     nets.push(c)
-    const { net: d } = await startNode({ bootstrap: c.listenAddrs() })
+    const { net: d } = await startNode({ gossip, bootstrap: c.listenAddrs() })
     nets.push(d)
-    const { net: a } = await startNode({ bootstrap: [...c.listenAddrs(), ...d.listenAddrs()] })
+    const { net: a } = await startNode({ gossip, bootstrap: [...c.listenAddrs(), ...d.listenAddrs()] })
     nets.push(a)
-    const { net: b } = await startNode({ bootstrap: [...c.listenAddrs(), ...d.listenAddrs()] })
+    const { net: b } = await startNode({ gossip, bootstrap: [...c.listenAddrs(), ...d.listenAddrs()] })
     nets.push(b)
     await waitFor(
       () =>
@@ -107,5 +109,34 @@ describe('network/gossip relay around a missing link', function () {
       const got = inbox.get(net) as string[]
       expect(new Set(got).size).to.equal(got.length)
     }
+  })
+
+  it('with no mesh (p2p.gossip_mesh_degree 0): no relays, yet A’s messages reach B through IHAVE/IWANT', async () => {
+    const { a, b, c, d } = await diamond({ D: 0, Dlo: 0, Dhi: 0, Dout: 0, Dscore: 0 })
+    const inbox = new Map<Network, string[]>()
+    for (const net of [b, c, d]) {
+      const got: string[] = []
+      inbox.set(net, got)
+      net.subscribe('commit', (data) => got.push(text(data)))
+    }
+    a.subscribe('commit', () => {})
+    await waitFor(() => nets.every((n) => n.topicPeers('commit').length === n.connectedPeerCount()), {
+      message: 'subscriptions',
+    })
+    const sent = Array.from({ length: 10 }, (_, i) => `commit-${i}-of-A`)
+    for (const m of sent) await a.publish('commit', bytes(m))
+    await waitFor(() => sent.every((m) => inbox.get(b)?.includes(m)), {
+      timeoutMs: 30_000,
+      message: 'every message of A at B',
+    })
+    expect(nets.every((n) => n.meshPeers('commit').length === 0)).to.equal(true)
+    // C and D got each message once, from A, and no second copy: nobody relayed it to them
+    for (const net of [b, c, d]) {
+      const got = inbox.get(net) as string[]
+      expect(new Set(got).size).to.equal(got.length)
+    }
+    for (const net of [c, d]) expect(net.receiveStats().commit?.duplicates ?? 0).to.equal(0)
+    expect(inbox.get(c)).to.have.members(sent)
+    expect(inbox.get(d)).to.have.members(sent)
   })
 })

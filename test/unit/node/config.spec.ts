@@ -191,7 +191,8 @@ describe('node/config', () => {
         /^config.json: p2p.gossip_mesh_degree_high: must be >= gossip_mesh_degree \(5\)$/,
       )
       for (const [key, bad] of [
-        ['gossip_mesh_degree', 0],
+        ['gossip_mesh_degree', -1],
+        ['gossip_mesh_degree', 1.5],
         ['gossip_lazy_degree', -1],
         ['gossip_idontwant_min_bytes', 1.5],
         ['gossip_flood_publish', 'yes'],
@@ -226,6 +227,16 @@ describe('node/config', () => {
         floodPublish: false,
         idontwantMinBytes: 1000,
       })
+      // D = 0: no eager relays at all (flood publish and IHAVE only); Dout and Dscore follow
+      const none = gossipOptions(
+        parseConfig({ p2p: { gossip_mesh_degree: 0, gossip_mesh_degree_low: 0, gossip_mesh_degree_high: 0 } })
+          .p2p,
+      )
+      expect(none).to.include({ D: 0, Dlo: 0, Dhi: 0, Dout: 0, Dscore: 0 })
+      expectConfigError(
+        () => parseConfig({ p2p: { gossip_mesh_degree: 0 } }),
+        /^config.json: p2p.gossip_mesh_degree_low: must be <= gossip_mesh_degree \(0\)$/,
+      )
       // gossipsub's own threshold: 0 turns IDONTWANT off (no message is that big), else as given
       const init = (o: Partial<typeof defaultGossipOptions>) =>
         gossipsubInit({ ...defaultGossipOptions, ...o }, ['t']).idontwantMinDataSize
