@@ -71,18 +71,6 @@ const VALIDATOR_APP_SCORE = 1_000_000
 export const PROVEN_FAULTY_APP_SCORE = -1_000_000
 
 /**
- * Heartbeats of message ids each IHAVE announces (gossipsub's `mcacheGossip`, default 3). It must
- * be shorter than the seen cache lives (`seenTtlMs`, 1.5 s with the default view-change timeout):
- * a peer asks (IWANT) for an announced id it no longer remembers, and with gossipsub's 3 heartbeats
- * (2.1 s) every node re-fetched, re-validated and re-announced messages it had forgotten — ~1.4
- * extra copies per block at n = 4, and at n = 31 a loop of re-fetched messages that never died out
- * (docs/PROTOCOL.md §2.2). One heartbeat (0.7 s) still announces every message once to Dlazy
- * non-mesh peers, the recovery path for a peer the mesh missed. IWANTs are served from all
- * `mcacheLength` (5) heartbeats of the message cache, as before.
- */
-export const IHAVE_WINDOW_HEARTBEATS = 1
-
-/**
  * gossipsub's options for our topics. `isProvenFaultyPeer` marks peers for PROVEN_FAULTY_APP_SCORE;
  * `onCopy` sees every received copy of every message (gossipsub computes the fast id of each one
  * before its duplicate check), for the receive counters (receive-stats.ts).
@@ -119,8 +107,6 @@ export function gossipsubInit(
     // gossipsub sends IDONTWANT for data of at least this size; no message is that big
     idontwantMinDataSize: opts.idontwantMinBytes === 0 ? Number.MAX_SAFE_INTEGER : opts.idontwantMinBytes,
     seenTTL: opts.seenTtlMs,
-    // IHAVE announces the ids of the last IHAVE_WINDOW_HEARTBEATS heartbeats only; see that constant
-    mcacheGossip: IHAVE_WINDOW_HEARTBEATS,
     // no peer exchange: the validator set is known and connectivity is ours to manage
     doPX: false,
     // frames above this are refused before protobuf decoding (gossipsub drops the peer's stream)

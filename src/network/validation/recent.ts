@@ -15,14 +15,12 @@ export const RECENT_MAX_ENTRIES = 65_536
 /**
  * The consensus messages this node accepted lately, by content (SHA-256 of the payload), for
  * longer than gossipsub's seen cache. That cache forgets an id after the seen TTL (1.5 s by
- * default, kept short so that re-sent VIEW-CHANGEs go out: docs/PROTOCOL.md §2.2). When IHAVE gossip
- * announced more than that (gossipsub's 3 heartbeats, 2.1 s), a peer asked again (IWANT) for what
- * it forgot, validated it again and, once it accepted it, announced it again itself: on an idle
+ * default, kept short so that re-sent VIEW-CHANGEs go out: docs/PROTOCOL.md §2.2), while IHAVE
+ * gossip announces the ids of the last 3 heartbeats (2.1 s): a peer asks again (IWANT) for what it
+ * forgot, validates it again and, once it accepted it, announces it again itself. On an idle
  * 31-validator network that loop never ended (95 copies per second per node of the last block's
- * votes, docs/PERFORMANCE.md). IHAVE names one heartbeat's ids now (gossipsub-config.ts); this is
- * the second rule, for copies that still come back (a view-change timeout below ~1 s makes the seen
- * TTL shorter than a heartbeat, a peer may replay). A message found here is Ignored (`duplicate`):
- * not delivered again, not relayed, not announced, so a re-fetched copy goes no further.
+ * votes, docs/PERFORMANCE.md). A message found here is Ignored (`duplicate`): not delivered again,
+ * not relayed, not announced, so a re-fetched copy goes no further.
  *
  * Entries expire in insertion order (one TTL for all, a re-add moves an entry to the back), so
  * pruning reads from the front only. The clock is injected (monotonic ms) for tests.
