@@ -296,7 +296,8 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
     await expectConverged(validators, await stopLoads())
   })
 
-  it('a late observer on its own host syncs while the chain grows, then follows the tip', async () => {
+  it('a late observer on its own host syncs while the chain grows, then follows the tip', async function () {
+    this.timeout(180_000)
     const observer = net.node('observer0')
     const l = startLoad(validators)
     await l.waitForAcks(10)
@@ -308,10 +309,11 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
         return tip > 0 && mine >= tip - 2
       },
       {
-        // Twice the recovery bound: the observer syncs the whole chain the earlier tests of this file
-        // grew (170+ blocks) while the load keeps growing it; alone, from a shorter chain, it takes
-        // 13–25 s here, and after the other tests on a loaded CI machine it went past 30 s.
-        timeoutMs: 2 * RECOVERY_BOUND_MS,
+        // Three times the recovery bound: the observer syncs the whole chain the earlier tests of this
+        // file grew (130+ blocks) while the load keeps growing it (by 200–350 blocks meanwhile); alone,
+        // from a shorter chain, it takes 10–25 s here, while `make test`'s other tiers share the machine
+        // 30–38 s, and once more than 60 s (2026-12-03). A liveness check, not a speed target.
+        timeoutMs: 3 * RECOVERY_BOUND_MS,
         intervalMs: 200,
         message: 'observer within 2 blocks of the growing tip',
       },
