@@ -248,12 +248,13 @@ export class LoadDriver {
     let bytes = sign(op)
     // A del has no unique value: the same (client, nonce, key) would be the very tx an earlier
     // request sent, and the checker could not tell the two requests' outcomes apart.
-    if (this.sentHashes.has(toHex(txHash(bytes)))) {
+    let hash = toHex(txHash(bytes))
+    if (this.sentHashes.has(hash)) {
       op = { type: 'set', key, value }
       bytes = sign(op)
+      hash = toHex(txHash(bytes))
     }
     const tx = toHex(bytes)
-    const hash = toHex(txHash(bytes))
     this.sentHashes.add(hash)
     const commit = this.random() < (this.opts.commitFraction ?? 0.25)
     const method = commit ? 'broadcast_tx_commit' : 'broadcast_tx_sync'
