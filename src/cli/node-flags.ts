@@ -70,6 +70,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
   'mempool.ttl_ms': { arg: '<ms>', help: 'a tx pending longer is dropped (expired)' },
   'consensus.view_change_timeout_ms': { arg: '<ms>', help: 'the first view-change timer' },
   'consensus.view_change_timeout_max_ms': { arg: '<ms>', help: 'the cap of the doubling view-change timer' },
+  'consensus.view_change_timeout_per_tx_ms': {
+    arg: '<ms>',
+    help: "added to a height's timer per tx of the block accepted for it (0-100, fractions allowed)",
+  },
   'consensus.max_block_txs': { arg: '<n>', help: 'most txs in a block this node proposes (1-5000)' },
   'consensus.max_block_bytes': { arg: '<n>', help: 'most bytes of a block this node proposes' },
   'consensus.propose_delay_ms': { arg: '<ms>', help: 'how long the primary batches txs before proposing' },

@@ -830,7 +830,25 @@ export class PbftEngine {
   private startTimer(kind: TimerState['kind']): void {
     const height = this.finalHeight + 1
     this.timer = { kind, view: this.view, height }
-    this.out.push({ type: 'start_timer', view: this.view, height, ms: this.timeoutMs() })
+    // 0 for a view-change timer: nothing is accepted in a view before its NEW-VIEW
+    const ms = this.timeoutMs() + this.blockAllowanceMs(height)
+    this.out.push({ type: 'start_timer', view: this.view, height, ms })
+  }
+
+  /**
+   * The progress timer's allowance for the work in flight: `perTxMs` per tx of the block this replica
+   * accepted (validated) at `height` in this view, 0 before it accepted one (docs/CONSENSUS.md
+   * "Timers"). Only a valid block counts, and the acceptance restart is once per height and view, so a
+   * faulty primary gains at most one allowance (perTxMs × its block's txs, bounded by the block limit)
+   * per height of its view, for a block that was real work.
+   */
+  private blockAllowanceMs(height: number): number {
+    const perTx = this.config.timeouts.perTxMs ?? 0
+    if (perTx <= 0) return 0
+    const slot = this.slots.get(height)
+    const digest = slot?.accepted.get(this.view)
+    const block = digest === undefined ? undefined : slot?.blocks.get(digest)
+    return block === undefined ? 0 : Math.round(perTx * block.txs.length)
   }
 
   private cancelTimer(): void {

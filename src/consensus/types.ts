@@ -8,6 +8,12 @@ interface ConsensusTimeouts {
   readonly viewChangeBaseMs: number
   /** the doubling per failed view change stops here (no divergent timers after an outage) */
   readonly viewChangeMaxMs: number
+  /**
+   * Added to the progress timeout per tx of the block this replica accepted at the lowest open height
+   * (default 0): the others validate and execute the same block before their votes come, so a big
+   * block on a busy machine gets the time its size needs instead of forcing a view change.
+   */
+  readonly perTxMs?: number
 }
 
 export interface EngineConfig {

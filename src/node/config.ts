@@ -220,6 +220,11 @@ const sections = {
       /** first view-change timer; doubles on each failed view up to the max (PBFT §4.4 liveness) */
       view_change_timeout_ms: positiveInt.default(2_000),
       view_change_timeout_max_ms: positiveInt.default(30_000),
+      /**
+       * added to a height's progress timer per tx of the block this node accepted for it: the others
+       * validate and execute it too before their votes come (a big block on a busy machine)
+       */
+      view_change_timeout_per_tx_ms: z.number().nonnegative().max(100).default(1),
       max_block_txs: positiveInt.max(MAX_TXS_PER_BLOCK).default(2_000),
       max_block_bytes: positiveInt.max(MAX_BLOCK_BYTES).default(MAX_BLOCK_BYTES),
       /** how long the primary waits after the first pending tx so one block batches many */

@@ -65,6 +65,7 @@ export async function openConsensus(c: ConsensusComponents): Promise<ConsensusDr
       timeouts: {
         viewChangeBaseMs: options.viewChangeTimeoutMs,
         viewChangeMaxMs: options.viewChangeTimeoutMaxMs,
+        perTxMs: options.viewChangeTimeoutPerTxMs,
       },
       pipelineDepth: options.pipelineDepth,
     },

@@ -1,8 +1,11 @@
 import { expect } from 'chai'
 import { verifyCertificate } from '../../../src/chain/certificate.js'
-import { blockHash } from '../../../src/codec/chain.js'
+import { merkleRoot } from '../../../src/chain/merkle.js'
+import { blockHash, txHash } from '../../../src/codec/chain.js'
 import { type PrePrepareMsg, type ViewChangeMsg, viewChangeSignBytes } from '../../../src/codec/consensus.js'
 import { MAX_PIPELINE_DEPTH } from '../../../src/codec/limits.js'
+import type { Block } from '../../../src/codec/types.js'
+import type { EngineAction } from '../../../src/consensus/types.js'
 import type { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { bytesEqual } from '../../../src/crypto/hash.js'
 import {
@@ -219,6 +222,65 @@ describe('consensus/engine: prepared and committed quorums', () => {
     const ev = ofType(out, 'evidence')
     expect(ev).to.have.length(1)
     expect(ev[0]?.evidence.sender).to.equal(2)
+  })
+})
+
+describe('consensus/engine: the progress timer and the size of the block in flight', () => {
+  const PER_TX = 2
+  const timeouts = { ...TIMEOUTS, perTxMs: PER_TX }
+  /** a block of `n` distinct txs (the unit harness's makeBlock has one) */
+  function blockOf(n: number, height: number, parent: Uint8Array, view = 0): Block {
+    const base = makeBlock(s(view % 4), view, height, parent)
+    const txs = Array.from({ length: n }, (_, i) => new TextEncoder().encode(`tx-${height}-${i}`))
+    return { header: { ...base.header, txRoot: merkleRoot(txs.map(txHash)) }, txs }
+  }
+  const timersOf = (out: EngineAction[]) => ofType(out, 'start_timer').map((t) => [t.view, t.height, t.ms])
+
+  it('restarts at the acceptance of the lowest height with perTxMs per tx of the accepted block', () => {
+    const e = makeEngine(signers4, 1, { timeouts })
+    expect(timersOf(e.step({ type: 'txs_available' }))).to.deep.equal([[0, 1, TIMEOUTS.viewChangeBaseMs]])
+    const b = blockOf(50, 1, GENESIS_HASH)
+    const out = e.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 1, b) })
+    expect(broadcasts(out).map((m) => m.kind)).to.deep.equal(['prepare'])
+    expect(timersOf(out)).to.deep.equal([[0, 1, TIMEOUTS.viewChangeBaseMs + 50 * PER_TX]])
+  })
+
+  it('gives no allowance without perTxMs, nor for a block it rejected', () => {
+    const b = blockOf(50, 1, GENESIS_HASH)
+    const plain = makeEngine(signers4, 1)
+    plain.step({ type: 'txs_available' })
+    const accepted = plain.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 1, b) })
+    expect(timersOf(accepted)).to.deep.equal([[0, 1, TIMEOUTS.viewChangeBaseMs]])
+    const rejecting = makeEngine(signers4, 1, { timeouts, validate: () => ({ ok: false, reason: 'bad' }) })
+    rejecting.step({ type: 'txs_available' })
+    const rejected = rejecting.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 1, b) })
+    expect(broadcasts(rejected).map((m) => m.kind)).to.deep.equal(['reject'])
+    expect(timersOf(rejected)).to.deep.equal([])
+    // the timer that runs out is the plain one, and the VIEW-CHANGE timer gets no allowance either
+    const vc = rejecting.step({ type: 'timeout', view: 0, height: 1 })
+    expect(broadcasts(vc).map((m) => m.kind)).to.include('viewchange')
+    for (const [, , ms] of timersOf(vc)) expect(ms).to.equal(2 * TIMEOUTS.viewChangeBaseMs)
+  })
+
+  it('the next height inherits the allowance of the block it accepted while the lower one was in flight', () => {
+    const e = makeEngine(signers4, 1, { timeouts, depth: 2 })
+    e.step({ type: 'txs_available' })
+    const b1 = blockOf(50, 1, GENESIS_HASH)
+    const h1 = blockHash(b1.header)
+    const b2 = blockOf(20, 2, h1)
+    e.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 1, b1) })
+    // h2 is validated once h1 prepared here (the chain rule); its acceptance does not restart h1's timer
+    const early = e.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 2, b2) })
+    expect(timersOf(early)).to.deep.equal([])
+    let out = [0, 2, 3].flatMap((i) => e.step({ type: 'message', msg: signPrepare(s(i), i, 0, 1, h1) }))
+    expect(broadcasts(out).map((m) => `${m.kind}@${'height' in m ? m.height : -1}`)).to.include.members([
+      'commit@1',
+      'prepare@2',
+    ])
+    expect(timersOf(out)).to.deep.equal([])
+    out = [0, 2, 3].flatMap((i) => e.step({ type: 'message', msg: signCommit(s(i), i, 0, 1, h1) }))
+    expect(ofType(out, 'commit').map((c) => c.block.header.height)).to.deep.equal([1])
+    expect(timersOf(out)).to.deep.equal([[0, 2, TIMEOUTS.viewChangeBaseMs + 20 * PER_TX]])
   })
 })
 

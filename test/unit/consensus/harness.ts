@@ -14,7 +14,7 @@ import {
 } from '../../../src/codec/consensus.js'
 import type { Block, BlockHeader } from '../../../src/codec/types.js'
 import { PbftEngine } from '../../../src/consensus/engine.js'
-import type { BlockVerdict, EngineAction, EngineEvent } from '../../../src/consensus/types.js'
+import type { BlockVerdict, EngineAction, EngineConfig, EngineEvent } from '../../../src/consensus/types.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256 } from '../../../src/crypto/hash.js'
 
@@ -119,6 +119,8 @@ export interface EngineOptions {
   wal?: WalRecord[]
   view?: number
   observer?: boolean
+  /** the engine's timeouts (default TIMEOUTS) */
+  timeouts?: EngineConfig['timeouts']
 }
 
 export function makeEngine(signers: Ed25519Signer[], self: number, opts: EngineOptions = {}): PbftEngine {
@@ -130,7 +132,7 @@ export function makeEngine(signers: Ed25519Signer[], self: number, opts: EngineO
       validators,
       selfIndex: observer ? null : self,
       signer: observer ? null : (signers[self] as Ed25519Signer),
-      timeouts: TIMEOUTS,
+      timeouts: opts.timeouts ?? TIMEOUTS,
       pipelineDepth: opts.depth ?? 1,
     },
     { validateBlock: opts.validate ?? (() => ({ ok: true })) },

@@ -165,6 +165,19 @@ describe('node/config', () => {
         )
     })
 
+    it('consensus.view_change_timeout_per_tx_ms: 1 by default, 0–100, fractions allowed', () => {
+      expect(parseConfig({}).consensus.viewChangeTimeoutPerTxMs).to.equal(1)
+      for (const ok of [0, 0.25, 100])
+        expect(
+          parseConfig({ consensus: { view_change_timeout_per_tx_ms: ok } }).consensus.viewChangeTimeoutPerTxMs,
+        ).to.equal(ok)
+      for (const bad of [-1, 100.5, '1ms'])
+        expectConfigError(
+          () => parseConfig({ consensus: { view_change_timeout_per_tx_ms: bad } }),
+          /^config.json: consensus.view_change_timeout_per_tx_ms: /,
+        )
+    })
+
     it("runtime.heap_growth_percent: 0 (V8's own policy) by default, 0–1000, whole numbers", () => {
       expect(parseConfig({}).runtime.heapGrowthPercent).to.equal(0)
       expect(parseConfig({ runtime: { heap_growth_percent: 30 } }).runtime.heapGrowthPercent).to.equal(30)
@@ -456,6 +469,7 @@ describe('node/config', () => {
         'mempool.max_nonce_ahead': 0,
         'consensus.view_change_timeout_ms': 500,
         'consensus.pipeline_depth': 1,
+        'consensus.view_change_timeout_per_tx_ms': 0.5,
         'metrics.enabled': true,
         'metrics.laddr': '127.0.0.1:0',
         'log.level': 'debug',
@@ -468,6 +482,7 @@ describe('node/config', () => {
         ...defaultConfig().consensus,
         viewChangeTimeoutMs: 500,
         pipelineDepth: 1,
+        viewChangeTimeoutPerTxMs: 0.5,
       })
       expect(c.metrics).to.deep.equal({ enabled: true, laddr: '127.0.0.1:0' })
       expect(c.log).to.deep.equal({ level: 'debug', format: 'json' })
