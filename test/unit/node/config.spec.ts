@@ -169,7 +169,8 @@ describe('node/config', () => {
       expect(parseConfig({}).consensus.viewChangeTimeoutPerTxMs).to.equal(1)
       for (const ok of [0, 0.25, 100])
         expect(
-          parseConfig({ consensus: { view_change_timeout_per_tx_ms: ok } }).consensus.viewChangeTimeoutPerTxMs,
+          parseConfig({ consensus: { view_change_timeout_per_tx_ms: ok } }).consensus
+            .viewChangeTimeoutPerTxMs,
         ).to.equal(ok)
       for (const bad of [-1, 100.5, '1ms'])
         expectConfigError(
