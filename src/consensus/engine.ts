@@ -838,7 +838,7 @@ export class PbftEngine {
   /**
    * The progress timer's allowance for the work in flight: `perTxMs` per tx of the block this replica
    * accepted (validated) at `height` in this view, 0 before it accepted one (docs/CONSENSUS.md
-   * "Timers"). Only a valid block counts, and the acceptance restart is once per height and view, so a
+   * "Consensus rules", timers). Only a valid block counts, and the acceptance restart is once per height and view, so a
    * faulty primary gains at most one allowance (perTxMs × its block's txs, bounded by the block limit)
    * per height of its view, for a block that was real work.
    */

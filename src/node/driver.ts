@@ -62,6 +62,8 @@ export interface DriverOptions {
 interface QueuedEvent {
   readonly event: EngineEvent
   readonly done: (() => void) | undefined
+  /** a timeout: the generation of the timer that fired it (ConsensusDriver.timerGeneration) */
+  readonly timerGeneration?: number
 }
 
 /**
@@ -79,6 +81,15 @@ export class ConsensusDriver {
   readonly maxQueuedMessages: number
   private draining = false
   private stopped = false
+  /**
+   * Counts the engine's `start_timer` and `cancel_timer` actions. The engine has one timer, and
+   * starting or cancelling it replaces the one before; but a timer that fired while a step was
+   * running (awaiting the WAL) has its timeout already queued behind that step. If the step then
+   * restarts the timer (a valid PRE-PREPARE accepted, a block final), that queued timeout belongs to
+   * the replaced timer and is dropped unstepped: the engine would take it for the new timer (same
+   * view and height) and give up a view that was making progress.
+   */
+  private timerGeneration = 0
   private idleWaiters: (() => void)[] = []
 
   constructor(
@@ -101,6 +112,13 @@ export class ConsensusDriver {
       this.queuedMessages++
     }
     this.queue.push({ event, done })
+    if (!this.draining) this.drain()
+  }
+
+  /** A fired timer's timeout, stepped only if no start or cancel of the timer came after it. */
+  private submitTimeout(event: EngineEvent, timerGeneration: number): void {
+    if (this.stopped) return
+    this.queue.push({ event, done: undefined, timerGeneration })
     if (!this.draining) this.drain()
   }
 
@@ -161,6 +179,10 @@ export class ConsensusDriver {
     while (!this.stopped) {
       const item = this.take()
       if (item === undefined) break
+      if (item.timerGeneration !== undefined && item.timerGeneration !== this.timerGeneration) {
+        item.done?.() // the timer that fired it was replaced or cancelled since
+        continue
+      }
       let pending: Awaitable<void>
       try {
         pending = this.step(item.event)
@@ -237,10 +259,12 @@ export class ConsensusDriver {
         return ports.commit(action.block, action.certificate)
       case 'start_timer': {
         const { view, height } = action
-        ports.timer.start(action.ms, () => this.submit({ type: 'timeout', view, height }))
+        const generation = ++this.timerGeneration
+        ports.timer.start(action.ms, () => this.submitTimeout({ type: 'timeout', view, height }, generation))
         return
       }
       case 'cancel_timer':
+        this.timerGeneration++
         ports.timer.cancel()
         return
       case 'request_sync':

@@ -117,7 +117,7 @@ const HEAL_MS = 12_000
 const SUBMIT_UNTIL_MS = 10_000
 const LIVENESS_BOUND_MS = 40_000
 const RESUBMIT_MS = 1500
-// perTxMs: the node's size allowance (docs/CONSENSUS.md "Timers"), large enough to matter for the sim's small blocks
+// perTxMs: the node's size allowance (docs/CONSENSUS.md "Consensus rules", timers), large enough to matter for the sim's small blocks
 const TIMEOUTS = { viewChangeBaseMs: 400, viewChangeMaxMs: 3200, perTxMs: 20 }
 
 type Payload =

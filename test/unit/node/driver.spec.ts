@@ -183,6 +183,53 @@ describe('node/driver: ConsensusDriver', () => {
     expect(engine.seen).to.deep.equal(['start', 'timeout'])
   })
 
+  it('a timeout queued behind a step that restarts the timer is not stepped (it was the old timer)', async () => {
+    const storage = new DeferredStorage()
+    const fires: (() => void)[] = []
+    const engine = new ScriptedEngine((e) => {
+      if (e.type === 'start') return [{ type: 'start_timer', view: 0, height: 1, ms: 10 }]
+      // e.g. a valid PRE-PREPARE: the PREPARE is persisted, then the timer restarts
+      if (e.type === 'message')
+        return [
+          { type: 'persist', record },
+          { type: 'start_timer', view: 0, height: 1, ms: 10 },
+        ]
+      if (e.type === 'txs_available') return [{ type: 'persist', record }, { type: 'cancel_timer' }]
+      return []
+    })
+    const log: string[] = []
+    const driver = new ConsensusDriver(
+      engine,
+      ports(new ConsensusWal(storage), log, {
+        timer: { start: (_ms, f) => fires.push(f), cancel: () => {} },
+      }),
+    )
+    driver.submit({ type: 'start' })
+    driver.submit({ type: 'message', msg: pp })
+    await tick()
+    expect(storage.pending).to.have.length(1) // the step awaits its WAL write
+    fires[0]?.() // the first timer runs out meanwhile: its timeout waits behind the step
+    storage.pending.shift()?.()
+    await tick()
+    expect(fires).to.have.length(2)
+    expect(engine.seen).to.deep.equal(['start', 'message']) // the old timer's timeout was dropped
+    fires[1]?.() // the restarted timer does fire
+    expect(engine.seen).to.deep.equal(['start', 'message', 'timeout'])
+    // and a cancel drops a timeout queued before it in the same way
+    driver.submit({ type: 'message', msg: pp })
+    storage.pending.shift()?.()
+    await tick()
+    expect(fires).to.have.length(3)
+    driver.submit({ type: 'txs_available' }) // awaits its WAL write, then cancels the timer
+    await tick()
+    fires[2]?.()
+    storage.pending.shift()?.()
+    await tick()
+    expect(engine.seen).to.deep.equal(['start', 'message', 'timeout', 'message', 'txs_available'])
+    fires[1]?.() // a timer fired twice (or late) after it was replaced is not stepped either
+    expect(engine.seen).to.have.length(5)
+  })
+
   it('stop() waits for the running step and skips what is queued', async () => {
     const storage = new DeferredStorage()
     const log: string[] = []
