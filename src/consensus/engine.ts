@@ -104,6 +104,8 @@ export class PbftEngine {
   private finalHeight: number
   private lastHash: Uint8Array
   private lastHeader: BlockHeader | null
+  /** txs in the last block this replica finalized (0 until the first): the timer's size estimate */
+  private lastFinalTxs = 0
   private lastCert: CommitCertificate | null
   /** the view, the phase and the view-change protocol */
   private readonly vc: ViewChange
@@ -713,6 +715,7 @@ export class PbftEngine {
     this.finalHeight = block.header.height
     this.lastHash = certificate.blockHash
     this.lastHeader = block.header
+    this.lastFinalTxs = block.txs.length
     this.lastCert = certificate
     const viewAdopted = this.vc.onCommit(certificate)
     this.pendingTxs = false // the driver re-signals txs_available while its mempool still holds some
@@ -830,17 +833,17 @@ export class PbftEngine {
   private startTimer(kind: TimerState['kind']): void {
     const height = this.finalHeight + 1
     this.timer = { kind, view: this.view, height }
-    // 0 for a view-change timer: nothing is accepted in a view before its NEW-VIEW
-    const ms = this.timeoutMs() + this.blockAllowanceMs(height)
+    const ms = this.timeoutMs() + (kind === 'progress' ? this.blockAllowanceMs(height) : 0)
     this.out.push({ type: 'start_timer', view: this.view, height, ms })
   }
 
   /**
-   * The progress timer's allowance for the work in flight: `perTxMs` per tx of the block this replica
-   * accepted (validated) at `height` in this view, 0 before it accepted one (docs/CONSENSUS.md
-   * "Consensus rules", timers). Only a valid block counts, and the acceptance restart is once per height and view, so a
-   * faulty primary gains at most one allowance (perTxMs × its block's txs, bounded by the block limit)
-   * per height of its view, for a block that was real work.
+   * The progress timer's allowance for the work in flight (docs/CONSENSUS.md "Consensus rules",
+   * timers): `perTxMs` per tx of the block this replica accepted (validated) at `height` in this view;
+   * before it accepted one, per tx of the last block it finalized — the primary still has to build
+   * the next block and every replica to validate it, and under load blocks keep their size. Both
+   * are blocks that passed validation, so the allowance is bounded by the block limit: a faulty
+   * primary gains at most one allowance per timer, which a correct one needs as much.
    */
   private blockAllowanceMs(height: number): number {
     const perTx = this.config.timeouts.perTxMs ?? 0
@@ -848,7 +851,7 @@ export class PbftEngine {
     const slot = this.slots.get(height)
     const digest = slot?.accepted.get(this.view)
     const block = digest === undefined ? undefined : slot?.blocks.get(digest)
-    return block === undefined ? 0 : Math.round(perTx * block.txs.length)
+    return Math.round(perTx * (block === undefined ? this.lastFinalTxs : block.txs.length))
   }
 
   private cancelTimer(): void {

@@ -9,9 +9,10 @@ interface ConsensusTimeouts {
   /** the doubling per failed view change stops here (no divergent timers after an outage) */
   readonly viewChangeMaxMs: number
   /**
-   * Added to the progress timeout per tx of the block this replica accepted at the lowest open height
-   * (default 0): the others validate and execute the same block before their votes come, so a big
-   * block on a busy machine gets the time its size needs instead of forcing a view change.
+   * Added to the progress timeout per tx of the block this replica accepted at the lowest open height,
+   * or before it accepted one, of the last final block (default 0): the primary builds and every
+   * replica validates and executes a block before the votes come, so a big block on a busy machine
+   * gets the time its size needs instead of forcing a view change.
    */
   readonly perTxMs?: number
 }

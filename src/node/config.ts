@@ -221,8 +221,8 @@ const sections = {
       view_change_timeout_ms: positiveInt.default(2_000),
       view_change_timeout_max_ms: positiveInt.default(30_000),
       /**
-       * added to a height's progress timer per tx of the block this node accepted for it: the others
-       * validate and execute it too before their votes come (a big block on a busy machine)
+       * added to a height's progress timer per tx of the block this node accepted for it (else of the
+       * last final block): it is built, validated and executed before the votes come
        */
       view_change_timeout_per_tx_ms: z.number().nonnegative().max(100).default(1),
       max_block_txs: positiveInt.max(MAX_TXS_PER_BLOCK).default(2_000),

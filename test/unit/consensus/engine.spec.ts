@@ -245,7 +245,7 @@ describe('consensus/engine: the progress timer and the size of the block in flig
     expect(timersOf(out)).to.deep.equal([[0, 1, TIMEOUTS.viewChangeBaseMs + 50 * PER_TX]])
   })
 
-  it('gives no allowance without perTxMs, nor for a block it rejected', () => {
+  it('gives no allowance without perTxMs, nor for a block it rejected (before any final block)', () => {
     const b = blockOf(50, 1, GENESIS_HASH)
     const plain = makeEngine(signers4, 1)
     plain.step({ type: 'txs_available' })
@@ -256,10 +256,25 @@ describe('consensus/engine: the progress timer and the size of the block in flig
     const rejected = rejecting.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 1, b) })
     expect(broadcasts(rejected).map((m) => m.kind)).to.deep.equal(['reject'])
     expect(timersOf(rejected)).to.deep.equal([])
-    // the timer that runs out is the plain one, and the VIEW-CHANGE timer gets no allowance either
-    const vc = rejecting.step({ type: 'timeout', view: 0, height: 1 })
+  })
+
+  it('before a block is accepted, the last final block sizes the timer (the next one is built and validated)', () => {
+    const e = makeEngine(signers4, 2, { timeouts })
+    const b1 = blockOf(50, 1, GENESIS_HASH)
+    const h1 = blockHash(b1.header)
+    e.step({ type: 'txs_available' })
+    e.step({ type: 'message', msg: signPrePrepare(s(0), 0, 0, 1, b1) })
+    for (const i of [0, 1, 3]) e.step({ type: 'message', msg: signPrepare(s(i), i, 0, 1, h1) })
+    const out = [0, 1, 3].flatMap((i) => e.step({ type: 'message', msg: signCommit(s(i), i, 0, 1, h1) }))
+    expect(ofType(out, 'commit')).to.have.length(1)
+    expect(timersOf(out)).to.deep.equal([]) // nothing pending: no timer
+    const next = e.step({ type: 'txs_available' })
+    expect(timersOf(next)).to.deep.equal([[0, 2, TIMEOUTS.viewChangeBaseMs + 50 * PER_TX]])
+    // the view-change timer (from the 2f+1st VIEW-CHANGE for view 1) gets no allowance
+    const vc = e.step({ type: 'timeout', view: 0, height: 2 })
     expect(broadcasts(vc).map((m) => m.kind)).to.include('viewchange')
-    for (const [, , ms] of timersOf(vc)) expect(ms).to.equal(2 * TIMEOUTS.viewChangeBaseMs)
+    const vcTimers = [0, 3].flatMap((i) => timersOf(e.step({ type: 'message', msg: viewChangeFrom(i, 1) })))
+    expect(vcTimers).to.deep.equal([[1, 2, 2 * TIMEOUTS.viewChangeBaseMs]])
   })
 
   it('the next height inherits the allowance of the block it accepted while the lower one was in flight', () => {
