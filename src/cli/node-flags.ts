@@ -48,6 +48,10 @@ const FLAG_HELP: Record<ConfigPath, { arg: string; help: string }> = {
   },
   'p2p.gossip_mesh_degree_low': { arg: '<n>', help: 'gossipsub Dlo: graft more mesh peers below this' },
   'p2p.gossip_mesh_degree_high': { arg: '<n>', help: 'gossipsub Dhi: prune mesh peers above this' },
+  'p2p.gossip_relays': {
+    arg: '<mode>',
+    help: "on_demand: a mesh only while a validator is unreachable; always: gossipsub's mesh all the time",
+  },
   'p2p.gossip_lazy_degree': { arg: '<n>', help: 'gossipsub Dlazy: peers sent IHAVE gossip per heartbeat' },
   'p2p.gossip_flood_publish': { arg: '[bool]', help: "send this node's own messages to every topic peer" },
   'p2p.gossip_idontwant_min_bytes': {

@@ -109,6 +109,10 @@ export function gossipsubInit(
     seenTTL: opts.seenTtlMs,
     // no peer exchange: the validator set is known and connectivity is ours to manage
     doPX: false,
+    // Relays on demand (relays.ts) let their grafts go with this PRUNE's backoff, which both sides
+    // keep: 10 s (gossipsub's default) would bar the pair from grafting each other again for that long
+    // should a link fail just after; our own 30 s hysteresis already rules out flapping.
+    unsubcribeBackoff: 1_000,
     // frames above this are refused before protobuf decoding (gossipsub drops the peer's stream)
     maxInboundDataLength: 4 * 1024 * 1024,
     // gossipsub has no backpressure: a peer that stops reading would grow our send queue without

@@ -20,11 +20,19 @@ import {
 } from './options.js'
 import { GossipReceiveStats, type GossipReceiveTopicStats } from './receive-stats.js'
 import { Reconnector, type ReconnectTarget } from './reconnector.js'
+import { type MeshKnobs, RelayController } from './relays.js'
 import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
 import { createSyncHandler } from './sync-server.js'
 import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
 import { syncProtocol, TOPIC_KINDS, type TopicKind, topicName, txFetchProtocol } from './topics.js'
 import { createTxFetchHandler, TxFetchClient, type TxFetchRequestOptions } from './tx-fetch.js'
+
+/** gossipsub's `gossipsub:graft` / `gossipsub:prune` event detail */
+interface MeshChange {
+  readonly peerId: string
+  readonly topic: string
+  readonly direction: 'inbound' | 'outbound'
+}
 
 type GossipHandler = (data: Uint8Array, from: string) => void
 
@@ -72,6 +80,8 @@ export interface Network extends Startable {
   topicPeers(kind: TopicKind): string[]
   /** peers in this node's mesh for the topic (relayed messages go to these) */
   meshPeers(kind: TopicKind): string[]
+  /** relays on demand: 'direct' or 'relayed' (docs/PROTOCOL.md §2.2); 'always' otherwise */
+  relayMode(): string
   /** gossipsub's score of a peer; negative after Rejected messages */
   peerScore(peerId: string): number
   /**
@@ -141,6 +151,8 @@ class Libp2pNetwork implements Network {
   private readonly peerIdCache = new Map<string, PeerId>()
   /** publishes waiting for the seen cache to expire (PublishOptions.retryWhenSeen), by topic and bytes */
   private readonly retries = new Map<string, NodeJS.Timeout>()
+  /** relays on demand (GossipOptions.relays); null when the mesh is always on or empty */
+  private relays: RelayController | null = null
   private started = false
 
   constructor(
@@ -231,6 +243,7 @@ class Libp2pNetwork implements Network {
       // a high tag value keeps validators out of the connection pruner's reach
       await this.libp2p.peerStore.merge(this.toPeerId(id), { tags: { 'pbft-validator': { value: 100 } } })
     }
+    this.startRelays()
     for (const kind of this.handlers.keys()) pubsub.subscribe(topicName(this.chainId, kind))
     await this.reconnector.start()
     this.started = true
@@ -243,6 +256,8 @@ class Libp2pNetwork implements Network {
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
     await this.reconnector.stop()
+    this.relays?.stop()
+    this.relays = null
     const pubsub = this.libp2p.services.pubsub
     pubsub.removeEventListener('gossipsub:message', this.onMessage)
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
@@ -250,6 +265,66 @@ class Libp2pNetwork implements Network {
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     await this.libp2p.stop()
     this.logger.info({ peer: this.peerId }, 'p2p network stopped')
+  }
+
+  /**
+   * Relays on demand (src/network/relays.ts): before the topics are joined, so that joining grafts nothing a
+   * later heartbeat would keep. Nothing to switch when the configured mesh is empty.
+   */
+  private startRelays(): void {
+    if (this.gossip.relays !== 'on_demand' || this.gossip.D === 0) return
+    const pubsub = this.libp2p.services.pubsub
+    this.relays = new RelayController(
+      {
+        knobs: pubsub.opts as MeshKnobs,
+        missingValidators: () => {
+          let missing = 0
+          for (const id of this.validatorIds)
+            if (this.libp2p.getConnections(this.toPeerId(id)).length === 0) missing++
+          return missing
+        },
+        onHeartbeat: (listener) => {
+          pubsub.addEventListener('gossipsub:heartbeat', listener)
+          return () => pubsub.removeEventListener('gossipsub:heartbeat', listener)
+        },
+        onMeshEvent: (listener) => {
+          const on = (kind: 'graft' | 'prune') => (e: CustomEvent<MeshChange>) =>
+            listener({ kind, direction: e.detail.direction, topic: e.detail.topic, peer: e.detail.peerId })
+          const graft = on('graft')
+          const prune = on('prune')
+          pubsub.addEventListener('gossipsub:graft', graft)
+          pubsub.addEventListener('gossipsub:prune', prune)
+          return () => {
+            pubsub.removeEventListener('gossipsub:graft', graft)
+            pubsub.removeEventListener('gossipsub:prune', prune)
+          }
+        },
+        prune: (topic, peer) => {
+          // gossipsub's own leave() does this per mesh peer: out of the mesh, then a PRUNE (whose
+          // backoff is the short unsubscribe one, so the peer may graft this node again soon)
+          const mesh = pubsub.mesh.get(topic)
+          if (mesh === undefined || !mesh.delete(peer)) return
+          const internal = pubsub as unknown as { sendPrune(id: string, topic: string): Promise<void> }
+          internal
+            .sendPrune(peer, topic)
+            .catch((err: unknown) => this.logger.debug({ peer, err }, 'prune failed'))
+        },
+        now: () => performance.now(),
+        log: (decision, missing, pruned) =>
+          this.logger.info(
+            { missing, pruned },
+            decision === 'join'
+              ? 'gossip relays on: a validator is unreachable, so peers relay its messages'
+              : 'gossip relays off: every validator is reachable directly',
+          ),
+      },
+      { joinAfterMs: this.gossip.relayJoinAfterMs, leaveAfterMs: this.gossip.relayLeaveAfterMs },
+    )
+    this.relays.start()
+  }
+
+  relayMode(): string {
+    return this.relays?.mode ?? 'always'
   }
 
   /**

@@ -3,6 +3,7 @@ import type { BlockSource } from './block-source.js'
 import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
 import type { GossipReceiveHook } from './receive-stats.js'
+import { defaultRelayTimings } from './relays.js'
 import type { TxSource } from './tx-source.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
@@ -31,6 +32,15 @@ export interface GossipOptions {
   idontwantMinBytes: number
   /** the largest `data` we publish or accept on any topic */
   maxMessageBytes: number
+  /**
+   * 'on_demand': keep no mesh of one's own while every validator is connected, graft D peers when one
+   * is not (src/network/relays.ts); 'always': gossipsub's mesh as configured, all the time.
+   */
+  relays: 'on_demand' | 'always'
+  /** on demand: a validator unreachable this long makes the node graft relays */
+  relayJoinAfterMs: number
+  /** on demand: every validator reachable this long makes the node let its relays go */
+  relayLeaveAfterMs: number
   /** score penalty weight per invalid (Rejected) message; P4 is squared by gossipsub */
   invalidMessageWeight: number
   /** per-second decay of the invalid-message counter */
@@ -150,6 +160,11 @@ export const defaultGossipOptions: GossipOptions = {
   // limit is 4 MiB (it-length-prefixed default on the sending side), which must also hold
   // piggybacked control messages, so we stay well below it.
   maxMessageBytes: 2 * 1024 * 1024,
+  // 'on_demand' (the mesh above only while a validator is unreachable) waits for a silently dead
+  // link to be noticed (the 60 s ping), so it is an option: docs/PROTOCOL.md §2.2 "Relays on demand"
+  relays: 'always',
+  relayJoinAfterMs: defaultRelayTimings.joinAfterMs,
+  relayLeaveAfterMs: defaultRelayTimings.leaveAfterMs,
   invalidMessageWeight: -10,
   invalidMessageDecay: 0.99,
 }

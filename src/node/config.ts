@@ -162,6 +162,11 @@ const sections = {
       gossip_mesh_degree_low: nonNegativeInt.default(defaultGossipOptions.Dlo),
       /** Dhi: above this many it prunes down to D */
       gossip_mesh_degree_high: nonNegativeInt.default(defaultGossipOptions.Dhi),
+      /**
+       * on_demand: the mesh above only while a validator is unreachable (none of one's own while all
+       * are connected: no duplicate relays); always: gossipsub's mesh all the time
+       */
+      gossip_relays: z.enum(['on_demand', 'always']).default(defaultGossipOptions.relays),
       /** Dlazy: non-mesh peers sent IHAVE gossip each heartbeat */
       gossip_lazy_degree: nonNegativeInt.default(defaultGossipOptions.Dlazy),
       /** a node's own messages go to every topic peer, not only its mesh */

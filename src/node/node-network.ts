@@ -204,7 +204,7 @@ export function gossipOptions(
   p2p: NodeConfig['p2p'],
 ): Pick<
   GossipOptions,
-  'D' | 'Dlo' | 'Dhi' | 'Dout' | 'Dscore' | 'Dlazy' | 'floodPublish' | 'idontwantMinBytes'
+  'D' | 'Dlo' | 'Dhi' | 'Dout' | 'Dscore' | 'Dlazy' | 'floodPublish' | 'idontwantMinBytes' | 'relays'
 > {
   const D = p2p.gossipMeshDegree
   const Dlo = p2p.gossipMeshDegreeLow
@@ -217,6 +217,7 @@ export function gossipOptions(
     Dlazy: p2p.gossipLazyDegree,
     floodPublish: p2p.gossipFloodPublish,
     idontwantMinBytes: p2p.gossipIdontwantMinBytes,
+    relays: p2p.gossipRelays,
   }
 }
 

@@ -1,9 +1,10 @@
 import { expect } from 'chai'
+import { generateNodeKey, type NodeKey } from '../../../src/crypto/node-key.js'
 import type { Network } from '../../../src/network/network.js'
 import { defaultGossipOptions, type GossipOptions } from '../../../src/network/options.js'
 import { TOPIC_KINDS } from '../../../src/network/topics.js'
 import { waitFor } from '../../helpers/wait.js'
-import { bytes, startNode, stopAll, text } from './helpers.js'
+import { bytes, startCluster, startNode, stopAll, text } from './helpers.js'
 
 /**
  * Validators are all connected to each other and flood-publish their own messages, so relaying
@@ -42,7 +43,7 @@ describe('network/gossip relay around a missing link', function () {
   }
 
   it('delivers every consensus message of A to B through C or D, and B’s to A', async () => {
-    const { a, b, c, d } = await diamond()
+    const { a, b, c, d } = await diamond({ relays: 'always' })
     const inbox = new Map<Network, string[]>()
     const sources = new Set<string>()
     for (const net of nets) {
@@ -109,6 +110,72 @@ describe('network/gossip relay around a missing link', function () {
       const got = inbox.get(net) as string[]
       expect(new Set(got).size).to.equal(got.length)
     }
+  })
+
+  it('relays on demand: no mesh while every validator is connected; a lost link grafts relays until it is back', async () => {
+    const keys = await Promise.all([0, 1, 2, 3].map(() => generateNodeKey()))
+    const validatorPeerIds = keys.map((k) => k.peerId)
+    const gossip = { relays: 'on_demand', relayJoinAfterMs: 300, relayLeaveAfterMs: 1_500 } as const
+    // node k dials nodes 0..k-1; nodes 0 and 3 redial a lost link only after 6 s (the cut below)
+    nets.push(
+      ...(await startCluster(4, (k) => ({
+        key: keys[k] as NodeKey,
+        validatorPeerIds,
+        gossip,
+        ...(k === 0 || k === 3 ? { reconnect: { initialDelayMs: 6_000, maxDelayMs: 6_000 } } : {}),
+      }))),
+    )
+    const [b, c, d, a] = nets as [Network, Network, Network, Network]
+    const inbox = new Map<Network, string[]>(nets.map((n) => [n, []]))
+    const sources = new Set<string>()
+    for (const n of nets)
+      n.subscribe('commit', (data, from) => {
+        inbox.get(n)?.push(text(data))
+        if (n === b && text(data).includes('-cut-')) sources.add(from)
+      })
+    const settled = () =>
+      nets.every(
+        (n) =>
+          n.relayMode() === 'direct' &&
+          n.meshPeers('commit').length === 0 &&
+          n.topicPeers('commit').length === 3,
+      )
+    await waitFor(settled, { timeoutMs: 20_000, message: 'every node direct, no mesh' })
+    const dups = () => nets.map((n) => n.receiveStats().commit?.duplicates ?? 0)
+    const publish = async (from: Network, tag: string) => {
+      const sent = Array.from({ length: 10 }, (_, i) => `commit-${tag}-${i}`)
+      for (const m of sent) await from.publish('commit', bytes(m))
+      await waitFor(() => nets.every((n) => n === from || sent.every((m) => inbox.get(n)?.includes(m))), {
+        timeoutMs: 20_000,
+        message: `every ${tag} message everywhere`,
+      })
+    }
+    // fully connected: each node gets each message once, from its author, and no relayed copy
+    await publish(c, 'full')
+    expect(dups()).to.deep.equal([0, 0, 0, 0])
+
+    // the link a–b goes down: both graft relays, which carry a's messages to b
+    await a.hangUp(b.peerId)
+    await waitFor(
+      () => a.relayMode() === 'relayed' && b.relayMode() === 'relayed' && b.meshPeers('commit').length > 0,
+      { timeoutMs: 10_000, message: 'a and b relayed' },
+    ).catch((err: Error) => {
+      const state = nets.map(
+        (n, i) =>
+          `${'BCDA'[i]}: ${n.relayMode()}, peers ${n.connectedPeerCount()}, mesh ${n.meshPeers('commit').length}, topic peers ${n.topicPeers('commit').length}`,
+      )
+      throw new Error(`${err.message}; ${state.join('; ')}`)
+    })
+    expect(c.relayMode()).to.equal('direct')
+    expect(a.peers().map((p) => p.peerId)).not.to.include(b.peerId)
+    await publish(a, 'cut')
+    for (const from of sources) expect([c.peerId, d.peerId]).to.include(from)
+
+    // the link is back (a's reconnector): both let their relays go, and nobody gets a duplicate again
+    await waitFor(settled, { timeoutMs: 20_000, message: 'direct again, no mesh' })
+    const before = dups()
+    await publish(a, 'healed')
+    expect(dups()).to.deep.equal(before)
   })
 
   it('with no mesh (p2p.gossip_mesh_degree 0): no relays, yet A’s messages reach B through IHAVE/IWANT', async () => {

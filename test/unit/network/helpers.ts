@@ -23,7 +23,8 @@ export async function startNode(init: TestNodeInit = {}): Promise<{ net: Network
     privateKey: key.privateKey,
     gossipValidators: acceptAllGossip(init.gossipValidators),
     reconnect: { initialDelayMs: 50, maxDelayMs: 500, tickMs: 50, ...init.reconnect },
-    gossip: { heartbeatIntervalMs: 200, ...init.gossip },
+    // the mesh itself is under test here; relays on demand have their own spec (gossip-relay.spec)
+    gossip: { heartbeatIntervalMs: 200, relays: 'always', ...init.gossip },
   })
   await net.start()
   return { net, key }

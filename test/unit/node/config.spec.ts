@@ -67,6 +67,7 @@ describe('node/config', () => {
         gossipLazyDegree: 4,
         gossipFloodPublish: true,
         gossipIdontwantMinBytes: 0,
+        gossipRelays: 'always',
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -179,6 +180,19 @@ describe('node/config', () => {
         )
     })
 
+    it('p2p.gossip_relays: always by default, or on_demand; nothing else', () => {
+      expect(parseConfig({}).p2p.gossipRelays).to.equal('always')
+      expect(parseConfig({ p2p: { gossip_relays: 'on_demand' } }).p2p.gossipRelays).to.equal('on_demand')
+      expect(gossipOptions(parseConfig({ p2p: { gossip_relays: 'on_demand' } }).p2p).relays).to.equal(
+        'on_demand',
+      )
+      for (const bad of ['never', true, 1])
+        expectConfigError(
+          () => parseConfig({ p2p: { gossip_relays: bad } }),
+          /^config.json: p2p.gossip_relays: /,
+        )
+    })
+
     it("runtime.heap_growth_percent: 0 (V8's own policy) by default, 0–1000, whole numbers", () => {
       expect(parseConfig({}).runtime.heapGrowthPercent).to.equal(0)
       expect(parseConfig({ runtime: { heap_growth_percent: 30 } }).runtime.heapGrowthPercent).to.equal(30)
@@ -285,6 +299,7 @@ describe('node/config', () => {
         gossipLazyDegree: 0,
         gossipFloodPublish: false,
         gossipIdontwantMinBytes: 1024,
+        gossipRelays: 'on_demand',
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },

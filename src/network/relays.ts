@@ -1,0 +1,175 @@
+/**
+ * Relays on demand (docs/PROTOCOL.md §2.2 "Relays on demand"). Validators are fully connected and
+ * flood-publish their own messages, so a gossipsub mesh only adds duplicate copies — until a link
+ * between two validators is down; then each of the two needs peers that relay the other's messages.
+ * A node therefore keeps no mesh of its own while it is connected to every validator, and grafts one
+ * (the configured D / Dlo / Dout) when a validator has been unreachable for `joinAfterMs`. Its peers
+ * keep accepting GRAFTs (Dhi), so they relay everything to it until it leaves again: once every
+ * validator has been reachable for `leaveAfterMs`, it prunes the peers it grafted.
+ *
+ * The policy here is pure (time and connectivity in, a decision out); RelayController applies it to
+ * gossipsub, whose heartbeat reads D, Dlo, Dhi and Dout from its options every time.
+ */
+
+/** The mesh options the controller changes (the rest stay as configured). */
+export interface MeshKnobs {
+  D: number
+  Dlo: number
+  Dhi: number
+  Dout: number
+}
+
+export interface RelayTimings {
+  /** a validator unreachable this long makes this node graft relays */
+  joinAfterMs: number
+  /** every validator reachable this long makes this node let its relays go */
+  leaveAfterMs: number
+}
+
+export const defaultRelayTimings: RelayTimings = { joinAfterMs: 2_000, leaveAfterMs: 30_000 }
+
+export type RelayMode = 'direct' | 'relayed'
+
+/** Starts direct: a node that does not reach every validator within `joinAfterMs` joins. */
+export class RelayPolicy {
+  private modeNow: RelayMode = 'direct'
+  private missingSince: number | null = null
+  private allSince: number | null = null
+
+  constructor(private readonly timings: RelayTimings) {}
+
+  get mode(): RelayMode {
+    return this.modeNow
+  }
+
+  /** One look at the links: `missing` validators are not connected now. */
+  tick(now: number, missing: number): 'join' | 'leave' | null {
+    if (missing > 0) {
+      this.allSince = null
+      this.missingSince ??= now
+      if (this.modeNow !== 'relayed' && now - this.missingSince >= this.timings.joinAfterMs) {
+        this.modeNow = 'relayed'
+        return 'join'
+      }
+      return null
+    }
+    this.missingSince = null
+    this.allSince ??= now
+    if (this.modeNow !== 'direct' && now - this.allSince >= this.timings.leaveAfterMs) {
+      this.modeNow = 'direct'
+      return 'leave'
+    }
+    return null
+  }
+}
+
+/** A mesh change gossipsub reports: who sent the GRAFT or PRUNE ('outbound': this node). */
+export interface MeshEvent {
+  readonly kind: 'graft' | 'prune'
+  readonly direction: 'inbound' | 'outbound'
+  readonly topic: string
+  readonly peer: string
+}
+
+/** What the controller needs of gossipsub and libp2p. */
+export interface RelayPorts {
+  /** gossipsub's live options (read at each heartbeat) */
+  readonly knobs: MeshKnobs
+  /** other validators not connected now */
+  missingValidators(): number
+  /** calls back after each gossipsub heartbeat; returns the unsubscribe */
+  onHeartbeat(listener: () => void): () => void
+  /** calls back on each GRAFT and PRUNE sent or accepted; returns the unsubscribe */
+  onMeshEvent(listener: (e: MeshEvent) => void): () => void
+  /** takes `peer` out of this node's mesh for `topic` and sends it a PRUNE */
+  prune(topic: string, peer: string): void
+  now(): number
+  log?(mode: 'join' | 'leave', missing: number, pruned: number): void
+}
+
+/**
+ * Applies RelayPolicy at every gossipsub heartbeat. Direct: no grafting of its own (Dlo and Dout 0),
+ * while GRAFTs from others are still accepted up to Dhi (kept down to D): a node that lost a link
+ * picks its relays among peers that have all theirs. Relayed: the configured knobs. Leaving: the
+ * peers this node grafted itself are pruned, those that grafted it stay (they may need it).
+ */
+export class RelayController {
+  private readonly policy: RelayPolicy
+  private readonly configured: MeshKnobs
+  /** topic -> peers this node grafted and that are still in its mesh */
+  private readonly ours = new Map<string, Set<string>>()
+  private readonly unsubscribe: (() => void)[] = []
+
+  constructor(
+    private readonly ports: RelayPorts,
+    timings: RelayTimings = defaultRelayTimings,
+  ) {
+    this.policy = new RelayPolicy(timings)
+    this.configured = { ...ports.knobs }
+  }
+
+  get mode(): RelayMode {
+    return this.policy.mode
+  }
+
+  /** peers this node grafted itself, per topic (for tests and logs) */
+  grafted(topic: string): string[] {
+    return [...(this.ours.get(topic) ?? [])]
+  }
+
+  start(): void {
+    if (this.unsubscribe.length > 0) return
+    this.set({ ...this.configured, Dlo: 0, Dout: 0 })
+    this.unsubscribe.push(this.ports.onMeshEvent((e) => this.onMeshEvent(e)))
+    this.unsubscribe.push(this.ports.onHeartbeat(() => this.tick()))
+  }
+
+  stop(): void {
+    for (const off of this.unsubscribe.splice(0)) off()
+  }
+
+  /** Runs after each heartbeat (public for tests). */
+  tick(): void {
+    const missing = this.ports.missingValidators()
+    const decision = this.policy.tick(this.ports.now(), missing)
+    if (decision === 'join') {
+      this.set(this.configured)
+      this.ports.log?.(decision, missing, 0)
+    } else if (decision === 'leave') {
+      this.set({ ...this.configured, Dlo: 0, Dout: 0 })
+      this.ports.log?.(decision, missing, this.pruneOurs())
+    } else if (this.policy.mode === 'direct' && this.ours.size > 0) {
+      // gossipsub grafts D peers when a topic is joined (subscribed) whatever Dlo says
+      this.pruneOurs()
+    }
+  }
+
+  private pruneOurs(): number {
+    let pruned = 0
+    for (const [topic, peers] of this.ours) {
+      for (const peer of peers) {
+        this.ports.prune(topic, peer)
+        pruned++
+      }
+    }
+    this.ours.clear()
+    return pruned
+  }
+
+  private onMeshEvent(e: MeshEvent): void {
+    const peers = this.ours.get(e.topic)
+    if (e.kind === 'prune') peers?.delete(e.peer)
+    else if (e.direction === 'outbound') {
+      if (peers === undefined) this.ours.set(e.topic, new Set([e.peer]))
+      else peers.add(e.peer)
+    }
+  }
+
+  private set(k: MeshKnobs): void {
+    const knobs = this.ports.knobs
+    knobs.D = k.D
+    knobs.Dlo = k.Dlo
+    knobs.Dhi = k.Dhi
+    knobs.Dout = k.Dout
+  }
+}

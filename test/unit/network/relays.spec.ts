@@ -1,0 +1,118 @@
+import { expect } from 'chai'
+import {
+  type MeshEvent,
+  type MeshKnobs,
+  RelayController,
+  RelayPolicy,
+  type RelayPorts,
+} from '../../../src/network/relays.js'
+
+const TIMINGS = { joinAfterMs: 2_000, leaveAfterMs: 30_000 }
+
+describe('network/relays: RelayPolicy', () => {
+  it('joins after a validator has been missing joinAfterMs, leaves after all were there leaveAfterMs', () => {
+    const p = new RelayPolicy(TIMINGS)
+    expect(p.mode).to.equal('direct')
+    expect(p.tick(0, 1)).to.equal(null)
+    expect(p.tick(1_999, 1)).to.equal(null)
+    expect(p.tick(2_000, 1)).to.equal('join')
+    expect(p.mode).to.equal('relayed')
+    expect(p.tick(5_000, 2)).to.equal(null) // already relayed
+    expect(p.tick(6_000, 0)).to.equal(null)
+    expect(p.tick(35_999, 0)).to.equal(null)
+    expect(p.tick(36_000, 0)).to.equal('leave')
+    expect(p.mode).to.equal('direct')
+    expect(p.tick(90_000, 0)).to.equal(null)
+  })
+
+  it('a link back before joinAfterMs, or lost again before leaveAfterMs, restarts the clock', () => {
+    const p = new RelayPolicy(TIMINGS)
+    expect(p.tick(0, 0)).to.equal(null)
+    expect(p.tick(29_000, 1)).to.equal(null) // the settling clock starts over
+    expect(p.tick(30_500, 0)).to.equal(null)
+    expect(p.tick(31_000, 1)).to.equal(null) // missing again: 0 ms of it so far
+    expect(p.tick(32_900, 1)).to.equal(null)
+    expect(p.tick(33_000, 1)).to.equal('join')
+    expect(p.tick(40_000, 0)).to.equal(null)
+    expect(p.tick(60_000, 1)).to.equal(null) // not yet settled: still relayed, and no second join
+    expect(p.tick(61_000, 0)).to.equal(null)
+    expect(p.tick(91_000, 0)).to.equal('leave')
+  })
+
+  it('starts direct: all validators reachable from the start is never a join nor a leave', () => {
+    const p = new RelayPolicy(TIMINGS)
+    for (let t = 0; t <= 60_000; t += 700) expect(p.tick(t, 0)).to.equal(null)
+    expect(p.mode).to.equal('direct')
+  })
+})
+
+describe('network/relays: RelayController', () => {
+  function ports(missing: { n: number }) {
+    let now = 0
+    const knobs: MeshKnobs = { D: 2, Dlo: 2, Dhi: 3, Dout: 1 }
+    const pruned: string[] = []
+    const logs: string[] = []
+    let meshListener: ((e: MeshEvent) => void) | undefined
+    const p: RelayPorts = {
+      knobs,
+      missingValidators: () => missing.n,
+      onHeartbeat: () => () => {},
+      onMeshEvent: (l) => {
+        meshListener = l
+        return () => {}
+      },
+      prune: (topic, peer) => pruned.push(`${topic}:${peer}`),
+      now: () => now,
+      log: (d, m, n) => logs.push(`${d} missing=${m} pruned=${n}`),
+    }
+    return {
+      p,
+      knobs,
+      pruned,
+      logs,
+      at: (t: number) => {
+        now = t
+      },
+      mesh: (e: MeshEvent) => meshListener?.(e),
+    }
+  }
+
+  it('keeps no mesh of its own while direct, the configured one while relayed, and prunes only its own grafts', () => {
+    const missing = { n: 0 }
+    const w = ports(missing)
+    const c = new RelayController(w.p, TIMINGS)
+    c.start()
+    // direct knobs at once: no grafting of its own, GRAFTs of others accepted up to Dhi
+    expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
+    missing.n = 1
+    w.at(0)
+    c.tick()
+    w.at(2_000)
+    c.tick()
+    expect(c.mode).to.equal('relayed')
+    expect(w.knobs).to.deep.equal({ D: 2, Dlo: 2, Dhi: 3, Dout: 1 })
+    // gossipsub's heartbeat grafts two peers; a third peer grafts this node; one graft is undone by a PRUNE
+    w.mesh({ kind: 'graft', direction: 'outbound', topic: 't', peer: 'c' })
+    w.mesh({ kind: 'graft', direction: 'outbound', topic: 't', peer: 'd' })
+    w.mesh({ kind: 'graft', direction: 'outbound', topic: 'u', peer: 'c' })
+    w.mesh({ kind: 'graft', direction: 'inbound', topic: 't', peer: 'e' })
+    w.mesh({ kind: 'prune', direction: 'inbound', topic: 'u', peer: 'c' })
+    expect(c.grafted('t')).to.have.members(['c', 'd'])
+    expect(c.grafted('u')).to.deep.equal([])
+    missing.n = 0
+    w.at(3_000)
+    c.tick()
+    w.at(33_000)
+    c.tick()
+    expect(c.mode).to.equal('direct')
+    expect(w.pruned).to.have.members(['t:c', 't:d']) // not e, which grafted this node
+    expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
+    expect(w.logs).to.deep.equal(['join missing=1 pruned=0', 'leave missing=0 pruned=2'])
+    expect(c.grafted('t')).to.deep.equal([])
+    // once direct, a graft of its own (joining a topic grafts D peers) goes at the next heartbeat
+    w.mesh({ kind: 'graft', direction: 'outbound', topic: 'v', peer: 'd' })
+    c.tick()
+    expect(w.pruned).to.include('v:d')
+    expect(c.mode).to.equal('direct')
+  })
+})
