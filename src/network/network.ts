@@ -20,7 +20,7 @@ import {
 } from './options.js'
 import { GossipReceiveStats, type GossipReceiveTopicStats } from './receive-stats.js'
 import { Reconnector, type ReconnectTarget } from './reconnector.js'
-import { type MeshKnobs, RelayController } from './relays.js'
+import { INDIRECT_MS, type MeshKnobs, Reachability, RelayController } from './relays.js'
 import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
 import { createSyncHandler } from './sync-server.js'
 import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
@@ -153,6 +153,7 @@ class Libp2pNetwork implements Network {
   private readonly retries = new Map<string, NodeJS.Timeout>()
   /** relays on demand (GossipOptions.relays); null when the mesh is always on or empty */
   private relays: RelayController | null = null
+  private readonly reach = new Reachability(INDIRECT_MS)
   private started = false
 
   constructor(
@@ -277,12 +278,12 @@ class Libp2pNetwork implements Network {
     this.relays = new RelayController(
       {
         knobs: pubsub.opts as MeshKnobs,
-        missingValidators: () => {
-          let missing = 0
-          for (const id of this.validatorIds)
-            if (this.libp2p.getConnections(this.toPeerId(id)).length === 0) missing++
-          return missing
-        },
+        missingValidators: () =>
+          this.reach.missing(
+            this.validatorIds,
+            (id) => this.libp2p.getConnections(this.toPeerId(id)).length > 0,
+            performance.now(),
+          ),
         onHeartbeat: (listener) => {
           pubsub.addEventListener('gossipsub:heartbeat', listener)
           return () => pubsub.removeEventListener('gossipsub:heartbeat', listener)
@@ -470,6 +471,19 @@ class Libp2pNetwork implements Network {
     const kind = this.topicKinds.get(msg.topic)
     if (kind === undefined) return
     const from = propagationSource.toString()
+    if (this.relays !== null && kind !== 'tx' && kind !== 'viewchange' && kind !== 'newview') {
+      // VIEW-CHANGE and NEW-VIEW are left out: others re-send them on purpose. While direct, a copy a
+      // mesh peer relayed (one that lost a link grafted this node) may just have raced the author's
+      // own: only IHAVE/IWANT from outside the mesh shows the author's link failing.
+      const author = this.init.authorOf?.(kind, msg.data)
+      const viaMesh = this.libp2p.services.pubsub.mesh.get(msg.topic)?.has(from) === true
+      if (
+        author !== undefined &&
+        this.validatorIds.has(author) &&
+        (this.relays.mode === 'relayed' || !viaMesh)
+      )
+        this.reach.firstCopy(author, from, performance.now())
+    }
     for (const handler of this.handlers.get(kind) ?? []) {
       try {
         handler(msg.data, from)

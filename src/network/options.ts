@@ -4,6 +4,7 @@ import type { GossipResultHook, GossipValidators } from './gossip-validation.js'
 import type { NetworkLogger } from './logger.js'
 import type { GossipReceiveHook } from './receive-stats.js'
 import { defaultRelayTimings } from './relays.js'
+import type { TopicKind } from './topics.js'
 import type { TxSource } from './tx-source.js'
 
 /** Mesh and publish settings; defaults fit 2–50 nodes (see docs/PROTOCOL.md "Gossip"). */
@@ -127,6 +128,12 @@ export interface NetworkInit {
    * a topic without one Rejects everything it receives
    */
   gossipValidators: GossipValidators
+  /**
+   * The peer id of the validator that signed a consensus message (PRE-PREPARE, PREPARE, COMMIT,
+   * REJECT), read without a full decode; undefined when unknown. Relays on demand use it to notice a
+   * validator link that died silently (src/network/relays.ts, Reachability).
+   */
+  authorOf?: (kind: TopicKind, data: Uint8Array) => string | undefined
   /** serves the sync protocol; without it the node answers sync requests with an error */
   blockSource?: BlockSource
   /** serves the tx fetch protocol; without it the node answers every request with no tx */

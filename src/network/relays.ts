@@ -28,6 +28,9 @@ export interface RelayTimings {
 
 export const defaultRelayTimings: RelayTimings = { joinAfterMs: 2_000, leaveAfterMs: 30_000 }
 
+/** how long a validator whose vote came relayed counts as not reached directly (Reachability) */
+export const INDIRECT_MS = 10_000
+
 export type RelayMode = 'direct' | 'relayed'
 
 /** Starts direct: a node that does not reach every validator within `joinAfterMs` joins. */
@@ -60,6 +63,36 @@ export class RelayPolicy {
       return 'leave'
     }
     return null
+  }
+}
+
+/**
+ * Which validators this node does not reach directly. Not connected is one way; the other is a link
+ * that died silently (packets dropped, no TCP reset): its connection stays until libp2p's ping fails,
+ * up to a minute later. Validators flood-publish their own messages to every peer, so while the
+ * direct link works the first copy of a validator's vote comes from the validator itself; a first
+ * copy relayed by someone else (IHAVE/IWANT, or a mesh peer) marks the author as not reached
+ * directly for `indirectMs`.
+ */
+export class Reachability {
+  private readonly indirectUntil = new Map<string, number>()
+
+  constructor(private readonly indirectMs: number) {}
+
+  /** The first copy of a message `author` signed came from `source`. */
+  firstCopy(author: string, source: string, now: number): void {
+    if (author !== source) this.indirectUntil.set(author, now + this.indirectMs)
+  }
+
+  /** validators (other than this node) not connected now, or whose messages came indirectly of late */
+  missing(validators: Iterable<string>, connected: (id: string) => boolean, now: number): number {
+    let n = 0
+    for (const id of validators) {
+      const until = this.indirectUntil.get(id)
+      if (until !== undefined && until <= now) this.indirectUntil.delete(id)
+      if (!connected(id) || (until !== undefined && until > now)) n++
+    }
+    return n
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type ConsensusMessage,
   decodeConsensusMessage,
   encodeConsensusMessage,
+  peekConsensusSender,
 } from '../codec/consensus.js'
 import type { NodeKey } from '../crypto/node-key.js'
 import { createNetwork, type Network } from '../network/network.js'
@@ -101,6 +102,12 @@ export async function openNodeNetwork(c: NodeNetworkComponents): Promise<NodeNet
     bootstrap: [...c.p2p.bootstrap],
     mdns: c.p2p.mdns,
     validatorPeerIds: c.validators.validators.map((v) => v.peerId).filter((p) => p !== c.nodeKey.peerId),
+    // relays on demand: whose vote it is (the u16 sender at its fixed offset; nothing else decoded)
+    authorOf: (kind, data) => {
+      if (kind === 'tx') return undefined
+      const index = peekConsensusSender(kind, data)
+      return index === undefined ? undefined : c.validators.validators[index]?.peerId
+    },
     isProvenFaultyPeer: (peerId) => {
       const v = c.validators.byPeerId(peerId)
       return v !== undefined && c.provenFaulty.has(v.index)

@@ -2,6 +2,7 @@ import { expect } from 'chai'
 import {
   type MeshEvent,
   type MeshKnobs,
+  Reachability,
   RelayController,
   RelayPolicy,
   type RelayPorts,
@@ -114,5 +115,28 @@ describe('network/relays: RelayController', () => {
     c.tick()
     expect(w.pruned).to.include('v:d')
     expect(c.mode).to.equal('direct')
+  })
+})
+
+describe('network/relays: Reachability', () => {
+  const validators = ['a', 'b', 'c']
+  it('counts validators not connected, and connected ones whose vote came first from someone else', () => {
+    const r = new Reachability(10_000)
+    const connected = new Set(['a', 'b', 'c'])
+    const isConnected = (id: string) => connected.has(id)
+    expect(r.missing(validators, isConnected, 0)).to.equal(0)
+    r.firstCopy('a', 'a', 100) // from its author: the direct link works
+    expect(r.missing(validators, isConnected, 100)).to.equal(0)
+    r.firstCopy('b', 'c', 200) // b's vote relayed by c: b's link to this node is not working
+    expect(r.missing(validators, isConnected, 200)).to.equal(1)
+    connected.delete('c')
+    expect(r.missing(validators, isConnected, 300)).to.equal(2)
+    connected.add('c')
+    expect(r.missing(validators, isConnected, 10_199)).to.equal(1)
+    expect(r.missing(validators, isConnected, 10_200)).to.equal(0) // no relayed copy for 10 s
+    r.firstCopy('b', 'a', 20_000)
+    r.firstCopy('b', 'c', 25_000) // each relayed first copy extends it
+    expect(r.missing(validators, isConnected, 34_999)).to.equal(1)
+    expect(r.missing(validators, isConnected, 35_000)).to.equal(0)
   })
 })
