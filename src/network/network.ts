@@ -278,8 +278,8 @@ class Libp2pNetwork implements Network {
     this.relays = new RelayController(
       {
         knobs: pubsub.opts as MeshKnobs,
-        missingValidators: () =>
-          this.reach.missing(
+        unreachedValidators: () =>
+          this.reach.unreached(
             this.validatorIds,
             (id) => this.libp2p.getConnections(this.toPeerId(id)).length > 0,
             performance.now(),
@@ -311,9 +311,9 @@ class Libp2pNetwork implements Network {
             .catch((err: unknown) => this.logger.debug({ peer, err }, 'prune failed'))
         },
         now: () => performance.now(),
-        log: (decision, missing, pruned) =>
+        log: (decision, unreached, pruned) =>
           this.logger.info(
-            { missing, pruned },
+            { ...unreached, pruned },
             decision === 'join'
               ? 'gossip relays on: a validator is unreachable, so peers relay its messages'
               : 'gossip relays off: every validator is reachable directly',

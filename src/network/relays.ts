@@ -33,7 +33,19 @@ export const INDIRECT_MS = 10_000
 
 export type RelayMode = 'direct' | 'relayed'
 
-/** Starts direct: a node that does not reach every validator within `joinAfterMs` joins. */
+/** Validators this node does not reach directly, by why (Reachability). */
+export interface Unreached {
+  /** no libp2p connection */
+  readonly disconnected: number
+  /** connected, but their votes came relayed of late: the link died silently */
+  readonly indirect: number
+}
+
+/**
+ * Starts direct. Joins at once on a validator whose votes come relayed (the evidence is that its
+ * link has been failing for a while already), and on one without a connection once that has lasted
+ * `joinAfterMs` (a reconnect may be quick).
+ */
 export class RelayPolicy {
   private modeNow: RelayMode = 'direct'
   private missingSince: number | null = null
@@ -45,12 +57,13 @@ export class RelayPolicy {
     return this.modeNow
   }
 
-  /** One look at the links: `missing` validators are not connected now. */
-  tick(now: number, missing: number): 'join' | 'leave' | null {
-    if (missing > 0) {
+  /** One look at the links. */
+  tick(now: number, unreached: Unreached): 'join' | 'leave' | null {
+    if (unreached.disconnected + unreached.indirect > 0) {
       this.allSince = null
       this.missingSince ??= now
-      if (this.modeNow !== 'relayed' && now - this.missingSince >= this.timings.joinAfterMs) {
+      const due = unreached.indirect > 0 || now - this.missingSince >= this.timings.joinAfterMs
+      if (this.modeNow !== 'relayed' && due) {
         this.modeNow = 'relayed'
         return 'join'
       }
@@ -84,15 +97,17 @@ export class Reachability {
     if (author !== source) this.indirectUntil.set(author, now + this.indirectMs)
   }
 
-  /** validators (other than this node) not connected now, or whose messages came indirectly of late */
-  missing(validators: Iterable<string>, connected: (id: string) => boolean, now: number): number {
-    let n = 0
+  /** validators (other than this node) not connected now, and connected ones whose votes came relayed of late */
+  unreached(validators: Iterable<string>, connected: (id: string) => boolean, now: number): Unreached {
+    let disconnected = 0
+    let indirect = 0
     for (const id of validators) {
       const until = this.indirectUntil.get(id)
       if (until !== undefined && until <= now) this.indirectUntil.delete(id)
-      if (!connected(id) || (until !== undefined && until > now)) n++
+      if (!connected(id)) disconnected++
+      else if (until !== undefined && until > now) indirect++
     }
-    return n
+    return { disconnected, indirect }
   }
 }
 
@@ -109,7 +124,7 @@ export interface RelayPorts {
   /** gossipsub's live options (read at each heartbeat) */
   readonly knobs: MeshKnobs
   /** other validators not connected now */
-  missingValidators(): number
+  unreachedValidators(): Unreached
   /** calls back after each gossipsub heartbeat; returns the unsubscribe */
   onHeartbeat(listener: () => void): () => void
   /** calls back on each GRAFT and PRUNE sent or accepted; returns the unsubscribe */
@@ -117,7 +132,7 @@ export interface RelayPorts {
   /** takes `peer` out of this node's mesh for `topic` and sends it a PRUNE */
   prune(topic: string, peer: string): void
   now(): number
-  log?(mode: 'join' | 'leave', missing: number, pruned: number): void
+  log?(mode: 'join' | 'leave', unreached: Unreached, pruned: number): void
 }
 
 /**
@@ -163,14 +178,14 @@ export class RelayController {
 
   /** Runs after each heartbeat (public for tests). */
   tick(): void {
-    const missing = this.ports.missingValidators()
-    const decision = this.policy.tick(this.ports.now(), missing)
+    const unreached = this.ports.unreachedValidators()
+    const decision = this.policy.tick(this.ports.now(), unreached)
     if (decision === 'join') {
       this.set(this.configured)
-      this.ports.log?.(decision, missing, 0)
+      this.ports.log?.(decision, unreached, 0)
     } else if (decision === 'leave') {
       this.set({ ...this.configured, Dlo: 0, Dout: 0 })
-      this.ports.log?.(decision, missing, this.pruneOurs())
+      this.ports.log?.(decision, unreached, this.pruneOurs())
     } else if (this.policy.mode === 'direct' && this.ours.size > 0) {
       // gossipsub grafts D peers when a topic is joined (subscribed) whatever Dlo says
       this.pruneOurs()

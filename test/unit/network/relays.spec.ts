@@ -9,40 +9,51 @@ import {
 } from '../../../src/network/relays.js'
 
 const TIMINGS = { joinAfterMs: 2_000, leaveAfterMs: 30_000 }
+/** `n` validators without a connection */
+const off = (n: number) => ({ disconnected: n, indirect: 0 })
 
 describe('network/relays: RelayPolicy', () => {
   it('joins after a validator has been missing joinAfterMs, leaves after all were there leaveAfterMs', () => {
     const p = new RelayPolicy(TIMINGS)
     expect(p.mode).to.equal('direct')
-    expect(p.tick(0, 1)).to.equal(null)
-    expect(p.tick(1_999, 1)).to.equal(null)
-    expect(p.tick(2_000, 1)).to.equal('join')
+    expect(p.tick(0, off(1))).to.equal(null)
+    expect(p.tick(1_999, off(1))).to.equal(null)
+    expect(p.tick(2_000, off(1))).to.equal('join')
     expect(p.mode).to.equal('relayed')
-    expect(p.tick(5_000, 2)).to.equal(null) // already relayed
-    expect(p.tick(6_000, 0)).to.equal(null)
-    expect(p.tick(35_999, 0)).to.equal(null)
-    expect(p.tick(36_000, 0)).to.equal('leave')
+    expect(p.tick(5_000, off(2))).to.equal(null) // already relayed
+    expect(p.tick(6_000, off(0))).to.equal(null)
+    expect(p.tick(35_999, off(0))).to.equal(null)
+    expect(p.tick(36_000, off(0))).to.equal('leave')
     expect(p.mode).to.equal('direct')
-    expect(p.tick(90_000, 0)).to.equal(null)
+    expect(p.tick(90_000, off(0))).to.equal(null)
   })
 
   it('a link back before joinAfterMs, or lost again before leaveAfterMs, restarts the clock', () => {
     const p = new RelayPolicy(TIMINGS)
-    expect(p.tick(0, 0)).to.equal(null)
-    expect(p.tick(29_000, 1)).to.equal(null) // the settling clock starts over
-    expect(p.tick(30_500, 0)).to.equal(null)
-    expect(p.tick(31_000, 1)).to.equal(null) // missing again: 0 ms of it so far
-    expect(p.tick(32_900, 1)).to.equal(null)
-    expect(p.tick(33_000, 1)).to.equal('join')
-    expect(p.tick(40_000, 0)).to.equal(null)
-    expect(p.tick(60_000, 1)).to.equal(null) // not yet settled: still relayed, and no second join
-    expect(p.tick(61_000, 0)).to.equal(null)
-    expect(p.tick(91_000, 0)).to.equal('leave')
+    expect(p.tick(0, off(0))).to.equal(null)
+    expect(p.tick(29_000, off(1))).to.equal(null) // the settling clock starts over
+    expect(p.tick(30_500, off(0))).to.equal(null)
+    expect(p.tick(31_000, off(1))).to.equal(null) // missing again: 0 ms of it so far
+    expect(p.tick(32_900, off(1))).to.equal(null)
+    expect(p.tick(33_000, off(1))).to.equal('join')
+    expect(p.tick(40_000, off(0))).to.equal(null)
+    expect(p.tick(60_000, off(1))).to.equal(null) // not yet settled: still relayed, and no second join
+    expect(p.tick(61_000, off(0))).to.equal(null)
+    expect(p.tick(91_000, off(0))).to.equal('leave')
+  })
+
+  it('joins at once on a connected validator whose votes come relayed (a link that died silently)', () => {
+    const p = new RelayPolicy(TIMINGS)
+    expect(p.tick(0, off(0))).to.equal(null)
+    expect(p.tick(700, { disconnected: 0, indirect: 1 })).to.equal('join')
+    expect(p.tick(1_400, { disconnected: 0, indirect: 1 })).to.equal(null)
+    expect(p.tick(10_000, off(0))).to.equal(null)
+    expect(p.tick(40_000, off(0))).to.equal('leave')
   })
 
   it('starts direct: all validators reachable from the start is never a join nor a leave', () => {
     const p = new RelayPolicy(TIMINGS)
-    for (let t = 0; t <= 60_000; t += 700) expect(p.tick(t, 0)).to.equal(null)
+    for (let t = 0; t <= 60_000; t += 700) expect(p.tick(t, off(0))).to.equal(null)
     expect(p.mode).to.equal('direct')
   })
 })
@@ -56,7 +67,7 @@ describe('network/relays: RelayController', () => {
     let meshListener: ((e: MeshEvent) => void) | undefined
     const p: RelayPorts = {
       knobs,
-      missingValidators: () => missing.n,
+      unreachedValidators: () => off(missing.n),
       onHeartbeat: () => () => {},
       onMeshEvent: (l) => {
         meshListener = l
@@ -64,7 +75,7 @@ describe('network/relays: RelayController', () => {
       },
       prune: (topic, peer) => pruned.push(`${topic}:${peer}`),
       now: () => now,
-      log: (d, m, n) => logs.push(`${d} missing=${m} pruned=${n}`),
+      log: (d, u, n) => logs.push(`${d} missing=${u.disconnected} pruned=${n}`),
     }
     return {
       p,
@@ -123,20 +134,23 @@ describe('network/relays: Reachability', () => {
   it('counts validators not connected, and connected ones whose vote came first from someone else', () => {
     const r = new Reachability(10_000)
     const connected = new Set(['a', 'b', 'c'])
-    const isConnected = (id: string) => connected.has(id)
-    expect(r.missing(validators, isConnected, 0)).to.equal(0)
+    const at = (now: number) => r.unreached(validators, (id) => connected.has(id), now)
+    expect(at(0)).to.deep.equal({ disconnected: 0, indirect: 0 })
     r.firstCopy('a', 'a', 100) // from its author: the direct link works
-    expect(r.missing(validators, isConnected, 100)).to.equal(0)
+    expect(at(100)).to.deep.equal({ disconnected: 0, indirect: 0 })
     r.firstCopy('b', 'c', 200) // b's vote relayed by c: b's link to this node is not working
-    expect(r.missing(validators, isConnected, 200)).to.equal(1)
+    expect(at(200)).to.deep.equal({ disconnected: 0, indirect: 1 })
     connected.delete('c')
-    expect(r.missing(validators, isConnected, 300)).to.equal(2)
+    expect(at(300)).to.deep.equal({ disconnected: 1, indirect: 1 })
+    connected.delete('b') // not connected at all: counted once, as disconnected
+    expect(at(400)).to.deep.equal({ disconnected: 2, indirect: 0 })
+    connected.add('b')
     connected.add('c')
-    expect(r.missing(validators, isConnected, 10_199)).to.equal(1)
-    expect(r.missing(validators, isConnected, 10_200)).to.equal(0) // no relayed copy for 10 s
+    expect(at(10_199)).to.deep.equal({ disconnected: 0, indirect: 1 })
+    expect(at(10_200)).to.deep.equal({ disconnected: 0, indirect: 0 }) // no relayed copy for 10 s
     r.firstCopy('b', 'a', 20_000)
     r.firstCopy('b', 'c', 25_000) // each relayed first copy extends it
-    expect(r.missing(validators, isConnected, 34_999)).to.equal(1)
-    expect(r.missing(validators, isConnected, 35_000)).to.equal(0)
+    expect(at(34_999)).to.deep.equal({ disconnected: 0, indirect: 1 })
+    expect(at(35_000)).to.deep.equal({ disconnected: 0, indirect: 0 })
   })
 })
