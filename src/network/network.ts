@@ -324,6 +324,23 @@ class Libp2pNetwork implements Network {
     this.relays.start()
   }
 
+  /**
+   * A validator whose link to this node failed silently still has a connection, so gossipsub would
+   * graft it as a relay as readily as a working peer — and relay nothing through it. For as long as
+   * it counts as not reached directly it is out of this node's mesh and barred from grafting
+   * (gossipsub's backoff), so the relays come from peers that do get through.
+   */
+  private avoidAsRelay(peer: string): void {
+    const pubsub = this.libp2p.services.pubsub as unknown as {
+      mesh: Map<string, Set<string>>
+      doAddBackoff(id: string, topic: string, ms: number): void
+    }
+    for (const topic of this.topicKinds.keys()) {
+      pubsub.mesh.get(topic)?.delete(peer)
+      pubsub.doAddBackoff(peer, topic, INDIRECT_MS)
+    }
+  }
+
   relayMode(): string {
     return this.relays?.mode ?? 'always'
   }
@@ -480,9 +497,10 @@ class Libp2pNetwork implements Network {
       if (
         author !== undefined &&
         this.validatorIds.has(author) &&
-        (this.relays.mode === 'relayed' || !viaMesh)
-      )
+        (this.relays.mode === 'relayed' || !viaMesh) &&
         this.reach.firstCopy(author, from, performance.now())
+      )
+        this.avoidAsRelay(author)
     }
     for (const handler of this.handlers.get(kind) ?? []) {
       try {

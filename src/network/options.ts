@@ -167,9 +167,8 @@ export const defaultGossipOptions: GossipOptions = {
   // limit is 4 MiB (it-length-prefixed default on the sending side), which must also hold
   // piggybacked control messages, so we stay well below it.
   maxMessageBytes: 2 * 1024 * 1024,
-  // 'on_demand' (the mesh above only while a validator is unreachable) waits for a silently dead
-  // link to be noticed (the 60 s ping), so it is an option: docs/PROTOCOL.md §2.2 "Relays on demand"
-  relays: 'always',
+  // the mesh above only while a validator is unreachable (docs/PROTOCOL.md §2.2 "Relays on demand")
+  relays: 'on_demand',
   relayJoinAfterMs: defaultRelayTimings.joinAfterMs,
   relayLeaveAfterMs: defaultRelayTimings.leaveAfterMs,
   invalidMessageWeight: -10,

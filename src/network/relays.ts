@@ -92,9 +92,15 @@ export class Reachability {
 
   constructor(private readonly indirectMs: number) {}
 
-  /** The first copy of a message `author` signed came from `source`. */
-  firstCopy(author: string, source: string, now: number): void {
-    if (author !== source) this.indirectUntil.set(author, now + this.indirectMs)
+  /**
+   * The first copy of a message `author` signed came from `source`. True when that newly marks the
+   * author as not reached directly (it was not marked, or its mark had run out).
+   */
+  firstCopy(author: string, source: string, now: number): boolean {
+    if (author === source) return false
+    const before = this.indirectUntil.get(author)
+    this.indirectUntil.set(author, now + this.indirectMs)
+    return before === undefined || before <= now
   }
 
   /** validators (other than this node) not connected now, and connected ones whose votes came relayed of late */

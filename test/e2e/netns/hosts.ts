@@ -266,6 +266,8 @@ export interface HostNetOptions {
   observers?: number
   chainId?: string
   consensus?: Partial<ConsensusTimeouts>
+  /** config.json `p2p` fields for every node, e.g. `{ gossip_relays: 'on_demand' }` */
+  p2p?: Record<string, unknown>
 }
 
 let runCounter = 0
@@ -350,7 +352,7 @@ export class HostNet {
       const k = i + 1
       const name = i < opts.validators ? `node${i}` : `observer${i - opts.validators}`
       const home = join(this.dir, 'net', name)
-      this.tuneConfig(home, opts.consensus)
+      this.tuneConfig(home, opts.consensus, opts.p2p)
       const ns = `${this.runId}-h${k}`
       const port = `h${k}`
       await this.makeHostNamespace(ns, port, `${SUBNET}.${k}`)
@@ -366,13 +368,19 @@ export class HostNet {
     for (const h of this.hosts) h.bootstrap = validatorAddrs.filter((a) => a !== h.p2pAddr)
   }
 
-  private tuneConfig(home: string, consensus: Partial<ConsensusTimeouts> | undefined): void {
+  private tuneConfig(
+    home: string,
+    consensus: Partial<ConsensusTimeouts> | undefined,
+    p2p: Record<string, unknown> | undefined,
+  ): void {
     const path = join(home, 'config.json')
     const cfg = JSON.parse(readFileSync(path, 'utf8')) as {
       consensus: Record<string, number>
+      p2p: Record<string, unknown>
     }
     cfg.consensus.view_change_timeout_ms = consensus?.viewChangeTimeoutMs ?? 1_000
     cfg.consensus.view_change_timeout_max_ms = consensus?.viewChangeTimeoutMaxMs ?? 8_000
+    cfg.p2p = { ...cfg.p2p, ...p2p }
     writeFileSync(path, JSON.stringify(cfg, null, 2))
   }
 
