@@ -1,5 +1,9 @@
-import { waitForValue } from '../../helpers/wait.js'
+import { join } from 'node:path'
+import { expect } from 'chai'
+import { waitFor, waitForValue } from '../../helpers/wait.js'
+import { checkHistory } from '../checker.js'
 import { rpc, type TestNode } from '../harness.js'
+import type { History } from '../history.js'
 
 /**
  * Direct agreement checks over RPC: the same block hash at every height on every node (no fork)
@@ -98,4 +102,38 @@ export async function assertFinalEverywhere(
     if (places.size !== 1)
       throw new ForkError(`tx ${hash} final at different places: ${[...places].join(' ')}`)
   }
+}
+
+/**
+ * Everything healed and quiet: every tx the clients were told is final or pending is final on every
+ * node (or reported dropped) within `timeoutMs`, one tip, no fork, and the history checker's verdict
+ * (certificates, replayed state, every ack accounted for) has no violation. Returns the tip.
+ */
+export async function expectConvergedWithin(
+  nodes: TestNode[],
+  history: History,
+  timeoutMs: number,
+): Promise<number> {
+  const acked = history.ops.filter((o) => o.outcome === 'final' || o.outcome === 'pending').map((o) => o.hash)
+  const t0 = Date.now()
+  await waitFor(
+    async () => {
+      await assertFinalEverywhere(nodes, acked, { allowDropped: true })
+      return true
+    },
+    { timeoutMs, intervalMs: 500, message: 'every acknowledged tx final on every node' },
+  )
+  const tip = await waitSameTip(nodes)
+  await assertNoFork(nodes)
+  console.log(
+    `      converged at height ${tip} in ${((Date.now() - t0) / 1000).toFixed(1)} s; load ${history.summaryLine()}`,
+  )
+  const report = await checkHistory({
+    history,
+    rpcUrls: nodes.map((n) => n.rpcUrl),
+    genesisPath: join(nodes[0]?.home ?? '', 'genesis.json'),
+    log: (line) => console.log(`      ${line}`),
+  })
+  expect(report.violations).to.deep.equal([])
+  return tip
 }

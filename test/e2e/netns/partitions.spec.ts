@@ -1,15 +1,13 @@
-import { join } from 'node:path'
 import { expect } from 'chai'
 import { MAX_PIPELINE_DEPTH } from '../../../src/codec/limits.js'
 import { signTx } from '../../../src/codec/tx-sign.js'
 import { Ed25519Signer } from '../../../src/crypto/ed25519.js'
 import { sha256, toHex } from '../../../src/crypto/hash.js'
 import { waitFor } from '../../helpers/wait.js'
-import { checkHistory } from '../checker.js'
 import { rpc, waitHeight } from '../harness.js'
 import { History } from '../history.js'
 import { LoadDriver } from '../load-driver.js'
-import { assertFinalEverywhere, assertNoFork, heights, waitSameTip } from './agreement.js'
+import { assertFinalEverywhere, assertNoFork, expectConvergedWithin, heights } from './agreement.js'
 import { HostNet, type HostNode } from './hosts.js'
 
 const CHAIN = 'netns-chain'
@@ -95,29 +93,8 @@ describe('e2e/netns: validators on separate hosts (network namespaces)', functio
   }
 
   /** Everything healed and quiet: one chain, every acknowledged tx final on every node or dropped. */
-  async function expectConverged(nodes: HostNode[], history: History): Promise<number> {
-    const acked = acknowledged(history)
-    const t0 = Date.now()
-    await waitFor(
-      async () => {
-        await assertFinalEverywhere(nodes, acked, { allowDropped: true })
-        return true
-      },
-      { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 500, message: 'every acknowledged tx final on every node' },
-    )
-    const tip = await waitSameTip(nodes)
-    await assertNoFork(nodes)
-    console.log(`      converged at height ${tip} in ${elapsed(t0)}; load ${history.summaryLine()}`)
-    // the history checker's verdict: no fork, certificates, replayed state, every ack accounted for
-    const report = await checkHistory({
-      history,
-      rpcUrls: nodes.map((n) => n.rpcUrl),
-      genesisPath: join(nodes[0]?.home ?? '', 'genesis.json'),
-      log: (line) => console.log(`      ${line}`),
-    })
-    expect(report.violations).to.deep.equal([])
-    return tip
-  }
+  const expectConverged = (nodes: HostNode[], history: History) =>
+    expectConvergedWithin(nodes, history, RECOVERY_BOUND_MS)
 
   before(async function () {
     this.timeout(60_000)

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { expect } from 'chai'
 import { MAX_PIPELINE_DEPTH } from '../../../src/codec/limits.js'
 import { waitFor } from '../../helpers/wait.js'
-import { checkHistory } from '../checker.js'
 import { waitHeight } from '../harness.js'
 import { LoadDriver } from '../load-driver.js'
-import { assertFinalEverywhere, assertNoFork, heights, waitSameTip } from './agreement.js'
+import { expectConvergedWithin, heights } from './agreement.js'
 import { HostNet, type HostNode } from './hosts.js'
 
 const CHAIN = 'netns-relays'
@@ -94,25 +92,6 @@ describe('e2e/netns: relays on demand', function () {
     expect(Math.min(...joins.map((j) => j.at - t0))).to.be.below(took)
     await net.heal()
     const history = await load.stop()
-    // healed: every acknowledged tx final everywhere, one chain, and the history checker's verdict
-    const acked = history.ops
-      .filter((o) => o.outcome === 'final' || o.outcome === 'pending')
-      .map((o) => o.hash)
-    await waitFor(
-      async () => {
-        await assertFinalEverywhere(validators, acked, { allowDropped: true })
-        return true
-      },
-      { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 500, message: 'every acknowledged tx final on every node' },
-    )
-    await waitSameTip(validators)
-    await assertNoFork(validators)
-    const report = await checkHistory({
-      history,
-      rpcUrls: validators.map((n) => n.rpcUrl),
-      genesisPath: join(validators[0]?.home ?? '', 'genesis.json'),
-      log: (line) => console.log(`      ${line}`),
-    })
-    expect(report.violations).to.deep.equal([])
+    await expectConvergedWithin(validators, history, RECOVERY_BOUND_MS)
   })
 })

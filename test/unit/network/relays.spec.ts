@@ -96,11 +96,14 @@ describe('network/relays: RelayController', () => {
     c.start()
     // direct knobs at once: no grafting of its own, GRAFTs of others accepted up to Dhi
     expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
+    const tickAt = (...times: number[]) => {
+      for (const t of times) {
+        w.at(t)
+        c.tick()
+      }
+    }
     missing.n = 1
-    w.at(0)
-    c.tick()
-    w.at(2_000)
-    c.tick()
+    tickAt(0, 2_000)
     expect(c.mode).to.equal('relayed')
     expect(w.knobs).to.deep.equal({ D: 2, Dlo: 2, Dhi: 3, Dout: 1 })
     // gossipsub's heartbeat grafts two peers; a third peer grafts this node; one graft is undone by a PRUNE
@@ -112,10 +115,7 @@ describe('network/relays: RelayController', () => {
     expect(c.grafted('t')).to.have.members(['c', 'd'])
     expect(c.grafted('u')).to.deep.equal([])
     missing.n = 0
-    w.at(3_000)
-    c.tick()
-    w.at(33_000)
-    c.tick()
+    tickAt(3_000, 33_000)
     expect(c.mode).to.equal('direct')
     expect(w.pruned).to.have.members(['t:c', 't:d']) // not e, which grafted this node
     expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
