@@ -319,7 +319,11 @@ class Libp2pNetwork implements Network {
               : 'gossip relays off: every validator is reachable directly',
           ),
       },
-      { joinAfterMs: this.gossip.relayJoinAfterMs, leaveAfterMs: this.gossip.relayLeaveAfterMs },
+      {
+        joinAfterMs: this.gossip.relayJoinAfterMs,
+        leaveAfterMs: this.gossip.relayLeaveAfterMs,
+        startupLeaveAfterMs: this.gossip.relayStartupLeaveAfterMs,
+      },
     )
     this.relays.start()
   }

@@ -42,6 +42,8 @@ export interface GossipOptions {
   relayJoinAfterMs: number
   /** on demand: every validator reachable this long makes the node let its relays go */
   relayLeaveAfterMs: number
+  /** … the first time after start (it starts relayed while peers learn its subscriptions) */
+  relayStartupLeaveAfterMs: number
   /** score penalty weight per invalid (Rejected) message; P4 is squared by gossipsub */
   invalidMessageWeight: number
   /** per-second decay of the invalid-message counter */
@@ -171,6 +173,7 @@ export const defaultGossipOptions: GossipOptions = {
   relays: 'on_demand',
   relayJoinAfterMs: defaultRelayTimings.joinAfterMs,
   relayLeaveAfterMs: defaultRelayTimings.leaveAfterMs,
+  relayStartupLeaveAfterMs: defaultRelayTimings.startupLeaveAfterMs,
   invalidMessageWeight: -10,
   invalidMessageDecay: 0.99,
 }

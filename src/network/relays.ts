@@ -24,9 +24,15 @@ export interface RelayTimings {
   joinAfterMs: number
   /** every validator reachable this long makes this node let its relays go */
   leaveAfterMs: number
+  /** … the first time, after start (RelayPolicy) */
+  startupLeaveAfterMs: number
 }
 
-export const defaultRelayTimings: RelayTimings = { joinAfterMs: 2_000, leaveAfterMs: 30_000 }
+export const defaultRelayTimings: RelayTimings = {
+  joinAfterMs: 2_000,
+  leaveAfterMs: 30_000,
+  startupLeaveAfterMs: 5_000,
+}
 
 /** how long a validator whose vote came relayed counts as not reached directly (Reachability) */
 export const INDIRECT_MS = 10_000
@@ -42,12 +48,16 @@ export interface Unreached {
 }
 
 /**
- * Starts direct. Joins at once on a validator whose votes come relayed (the evidence is that its
+ * Starts relayed: for a moment after start, peers are connected but do not all know yet which topics
+ * this node subscribed to, and only the ones that do send it their own messages; relays from those
+ * fill the gap. Leaves once every validator has been reachable for `startupLeaveAfterMs`, later for
+ * `leaveAfterMs`. Joins at once on a validator whose votes come relayed (the evidence is that its
  * link has been failing for a while already), and on one without a connection once that has lasted
  * `joinAfterMs` (a reconnect may be quick).
  */
 export class RelayPolicy {
-  private modeNow: RelayMode = 'direct'
+  private modeNow: RelayMode = 'relayed'
+  private left = false
   private missingSince: number | null = null
   private allSince: number | null = null
 
@@ -71,8 +81,10 @@ export class RelayPolicy {
     }
     this.missingSince = null
     this.allSince ??= now
-    if (this.modeNow !== 'direct' && now - this.allSince >= this.timings.leaveAfterMs) {
+    const settle = this.left ? this.timings.leaveAfterMs : this.timings.startupLeaveAfterMs
+    if (this.modeNow !== 'direct' && now - this.allSince >= settle) {
       this.modeNow = 'direct'
+      this.left = true
       return 'leave'
     }
     return null
@@ -173,7 +185,7 @@ export class RelayController {
 
   start(): void {
     if (this.unsubscribe.length > 0) return
-    this.set({ ...this.configured, Dlo: 0, Dout: 0 })
+    this.set(this.policy.mode === 'relayed' ? this.configured : { ...this.configured, Dlo: 0, Dout: 0 })
     this.unsubscribe.push(this.ports.onMeshEvent((e) => this.onMeshEvent(e)))
     this.unsubscribe.push(this.ports.onHeartbeat(() => this.tick()))
   }

@@ -115,7 +115,12 @@ describe('network/gossip relay around a missing link', function () {
   it('relays on demand: no mesh while every validator is connected; a lost link grafts relays until it is back', async () => {
     const keys = await Promise.all([0, 1, 2, 3].map(() => generateNodeKey()))
     const validatorPeerIds = keys.map((k) => k.peerId)
-    const gossip = { relays: 'on_demand', relayJoinAfterMs: 300, relayLeaveAfterMs: 1_500 } as const
+    const gossip = {
+      relays: 'on_demand',
+      relayJoinAfterMs: 300,
+      relayLeaveAfterMs: 1_500,
+      relayStartupLeaveAfterMs: 1_000,
+    } as const
     // node k dials nodes 0..k-1; nodes 0 and 3 redial a lost link only after 6 s (the cut below)
     nets.push(
       ...(await startCluster(4, (k) => ({

@@ -8,31 +8,48 @@ import {
   type RelayPorts,
 } from '../../../src/network/relays.js'
 
-const TIMINGS = { joinAfterMs: 2_000, leaveAfterMs: 30_000 }
+const TIMINGS = { joinAfterMs: 2_000, leaveAfterMs: 30_000, startupLeaveAfterMs: 5_000 }
 /** `n` validators without a connection */
 const off = (n: number) => ({ disconnected: n, indirect: 0 })
 
 describe('network/relays: RelayPolicy', () => {
-  it('joins after a validator has been missing joinAfterMs, leaves after all were there leaveAfterMs', () => {
+  /** a policy past its start: every validator reachable from 0 on, so it left at startupLeaveAfterMs */
+  function settled(): RelayPolicy {
     const p = new RelayPolicy(TIMINGS)
-    expect(p.mode).to.equal('direct')
-    expect(p.tick(0, off(1))).to.equal(null)
-    expect(p.tick(1_999, off(1))).to.equal(null)
-    expect(p.tick(2_000, off(1))).to.equal('join')
+    expect(p.tick(0, off(0))).to.equal(null)
+    expect(p.tick(5_000, off(0))).to.equal('leave')
+    return p
+  }
+
+  it('starts relayed and leaves once every validator has been reachable for startupLeaveAfterMs', () => {
+    const p = new RelayPolicy(TIMINGS)
     expect(p.mode).to.equal('relayed')
-    expect(p.tick(5_000, off(2))).to.equal(null) // already relayed
-    expect(p.tick(6_000, off(0))).to.equal(null)
-    expect(p.tick(35_999, off(0))).to.equal(null)
-    expect(p.tick(36_000, off(0))).to.equal('leave')
+    expect(p.tick(0, off(2))).to.equal(null) // peers still connecting
+    expect(p.tick(1_000, off(0))).to.equal(null)
+    expect(p.tick(5_999, off(0))).to.equal(null)
+    expect(p.tick(6_000, off(0))).to.equal('leave')
+    expect(p.mode).to.equal('direct')
+    for (let t = 6_000; t <= 60_000; t += 700) expect(p.tick(t, off(0))).to.equal(null)
+  })
+
+  it('joins after a validator has been missing joinAfterMs, leaves after all were there leaveAfterMs', () => {
+    const p = settled()
+    expect(p.tick(10_000, off(1))).to.equal(null)
+    expect(p.tick(11_999, off(1))).to.equal(null)
+    expect(p.tick(12_000, off(1))).to.equal('join')
+    expect(p.mode).to.equal('relayed')
+    expect(p.tick(15_000, off(2))).to.equal(null) // already relayed
+    expect(p.tick(16_000, off(0))).to.equal(null)
+    expect(p.tick(45_999, off(0))).to.equal(null) // after the start, the settling takes leaveAfterMs
+    expect(p.tick(46_000, off(0))).to.equal('leave')
     expect(p.mode).to.equal('direct')
     expect(p.tick(90_000, off(0))).to.equal(null)
   })
 
   it('a link back before joinAfterMs, or lost again before leaveAfterMs, restarts the clock', () => {
-    const p = new RelayPolicy(TIMINGS)
-    expect(p.tick(0, off(0))).to.equal(null)
-    expect(p.tick(29_000, off(1))).to.equal(null) // the settling clock starts over
-    expect(p.tick(30_500, off(0))).to.equal(null)
+    const p = settled()
+    expect(p.tick(29_000, off(1))).to.equal(null)
+    expect(p.tick(30_500, off(0))).to.equal(null) // back within 1.5 s: no join
     expect(p.tick(31_000, off(1))).to.equal(null) // missing again: 0 ms of it so far
     expect(p.tick(32_900, off(1))).to.equal(null)
     expect(p.tick(33_000, off(1))).to.equal('join')
@@ -43,18 +60,12 @@ describe('network/relays: RelayPolicy', () => {
   })
 
   it('joins at once on a connected validator whose votes come relayed (a link that died silently)', () => {
-    const p = new RelayPolicy(TIMINGS)
-    expect(p.tick(0, off(0))).to.equal(null)
-    expect(p.tick(700, { disconnected: 0, indirect: 1 })).to.equal('join')
-    expect(p.tick(1_400, { disconnected: 0, indirect: 1 })).to.equal(null)
+    const p = settled()
+    expect(p.tick(6_000, off(0))).to.equal(null)
+    expect(p.tick(6_700, { disconnected: 0, indirect: 1 })).to.equal('join')
+    expect(p.tick(7_400, { disconnected: 0, indirect: 1 })).to.equal(null)
     expect(p.tick(10_000, off(0))).to.equal(null)
     expect(p.tick(40_000, off(0))).to.equal('leave')
-  })
-
-  it('starts direct: all validators reachable from the start is never a join nor a leave', () => {
-    const p = new RelayPolicy(TIMINGS)
-    for (let t = 0; t <= 60_000; t += 700) expect(p.tick(t, off(0))).to.equal(null)
-    expect(p.mode).to.equal('direct')
   })
 })
 
@@ -94,16 +105,24 @@ describe('network/relays: RelayController', () => {
     const w = ports(missing)
     const c = new RelayController(w.p, TIMINGS)
     c.start()
-    // direct knobs at once: no grafting of its own, GRAFTs of others accepted up to Dhi
-    expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
+    // relayed at start: the configured knobs
+    expect(c.mode).to.equal('relayed')
+    expect(w.knobs).to.deep.equal({ D: 2, Dlo: 2, Dhi: 3, Dout: 1 })
     const tickAt = (...times: number[]) => {
       for (const t of times) {
         w.at(t)
         c.tick()
       }
     }
+    w.mesh({ kind: 'graft', direction: 'outbound', topic: 't', peer: 'b' }) // grafted at start
+    tickAt(0, 5_000)
+    // direct: no grafting of its own, GRAFTs of others accepted up to Dhi, its start-up graft pruned
+    expect(c.mode).to.equal('direct')
+    expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
+    expect(w.pruned).to.deep.equal(['t:b'])
+    w.pruned.length = 0
     missing.n = 1
-    tickAt(0, 2_000)
+    tickAt(10_000, 12_000)
     expect(c.mode).to.equal('relayed')
     expect(w.knobs).to.deep.equal({ D: 2, Dlo: 2, Dhi: 3, Dout: 1 })
     // gossipsub's heartbeat grafts two peers; a third peer grafts this node; one graft is undone by a PRUNE
@@ -115,11 +134,15 @@ describe('network/relays: RelayController', () => {
     expect(c.grafted('t')).to.have.members(['c', 'd'])
     expect(c.grafted('u')).to.deep.equal([])
     missing.n = 0
-    tickAt(3_000, 33_000)
+    tickAt(13_000, 43_000)
     expect(c.mode).to.equal('direct')
     expect(w.pruned).to.have.members(['t:c', 't:d']) // not e, which grafted this node
     expect(w.knobs).to.deep.equal({ D: 2, Dlo: 0, Dhi: 3, Dout: 0 })
-    expect(w.logs).to.deep.equal(['join missing=1 pruned=0', 'leave missing=0 pruned=2'])
+    expect(w.logs).to.deep.equal([
+      'leave missing=0 pruned=1',
+      'join missing=1 pruned=0',
+      'leave missing=0 pruned=2',
+    ])
     expect(c.grafted('t')).to.deep.equal([])
     // once direct, a graft of its own (joining a topic grafts D peers) goes at the next heartbeat
     w.mesh({ kind: 'graft', direction: 'outbound', topic: 'v', peer: 'd' })
