@@ -493,15 +493,15 @@ class Libp2pNetwork implements Network {
     if (kind === undefined) return
     const from = propagationSource.toString()
     if (this.relays !== null && kind !== 'tx' && kind !== 'viewchange' && kind !== 'newview') {
-      // VIEW-CHANGE and NEW-VIEW are left out: others re-send them on purpose. While direct, a copy a
-      // mesh peer relayed (one that lost a link grafted this node) may just have raced the author's
-      // own: only IHAVE/IWANT from outside the mesh shows the author's link failing.
+      // VIEW-CHANGE and NEW-VIEW are left out: others re-send them on purpose. A copy a mesh peer
+      // relayed may just have raced the author's own (on a busy machine it often does): only
+      // IHAVE/IWANT from outside the mesh shows the author's link failing.
       const author = this.init.authorOf?.(kind, msg.data)
       const viaMesh = this.libp2p.services.pubsub.mesh.get(msg.topic)?.has(from) === true
       if (
         author !== undefined &&
         this.validatorIds.has(author) &&
-        (this.relays.mode === 'relayed' || !viaMesh) &&
+        !viaMesh &&
         this.reach.firstCopy(author, from, performance.now())
       )
         this.avoidAsRelay(author)

@@ -169,8 +169,9 @@ export const defaultGossipOptions: GossipOptions = {
   // limit is 4 MiB (it-length-prefixed default on the sending side), which must also hold
   // piggybacked control messages, so we stay well below it.
   maxMessageBytes: 2 * 1024 * 1024,
-  // the mesh above only while a validator is unreachable (docs/PROTOCOL.md §2.2 "Relays on demand")
-  relays: 'on_demand',
+  // 'on_demand' (the mesh above only while a validator is unreachable) is an option: while view
+  // changes storm, a silently dead link is noticed late (docs/PROTOCOL.md §2.2 "Relays on demand")
+  relays: 'always',
   relayJoinAfterMs: defaultRelayTimings.joinAfterMs,
   relayLeaveAfterMs: defaultRelayTimings.leaveAfterMs,
   relayStartupLeaveAfterMs: defaultRelayTimings.startupLeaveAfterMs,

@@ -8,7 +8,12 @@ import { expectConvergedWithin, heights } from './agreement.js'
 import { HostNet, type HostNode } from './hosts.js'
 
 const CHAIN = 'netns-relays'
-const RECOVERY_BOUND_MS = 30_000
+/**
+ * The scenario needs view changes (the primary is one end of the cut) and runs on a young chain with
+ * 1 s view timers: 18–28 s locally with either relay mode. This spec is about how the relays come,
+ * so the bound is generous; the partition spec holds the same case to 30 s with the default relays.
+ */
+const RECOVERY_BOUND_MS = 60_000
 
 /** The node's "gossip relays on/off" log lines (docs/PROTOCOL.md §2.2 "Relays on demand"). */
 function relayLines(node: HostNode): { msg: string; disconnected: number; indirect: number; at: number }[] {
@@ -58,12 +63,12 @@ describe('e2e/netns: relays on demand', function () {
     })
     load.start()
     await load.waitForAcks(5)
-    // Fully connected under load: nobody relays. (A node that saw a validator only after 2 s at start
-    // — a slow machine — relays until all have been reachable for 30 s: wait for that.)
-    const relayedNow = (n: HostNode) => relayLines(n).at(-1)?.msg.startsWith('gossip relays on') === true
-    await waitFor(() => validators.every((n) => !relayedNow(n)), {
+    // Fully connected under load: every node has let go of the relays it starts with (a "relays off"
+    // line, 5 s after all validators are reachable) and grafted none since.
+    const direct = (n: HostNode) => relayLines(n).at(-1)?.msg.startsWith('gossip relays off') === true
+    await waitFor(() => validators.every(direct), {
       timeoutMs: 45_000,
-      message: 'every validator direct (no relays of its own) while fully connected',
+      message: 'every validator direct (its start-up relays let go) while fully connected',
     })
 
     const primary = (await (validators[0] as HostNode).status()).consensus.primary

@@ -67,7 +67,7 @@ describe('node/config', () => {
         gossipLazyDegree: 4,
         gossipFloodPublish: true,
         gossipIdontwantMinBytes: 0,
-        gossipRelays: 'on_demand',
+        gossipRelays: 'always',
       })
       expect(c.rpc.laddr).to.equal('127.0.0.1:26657')
       expect(c.metrics).to.deep.equal({ enabled: false, laddr: '127.0.0.1:26660' })
@@ -180,10 +180,12 @@ describe('node/config', () => {
         )
     })
 
-    it('p2p.gossip_relays: on_demand by default, or always; nothing else', () => {
-      expect(parseConfig({}).p2p.gossipRelays).to.equal('on_demand')
-      expect(parseConfig({ p2p: { gossip_relays: 'always' } }).p2p.gossipRelays).to.equal('always')
-      expect(gossipOptions(parseConfig({ p2p: { gossip_relays: 'always' } }).p2p).relays).to.equal('always')
+    it('p2p.gossip_relays: always by default, or on_demand; nothing else', () => {
+      expect(parseConfig({}).p2p.gossipRelays).to.equal('always')
+      expect(parseConfig({ p2p: { gossip_relays: 'on_demand' } }).p2p.gossipRelays).to.equal('on_demand')
+      expect(gossipOptions(parseConfig({ p2p: { gossip_relays: 'on_demand' } }).p2p).relays).to.equal(
+        'on_demand',
+      )
       for (const bad of ['never', true, 1])
         expectConfigError(
           () => parseConfig({ p2p: { gossip_relays: bad } }),
@@ -297,7 +299,7 @@ describe('node/config', () => {
         gossipLazyDegree: 0,
         gossipFloodPublish: false,
         gossipIdontwantMinBytes: 1024,
-        gossipRelays: 'always',
+        gossipRelays: 'on_demand',
       },
       consensus: { ...defaultConfig().consensus, proposeDelayMs: 0 },
       log: { level: 'debug', format: 'json' },
