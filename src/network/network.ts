@@ -27,6 +27,16 @@ import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
 import { syncProtocol, TOPIC_KINDS, type TopicKind, topicName, txFetchProtocol } from './topics.js'
 import { createTxFetchHandler, TxFetchClient, type TxFetchRequestOptions } from './tx-fetch.js'
 
+/**
+ * The two gossipsub methods relays on demand need beyond its public API (@chainsafe/libp2p-gossipsub
+ * 14: leave() and the heartbeat use them the same way), in one place so an upgrade shows what to check.
+ */
+interface GossipsubInternals {
+  readonly mesh: Map<string, Set<string>>
+  sendPrune(id: string, topic: string): Promise<void>
+  doAddBackoff(id: string, topic: string, ms: number): void
+}
+
 /** gossipsub's `gossipsub:graft` / `gossipsub:prune` event detail */
 interface MeshChange {
   readonly peerId: string
@@ -192,7 +202,7 @@ class Libp2pNetwork implements Network {
     )
     this.reconnector = new Reconnector(
       {
-        isConnected: (peerId) => this.libp2p.getConnections(this.toPeerId(peerId)).length > 0,
+        isConnected: (peerId) => this.isConnected(peerId),
         dial: (target, signal) => this.dialTarget(target, signal),
         logger: this.logger,
       },
@@ -279,11 +289,7 @@ class Libp2pNetwork implements Network {
       {
         knobs: pubsub.opts as MeshKnobs,
         unreachedValidators: () =>
-          this.reach.unreached(
-            this.validatorIds,
-            (id) => this.libp2p.getConnections(this.toPeerId(id)).length > 0,
-            performance.now(),
-          ),
+          this.reach.unreached(this.validatorIds, (id) => this.isConnected(id), performance.now()),
         onHeartbeat: (listener) => {
           pubsub.addEventListener('gossipsub:heartbeat', listener)
           return () => pubsub.removeEventListener('gossipsub:heartbeat', listener)
@@ -303,9 +309,8 @@ class Libp2pNetwork implements Network {
         prune: (topic, peer) => {
           // gossipsub's own leave() does this per mesh peer: out of the mesh, then a PRUNE (whose
           // backoff is the short unsubscribe one, so the peer may graft this node again soon)
-          const mesh = pubsub.mesh.get(topic)
-          if (mesh === undefined || !mesh.delete(peer)) return
-          const internal = pubsub as unknown as { sendPrune(id: string, topic: string): Promise<void> }
+          const internal = this.gossipsubInternals()
+          if (internal.mesh.get(topic)?.delete(peer) !== true) return
           internal
             .sendPrune(peer, topic)
             .catch((err: unknown) => this.logger.debug({ peer, err }, 'prune failed'))
@@ -335,14 +340,19 @@ class Libp2pNetwork implements Network {
    * (gossipsub's backoff), so the relays come from peers that do get through.
    */
   private avoidAsRelay(peer: string): void {
-    const pubsub = this.libp2p.services.pubsub as unknown as {
-      mesh: Map<string, Set<string>>
-      doAddBackoff(id: string, topic: string, ms: number): void
-    }
+    const pubsub = this.gossipsubInternals()
     for (const topic of this.topicKinds.keys()) {
       pubsub.mesh.get(topic)?.delete(peer)
       pubsub.doAddBackoff(peer, topic, INDIRECT_MS)
     }
+  }
+
+  private gossipsubInternals(): GossipsubInternals {
+    return this.libp2p.services.pubsub as unknown as GossipsubInternals
+  }
+
+  private isConnected(peerId: string): boolean {
+    return this.libp2p.getConnections(this.toPeerId(peerId)).length > 0
   }
 
   relayMode(): string {
