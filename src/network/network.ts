@@ -20,7 +20,7 @@ import {
 } from './options.js'
 import { GossipReceiveStats, type GossipReceiveTopicStats } from './receive-stats.js'
 import { Reconnector, type ReconnectTarget } from './reconnector.js'
-import { INDIRECT_MS, type MeshKnobs, Reachability, RelayController } from './relays.js'
+import { INDIRECT_MS, type MeshKnobs, Reachability, RelayController, signsOwnCopies } from './relays.js'
 import { type PeerStatus, SyncClient, type SyncedBlock, type SyncRequestOptions } from './sync-client.js'
 import { createSyncHandler } from './sync-server.js'
 import { type PeerTip, Syncer, type VerifySyncedBlock } from './syncer.js'
@@ -498,23 +498,27 @@ class Libp2pNetwork implements Network {
   }
 
   private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
-    const { msg, propagationSource } = evt.detail
+    const { msg, msgId, propagationSource } = evt.detail
     const kind = this.topicKinds.get(msg.topic)
     if (kind === undefined) return
     const from = propagationSource.toString()
-    if (this.relays !== null && kind !== 'tx' && kind !== 'viewchange' && kind !== 'newview') {
-      // VIEW-CHANGE and NEW-VIEW are left out: others re-send them on purpose. A copy a mesh peer
-      // relayed may just have raced the author's own (on a busy machine it often does): only
-      // IHAVE/IWANT from outside the mesh shows the author's link failing.
+    if (this.relays !== null && signsOwnCopies(kind)) {
+      // A copy a mesh peer relayed may just have raced the author's own (on a busy machine it often
+      // does): only IHAVE/IWANT from outside the mesh shows the author's link failing.
       const author = this.init.authorOf?.(kind, msg.data)
       const viaMesh = this.libp2p.services.pubsub.mesh.get(msg.topic)?.has(from) === true
       if (
         author !== undefined &&
         this.validatorIds.has(author) &&
         !viaMesh &&
-        this.reach.firstCopy(author, from, performance.now())
-      )
+        this.reach.firstCopy(msgId, author, from, performance.now())
+      ) {
+        this.logger.debug(
+          { author, from, topic: kind },
+          'a validator message came relayed first: its link is failing',
+        )
         this.avoidAsRelay(author)
+      }
     }
     for (const handler of this.handlers.get(kind) ?? []) {
       try {

@@ -37,7 +37,20 @@ export const defaultRelayTimings: RelayTimings = {
 /** how long a validator whose vote came relayed counts as not reached directly (Reachability) */
 export const INDIRECT_MS = 10_000
 
+/** message ids Reachability remembers (a few seconds of votes at full load, minutes of VIEW-CHANGEs) */
+export const REACH_IDS_KEPT = 8_192
+
 export type RelayMode = 'direct' | 'relayed'
+
+/**
+ * Kinds only their signer ever publishes, so that a first copy of one from anybody else shows the
+ * signer's link to this node failing (Reachability): the votes, and VIEW-CHANGE (a replica re-sends
+ * only its own, on a timeout). Not txs (any node gossips them) nor NEW-VIEW (replicas in the new view
+ * re-send the primary's to one that missed it).
+ */
+export function signsOwnCopies(kind: string): boolean {
+  return kind !== 'tx' && kind !== 'newview'
+}
 
 /** Validators this node does not reach directly, by why (Reachability). */
 export interface Unreached {
@@ -101,14 +114,21 @@ export class RelayPolicy {
  */
 export class Reachability {
   private readonly indirectUntil = new Map<string, number>()
+  /** ids of the messages looked at, oldest first (at most REACH_IDS_KEPT) */
+  private readonly looked = new Set<string>()
 
   constructor(private readonly indirectMs: number) {}
 
   /**
-   * The first copy of a message `author` signed came from `source`. True when that newly marks the
-   * author as not reached directly (it was not marked, or its mark had run out).
+   * The first copy of message `id`, which `author` signed, came from `source`. True when that newly
+   * marks the author as not reached directly (it was not marked, or its mark had run out). A message
+   * looked at before is not a first copy: IHAVE gossip brings a message again once gossipsub's seen
+   * cache (1.5 s) has dropped it, and a VIEW-CHANGE so fetched is accepted again.
    */
-  firstCopy(author: string, source: string, now: number): boolean {
+  firstCopy(id: string, author: string, source: string, now: number): boolean {
+    if (this.looked.has(id)) return false
+    this.looked.add(id)
+    if (this.looked.size > REACH_IDS_KEPT) this.looked.delete(this.looked.values().next().value as string)
     if (author === source) return false
     const before = this.indirectUntil.get(author)
     this.indirectUntil.set(author, now + this.indirectMs)

@@ -2,11 +2,14 @@ import { expect } from 'chai'
 import {
   type MeshEvent,
   type MeshKnobs,
+  REACH_IDS_KEPT,
   Reachability,
   RelayController,
   RelayPolicy,
   type RelayPorts,
+  signsOwnCopies,
 } from '../../../src/network/relays.js'
+import { TOPIC_KINDS } from '../../../src/network/topics.js'
 
 const TIMINGS = { joinAfterMs: 2_000, leaveAfterMs: 30_000, startupLeaveAfterMs: 5_000 }
 /** `n` validators without a connection */
@@ -159,9 +162,9 @@ describe('network/relays: Reachability', () => {
     const connected = new Set(['a', 'b', 'c'])
     const at = (now: number) => r.unreached(validators, (id) => connected.has(id), now)
     expect(at(0)).to.deep.equal({ disconnected: 0, indirect: 0 })
-    r.firstCopy('a', 'a', 100) // from its author: the direct link works
+    r.firstCopy('m1', 'a', 'a', 100) // from its author: the direct link works
     expect(at(100)).to.deep.equal({ disconnected: 0, indirect: 0 })
-    r.firstCopy('b', 'c', 200) // b's vote relayed by c: b's link to this node is not working
+    r.firstCopy('m2', 'b', 'c', 200) // b's vote relayed by c: b's link to this node is not working
     expect(at(200)).to.deep.equal({ disconnected: 0, indirect: 1 })
     connected.delete('c')
     expect(at(300)).to.deep.equal({ disconnected: 1, indirect: 1 })
@@ -171,9 +174,36 @@ describe('network/relays: Reachability', () => {
     connected.add('c')
     expect(at(10_199)).to.deep.equal({ disconnected: 0, indirect: 1 })
     expect(at(10_200)).to.deep.equal({ disconnected: 0, indirect: 0 }) // no relayed copy for 10 s
-    r.firstCopy('b', 'a', 20_000)
-    r.firstCopy('b', 'c', 25_000) // each relayed first copy extends it
+    r.firstCopy('m3', 'b', 'a', 20_000)
+    r.firstCopy('m4', 'b', 'c', 25_000) // each relayed first copy extends it
     expect(at(34_999)).to.deep.equal({ disconnected: 0, indirect: 1 })
     expect(at(35_000)).to.deep.equal({ disconnected: 0, indirect: 0 })
+  })
+
+  it('does not take a message it looked at before for a first copy (IHAVE brings it again after the seen cache)', () => {
+    const r = new Reachability(10_000)
+    const at = (now: number) => r.unreached(validators, () => true, now)
+    expect(r.firstCopy('vc', 'b', 'b', 0)).to.equal(false) // b's VIEW-CHANGE, from b
+    expect(r.firstCopy('vc', 'b', 'c', 2_000)).to.equal(false) // the same one again, fetched from c
+    expect(at(2_000)).to.deep.equal({ disconnected: 0, indirect: 0 })
+    expect(r.firstCopy('vc2', 'b', 'c', 3_000)).to.equal(true) // a new one, first from c
+    expect(at(3_000)).to.deep.equal({ disconnected: 0, indirect: 1 })
+    // it remembers the last REACH_IDS_KEPT ids
+    for (let i = 0; i < REACH_IDS_KEPT; i++) r.firstCopy(`m${i}`, 'a', 'a', 4_000)
+    expect(r.firstCopy('vc', 'b', 'c', 20_000)).to.equal(true) // forgotten, and b's mark ran out
+    expect(r.firstCopy(`m${REACH_IDS_KEPT - 1}`, 'a', 'c', 20_000)).to.equal(false) // still kept
+  })
+
+  it('takes as a sign only kinds their signer alone publishes: the votes and VIEW-CHANGE', () => {
+    // VIEW-CHANGE counts: when the cut link's far end is the primary, a failing view change sends
+    // no vote, and its VIEW-CHANGEs are all that shows the link is dead. NEW-VIEW does not:
+    // replicas in the new view re-send the primary's to one that missed it.
+    expect(TOPIC_KINDS.filter(signsOwnCopies)).to.deep.equal([
+      'preprepare',
+      'prepare',
+      'commit',
+      'viewchange',
+      'reject',
+    ])
   })
 })
